@@ -1,0 +1,338 @@
+//! The command line: parses arguments, runs a command, maps the outcome to an exit code.
+//!
+//! Exit codes: 0 success; 1 a command failed (for `scan`, an input could not be read
+//! at all); 2 the config is invalid or the arguments are wrong.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+
+use crate::config::{self, Config};
+use crate::parse::{self, Parsed};
+use crate::pipeline::{Pipeline, Processed};
+
+/// The largest input `scan` reads; a larger file is refused rather than exhausting memory.
+const MAX_SCAN_BYTES: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "newswatch",
+    version,
+    about = "Monitor news feeds for tracked topics"
+)]
+pub struct Args {
+    /// Log format on stderr.
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the config; print every error with its file, key and reason.
+    Check {
+        /// Config file [default: $NEWSWATCH_CONFIG, else config/newswatch.toml].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Run the pipeline over local files (feeds, HTML, text; `-` is stdin) and print one
+    /// JSON line per item. Stores and alerts nothing.
+    Scan {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Include the cleaned text of each item.
+        #[arg(long)]
+        text: bool,
+        /// Say why each topic matched or did not.
+        #[arg(long)]
+        explain: bool,
+        /// Files to scan.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_logging(args.log_format);
+    match run(args) {
+        Ok(code) => code,
+        // A reader that stops early (`newswatch scan ... | head`) is not an error.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("newswatch: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(|e| e.io_error_kind())
+            });
+        kind == Some(io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr);
+    // try_init: a second init (tests calling main twice) is not an error worth dying for.
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Check { config } => Ok(check(config)),
+        Command::Scan {
+            config,
+            text,
+            explain,
+            files,
+        } => {
+            let config = match load_config(config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            scan(&config, &files, text, explain)
+        }
+    }
+}
+
+/// Loads the config, printing every error and returning exit code 2 when invalid.
+fn load_config(path: Option<PathBuf>) -> Result<Config, ExitCode> {
+    let path = path.unwrap_or_else(config::default_path);
+    config::load(&path).map_err(|errors| {
+        for err in &errors.0 {
+            eprintln!("newswatch: {err}");
+        }
+        eprintln!(
+            "newswatch: {} error{} in {}",
+            errors.0.len(),
+            if errors.0.len() == 1 { "" } else { "s" },
+            path.display()
+        );
+        ExitCode::from(2)
+    })
+}
+
+fn check(path: Option<PathBuf>) -> ExitCode {
+    match load_config(path) {
+        Ok(config) => {
+            println!(
+                "{}: ok: {} feeds, {} entities, {} topics, {} sinks",
+                config.file.display(),
+                config.feeds.len(),
+                config.entities.len(),
+                config.topics.len(),
+                config.sinks.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn scan(
+    config: &Config,
+    files: &[PathBuf],
+    with_text: bool,
+    explain: bool,
+) -> anyhow::Result<ExitCode> {
+    let pipeline = Pipeline::from_config(config);
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut unreadable = 0usize;
+    for file in files {
+        let source = file.display().to_string();
+        let bytes = match read_input(file) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                eprintln!("newswatch: {source}: {err:#}");
+                unreadable += 1;
+                continue;
+            }
+        };
+        let decoded = match parse::decode(&bytes, None) {
+            Ok(decoded) => decoded,
+            Err(err) => {
+                eprintln!("newswatch: {source}: skipped: {err}");
+                continue;
+            }
+        };
+        if let Some(note) = &decoded.note {
+            eprintln!("newswatch: {source}: {note}");
+        }
+        let (kind, items) = match parse::parse(&decoded.text) {
+            Ok(Parsed::Feed(entries)) => (
+                "feed",
+                entries
+                    .iter()
+                    .map(|e| {
+                        let processed = pipeline.process_item(&e.title, &e.body);
+                        let extra = json!({
+                            "id": e.id,
+                            "url": e.link,
+                            "published": e.published.map(|d| d.to_rfc3339()),
+                        });
+                        (processed, Some(extra))
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            Ok(Parsed::Html(html)) => (
+                "html",
+                pipeline
+                    .process_document(&html, true)
+                    .into_iter()
+                    .map(|p| (p, None))
+                    .collect(),
+            ),
+            Ok(Parsed::Text(text)) => (
+                "text",
+                pipeline
+                    .process_document(&text, false)
+                    .into_iter()
+                    .map(|p| (p, None))
+                    .collect(),
+            ),
+            Err(err) => {
+                eprintln!("newswatch: {source}: skipped: {err}");
+                continue;
+            }
+        };
+        if items.is_empty() {
+            eprintln!("newswatch: {source}: no articles found");
+        }
+        for (index, (processed, extra)) in items.into_iter().enumerate() {
+            let line = item_json(
+                &pipeline, &source, kind, index, &processed, extra, with_text, explain,
+            );
+            serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
+            out.write_all(b"\n").context("writing to stdout")?;
+        }
+    }
+    out.flush().context("writing to stdout")?;
+    Ok(if unreadable > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Reads a file, or stdin for `-`, refusing inputs too large to hold.
+fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    if path == Path::new("-") {
+        io::stdin()
+            .take(MAX_SCAN_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")?;
+    } else {
+        let file = std::fs::File::open(path).context("cannot open")?;
+        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+            anyhow::bail!("is a directory");
+        }
+        file.take(MAX_SCAN_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .context("cannot read")?;
+    }
+    if bytes.len() as u64 > MAX_SCAN_BYTES {
+        anyhow::bail!(
+            "larger than {} MiB, not scanned",
+            MAX_SCAN_BYTES / (1024 * 1024)
+        );
+    }
+    Ok(bytes)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn item_json(
+    pipeline: &Pipeline,
+    source: &str,
+    kind: &str,
+    index: usize,
+    processed: &Processed,
+    extra: Option<Value>,
+    with_text: bool,
+    explain: bool,
+) -> Value {
+    let Processed { article, findings } = processed;
+    let mut line = json!({
+        "source": source,
+        "kind": kind,
+        "index": index,
+        "title": article.title,
+        "entities": findings.entities.iter().map(|e| json!({
+            "id": e.id,
+            "name": e.name,
+            "kind": e.kind.as_str(),
+            "mentions": e.mentions,
+            "first": {
+                "field": if e.first.in_title { "title" } else { "body" },
+                "char": e.first.char_offset,
+            },
+        })).collect::<Vec<_>>(),
+        "topics": findings.topics.iter().map(|t| json!({
+            "id": t.id,
+            "name": t.name,
+            "score": t.score,
+            "matched": t.matched,
+        })).collect::<Vec<_>>(),
+        "text_length": article.body.chars().count(),
+    });
+    if let (Some(Value::Object(extra)), Some(obj)) = (extra, line.as_object_mut()) {
+        for (k, v) in extra {
+            if !v.is_null() {
+                obj.insert(k, v);
+            }
+        }
+    }
+    if let Some(obj) = line.as_object_mut() {
+        if with_text {
+            obj.insert("text".into(), Value::String(article.body.clone()));
+        }
+        if explain {
+            let why: serde_json::Map<String, Value> = pipeline
+                .explain(article)
+                .into_iter()
+                .map(|(id, why)| (id, Value::String(why)))
+                .collect();
+            obj.insert("explain".into(), Value::Object(why));
+        }
+    }
+    line
+}

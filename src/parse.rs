@@ -1,0 +1,311 @@
+//! Input: the bytes of a feed, a web page or a text file, decoded and recognised.
+//!
+//! [`decode`] turns bytes into UTF-8 text: a byte-order mark, a charset named by the
+//! caller (an HTTP `Content-Type`) or by the document itself (`<?xml encoding>`,
+//! `<meta charset>`), and else a statistical guess, in that order of trust. Russian and
+//! Ukrainian outlets still publish windows-1251 and KOI8-R, so guessing matters.
+//! [`parse`] then says what the text is: a feed (RSS, Atom, JSON Feed, parsed by
+//! feed-rs into [`FeedItem`]s), an HTML page, or plain text.
+
+use chrono::{DateTime, Utc};
+use encoding_rs::Encoding;
+
+/// Bytes sniffed for a declared charset and for binary content.
+const SNIFF_LEN: usize = 4096;
+
+/// What a piece of input turned out to be.
+#[derive(Debug)]
+pub enum Parsed {
+    Feed(Vec<FeedItem>),
+    Html(String),
+    Text(String),
+}
+
+/// One entry of a feed, as published (not yet cleaned).
+#[derive(Debug, Clone, Default)]
+pub struct FeedItem {
+    /// The entry's GUID or Atom id, when the feed gives one.
+    pub id: Option<String>,
+    pub title: String,
+    pub link: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    /// The fullest body the feed gives (content, else summary), as HTML.
+    pub body: String,
+}
+
+/// Text decoded from bytes, and how.
+#[derive(Debug)]
+pub struct Decoded {
+    pub text: String,
+    /// Set when the bytes were not UTF-8: the encoding used and why.
+    pub note: Option<String>,
+}
+
+/// Input that cannot be turned into documents.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Nothing but whitespace.
+    #[error("empty input")]
+    Empty,
+    /// Bytes that are not text in any charset (images, archives, executables).
+    #[error("binary data, not text (NUL byte at offset {offset})")]
+    Binary { offset: usize },
+    /// Looked like a feed, but the feed parser refused it.
+    #[error("not a valid {kind} feed: {reason}")]
+    Feed { kind: &'static str, reason: String },
+}
+
+/// Decodes bytes to text. `charset` is a label from outside the document (HTTP).
+pub fn decode(bytes: &[u8], charset: Option<&str>) -> Result<Decoded, ParseError> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
+        let (text, _) = encoding.decode_without_bom_handling(&bytes[bom_len..]);
+        let note = (encoding != encoding_rs::UTF_8)
+            .then(|| format!("decoded as {} (byte-order mark)", encoding.name()));
+        return Ok(Decoded {
+            text: text.into_owned(),
+            note,
+        });
+    }
+    let head = &bytes[..bytes.len().min(SNIFF_LEN)];
+    if let Some(offset) = head.iter().position(|&b| b == 0) {
+        return Err(ParseError::Binary { offset });
+    }
+    let declared = charset
+        .and_then(|label| Encoding::for_label(label.trim().as_bytes()))
+        .map(|e| (e, "as the caller said"))
+        .or_else(|| declared_charset(head).map(|e| (e, "as the document declares")));
+    if let Some((encoding, why)) = declared {
+        if encoding != encoding_rs::UTF_8 {
+            let (text, _, _) = encoding.decode(bytes);
+            return Ok(Decoded {
+                text: text.into_owned(),
+                note: Some(format!("decoded as {} {why}", encoding.name())),
+            });
+        }
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(Decoded {
+            text: text.to_owned(),
+            note: None,
+        }),
+        Err(err) => {
+            let mut detector = chardetng::EncodingDetector::new();
+            detector.feed(bytes, true);
+            let encoding = detector.guess(None, true);
+            let (text, _, _) = encoding.decode(bytes);
+            Ok(Decoded {
+                text: text.into_owned(),
+                note: Some(format!(
+                    "not valid UTF-8 (at byte {}); decoded as {} by guess",
+                    err.valid_up_to(),
+                    encoding.name()
+                )),
+            })
+        }
+    }
+}
+
+/// The charset a document names for itself in its first bytes.
+fn declared_charset(head: &[u8]) -> Option<&'static Encoding> {
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let after = |marker: &str| -> Option<&'static Encoding> {
+        let at = head.find(marker)? + marker.len();
+        let rest = head[at..].trim_start_matches(['"', '\'', ' ']);
+        let label: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+            .collect();
+        Encoding::for_label(label.as_bytes())
+    };
+    if head.trim_start().starts_with("<?xml") {
+        after("encoding=")
+    } else {
+        after("charset=")
+    }
+}
+
+/// Recognises decoded text and, for feeds, parses it.
+pub fn parse(text: &str) -> Result<Parsed, ParseError> {
+    let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if trimmed.trim_end().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if let Some(offset) = control_heavy(trimmed) {
+        return Err(ParseError::Binary { offset });
+    }
+    let kind = if trimmed.starts_with('{') {
+        let head: String = trimmed.chars().take(SNIFF_LEN).collect();
+        head.contains("jsonfeed.org").then_some("JSON")
+    } else if trimmed.starts_with('<') {
+        match first_element(trimmed).as_deref() {
+            Some("rss") => Some("RSS"),
+            Some("rdf:rdf") | Some("rdf") => Some("RSS"),
+            Some("feed") => Some("Atom"),
+            _ => return Ok(Parsed::Html(text.to_owned())),
+        }
+    } else {
+        None
+    };
+    match kind {
+        Some(kind) => parse_feed(trimmed, kind).map(Parsed::Feed),
+        None => Ok(Parsed::Text(text.to_owned())),
+    }
+}
+
+/// The offset of the first character of a run that makes the text look binary: more
+/// than one in ten characters of the head are control characters.
+fn control_heavy(text: &str) -> Option<usize> {
+    let mut total = 0usize;
+    let mut control = 0usize;
+    let mut first = None;
+    for (i, c) in text.char_indices().take(SNIFF_LEN) {
+        total += 1;
+        if c.is_control() && !matches!(c, '\n' | '\r' | '\t' | '\u{c}') {
+            control += 1;
+            first.get_or_insert(i);
+        }
+    }
+    (control * 10 > total).then_some(first.unwrap_or(0))
+}
+
+/// The lower-cased name of the first element, skipping the XML declaration, comments,
+/// processing instructions and a doctype.
+fn first_element(text: &str) -> Option<String> {
+    let mut rest = text;
+    for _ in 0..64 {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("<!--") {
+            rest = &after[after.find("-->")? + 3..];
+        } else if rest.starts_with("<?") || rest.starts_with("<!") {
+            if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
+                let doctype = &rest[..rest.find('>')?];
+                if doctype.to_ascii_lowercase().contains("html") {
+                    return Some("html".into());
+                }
+            }
+            rest = &rest[rest.find('>')? + 1..];
+        } else {
+            let name: String = rest
+                .strip_prefix('<')?
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || matches!(c, ':' | '-' | '_'))
+                .collect();
+            return Some(name.to_lowercase());
+        }
+    }
+    None
+}
+
+fn parse_feed(text: &str, kind: &'static str) -> Result<Vec<FeedItem>, ParseError> {
+    let feed = feed_rs::parser::parse(text.as_bytes()).map_err(|err| ParseError::Feed {
+        kind,
+        reason: err.to_string(),
+    })?;
+    Ok(feed.entries.into_iter().map(feed_item).collect())
+}
+
+fn feed_item(entry: feed_rs::model::Entry) -> FeedItem {
+    let as_html = |text: feed_rs::model::Text| {
+        if text.content_type.essence().to_string() == "text/plain" {
+            escape_html(&text.content)
+        } else {
+            text.content
+        }
+    };
+    let body = entry
+        .content
+        .and_then(|c| c.body)
+        .filter(|b| !b.trim().is_empty())
+        .or_else(|| entry.summary.map(as_html))
+        .unwrap_or_default();
+    FeedItem {
+        id: Some(entry.id).filter(|id| !id.is_empty()),
+        title: entry.title.map(as_html).unwrap_or_default(),
+        link: entry.links.into_iter().next().map(|l| l.href),
+        published: entry.published.or(entry.updated),
+        body,
+    }
+}
+
+/// Plain text given to the HTML cleaner must keep its `<` and `&` as text.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_passes_through() {
+        let d = decode("Київ і Москва".as_bytes(), None).unwrap();
+        assert_eq!(d.text, "Київ і Москва");
+        assert!(d.note.is_none());
+    }
+
+    #[test]
+    fn windows_1251_is_recognised() {
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251
+            .encode("Путин и Зеленский обсудили перемирие и переговоры о мире");
+        let d = decode(&bytes, None).unwrap();
+        assert_eq!(
+            d.text,
+            "Путин и Зеленский обсудили перемирие и переговоры о мире"
+        );
+        assert!(d.note.unwrap().contains("windows-1251"));
+    }
+
+    #[test]
+    fn declared_charset_wins() {
+        let mut bytes =
+            b"<?xml version=\"1.0\" encoding=\"koi8-r\"?><rss><channel><title>".to_vec();
+        let (name, _, _) = encoding_rs::KOI8_R.encode("Новости");
+        bytes.extend_from_slice(&name);
+        bytes.extend_from_slice(b"</title></channel></rss>");
+        let d = decode(&bytes, None).unwrap();
+        assert!(d.text.contains("Новости"), "{}", d.text);
+    }
+
+    #[test]
+    fn binary_is_refused() {
+        let err = decode(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", None).unwrap_err();
+        assert!(matches!(err, ParseError::Binary { offset: 8 }));
+        assert!(matches!(
+            parse("\u{1}\u{2}\u{3}\u{4}ab"),
+            Err(ParseError::Binary { .. })
+        ));
+    }
+
+    #[test]
+    fn kinds_are_recognised() {
+        assert!(matches!(parse("  "), Err(ParseError::Empty)));
+        assert!(matches!(parse("Just some text."), Ok(Parsed::Text(_))));
+        assert!(matches!(parse("<!DOCTYPE html><p>x"), Ok(Parsed::Html(_))));
+        assert!(matches!(parse("<div>x</div>"), Ok(Parsed::Html(_))));
+        let rss = r#"<?xml version="1.0"?><!-- c --><rss version="2.0"><channel><title>t</title>
+            <item><guid>g1</guid><title>A &amp; B</title><description>&lt;p&gt;Body&lt;/p&gt;</description></item>
+            </channel></rss>"#;
+        let Ok(Parsed::Feed(items)) = parse(rss) else {
+            panic!("not a feed")
+        };
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].id.as_deref(), Some("g1"));
+        assert!(items[0].body.contains("<p>Body</p>"));
+    }
+
+    #[test]
+    fn broken_feed_is_a_named_error() {
+        let err = parse("<rss><channel><item><title>x</channel>").unwrap_err();
+        assert!(err.to_string().starts_with("not a valid RSS feed"), "{err}");
+    }
+}

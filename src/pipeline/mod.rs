@@ -1,0 +1,82 @@
+//! The pipeline: the same rules for every item, whatever its source.
+//!
+//! Stages, in order:
+//!
+//! 1. [`clean`]: HTML to text, Unicode normalisation, splitting a document into
+//!    articles, dropping menus, captions and configured boilerplate;
+//! 2. [`text`]: folding words into the match form;
+//! 3. [`rules`]: one automaton scan for every entity alias and topic term;
+//! 4. [`entities`] and [`topics`]: mentions counted, topics evaluated and scored.
+//!
+//! Everything here is pure and synchronous: text in, findings out. Fetching, storing
+//! and alerting happen at the edges, so the pipeline is tested without a network.
+
+pub mod clean;
+pub mod entities;
+pub mod query;
+pub mod rules;
+pub mod text;
+pub mod topics;
+
+use crate::config::Config;
+use crate::model::Findings;
+use clean::{Article, Cleaner};
+use rules::RuleSet;
+
+/// The cleaning and matching rules of one config, compiled.
+#[derive(Debug)]
+pub struct Pipeline {
+    cleaner: Cleaner,
+    rules: RuleSet,
+}
+
+/// An article and what was found in it.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub article: Article,
+    pub findings: Findings,
+}
+
+impl Pipeline {
+    pub fn new(cleaner: Cleaner, rules: RuleSet) -> Pipeline {
+        Pipeline { cleaner, rules }
+    }
+
+    pub fn from_config(config: &Config) -> Pipeline {
+        Pipeline::new(
+            Cleaner::new(
+                config.cleaning.split_on.clone(),
+                config.cleaning.drop_lines.clone(),
+            ),
+            RuleSet::new(config.entities.clone(), config.topics.clone()),
+        )
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// A document that may hold several articles (a text file, a web page).
+    pub fn process_document(&self, text: &str, is_html: bool) -> Vec<Processed> {
+        self.cleaner
+            .clean_document(text, is_html)
+            .into_iter()
+            .map(|article| self.analyze(article))
+            .collect()
+    }
+
+    /// One feed item: a title and an HTML (or plain text) body.
+    pub fn process_item(&self, title: &str, body_html: &str) -> Processed {
+        self.analyze(self.cleaner.clean_item(title, body_html))
+    }
+
+    /// Why each topic matched or not, for an already cleaned article.
+    pub fn explain(&self, article: &Article) -> Vec<(String, String)> {
+        self.rules.explain(&article.title, &article.body)
+    }
+
+    fn analyze(&self, article: Article) -> Processed {
+        let findings = self.rules.analyze(&article.title, &article.body);
+        Processed { article, findings }
+    }
+}

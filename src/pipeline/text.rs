@@ -1,0 +1,320 @@
+//! Match form: the folded word stream that entity aliases and topic terms are matched on.
+//!
+//! Texts and patterns go through the same [`words`] function, so a rule always means
+//! the same thing on both sides:
+//!
+//! - words are Unicode words (UAX #29), not ASCII runs, so Cyrillic, Greek and accented
+//!   text split where a reader would split it;
+//! - each word is NFKC-normalised and case-folded (full Unicode folding: `STRASSE` and
+//!   `straße` fold alike, Greek final sigma folds to sigma);
+//! - a trailing possessive `'s` (or a bare trailing `'`) is dropped, so `Putin's` is `putin`;
+//! - words joined by hyphens (`cease-fire`, `Russia-Ukraine`) count as separate words
+//!   *and* as one joined word, so `russia` finds `Russia-Ukraine` and `ceasefire`
+//!   finds `cease-fire`.
+//!
+//! The haystack is the folded words joined by single spaces, one line per field, and a
+//! last line holding the joined forms of hyphenated compounds. A hit is a whole-word hit
+//! when it starts and ends on those separators, which makes word-boundary checks a
+//! byte comparison instead of a second Unicode pass.
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_segmentation::UnicodeSegmentation;
+
+use super::query::Field;
+
+/// Gap between the word numbers of the title and the body, so that `NEAR/n` (n is at
+/// most 1000) never pairs a title word with a body word.
+const FIELD_GAP: u32 = 10_000;
+
+/// A text's words in match form, ready to be scanned by the automaton.
+#[derive(Debug, Default)]
+pub struct MatchText {
+    pub haystack: String,
+    tokens: Vec<Token>,
+}
+
+/// One word (or joined compound) of the haystack.
+#[derive(Debug, Clone, Copy)]
+struct Token {
+    hay_start: u32,
+    hay_end: u32,
+    /// Word number within the item; body words come after title words and a gap.
+    word: u32,
+    /// How many words the token stands for (more than one for a joined compound).
+    span: u32,
+    field: Field,
+    /// Byte offset of the word in the field's original text.
+    source: u32,
+}
+
+/// Where a hit lies, in words and in the original text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occurrence {
+    pub field: Field,
+    pub first_word: u32,
+    pub last_word: u32,
+    /// Byte offset in the field's original text.
+    pub source: u32,
+}
+
+/// A folded word and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    pub folded: String,
+    /// Byte offset in the text the word was taken from.
+    pub offset: usize,
+    /// True when the next word follows after a hyphen with no space (`cease`-`fire`).
+    pub hyphen_after: bool,
+}
+
+/// Splits `text` into folded words.
+pub fn words(text: &str) -> Vec<Word> {
+    let mut out: Vec<Word> = Vec::new();
+    // Segments are contiguous, so "word, hyphen, word" with nothing between them is a
+    // compound; a hyphen with a space on either side is punctuation.
+    let mut previous_was_word = false;
+    let mut pending_hyphen = false;
+    for (offset, segment) in text.split_word_bound_indices() {
+        if segment.chars().any(char::is_alphanumeric) {
+            if pending_hyphen {
+                if let Some(last) = out.last_mut() {
+                    last.hyphen_after = true;
+                }
+            }
+            let folded = fold(segment);
+            if !folded.is_empty() {
+                out.push(Word {
+                    folded,
+                    offset,
+                    hyphen_after: false,
+                });
+            }
+            previous_was_word = true;
+            pending_hyphen = false;
+        } else {
+            pending_hyphen = previous_was_word && is_hyphen(segment);
+            previous_was_word = false;
+        }
+    }
+    out
+}
+
+/// Folds one word: NFKC, full case folding, typographic apostrophes, possessives.
+pub fn fold(word: &str) -> String {
+    let nfkc: String = word.nfkc().collect();
+    let mut folded = caseless::default_case_fold_str(&nfkc);
+    if folded.contains(['\u{2019}', '\u{02BC}', '\u{2018}']) {
+        folded = folded.replace(['\u{2019}', '\u{02BC}', '\u{2018}'], "'");
+    }
+    if let Some(stem) = folded.strip_suffix("'s") {
+        if !stem.is_empty() {
+            folded.truncate(stem.len());
+        }
+    } else if folded.len() > 1 && folded.ends_with('\'') {
+        folded.pop();
+    }
+    folded
+}
+
+fn is_hyphen(segment: &str) -> bool {
+    matches!(segment, "-" | "\u{2010}" | "\u{2011}")
+}
+
+impl MatchText {
+    /// Builds the match form of an item's title and body.
+    pub fn new(title: &str, body: &str) -> MatchText {
+        let mut text = MatchText {
+            haystack: String::with_capacity(title.len() + body.len() + 16),
+            tokens: Vec::new(),
+        };
+        let mut compounds: Vec<(String, u32, u32, Field, u32)> = Vec::new();
+        let title_words = words(title);
+        let title_count = title_words.len() as u32;
+        text.push_field(&title_words, Field::Title, 0, &mut compounds);
+        text.haystack.push('\n');
+        text.push_field(
+            &words(body),
+            Field::Body,
+            title_count + FIELD_GAP,
+            &mut compounds,
+        );
+        text.haystack.push('\n');
+        for (i, (joined, word, span, field, source)) in compounds.into_iter().enumerate() {
+            if i > 0 {
+                text.haystack.push(' ');
+            }
+            text.push_token(&joined, word, span, field, source);
+        }
+        text
+    }
+
+    fn push_field(
+        &mut self,
+        words: &[Word],
+        field: Field,
+        first_word: u32,
+        compounds: &mut Vec<(String, u32, u32, Field, u32)>,
+    ) {
+        let mut compound: Option<(String, u32, u32, u32)> = None;
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                self.haystack.push(' ');
+            }
+            let number = first_word + i as u32;
+            self.push_token(&w.folded, number, 1, field, w.offset as u32);
+            match compound.as_mut() {
+                Some((joined, _, span, _)) => {
+                    joined.push_str(&w.folded);
+                    *span += 1;
+                }
+                None if w.hyphen_after => {
+                    compound = Some((w.folded.clone(), number, 1, w.offset as u32));
+                }
+                None => {}
+            }
+            if !w.hyphen_after {
+                if let Some((joined, start, span, source)) = compound.take() {
+                    compounds.push((joined, start, span, field, source));
+                }
+            }
+        }
+    }
+
+    fn push_token(&mut self, folded: &str, word: u32, span: u32, field: Field, source: u32) {
+        let hay_start = self.haystack.len() as u32;
+        self.haystack.push_str(folded);
+        self.tokens.push(Token {
+            hay_start,
+            hay_end: self.haystack.len() as u32,
+            word,
+            span,
+            field,
+            source,
+        });
+    }
+
+    /// Maps an automaton hit to the words it covers, or `None` when it is not on word
+    /// boundaries (`prefix` hits need only start on one).
+    pub fn occurrence(&self, start: usize, end: usize, prefix: bool) -> Option<Occurrence> {
+        let first = self
+            .tokens
+            .binary_search_by_key(&(start as u32), |t| t.hay_start)
+            .ok()?;
+        let last = match self
+            .tokens
+            .binary_search_by_key(&(end as u32), |t| t.hay_end)
+        {
+            Ok(i) => i,
+            Err(_) if prefix => {
+                // The hit ends inside a word: it is the word that contains `end - 1`.
+                let i = self.tokens.partition_point(|t| t.hay_end < end as u32);
+                if i >= self.tokens.len() || self.tokens[i].hay_start >= end as u32 {
+                    return None;
+                }
+                i
+            }
+            Err(_) => return None,
+        };
+        let (a, b) = (self.tokens[first], self.tokens[last]);
+        // Patterns never contain '\n', so a hit never crosses fields; checked anyway
+        // because the token table is what the answer is built from.
+        if a.field != b.field || last < first {
+            return None;
+        }
+        Some(Occurrence {
+            field: a.field,
+            first_word: a.word,
+            last_word: b.word + b.span - 1,
+            source: a.source,
+        })
+    }
+}
+
+/// The forms a pattern (an alias or a query term) is searched for: its words joined by
+/// spaces and, for words written with hyphens or spaces, joined without them, so that
+/// `cease-fire` in a query finds `ceasefire` in a text and `Kryvyi Rih` finds `KryvyiRih`.
+pub fn pattern_forms(pattern: &str) -> Vec<String> {
+    let ws = words(pattern);
+    if ws.is_empty() {
+        return Vec::new();
+    }
+    let spaced = ws
+        .iter()
+        .map(|w| w.folded.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut forms = vec![spaced];
+    if (2..=4).contains(&ws.len()) {
+        forms.push(ws.iter().map(|w| w.folded.as_str()).collect());
+    }
+    forms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folded(text: &str) -> Vec<String> {
+        words(text).into_iter().map(|w| w.folded).collect()
+    }
+
+    #[test]
+    fn words_are_unicode_words_folded() {
+        assert_eq!(folded("Putin's talks"), ["putin", "talks"]);
+        assert_eq!(folded("Trump\u{2019}s envoy"), ["trump", "envoy"]);
+        assert_eq!(folded("ПУТИН и Зеленський"), ["путин", "и", "зеленський"]);
+        assert_eq!(folded("STRASSE"), ["strasse"]);
+        assert_eq!(folded("straße"), ["strasse"]);
+        assert_eq!(folded("ΟΔΟΣ"), folded("οδος"));
+        assert_eq!(folded("Ukrainians' demands"), ["ukrainians", "demands"]);
+        // NFKC: the ligature and full-width letters fold to plain ones.
+        assert_eq!(folded("\u{FB01}re ＴＡＬＫＳ"), ["fire", "talks"]);
+    }
+
+    #[test]
+    fn hyphens_glue_words_only_without_spaces() {
+        let ws = words("cease-fire - talks");
+        assert!(ws[0].hyphen_after);
+        assert!(!ws[1].hyphen_after);
+        assert_eq!(ws.len(), 3);
+    }
+
+    #[test]
+    fn haystack_holds_fields_and_joined_compounds() {
+        let text = MatchText::new("Cease-fire talks", "Russia-Ukraine war");
+        assert_eq!(
+            text.haystack,
+            "cease fire talks\nrussia ukraine war\nceasefire russiaukraine"
+        );
+    }
+
+    #[test]
+    fn occurrences_need_word_boundaries() {
+        let text = MatchText::new("", "the putinist putin");
+        let hay = &text.haystack;
+        let at = hay.find("putinist").unwrap();
+        assert!(text.occurrence(at, at + 5, false).is_none());
+        assert!(text.occurrence(at, at + 5, true).is_some());
+        let at = hay.rfind("putin").unwrap();
+        let occ = text.occurrence(at, at + 5, false).unwrap();
+        assert_eq!(occ.field, Field::Body);
+        assert_eq!(occ.source as usize, "the putinist ".len());
+    }
+
+    #[test]
+    fn compound_occurrence_spans_its_words() {
+        let text = MatchText::new("", "a cease-fire now");
+        let at = text.haystack.find("ceasefire").unwrap();
+        let occ = text.occurrence(at, at + 9, false).unwrap();
+        assert_eq!(occ.last_word - occ.first_word, 1);
+        assert_eq!(occ.source, 2);
+    }
+
+    #[test]
+    fn pattern_forms_fold_and_join() {
+        assert_eq!(pattern_forms("Cease-Fire"), ["cease fire", "ceasefire"]);
+        assert_eq!(pattern_forms("Zelensky"), ["zelensky"]);
+        assert_eq!(pattern_forms("Kryvyi Rih"), ["kryvyi rih", "kryvyirih"]);
+        assert!(pattern_forms("  ").is_empty());
+    }
+}

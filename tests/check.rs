@@ -1,0 +1,156 @@
+//! `newswatch check`: the shipped config is valid, and broken configs are reported
+//! with file, key and reason, every error at once.
+
+use crate::util::{default_config, newswatch, run, temp_config};
+
+#[test]
+fn shipped_config_is_valid() {
+    let out = run(newswatch()
+        .arg("check")
+        .arg("--config")
+        .arg(default_config()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("ok"), "{}", out.stdout);
+}
+
+#[test]
+fn shipped_dictionary_covers_the_war() {
+    let text = std::fs::read_to_string(default_config()).unwrap();
+    let config = newswatch::config::parse_str(&text, &default_config()).expect("valid");
+    assert!(
+        config.entities.len() >= 40,
+        "only {} entities",
+        config.entities.len()
+    );
+    for id in [
+        "putin", "zelensky", "witkoff", "trump", "ukraine", "russia", "donetsk", "nato", "kremlin",
+    ] {
+        assert!(config.entities.iter().any(|e| e.id == id), "no entity {id}");
+    }
+    assert!(config.topics.iter().any(|t| t.id == "ceasefire-talks"));
+}
+
+#[test]
+fn check_is_also_the_default_config_when_none_is_given() {
+    // With no --config and no NEWSWATCH_CONFIG, the repo's config/newswatch.toml is used.
+    let out = run(newswatch().arg("check").current_dir(crate::util::root()));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn environment_overrides_a_key() {
+    let (_dir, path) = temp_config("[poller]\ninterval = \"5m\"\n");
+    let out = run(newswatch()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env("NEWSWATCH__POLLER__INTERVAL", "soon"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("poller.interval"), "{}", out.stderr);
+    assert!(out.stderr.contains("\"soon\""), "{}", out.stderr);
+
+    let out = run(newswatch()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env("NEWSWATCH__POLLER__INTERVAL", "90s"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn unknown_keys_are_errors_naming_where_they_came_from() {
+    let (_dir, path) = temp_config("[poller]\nintervall = \"5m\"\n[[feeds]]\nurl = \"https://example.org/rss\"\nnmae = \"x\"\n");
+    let out = run(newswatch()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env("NEWSWATCH__STORAGE__PATHH", "/tmp/x"));
+    assert_eq!(out.code, 2);
+    let file = path.display().to_string();
+    assert!(
+        out.stderr
+            .contains(&format!("{file}: poller.intervall: unknown key")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("{file}: feeds[0].nmae: unknown key")),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("NEWSWATCH__STORAGE__PATHH"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn semantic_errors_are_all_reported_with_keys() {
+    let (_dir, path) = temp_config(
+        r#"
+[storage]
+history = "a week"
+[poller]
+max_body = "lots"
+[cleaning]
+drop_lines = ["(unclosed"]
+[[entities]]
+id = "putin"
+kind = "person"
+name = "Vladimir Putin"
+[[entities]]
+id = "vlad"
+kind = "robot"
+name = "Other"
+aliases = ["Vladimir Putin"]
+[[entities]]
+id = "putin"
+kind = "place"
+name = "Putin Town"
+[[sinks]]
+id = "hook"
+kind = "webhook"
+[[topics]]
+id = "t"
+query = "ceasefire NEAR/5 @putn"
+sinks = ["nowhere"]
+"#,
+    );
+    let out = run(newswatch().arg("check").arg("--config").arg(&path));
+    assert_eq!(out.code, 2);
+    for expected in [
+        "storage.history: \"a week\" is not a duration",
+        "poller.max_body: \"lots\" is not a size",
+        "cleaning.drop_lines[0]: bad regex",
+        "entities[2].id: duplicate id \"putin\"",
+        "entities[1].kind: \"robot\" is not one of",
+        "entities[1].aliases[0]: \"Vladimir Putin\" is already an alias of entity \"putin\"",
+        "sinks[0].url: a webhook sink needs a url",
+        "topics[0].query: topic \"t\": column 18: unknown entity @putn",
+        "topics[0].sinks[0]: unknown sink \"nowhere\"",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "missing {expected:?} in:\n{}",
+            out.stderr
+        );
+    }
+    assert!(out.stderr.contains("9 errors"), "{}", out.stderr);
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let out = run(newswatch()
+        .arg("check")
+        .arg("--config")
+        .arg("/nonexistent/newswatch.toml"));
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr
+            .contains("/nonexistent/newswatch.toml: cannot read"),
+        "{}",
+        out.stderr
+    );
+}

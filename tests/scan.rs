@@ -1,0 +1,246 @@
+//! `newswatch scan` end to end: the real binary on fixtures of every kind, with the
+//! shipped config, checking articles, entities and topics as a user reads them.
+
+use serde_json::Value;
+
+use crate::util::{
+    default_config, entity, entity_ids, fixture, newswatch, run, run_with_stdin, scan, topic_ids,
+};
+
+const TOPIC: &str = "ceasefire-talks";
+
+fn on_topic(item: &Value) -> bool {
+    topic_ids(item).iter().any(|t| t == TOPIC)
+}
+
+fn scan_stdin(text: &str, extra: &[&str]) -> crate::util::Run {
+    let mut cmd = newswatch();
+    cmd.arg("scan")
+        .arg("--config")
+        .arg(default_config())
+        .args(extra)
+        .arg("-");
+    run_with_stdin(&mut cmd, text.as_bytes())
+}
+
+#[test]
+fn multi_article_text_is_split_and_cleaned() {
+    let out = scan(&[&fixture("multi-article.txt")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let titles: Vec<&str> = out
+        .items
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            "Second round in Istanbul ends without a ceasefire, Kyiv says",
+            "Local favourite wins first title after five-set final",
+            "Witkoff flies to Moscow as White House presses for truce",
+        ],
+        "the trailing menu must not become an article"
+    );
+    let on: Vec<bool> = out.items.iter().map(on_topic).collect();
+    assert_eq!(on, [true, false, true]);
+    for item in &out.items {
+        let text = item["text"].as_str().unwrap();
+        for junk in [
+            "- Home",
+            "Головна",
+            "Newsletters",
+            "Advertisement",
+            "Read more",
+            "Share this",
+            "via AP on Tuesday",
+        ] {
+            assert!(!text.contains(junk), "{junk:?} kept in {:?}", item["title"]);
+        }
+    }
+    assert!(entity_ids(&out.items[0]).contains(&"zelensky".to_string()));
+    assert!(
+        entity_ids(&out.items[1]).is_empty(),
+        "tennis names no war entity: {}",
+        out.items[1]
+    );
+}
+
+#[test]
+fn what_must_not_match_does_not() {
+    for name in ["sport.txt", "markets.txt", "other-war-ceasefire.txt"] {
+        let out = scan(&[&fixture(name)]);
+        assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+        assert!(!out.items.is_empty(), "{name} yields its article");
+        for item in &out.items {
+            assert!(!on_topic(item), "{name} matched {TOPIC}: {item}");
+        }
+    }
+}
+
+#[test]
+fn a_menu_page_is_not_news() {
+    let out = scan(&[&fixture("menu-page.html")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.items.iter().all(|i| !on_topic(i)), "{}", out.stdout);
+    assert!(
+        out.items.is_empty(),
+        "a page of menus holds no article: {}",
+        out.stdout
+    );
+}
+
+#[test]
+fn html_article_is_cleaned_to_text() {
+    let out = scan(&[&fixture("article.html")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.items.len(), 1, "{}", out.stdout);
+    let item = &out.items[0];
+    assert_eq!(item["kind"], "html");
+    assert!(on_topic(item), "{item}");
+    let text = item["text"].as_str().unwrap();
+    assert!(
+        !text.contains('<') && !text.contains("&nbsp;") && !text.contains("&#"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("function") && !text.contains("var "),
+        "script kept: {text}"
+    );
+    assert!(
+        !text.contains('\u{2019}') && !text.contains('\u{2014}'),
+        "quotes and dashes normalised: {text}"
+    );
+}
+
+#[test]
+fn feeds_of_every_format_give_their_items() {
+    for (name, total, matching) in [
+        ("feed-rss.xml", 3, 1),
+        ("feed-atom.xml", 2, 1),
+        ("feed.json", 2, 1),
+    ] {
+        let out = scan(&[&fixture(name)]);
+        assert_eq!(out.code, 0, "{name}: {}", out.stderr);
+        assert_eq!(out.items.len(), total, "{name}: {}", out.stdout);
+        assert_eq!(
+            out.items.iter().filter(|i| on_topic(i)).count(),
+            matching,
+            "{name}: {}",
+            out.stdout
+        );
+        for item in &out.items {
+            assert_eq!(item["kind"], "feed");
+            assert!(
+                item["url"].as_str().is_some_and(|u| u.starts_with("http")),
+                "{name}: {item}"
+            );
+            assert!(
+                !item["title"].as_str().unwrap().is_empty(),
+                "{name}: {item}"
+            );
+        }
+    }
+}
+
+#[test]
+fn russian_and_ukrainian_articles_match() {
+    let out = scan(&[&fixture("cyrillic.txt")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.items.len(), 2, "{}", out.stdout);
+    for item in &out.items {
+        assert!(on_topic(item), "{item}");
+    }
+    let ru = entity_ids(&out.items[0]);
+    assert!(
+        ru.contains(&"putin".to_string()) && ru.contains(&"kremlin".to_string()),
+        "{ru:?}"
+    );
+    let uk = entity_ids(&out.items[1]);
+    assert!(
+        uk.contains(&"zelensky".to_string()) && uk.contains(&"ukraine".to_string()),
+        "{uk:?}"
+    );
+}
+
+#[test]
+fn spellings_of_one_name_are_one_entity() {
+    let out = scan_stdin(
+        "Talks\nZelensky met envoys. Later Zelenskyy said more. President Zelenskiy's office agreed.\n",
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let item = &out.items[0];
+    let z = entity(item, "zelensky").expect("zelensky found");
+    assert_eq!(z["mentions"], 3, "{z}");
+    assert_eq!(z["kind"], "person");
+    assert_eq!(
+        entity_ids(item)
+            .iter()
+            .filter(|id| id.starts_with("zelensk"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn words_match_on_unicode_boundaries_and_folded_forms() {
+    let out = scan_stdin(
+        "Envoys meet\nA cease-fire between the Russia-Ukraine sides was discussed. PUTIN'S aide spoke.\n",
+        &[],
+    );
+    let item = &out.items[0];
+    assert!(
+        on_topic(item),
+        "cease-fire is ceasefire, Russia-Ukraine names Russia: {item}"
+    );
+    let putin = entity(item, "putin").expect("PUTIN'S is Putin");
+    // The first mention is at this character offset of the body.
+    let body = "A cease-fire between the Russia-Ukraine sides was discussed. PUTIN'S aide spoke.";
+    assert_eq!(putin["first"]["char"], body.find("PUTIN").unwrap());
+    assert_eq!(putin["first"]["field"], "body");
+
+    // Part of a word is not the word.
+    let out = scan_stdin(
+        "Essay\nPutinism and the ceasefirewatch blog discussed Russianness.\n",
+        &[],
+    );
+    let item = &out.items[0];
+    assert!(entity(item, "putin").is_none(), "{item}");
+    assert!(!on_topic(item), "{item}");
+}
+
+#[test]
+fn explain_says_why() {
+    let out = scan_stdin(
+        "Football\nThe match ended in a draw after a late goal.\n",
+        &["--explain"],
+    );
+    let why = out.items[0]["explain"][TOPIC]
+        .as_str()
+        .expect("explain for the topic");
+    assert!(why.ends_with("=> no match"), "{why}");
+    assert!(why.contains("ceasefire[0]"), "{why}");
+
+    let out = scan_stdin(
+        "Talks\nPutin and Zelensky discussed a ceasefire.\n",
+        &["--explain"],
+    );
+    let why = out.items[0]["explain"][TOPIC].as_str().unwrap();
+    assert!(
+        why.contains("ceasefire[1]") && why.contains("@putin[1]"),
+        "{why}"
+    );
+    assert!(why.contains("=> match, score"), "{why}");
+    let topic = &out.items[0]["topics"][0];
+    let matched: Vec<&str> = topic["matched"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    assert!(
+        matched.contains(&"ceasefire") && matched.contains(&"@putin"),
+        "{matched:?}"
+    );
+    assert!(topic["score"].as_f64().unwrap() >= 1.0);
+}

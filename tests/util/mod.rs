@@ -1,0 +1,132 @@
+//! Shared test helpers: run the real binary, locate fixtures, write configs.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The crate root, where config/ and tests/fixtures live.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// The shipped default config.
+pub fn default_config() -> PathBuf {
+    root().join("config/newswatch.toml")
+}
+
+/// The binary under test, with no config or log settings leaking in from the caller.
+pub fn newswatch() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_newswatch"));
+    cmd.env_remove("NEWSWATCH_CONFIG")
+        .env_remove("RUST_LOG")
+        .env_remove("INVOCATION_ID")
+        .stdin(Stdio::null());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("NEWSWATCH__") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// What a run printed, with stdout parsed as JSON lines.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub items: Vec<Value>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(cmd: &mut Command) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().expect("run newswatch");
+    finish(status.code().unwrap_or(-1), stdout, stderr)
+}
+
+/// Runs with `input` on stdin.
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Run {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn newswatch");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait for newswatch");
+    let _ = writer.join();
+    finish(out.status.code().unwrap_or(-1), out.stdout, out.stderr)
+}
+
+fn finish(code: i32, stdout: Vec<u8>, stderr: Vec<u8>) -> Run {
+    let stdout = String::from_utf8(stdout).expect("stdout is UTF-8");
+    let items = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    Run {
+        code,
+        items,
+        stdout,
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// `newswatch scan --text --config <default> FILES...`
+pub fn scan(files: &[&Path]) -> Run {
+    let mut cmd = newswatch();
+    cmd.arg("scan")
+        .arg("--text")
+        .arg("--config")
+        .arg(default_config());
+    cmd.args(files);
+    run(&mut cmd)
+}
+
+/// Entity ids of a scanned item.
+pub fn entity_ids(item: &Value) -> Vec<String> {
+    item["entities"]
+        .as_array()
+        .expect("entities")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// Topic ids of a scanned item.
+pub fn topic_ids(item: &Value) -> Vec<String> {
+    item["topics"]
+        .as_array()
+        .expect("topics")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// The entity entry with `id`, if found.
+pub fn entity<'a>(item: &'a Value, id: &str) -> Option<&'a Value> {
+    item["entities"].as_array()?.iter().find(|e| e["id"] == id)
+}
+
+/// Writes a config into a temporary directory and returns (dir, path).
+pub fn temp_config(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("newswatch.toml");
+    std::fs::write(&path, text).expect("write config");
+    (dir, path)
+}
