@@ -6,12 +6,14 @@
 //!    articles, dropping menus, captions and configured boilerplate;
 //! 2. [`text`]: folding words into the match form;
 //! 3. [`rules`]: one automaton scan for every entity alias and topic term;
-//! 4. [`entities`] and [`topics`]: mentions counted, topics evaluated and scored.
+//! 4. [`entities`] and [`topics`]: mentions counted, topics evaluated and scored;
+//! 5. [`dedup`]: SimHash fingerprints and shingle resemblance group copies into stories.
 //!
 //! Everything here is pure and synchronous: text in, findings out. Fetching, storing
 //! and alerting happen at the edges, so the pipeline is tested without a network.
 
 pub mod clean;
+pub mod dedup;
 pub mod entities;
 pub mod query;
 pub mod rules;

@@ -1,0 +1,1417 @@
+//! The embedded store: everything newswatch keeps between runs, in one sled directory.
+//!
+//! This is the only module that touches sled. Records are JSON (readable with any
+//! sled tool, and fields can be added without a migration); keys that must sort by
+//! time start with the time in milliseconds since the epoch as a big-endian `u64`,
+//! so sled's byte order is time order.
+//!
+//! Trees and their layout (`++` is concatenation):
+//!
+//! | tree | key | value |
+//! | --- | --- | --- |
+//! | `meta` | `schema_version` | `u32` BE, currently [`SCHEMA_VERSION`] |
+//! | `items` | item id | JSON [`StoredItem`] |
+//! | `by_time` | fetched ms ++ item id | `[1]` when the item matched a topic, else empty |
+//! | `seen` | item id | first-seen ms (`u64` BE) |
+//! | `seen_by_time` | first-seen ms ++ item id | empty |
+//! | `topic_index` | topic id ++ `0x00` ++ fetched ms ++ item id | score (`f64` BE) |
+//! | `stories` | story id | JSON [`StoredStory`] |
+//! | `stories_by_time` | first-seen ms ++ story id | empty |
+//! | `feeds` | feed URL as configured | JSON [`FeedState`] |
+//!
+//! Why the time-ordered companions: pruning must be a bounded pass in time order.
+//! `by_time` carries the topic flag so that items kept for the longer retention are
+//! skipped without decoding them; `seen_by_time` and `stories_by_time` let old seen
+//! ids and stories be found without scanning trees keyed by id, which hold months of
+//! entries.
+//!
+//! `seen` outlives `items`: an item's record goes after the history period, but its id
+//! stays for the retention period, so an item that reappears in a feed after its
+//! record was pruned is still not processed again.
+//!
+//! A record that does not decode is an error naming the tree and key when it was asked
+//! for by key ([`Store::get_item`], [`Store::feed_state`]), and is skipped with a
+//! warning when it turns up in a listing. Nothing here panics on stored bytes.
+//!
+//! sled writes to disk in the background: a write is durable only after
+//! [`Store::flush`], so callers flush before acknowledging anything that must survive
+//! a crash.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{
+    ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError,
+};
+use sled::{Transactional, Tree};
+
+/// The layout version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+/// The `by_time` value of an item that matched a topic.
+const MATCHED: &[u8] = &[1];
+/// The value of index entries that carry nothing but their key.
+const EMPTY: &[u8] = &[];
+/// Tree names, used for opening and in error messages.
+const META: &str = "meta";
+const ITEMS: &str = "items";
+const BY_TIME: &str = "by_time";
+const SEEN: &str = "seen";
+const SEEN_BY_TIME: &str = "seen_by_time";
+const TOPIC_INDEX: &str = "topic_index";
+const STORIES: &str = "stories";
+const STORIES_BY_TIME: &str = "stories_by_time";
+const FEEDS: &str = "feeds";
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The directory could not be opened (permissions, another process holds it, a
+    /// damaged log).
+    #[error("opening store at {}: {source}", path.display())]
+    Open { path: PathBuf, source: sled::Error },
+    /// The store was written by a build with another layout.
+    #[error("store schema version {found} is not supported by this build (it reads version {supported})")]
+    Schema { found: u32, supported: u32 },
+    /// A read, write or flush failed (I/O error, full disk).
+    #[error("{op}: {source}")]
+    Db {
+        op: &'static str,
+        source: sled::Error,
+    },
+    /// A stored record that does not decode.
+    #[error("corrupt record in tree {tree} at key {key}: {reason}")]
+    Corrupt {
+        tree: &'static str,
+        key: String,
+        reason: String,
+    },
+    /// A record that could not be encoded (a non-finite number, say).
+    #[error("encoding a record for tree {tree} at key {key}: {source}")]
+    Encode {
+        tree: &'static str,
+        key: String,
+        source: serde_json::Error,
+    },
+}
+
+/// An item as stored: the cleaned text and what the pipeline found in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredItem {
+    pub id: String,
+    /// The feed's configured URL.
+    pub feed: String,
+    pub feed_name: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub fetched: DateTime<Utc>,
+    /// The cleaned body.
+    pub text: String,
+    pub entities: Vec<StoredEntity>,
+    pub topics: Vec<StoredTopic>,
+    /// The story the item belongs to.
+    pub story: String,
+    /// True for the first copy of its story, the one that alerts.
+    pub is_story_lead: bool,
+    pub fingerprint: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEntity {
+    pub id: String,
+    pub mentions: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTopic {
+    pub id: String,
+    pub score: f64,
+    pub matched: Vec<String>,
+}
+
+/// A story: the first copy of an article and the copies seen after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredStory {
+    pub id: String,
+    pub first_item: String,
+    pub first_seen: DateTime<Utc>,
+    pub fingerprint: u64,
+    pub related: Vec<Related>,
+}
+
+/// A later copy of a story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Related {
+    pub item_id: String,
+    /// The feed's configured URL.
+    pub feed: String,
+    pub url: Option<String>,
+    pub title: String,
+}
+
+/// What the poller remembers about a feed between polls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeedState {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Consecutive failures.
+    pub failures: u32,
+    pub next_poll: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// Why the feed is no longer polled, e.g. "410 Gone".
+    pub disabled: Option<String>,
+    /// Where a 301/308 said the feed now lives.
+    pub permanent_url: Option<String>,
+    pub repairs: u64,
+    pub items_total: u64,
+}
+
+/// Which items to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemQuery {
+    /// Only items that matched this topic.
+    pub topic: Option<String>,
+    /// Only items fetched at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many items.
+    pub limit: usize,
+}
+
+/// What one [`Store::prune`] pass removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub items: usize,
+    pub seen: usize,
+    pub stories: usize,
+    /// False when the pass stopped at its bound and more expired records remain.
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    pub items: usize,
+    pub feeds: usize,
+    pub stories: usize,
+}
+
+/// The store. Cloning is cheap: sled handles are reference-counted.
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: Tree,
+    items: Tree,
+    by_time: Tree,
+    seen: Tree,
+    seen_by_time: Tree,
+    topic_index: Tree,
+    stories: Tree,
+    stories_by_time: Tree,
+    feeds: Tree,
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+impl Store {
+    /// Opens (or creates) the store in directory `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let db = sled::Config::new().path(path).open().map_err(open_error)?;
+        let tree = |name: &str| db.open_tree(name).map_err(open_error);
+        let store = Store {
+            meta: tree(META)?,
+            items: tree(ITEMS)?,
+            by_time: tree(BY_TIME)?,
+            seen: tree(SEEN)?,
+            seen_by_time: tree(SEEN_BY_TIME)?,
+            topic_index: tree(TOPIC_INDEX)?,
+            stories: tree(STORIES)?,
+            stories_by_time: tree(STORIES_BY_TIME)?,
+            feeds: tree(FEEDS)?,
+            db,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// True when an item with this id was stored before (and its id not yet expired).
+    pub fn seen(&self, id: &str) -> Result<bool, StoreError> {
+        self.seen.contains_key(id).map_err(|source| StoreError::Db {
+            op: "reading tree seen",
+            source,
+        })
+    }
+
+    pub fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
+        get_json(&self.items, ITEMS, id)
+    }
+
+    pub fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError> {
+        get_json(&self.stories, STORIES, id)
+    }
+
+    /// Stores a batch of items in one transaction and returns how many were new.
+    ///
+    /// Each new item gets its record, its `by_time`, `seen` and `topic_index` entries;
+    /// a story lead creates its story, a later copy is appended to its story's
+    /// `related`. Items whose id is already in `seen` are skipped, so storing the same
+    /// batch twice stores nothing the second time.
+    pub fn insert_items(&self, items: &[StoredItem]) -> Result<usize, StoreError> {
+        // Encoded outside the transaction, which sled may run more than once.
+        let encoded: Vec<(&StoredItem, Vec<u8>)> = items
+            .iter()
+            .map(|item| Ok((item, encode(ITEMS, &item.id, item)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let trees = (
+            &self.items,
+            &self.by_time,
+            &self.seen,
+            &self.seen_by_time,
+            &self.topic_index,
+            &self.stories,
+            &self.stories_by_time,
+        );
+        let result = trees.transaction(
+            |(items, by_time, seen, seen_by_time, topic_index, stories, stories_by_time)| {
+                let mut new = 0;
+                for (item, json) in &encoded {
+                    let id = item.id.as_bytes();
+                    if seen.get(id)?.is_some() {
+                        continue;
+                    }
+                    let fetched = millis(item.fetched);
+                    items.insert(id, json.as_slice())?;
+                    let flag = if item.topics.is_empty() {
+                        EMPTY
+                    } else {
+                        MATCHED
+                    };
+                    by_time.insert(time_key(fetched, id), flag)?;
+                    seen.insert(id, &fetched.to_be_bytes()[..])?;
+                    seen_by_time.insert(time_key(fetched, id), EMPTY)?;
+                    for topic in &item.topics {
+                        topic_index.insert(
+                            topic_key(&topic.id, fetched, id),
+                            &topic.score.to_be_bytes()[..],
+                        )?;
+                    }
+                    let trees = StoryTrees {
+                        items,
+                        stories,
+                        stories_by_time,
+                    };
+                    attach_to_story(&trees, item)?;
+                    new += 1;
+                }
+                Ok(new)
+            },
+        );
+        result.map_err(|err| tx_error(err, "storing items"))
+    }
+
+    pub fn feed_state(&self, url: &str) -> Result<Option<FeedState>, StoreError> {
+        get_json(&self.feeds, FEEDS, url)
+    }
+
+    pub fn put_feed_state(&self, url: &str, state: &FeedState) -> Result<(), StoreError> {
+        let json = encode(FEEDS, url, state)?;
+        self.feeds
+            .insert(url, json)
+            .map(drop)
+            .map_err(|source| StoreError::Db {
+                op: "writing tree feeds",
+                source,
+            })
+    }
+
+    /// Every feed's state; a corrupt record is skipped with a warning, so the feed
+    /// starts afresh instead of stopping every other feed.
+    pub fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.feeds.iter() {
+            let (key, value) = entry.map_err(|source| StoreError::Db {
+                op: "reading tree feeds",
+                source,
+            })?;
+            let url = String::from_utf8_lossy(&key).into_owned();
+            if let Some(state) = decode_or_warn(FEEDS, &key, &value) {
+                out.push((url, state));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stored items, newest (by fetch time) first.
+    pub fn items(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {
+        let mut out = Vec::new();
+        if query.limit == 0 {
+            return Ok(out);
+        }
+        let since = query.since.map(millis).unwrap_or(0);
+        let (tree, tree_name, prefix) = match &query.topic {
+            Some(topic) => (&self.topic_index, TOPIC_INDEX, topic_prefix(topic)),
+            None => (&self.by_time, BY_TIME, Vec::new()),
+        };
+        let mut start = prefix.clone();
+        start.extend_from_slice(&since.to_be_bytes());
+        let entries = match &query.topic {
+            // The topic's range ends where the next byte after its 0x00 separator would.
+            Some(topic) => {
+                let mut end = topic.as_bytes().to_vec();
+                end.push(1);
+                tree.range(start..end)
+            }
+            None => tree.range(start..),
+        };
+        for entry in entries.rev() {
+            let (key, _) = entry.map_err(|source| StoreError::Db {
+                op: "listing items",
+                source,
+            })?;
+            let Some((_, id)) = key.get(prefix.len()..).and_then(split_time_key) else {
+                tracing::warn!(tree = tree_name, key = %show_key(&key), "Skipped a malformed index key.");
+                continue;
+            };
+            let record = self.items.get(id).map_err(|source| StoreError::Db {
+                op: "reading tree items",
+                source,
+            })?;
+            // An index entry without its item: pruned meanwhile, or left behind by a
+            // corrupt record. Not an item to list.
+            let Some(record) = record else { continue };
+            if let Some(item) = decode_or_warn::<StoredItem>(ITEMS, id, &record) {
+                out.push(item);
+                if out.len() >= query.limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stories first seen at or after `since`, oldest first (the order
+    /// [`crate::pipeline::dedup::StoryIndex`] is rebuilt in).
+    pub fn recent_stories(&self, since: DateTime<Utc>) -> Result<Vec<StoredStory>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.stories_by_time.range(time_key(millis(since), b"")..) {
+            let (key, _) = entry.map_err(|source| StoreError::Db {
+                op: "reading tree stories_by_time",
+                source,
+            })?;
+            let Some((at, id)) = split_time_key(&key) else {
+                tracing::warn!(tree = STORIES_BY_TIME, key = %show_key(&key), "Skipped a malformed index key.");
+                continue;
+            };
+            let record = self.stories.get(id).map_err(|source| StoreError::Db {
+                op: "reading tree stories",
+                source,
+            })?;
+            let Some(record) = record else { continue };
+            let Some(story) = decode_or_warn::<StoredStory>(STORIES, id, &record) else {
+                continue;
+            };
+            // A story whose first copy changed has an older index entry left behind;
+            // it is listed under its current time only.
+            if millis(story.first_seen) == at {
+                out.push(story);
+            }
+        }
+        Ok(out)
+    }
+
+    /// One bounded pruning pass: at most `max` removals.
+    ///
+    /// Items fetched before `now - history` go, with their index entries, unless they
+    /// matched a topic: those are kept until `now - retention` (or history, if that is
+    /// longer). Seen ids and stories are kept for the longer of the two, so a seen id
+    /// never expires before its item.
+    pub fn prune(
+        &self,
+        now: DateTime<Utc>,
+        history: Duration,
+        retention: Duration,
+        max: usize,
+    ) -> Result<PruneReport, StoreError> {
+        let keep_all = history.max(retention);
+        let history_cut = cutoff(now, history);
+        let matched_cut = cutoff(now, keep_all);
+        let mut report = PruneReport {
+            done: true,
+            ..PruneReport::default()
+        };
+
+        let expired = self.expired_items(history_cut, matched_cut, max, &mut report)?;
+        report.items = self.remove_items(&expired)?;
+
+        let budget = max - expired.len();
+        let expired = self.expired_keys(
+            &self.seen_by_time,
+            "reading tree seen_by_time",
+            matched_cut,
+            budget,
+            &mut report,
+        )?;
+        report.seen = self.remove_timed(&self.seen, &self.seen_by_time, SEEN, &expired, |v| {
+            v.try_into().ok().map(u64::from_be_bytes)
+        })?;
+
+        let budget = budget - expired.len();
+        let expired = self.expired_keys(
+            &self.stories_by_time,
+            "reading tree stories_by_time",
+            matched_cut,
+            budget,
+            &mut report,
+        )?;
+        report.stories = self.remove_timed(
+            &self.stories,
+            &self.stories_by_time,
+            STORIES,
+            &expired,
+            |v| {
+                serde_json::from_slice::<StoredStory>(v)
+                    .ok()
+                    .map(|s| millis(s.first_seen))
+            },
+        )?;
+        Ok(report)
+    }
+
+    /// Waits until everything written so far is on disk; returns the bytes flushed.
+    pub async fn flush(&self) -> Result<usize, StoreError> {
+        self.db
+            .flush_async()
+            .await
+            .map_err(|source| StoreError::Db {
+                op: "flushing the store",
+                source,
+            })
+    }
+
+    /// Record counts. Each is a scan of its tree: for status lines and metrics, not
+    /// for hot paths.
+    pub fn counts(&self) -> StoreCounts {
+        StoreCounts {
+            items: self.items.len(),
+            feeds: self.feeds.len(),
+            stories: self.stories.len(),
+        }
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        let db_error = |source| StoreError::Db {
+            op: "reading the schema version",
+            source,
+        };
+        match self.meta.get(SCHEMA_KEY).map_err(db_error)? {
+            None => {
+                self.meta
+                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..])
+                    .map_err(|source| StoreError::Db {
+                        op: "writing the schema version",
+                        source,
+                    })?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt {
+                        tree: META,
+                        key: show_key(SCHEMA_KEY),
+                        reason: format!("expected a 4-byte version, found {} bytes", bytes.len()),
+                    })?;
+                if found == SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(StoreError::Schema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Oldest first: the `by_time` keys of items due for removal, at most `max`.
+    fn expired_items(
+        &self,
+        history_cut: u64,
+        matched_cut: u64,
+        max: usize,
+        report: &mut PruneReport,
+    ) -> Result<Vec<sled::IVec>, StoreError> {
+        let mut expired = Vec::new();
+        for entry in self.by_time.range(..time_key(history_cut, b"")) {
+            let (key, flag) = entry.map_err(|source| StoreError::Db {
+                op: "reading tree by_time",
+                source,
+            })?;
+            // A malformed key sorts somewhere arbitrary; it is garbage and goes too.
+            let at = split_time_key(&key).map_or(0, |(at, _)| at);
+            // Items that matched a topic stay for the retention period. They are
+            // skipped by their flag, without decoding their records.
+            if !flag.is_empty() && at >= matched_cut {
+                continue;
+            }
+            if expired.len() >= max {
+                report.done = false;
+                break;
+            }
+            expired.push(key);
+        }
+        Ok(expired)
+    }
+
+    /// Removes items by their `by_time` keys, with their topic index entries.
+    fn remove_items(&self, by_time_keys: &[sled::IVec]) -> Result<usize, StoreError> {
+        if by_time_keys.is_empty() {
+            return Ok(0);
+        }
+        // The topic index keys come from the records, read before the transaction.
+        let mut plan: Vec<(&[u8], Vec<Vec<u8>>)> = Vec::with_capacity(by_time_keys.len());
+        for key in by_time_keys {
+            let Some((at, id)) = split_time_key(key) else {
+                plan.push((key.as_ref(), Vec::new()));
+                continue;
+            };
+            let record = self.items.get(id).map_err(|source| StoreError::Db {
+                op: "reading tree items",
+                source,
+            })?;
+            let topic_keys = match record.as_deref().map(serde_json::from_slice::<StoredItem>) {
+                Some(Ok(item)) => item
+                    .topics
+                    .iter()
+                    .map(|t| topic_key(&t.id, at, id))
+                    .collect(),
+                Some(Err(err)) => {
+                    // Its topic index entries cannot be found; listings skip them
+                    // because the item is gone.
+                    tracing::warn!(tree = ITEMS, key = %show_key(id), error = %err, "Pruning a corrupt record.");
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
+            plan.push((key.as_ref(), topic_keys));
+        }
+        let result = (&self.items, &self.by_time, &self.topic_index).transaction(
+            |(items, by_time, topic_index)| {
+                for (key, topic_keys) in &plan {
+                    if let Some((_, id)) = split_time_key(key) {
+                        // A record re-stored under a newer fetch time (its seen id had
+                        // expired) belongs to that newer index entry.
+                        let current = items
+                            .get(id)?
+                            .and_then(|v| serde_json::from_slice::<StoredItem>(&v).ok())
+                            .map(|item| time_key(millis(item.fetched), id));
+                        if current.as_deref().map_or(true, |c| c == *key) {
+                            items.remove(id)?;
+                        }
+                    }
+                    for topic_key in topic_keys {
+                        topic_index.remove(topic_key.as_slice())?;
+                    }
+                    by_time.remove(*key)?;
+                }
+                Ok::<_, ConflictableTransactionError<StoreError>>(())
+            },
+        );
+        result.map_err(|err| tx_error(err, "pruning items"))?;
+        Ok(plan.len())
+    }
+
+    /// Oldest first: keys of a time index older than `cut`, at most `max`.
+    fn expired_keys(
+        &self,
+        index: &Tree,
+        op: &'static str,
+        cut: u64,
+        max: usize,
+        report: &mut PruneReport,
+    ) -> Result<Vec<sled::IVec>, StoreError> {
+        let mut expired = Vec::new();
+        for entry in index.range(..time_key(cut, b"")) {
+            let (key, _) = entry.map_err(|source| StoreError::Db { op, source })?;
+            if expired.len() >= max {
+                report.done = false;
+                break;
+            }
+            expired.push(key);
+        }
+        Ok(expired)
+    }
+
+    /// Removes time index entries and the records they point at, unless the record
+    /// has moved on to a newer time (`time_of` reads a record's time; a record it
+    /// cannot read is removed).
+    fn remove_timed(
+        &self,
+        records: &Tree,
+        index: &Tree,
+        records_name: &'static str,
+        keys: &[sled::IVec],
+        time_of: impl Fn(&[u8]) -> Option<u64>,
+    ) -> Result<usize, StoreError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let result = (records, index).transaction(|(records, index)| {
+            let mut removed = 0;
+            for key in keys {
+                if let Some((at, id)) = split_time_key(key) {
+                    if let Some(value) = records.get(id)? {
+                        let current = time_of(&value);
+                        if current.map_or(true, |t| t == at) {
+                            if current.is_none() {
+                                tracing::warn!(tree = records_name, key = %show_key(id), "Pruning a corrupt record.");
+                            }
+                            records.remove(id)?;
+                            removed += 1;
+                        }
+                    }
+                }
+                index.remove(key)?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(removed)
+        });
+        result.map_err(|err| tx_error(err, "pruning expired records"))
+    }
+}
+
+/// The trees a story update touches, inside the item transaction.
+struct StoryTrees<'a> {
+    items: &'a TransactionalTree,
+    stories: &'a TransactionalTree,
+    stories_by_time: &'a TransactionalTree,
+}
+
+/// Creates, claims or extends the story of a newly stored item.
+fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxResult<()> {
+    let key = item.story.as_bytes();
+    let existing = match trees.stories.get(key)? {
+        Some(bytes) => match serde_json::from_slice::<StoredStory>(&bytes) {
+            Ok(story) => Some(story),
+            Err(err) => {
+                // Unreadable either way; a fresh record keeps the new copies grouped.
+                tracing::warn!(tree = STORIES, key = %show_key(key), error = %err, "Replacing a corrupt record.");
+                None
+            }
+        },
+        None => None,
+    };
+    let story = match existing {
+        Some(mut story) if item.is_story_lead => {
+            // Copies arrived first (out of order within a batch): the lead takes the
+            // story over and the copy that stood in for it becomes a related one.
+            if story.first_item != item.id {
+                if let Some(previous) = read_item(trees.items, &story.first_item)? {
+                    if !story.related.iter().any(|r| r.item_id == previous.id) {
+                        story.related.insert(0, related(&previous));
+                    }
+                }
+                story.first_item = item.id.clone();
+            }
+            story.related.retain(|r| r.item_id != item.id);
+            story.fingerprint = item.fingerprint;
+            if item.fetched < story.first_seen {
+                trees
+                    .stories_by_time
+                    .remove(time_key(millis(story.first_seen), key))?;
+                story.first_seen = item.fetched;
+                trees
+                    .stories_by_time
+                    .insert(time_key(millis(story.first_seen), key), EMPTY)?;
+            }
+            story
+        }
+        Some(mut story) => {
+            if story.first_item != item.id && !story.related.iter().any(|r| r.item_id == item.id) {
+                story.related.push(related(item));
+            }
+            story
+        }
+        None => {
+            if !item.is_story_lead {
+                // The story was pruned or never stored: the copy stands in for its lead.
+                tracing::warn!(story = %item.story, item = %item.id, "Started a story from a copy; its lead is not stored.");
+            }
+            trees
+                .stories_by_time
+                .insert(time_key(millis(item.fetched), key), EMPTY)?;
+            StoredStory {
+                id: item.story.clone(),
+                first_item: item.id.clone(),
+                first_seen: item.fetched,
+                fingerprint: item.fingerprint,
+                related: Vec::new(),
+            }
+        }
+    };
+    let json = encode(STORIES, &story.id, &story).map_err(ConflictableTransactionError::Abort)?;
+    trees.stories.insert(key, json)?;
+    Ok(())
+}
+
+fn read_item(
+    items: &TransactionalTree,
+    id: &str,
+) -> Result<Option<StoredItem>, UnabortableTransactionError> {
+    Ok(items
+        .get(id)?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+fn related(item: &StoredItem) -> Related {
+    Related {
+        item_id: item.id.clone(),
+        feed: item.feed.clone(),
+        url: item.url.clone(),
+        title: item.title.clone(),
+    }
+}
+
+fn get_json<T: DeserializeOwned>(
+    tree: &Tree,
+    name: &'static str,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    let value = tree.get(key).map_err(|source| StoreError::Db {
+        op: match name {
+            ITEMS => "reading tree items",
+            STORIES => "reading tree stories",
+            _ => "reading tree feeds",
+        },
+        source,
+    })?;
+    value
+        .map(|bytes| {
+            serde_json::from_slice(&bytes).map_err(|err| StoreError::Corrupt {
+                tree: name,
+                key: key.to_string(),
+                reason: err.to_string(),
+            })
+        })
+        .transpose()
+}
+
+fn decode_or_warn<T: DeserializeOwned>(tree: &'static str, key: &[u8], value: &[u8]) -> Option<T> {
+    match serde_json::from_slice(value) {
+        Ok(record) => Some(record),
+        Err(err) => {
+            tracing::warn!(tree, key = %show_key(key), error = %err, "Skipped a corrupt record.");
+            None
+        }
+    }
+}
+
+fn encode<T: Serialize>(tree: &'static str, key: &str, record: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(record).map_err(|source| StoreError::Encode {
+        tree,
+        key: key.to_string(),
+        source,
+    })
+}
+
+fn tx_error(err: TransactionError<StoreError>, op: &'static str) -> StoreError {
+    match err {
+        TransactionError::Abort(err) => err,
+        TransactionError::Storage(source) => StoreError::Db { op, source },
+    }
+}
+
+/// Milliseconds since the epoch; times before 1970 (never a fetch time) count as 0.
+fn millis(t: DateTime<Utc>) -> u64 {
+    u64::try_from(t.timestamp_millis()).unwrap_or(0)
+}
+
+/// `now - age` in milliseconds; an age beyond the calendar means "nothing is older".
+fn cutoff(now: DateTime<Utc>, age: Duration) -> u64 {
+    chrono::Duration::from_std(age)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
+        .map_or(0, millis)
+}
+
+fn time_key(at: u64, id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + id.len());
+    key.extend_from_slice(&at.to_be_bytes());
+    key.extend_from_slice(id);
+    key
+}
+
+fn split_time_key(key: &[u8]) -> Option<(u64, &[u8])> {
+    let (at, id) = key.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*at), id))
+}
+
+fn topic_prefix(topic: &str) -> Vec<u8> {
+    let mut key = topic.as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+fn topic_key(topic: &str, at: u64, id: &[u8]) -> Vec<u8> {
+    let mut key = topic_prefix(topic);
+    key.extend_from_slice(&time_key(at, id));
+    key
+}
+
+/// A key for messages: as text when it is printable text, else in hex.
+fn show_key(key: &[u8]) -> String {
+    match std::str::from_utf8(key) {
+        Ok(text) if !text.chars().any(char::is_control) => text.to_string(),
+        _ => key.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn t(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, day, hour, 0, 0).unwrap()
+    }
+
+    fn item(id: &str, fetched: DateTime<Utc>, topics: &[&str]) -> StoredItem {
+        StoredItem {
+            id: id.to_string(),
+            feed: "https://example.org/world/rss.xml".into(),
+            feed_name: "Example World".into(),
+            title: format!("Title of {id}"),
+            url: Some(format!("https://example.org/{id}")),
+            published: Some(fetched - chrono::Duration::minutes(5)),
+            fetched,
+            text: format!("Body of {id}."),
+            entities: vec![StoredEntity {
+                id: "putin".into(),
+                mentions: 2,
+            }],
+            topics: topics
+                .iter()
+                .map(|topic| StoredTopic {
+                    id: topic.to_string(),
+                    score: 2.5,
+                    matched: vec!["ceasefire".into()],
+                })
+                .collect(),
+            story: id.to_string(),
+            is_story_lead: true,
+            fingerprint: 0xfeed,
+        }
+    }
+
+    fn copy_of(lead: &StoredItem, id: &str, fetched: DateTime<Utc>) -> StoredItem {
+        StoredItem {
+            story: lead.story.clone(),
+            is_story_lead: false,
+            feed: "https://example.net/wire/atom.xml".into(),
+            ..item(id, fetched, &[])
+        }
+    }
+
+    fn ids(items: &[StoredItem]) -> Vec<&str> {
+        items.iter().map(|i| i.id.as_str()).collect()
+    }
+
+    fn query(topic: Option<&str>, since: Option<DateTime<Utc>>, limit: usize) -> ItemQuery {
+        ItemQuery {
+            topic: topic.map(str::to_string),
+            since,
+            limit,
+        }
+    }
+
+    #[test]
+    fn reopen_keeps_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let lead = item("a", t(10, 9), &["ceasefire-talks"]);
+        let state = FeedState {
+            etag: Some("\"v1\"".into()),
+            failures: 2,
+            ..FeedState::default()
+        };
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(
+                store
+                    .insert_items(&[lead.clone(), copy_of(&lead, "b", t(10, 10))])
+                    .unwrap(),
+                2
+            );
+            store
+                .put_feed_state("https://example.org/world/rss.xml", &state)
+                .unwrap();
+            // A clone shares the handles; dropping both closes the directory.
+            let clone = store.clone();
+            drop(store);
+            drop(clone);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get_item("a").unwrap(), Some(lead));
+        assert!(store.seen("a").unwrap() && store.seen("b").unwrap());
+        assert!(!store.seen("c").unwrap());
+        assert_eq!(store.get_story("a").unwrap().unwrap().related.len(), 1);
+        assert_eq!(
+            store
+                .feed_state("https://example.org/world/rss.xml")
+                .unwrap(),
+            Some(state)
+        );
+        assert_eq!(
+            ids(&store
+                .items(&query(Some("ceasefire-talks"), None, 10))
+                .unwrap()),
+            ["a"]
+        );
+        assert_eq!(
+            store.counts(),
+            StoreCounts {
+                items: 2,
+                feeds: 1,
+                stories: 1
+            }
+        );
+    }
+
+    #[test]
+    fn schema_version_mismatch_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            // A fresh directory gets the current version written.
+            let version = store.meta.get(SCHEMA_KEY).unwrap().unwrap();
+            assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
+            store
+                .meta
+                .insert(SCHEMA_KEY, &2u32.to_be_bytes()[..])
+                .unwrap();
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Schema {
+                    found: 2,
+                    supported: 1
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "store schema version 2 is not supported by this build (it reads version 1)"
+        );
+        {
+            let db = sled::open(dir.path()).unwrap();
+            db.open_tree(META)
+                .unwrap()
+                .insert(SCHEMA_KEY, b"x".as_slice())
+                .unwrap();
+        }
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("tree meta at key schema_version"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_unopenable_path_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, b"x").unwrap();
+        let err = Store::open(&file).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+        assert!(
+            message.starts_with(&format!("opening store at {}: ", file.display())),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn inserting_a_batch_twice_stores_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lead = item("a", t(10, 9), &["ceasefire-talks"]);
+        let batch = vec![
+            lead.clone(),
+            copy_of(&lead, "b", t(10, 9)),
+            item("c", t(10, 9), &[]),
+            // The same id twice within a batch counts once.
+            item("c", t(10, 9), &[]),
+        ];
+        assert_eq!(store.insert_items(&batch).unwrap(), 3);
+        assert_eq!(store.insert_items(&batch).unwrap(), 0);
+        assert_eq!(store.items(&query(None, None, 100)).unwrap().len(), 3);
+        assert_eq!(store.get_story("a").unwrap().unwrap().related.len(), 1);
+        assert_eq!(
+            store
+                .items(&query(Some("ceasefire-talks"), None, 100))
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(store.recent_stories(t(1, 0)).unwrap().len(), 2);
+        assert_eq!(store.insert_items(&[]).unwrap(), 0);
+    }
+
+    #[test]
+    fn story_lead_and_related_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let lead = item("wire-1", t(14, 11), &["ceasefire-talks"]);
+        store.insert_items(std::slice::from_ref(&lead)).unwrap();
+        let story = store.get_story("wire-1").unwrap().unwrap();
+        assert_eq!(story.first_item, "wire-1");
+        assert_eq!(story.first_seen, t(14, 11));
+        assert_eq!(story.fingerprint, 0xfeed);
+        assert!(story.related.is_empty());
+
+        store
+            .insert_items(&[copy_of(&lead, "outlet-1", t(14, 12))])
+            .unwrap();
+        let story = store.get_story("wire-1").unwrap().unwrap();
+        assert_eq!(
+            story.related,
+            [Related {
+                item_id: "outlet-1".into(),
+                feed: "https://example.net/wire/atom.xml".into(),
+                url: Some("https://example.org/outlet-1".into()),
+                title: "Title of outlet-1".into(),
+            }]
+        );
+        let stored = store.get_item("outlet-1").unwrap().unwrap();
+        assert!(!stored.is_story_lead);
+        assert_eq!(stored.story, "wire-1");
+
+        // Within one batch a copy may come before its lead: the lead still leads.
+        let lead2 = item("wire-2", t(14, 13), &[]);
+        let early_copy = copy_of(&lead2, "outlet-2", t(14, 13));
+        store.insert_items(&[early_copy, lead2]).unwrap();
+        let story = store.get_story("wire-2").unwrap().unwrap();
+        assert_eq!(story.first_item, "wire-2");
+        assert_eq!(ids_of(&story), ["outlet-2"]);
+
+        // A copy of a story that is not stored starts it.
+        let orphan = StoredItem {
+            story: "gone".into(),
+            ..copy_of(&lead, "outlet-3", t(14, 14))
+        };
+        store.insert_items(&[orphan]).unwrap();
+        assert_eq!(
+            store.get_story("gone").unwrap().unwrap().first_item,
+            "outlet-3"
+        );
+
+        let recent: Vec<String> = store
+            .recent_stories(t(14, 12))
+            .unwrap()
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(recent, ["wire-2", "gone"], "since honoured, oldest first");
+    }
+
+    fn ids_of(story: &StoredStory) -> Vec<&str> {
+        story.related.iter().map(|r| r.item_id.as_str()).collect()
+    }
+
+    #[test]
+    fn items_by_topic_since_and_limit_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .insert_items(&[
+                item("d1", t(1, 0), &["ceasefire-talks"]),
+                item("d3", t(3, 0), &["ceasefire-talks", "energy"]),
+                item("d2", t(2, 0), &[]),
+                item("d4", t(4, 0), &["energy"]),
+            ])
+            .unwrap();
+        store
+            .insert_items(&[item("d5", t(5, 0), &["ceasefire-talks"])])
+            .unwrap();
+        let list =
+            |topic, since, limit| ids(&store.items(&query(topic, since, limit)).unwrap()).join(" ");
+        assert_eq!(list(None, None, 10), "d5 d4 d3 d2 d1");
+        assert_eq!(list(None, None, 2), "d5 d4");
+        assert_eq!(list(None, Some(t(3, 0)), 10), "d5 d4 d3");
+        assert_eq!(list(None, None, 0), "");
+        assert_eq!(list(Some("ceasefire-talks"), None, 10), "d5 d3 d1");
+        assert_eq!(list(Some("ceasefire-talks"), Some(t(2, 0)), 10), "d5 d3");
+        assert_eq!(list(Some("ceasefire-talks"), None, 1), "d5");
+        assert_eq!(list(Some("energy"), None, 10), "d4 d3");
+        // A topic id that is a prefix of another is its own topic.
+        assert_eq!(list(Some("energ"), None, 10), "");
+        assert_eq!(list(Some("unknown"), None, 10), "");
+    }
+
+    #[test]
+    fn prune_keeps_topic_matched_items_for_the_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = t(31, 0);
+        store
+            .insert_items(&[
+                item("old-plain", now - chrono::Duration::days(10), &[]),
+                item(
+                    "old-matched",
+                    now - chrono::Duration::days(10),
+                    &["ceasefire-talks"],
+                ),
+                item(
+                    "ancient-matched",
+                    now - chrono::Duration::days(25),
+                    &["ceasefire-talks"],
+                ),
+                item("new-plain", now - chrono::Duration::days(1), &[]),
+            ])
+            .unwrap();
+        let report = store.prune(now, 7 * DAY, 20 * DAY, 100).unwrap();
+        assert_eq!(
+            report,
+            PruneReport {
+                items: 2,
+                seen: 1,
+                stories: 1,
+                done: true
+            }
+        );
+        assert_eq!(
+            ids(&store.items(&query(None, None, 10)).unwrap()),
+            ["new-plain", "old-matched"]
+        );
+        assert_eq!(
+            ids(&store
+                .items(&query(Some("ceasefire-talks"), None, 10))
+                .unwrap()),
+            ["old-matched"]
+        );
+        assert!(store.get_item("old-plain").unwrap().is_none());
+        // The pruned plain item's id is still seen until the retention passes.
+        assert!(store.seen("old-plain").unwrap());
+        assert!(!store.seen("ancient-matched").unwrap());
+        assert!(store.get_story("ancient-matched").unwrap().is_none());
+        assert!(store.get_story("old-plain").unwrap().is_some());
+        // Nothing is left to do, and a second pass changes nothing.
+        let again = store.prune(now, 7 * DAY, 20 * DAY, 100).unwrap();
+        assert_eq!(
+            again,
+            PruneReport {
+                done: true,
+                ..PruneReport::default()
+            }
+        );
+        // Re-inserting a pruned but still seen item stores nothing.
+        assert_eq!(
+            store.insert_items(&[item("old-plain", now, &[])]).unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn prune_is_bounded_by_max() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = t(31, 0);
+        let old: Vec<StoredItem> = (0..10)
+            .map(|i| {
+                item(
+                    &format!("i{i}"),
+                    now - chrono::Duration::days(30) + chrono::Duration::minutes(i),
+                    &[],
+                )
+            })
+            .collect();
+        store.insert_items(&old).unwrap();
+        let mut passes = 0;
+        let mut removed = 0;
+        loop {
+            let report = store.prune(now, DAY, 2 * DAY, 4).unwrap();
+            assert!(
+                report.items + report.seen + report.stories <= 4,
+                "{report:?}"
+            );
+            removed += report.items + report.seen + report.stories;
+            passes += 1;
+            if report.done {
+                break;
+            }
+            assert!(passes < 20, "pruning never finishes");
+        }
+        assert_eq!(removed, 30, "10 items, 10 seen ids, 10 stories");
+        assert_eq!(store.counts().items, 0);
+        // Oldest first: the first pass took the four oldest items.
+        let store2 = {
+            let dir2 = tempfile::tempdir().unwrap();
+            let s = Store::open(dir2.path()).unwrap();
+            s.insert_items(&old).unwrap();
+            s.prune(now, DAY, 2 * DAY, 4).unwrap();
+            (
+                ids(&s.items(&query(None, None, 100)).unwrap()).join(" "),
+                dir2,
+            )
+        };
+        assert_eq!(store2.0, "i9 i8 i7 i6 i5 i4");
+    }
+
+    #[test]
+    fn corrupt_records_are_errors_or_skipped_never_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .insert_items(&[
+                item("good", t(10, 0), &["ceasefire-talks"]),
+                item("bad", t(11, 0), &["ceasefire-talks"]),
+            ])
+            .unwrap();
+        store.items.insert("bad", b"{not json".as_slice()).unwrap();
+        store.stories.insert("bad", b"\xff\xfe".as_slice()).unwrap();
+        store
+            .feeds
+            .insert(
+                "https://broken.example/feed",
+                br#"{"failures":"many"}"#.as_slice(),
+            )
+            .unwrap();
+        store
+            .put_feed_state("https://ok.example/feed", &FeedState::default())
+            .unwrap();
+        // Garbage in an index.
+        store
+            .by_time
+            .insert(b"\x00\x00\x00".as_slice(), b"".as_slice())
+            .unwrap();
+
+        let err = store.get_item("bad").unwrap_err();
+        assert!(
+            matches!(err, StoreError::Corrupt { tree: "items", ref key, .. } if key == "bad"),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("corrupt record in tree items at key bad: "),
+            "{err}"
+        );
+        let err = store.get_story("bad").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("corrupt record in tree stories at key bad: "),
+            "{err}"
+        );
+        let err = store.feed_state("https://broken.example/feed").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("tree feeds at key https://broken.example/feed"),
+            "{err}"
+        );
+
+        // Listings skip what they cannot read.
+        assert_eq!(ids(&store.items(&query(None, None, 10)).unwrap()), ["good"]);
+        assert_eq!(
+            ids(&store
+                .items(&query(Some("ceasefire-talks"), None, 10))
+                .unwrap()),
+            ["good"]
+        );
+        let states = store.feed_states().unwrap();
+        assert_eq!(states.len(), 1);
+        assert_eq!(states[0].0, "https://ok.example/feed");
+        assert_eq!(store.recent_stories(t(1, 0)).unwrap().len(), 1);
+
+        // A copy of a story whose record is corrupt gets a fresh, readable record.
+        let copy = StoredItem {
+            story: "bad".into(),
+            is_story_lead: false,
+            ..item("copy", t(12, 0), &[])
+        };
+        assert_eq!(store.insert_items(&[copy]).unwrap(), 1);
+        assert_eq!(store.get_story("bad").unwrap().unwrap().first_item, "copy");
+
+        // Pruning removes corrupt records like any other.
+        let report = store.prune(t(31, 0), DAY, DAY, 100).unwrap();
+        assert!(report.done);
+        assert_eq!(store.counts().items, 0);
+        assert!(store.by_time.is_empty());
+        assert!(store.topic_index.iter().all(|e| {
+            let (key, _) = e.unwrap();
+            !key.ends_with(b"good")
+        }));
+    }
+
+    #[test]
+    fn feed_state_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let url = "https://example.org/world/rss.xml";
+        assert_eq!(store.feed_state(url).unwrap(), None);
+        let state = FeedState {
+            etag: Some("W/\"abc\"".into()),
+            last_modified: Some("Tue, 18 Mar 2025 21:05:00 GMT".into()),
+            last_attempt: Some(t(18, 21)),
+            last_success: Some(t(18, 21)),
+            failures: 0,
+            next_poll: Some(t(18, 22)),
+            last_error: None,
+            disabled: Some("410 Gone".into()),
+            permanent_url: Some("https://example.org/rss".into()),
+            repairs: 3,
+            items_total: 42,
+        };
+        store.put_feed_state(url, &state).unwrap();
+        assert_eq!(store.feed_state(url).unwrap().as_ref(), Some(&state));
+        let updated = FeedState {
+            failures: 1,
+            last_error: Some("timed out".into()),
+            ..state
+        };
+        store.put_feed_state(url, &updated).unwrap();
+        assert_eq!(store.feed_states().unwrap(), [(url.to_string(), updated)]);
+        // Fields added later default when older records lack them.
+        store
+            .feeds
+            .insert("https://old.example/feed", br#"{"etag":"x"}"#.as_slice())
+            .unwrap();
+        assert_eq!(
+            store
+                .feed_state("https://old.example/feed")
+                .unwrap()
+                .unwrap()
+                .etag
+                .as_deref(),
+            Some("x")
+        );
+    }
+
+    #[tokio::test]
+    async fn flush_then_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.insert_items(&[item("a", t(10, 0), &[])]).unwrap();
+        store.flush().await.unwrap();
+        assert_eq!(
+            store.counts(),
+            StoreCounts {
+                items: 1,
+                feeds: 0,
+                stories: 1
+            }
+        );
+    }
+}
