@@ -8,12 +8,15 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 
 use crate::config::{self, Config};
+use crate::daemon;
 use crate::parse::{self, Parsed};
 use crate::pipeline::{Pipeline, Processed};
+use crate::store::{ItemQuery, Store};
 
 /// The largest input `scan` reads; a larger file is refused rather than exhausting memory.
 const MAX_SCAN_BYTES: u64 = 256 * 1024 * 1024;
@@ -61,6 +64,34 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Poll every feed once, process and store what is new, then exit (cron, tests).
+    Once {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// The daemon: poll, process and store until SIGINT or SIGTERM.
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Show stored items, newest first.
+    Items {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Only items that matched this topic id.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Only items fetched since then: a duration ago ("2h", "3d") or a date
+        /// ("2025-03-14", "2025-03-14T10:00:00Z").
+        #[arg(long, value_parser = parse_since)]
+        since: Option<DateTime<Utc>>,
+        /// At most this many items.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Runs the command line and returns the process exit code.
@@ -105,8 +136,10 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colours only on a terminal: a journal or a log file gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(io::IsTerminal::is_terminal(&io::stderr()))
         .with_writer(io::stderr);
     // try_init: a second init (tests calling main twice) is not an error worth dying for.
     let _ = match format {
@@ -130,6 +163,176 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             scan(&config, &files, text, explain)
         }
+        Command::Once { config } => {
+            let config = match load_config(config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            let summary = runtime()?.block_on(daemon::once(&config))?;
+            println!(
+                "polled {} feeds ({} not modified, {} failed): {} new items, {} on a topic, {} new stories",
+                summary.feeds_polled,
+                summary.feeds_not_modified,
+                summary.feeds_failed,
+                summary.items_new,
+                summary.items_matched,
+                summary.stories_new
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { config } => {
+            let config = match load_config(config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            let rt = runtime()?;
+            rt.block_on(async {
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                tokio::spawn(stop_on_signal(shutdown.clone()));
+                daemon::run(&config, shutdown).await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Items {
+            config,
+            topic,
+            since,
+            limit,
+            json,
+        } => {
+            let config = match load_config(config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            items(&config, topic, since, limit, json)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM. The poller stops scheduling, in-flight work
+/// drains, and the store is flushed before the process exits.
+async fn stop_on_signal(shutdown: tokio_util::sync::CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::error!(error = %err, "Cannot listen for signals; stop with SIGKILL.");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "Stopping."),
+        _ = int.recv() => tracing::info!(signal = "SIGINT", "Stopping."),
+    }
+    shutdown.cancel();
+}
+
+/// `--since`: a duration ago ("2h") or a date or timestamp.
+fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        let ago = chrono::Duration::from_std(ago).map_err(|e| e.to_string())?;
+        return Ok(Utc::now() - ago);
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        if let Some(midnight) = day.and_hms_opt(0, 0, 0) {
+            return Ok(midnight.and_utc());
+        }
+    }
+    Err(format!(
+        "{text:?} is neither a duration like \"2h\" nor a date like 2025-03-14"
+    ))
+}
+
+fn items(
+    config: &Config,
+    topic: Option<String>,
+    since: Option<DateTime<Utc>>,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    if let Some(topic) = &topic {
+        if !config.topics.iter().any(|t| &t.id == topic) {
+            eprintln!(
+                "newswatch: unknown topic {topic:?} (the config has: {})",
+                config
+                    .topics
+                    .iter()
+                    .map(|t| t.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
+    let path = &config.storage.path;
+    let store =
+        Store::open(path).with_context(|| format!("opening the store at {}", path.display()))?;
+    let found = store
+        .items(&ItemQuery {
+            topic,
+            since,
+            limit,
+        })
+        .context("reading items")?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    for item in &found {
+        if json {
+            let line = json!({
+                "id": item.id,
+                "feed": item.feed_name,
+                "title": item.title,
+                "url": item.url,
+                "published": item.published.map(|d| d.to_rfc3339()),
+                "fetched": item.fetched.to_rfc3339(),
+                "story": item.story,
+                "story_lead": item.is_story_lead,
+                "entities": item.entities.iter().map(|e| json!({"id": e.id, "mentions": e.mentions})).collect::<Vec<_>>(),
+                "topics": item.topics.iter().map(|t| json!({"id": t.id, "score": t.score, "matched": t.matched})).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
+            writeln!(out).context("writing to stdout")?;
+        } else {
+            let topics: Vec<&str> = item.topics.iter().map(|t| t.id.as_str()).collect();
+            writeln!(
+                out,
+                "{}  {:<20}  {:<18}  {}{}",
+                item.fetched.format("%Y-%m-%d %H:%M"),
+                truncate(&item.feed_name, 20),
+                truncate(&topics.join(","), 18),
+                item.title,
+                if item.is_story_lead { "" } else { "  (copy)" },
+            )
+            .context("writing to stdout")?;
+        }
+    }
+    out.flush().context("writing to stdout")?;
+    if found.is_empty() && !json {
+        eprintln!("newswatch: no items");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
     }
 }
 

@@ -9,10 +9,18 @@
 //! - [`parse`]: bytes of a feed, a web page or a text file into documents and items;
 //! - [`pipeline`]: cleaning, entities and topics; pure functions, text in, findings out;
 //! - [`model`]: the domain types the stages pass between them;
+//! - [`identity`]: item ids: a feed-scoped GUID, the canonical URL, or a hash of title and date;
+//! - [`poller`]: fetching feeds when due (conditional GET, backoff, limits) and reading them liberally;
+//! - [`store`]: the embedded sled store: items, seen ids, topic index, stories, feed state;
+//! - [`daemon`]: the wiring of poller, pipeline and store for `once` and `run`;
 //! - [`cli`]: the command line, a thin layer over the stages.
 
 pub mod cli;
 pub mod config;
+pub mod daemon;
+pub mod identity;
 pub mod model;
 pub mod parse;
 pub mod pipeline;
+pub mod poller;
+pub mod store;

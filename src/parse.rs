@@ -5,10 +5,15 @@
 //! `<meta charset>`), and else a statistical guess, in that order of trust. Russian and
 //! Ukrainian outlets still publish windows-1251 and KOI8-R, so guessing matters.
 //! [`parse`] then says what the text is: a feed (RSS, Atom, JSON Feed, parsed by
-//! feed-rs into [`FeedItem`]s), an HTML page, or plain text.
+//! feed-rs into [`FeedItem`]s), an HTML page, or plain text. XML feeds are read
+//! liberally: the defects browsers forgive (HTML entities, stray `&`, a missing RSS
+//! version, a stale encoding declaration) are repaired first by
+//! [`crate::poller::repair`], and [`parse_liberally`] says which were.
 
 use chrono::{DateTime, Utc};
 use encoding_rs::Encoding;
+
+use crate::poller::repair::{self, Repair};
 
 /// Bytes sniffed for a declared charset and for binary content.
 const SNIFF_LEN: usize = 4096;
@@ -127,7 +132,22 @@ fn declared_charset(head: &[u8]) -> Option<&'static Encoding> {
 
 /// Recognises decoded text and, for feeds, parses it.
 pub fn parse(text: &str) -> Result<Parsed, ParseError> {
-    let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    parse_liberally(text).map(|(parsed, _)| parsed)
+}
+
+/// What reading a feed liberally found beside its items.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedNotes {
+    /// The defects repaired before the feed parsed.
+    pub repairs: Vec<Repair>,
+    /// Minutes the feed may be cached (RSS `<ttl>`).
+    pub ttl: Option<u32>,
+}
+
+/// [`parse`], also saying which defects a feed needed repaired and its `<ttl>`.
+pub fn parse_liberally(text: &str) -> Result<(Parsed, FeedNotes), ParseError> {
+    let mut notes = FeedNotes::default();
+    let (trimmed, junk) = repair::strip_leading_junk(text);
     if trimmed.trim_end().is_empty() {
         return Err(ParseError::Empty);
     }
@@ -142,15 +162,21 @@ pub fn parse(text: &str) -> Result<Parsed, ParseError> {
             Some("rss") => Some("RSS"),
             Some("rdf:rdf") | Some("rdf") => Some("RSS"),
             Some("feed") => Some("Atom"),
-            _ => return Ok(Parsed::Html(text.to_owned())),
+            _ => return Ok((Parsed::Html(text.to_owned()), notes)),
         }
     } else {
         None
     };
-    match kind {
-        Some(kind) => parse_feed(trimmed, kind).map(Parsed::Feed),
-        None => Ok(Parsed::Text(text.to_owned())),
-    }
+    let Some(kind) = kind else {
+        return Ok((Parsed::Text(text.to_owned()), notes));
+    };
+    notes.repairs.extend(junk);
+    let feed = parse_feed(trimmed, kind, &mut notes)?;
+    notes.ttl = feed.ttl;
+    Ok((
+        Parsed::Feed(feed.entries.into_iter().map(feed_item).collect()),
+        notes,
+    ))
 }
 
 /// The offset of the first character of a run that makes the text look binary: more
@@ -197,12 +223,31 @@ fn first_element(text: &str) -> Option<String> {
     None
 }
 
-fn parse_feed(text: &str, kind: &'static str) -> Result<Vec<FeedItem>, ParseError> {
-    let feed = feed_rs::parser::parse(text.as_bytes()).map_err(|err| ParseError::Feed {
+/// Parses a feed, repairing XML first. Should a repair ever break a feed feed-rs
+/// reads as it is, the text as it is wins.
+fn parse_feed(
+    text: &str,
+    kind: &'static str,
+    notes: &mut FeedNotes,
+) -> Result<feed_rs::model::Feed, ParseError> {
+    let as_error = |err: feed_rs::parser::ParseFeedError| ParseError::Feed {
         kind,
         reason: err.to_string(),
-    })?;
-    Ok(feed.entries.into_iter().map(feed_item).collect())
+    };
+    if kind == "JSON" {
+        return feed_rs::parser::parse(text.as_bytes()).map_err(as_error);
+    }
+    let repaired = repair::repair(text);
+    match feed_rs::parser::parse(repaired.text.as_bytes()) {
+        Ok(feed) => {
+            notes.repairs.extend(repaired.repairs);
+            Ok(feed)
+        }
+        Err(err) if !repaired.repairs.is_empty() => {
+            feed_rs::parser::parse(text.as_bytes()).map_err(|_| as_error(err))
+        }
+        Err(err) => Err(as_error(err)),
+    }
 }
 
 fn feed_item(entry: feed_rs::model::Entry) -> FeedItem {

@@ -75,8 +75,10 @@ pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Run {
 
 fn finish(code: i32, stdout: Vec<u8>, stderr: Vec<u8>) -> Run {
     let stdout = String::from_utf8(stdout).expect("stdout is UTF-8");
+    // Commands that print JSON print one object per line; others print plain text.
     let items = stdout
         .lines()
+        .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect();
     Run {
@@ -129,4 +131,25 @@ pub fn temp_config(text: &str) -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join("newswatch.toml");
     std::fs::write(&path, text).expect("write config");
     (dir, path)
+}
+
+pub mod server;
+
+/// A config polling `urls`, storing in `data` below `dir`.
+pub fn feeds_config(dir: &Path, urls: &[String]) -> PathBuf {
+    let mut text = format!(
+        "[storage]\npath = {:?}\n[poller]\ninterval = \"1h\"\nconcurrency = 8\nper_host = 8\ntimeout = \"10s\"\n",
+        dir.join("data")
+    );
+    for url in urls {
+        text.push_str(&format!("[[feeds]]\nurl = {url:?}\n"));
+    }
+    text.push_str(
+        "[[entities]]\nid = \"putin\"\nkind = \"person\"\nname = \"Vladimir Putin\"\n\
+         [[sinks]]\nid = \"log\"\nkind = \"log\"\n\
+         [[topics]]\nid = \"museums\"\nquery = \"museum\"\nsinks = [\"log\"]\n",
+    );
+    let path = dir.join("newswatch.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
 }

@@ -1,0 +1,526 @@
+//! The poller: fetches feeds when they are due, reads them liberally, and hands each
+//! feed's items and new state to the daemon over a bounded channel.
+//!
+//! - [`fetch`]: one conditional GET (or file read) with every failure classified;
+//! - [`repair`]: liberal feed parsing, repairing what browsers forgive;
+//! - [`schedule`]: the pure next-poll computation (interval, hints, backoff);
+//! - here: [`poll_feed`], one feed's poll from state to new state, and [`Poller`],
+//!   which polls many feeds under a global and a per-host concurrency limit.
+//!
+//! A poll never fails as a whole: whatever goes wrong with a feed ends up in its
+//! [`PollOutcome`] and state (`failures`, `last_error`, `next_poll`), and the other
+//! feeds carry on. The state in a [`PollResult`] is to be saved only after its items
+//! are stored, so a crash in between fetches the feed again instead of losing items.
+
+pub mod fetch;
+pub mod repair;
+pub mod schedule;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::FutureExt as _;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
+
+use crate::config::{Config, Feed, FeedUrl};
+use crate::parse::FeedItem;
+use crate::store::FeedState;
+pub use fetch::{CacheHints, FetchError, FetchOutcome, Fetcher};
+pub use repair::{parse_feed_liberally, FeedError};
+use schedule::{Bounds, Hints};
+
+/// How long in-flight polls may finish after shutdown before they are dropped (a
+/// dropped poll's state is not saved, so the feed is simply fetched again).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What polling one feed did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollOutcome {
+    Fetched {
+        items: usize,
+        repairs: u32,
+    },
+    NotModified,
+    Failed {
+        error: String,
+        transient: bool,
+    },
+    /// 410 Gone: the feed is disabled.
+    Gone,
+}
+
+/// One feed's poll: its items, and the state to save once they are stored.
+#[derive(Debug)]
+pub struct PollResult {
+    pub feed: Feed,
+    pub items: Vec<FeedItem>,
+    /// The new state to persist AFTER the items are stored.
+    pub state: FeedState,
+    pub outcome: PollOutcome,
+}
+
+/// The address a feed is fetched from: where a 301/308 said it moved, else as configured.
+fn fetch_url(feed: &Feed, state: &FeedState) -> FeedUrl {
+    match (&feed.url, state.permanent_url.as_deref()) {
+        (FeedUrl::Http(_), Some(moved)) => match url::Url::parse(moved) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => FeedUrl::Http(url),
+            _ => feed.url.clone(),
+        },
+        _ => feed.url.clone(),
+    }
+}
+
+/// Polls one feed: fetch, parse, new state and next poll. Never panics on input and
+/// never fails: failures are in the outcome and the state.
+pub async fn poll_feed(
+    fetcher: &Fetcher,
+    feed: &Feed,
+    state: FeedState,
+    now: DateTime<Utc>,
+    default_interval: Duration,
+) -> PollResult {
+    let url = fetch_url(feed, &state);
+    let span = tracing::info_span!("poll", feed = %feed.name, url = %url);
+    poll_feed_at(fetcher, feed, url, state, now, default_interval)
+        .instrument(span)
+        .await
+}
+
+async fn poll_feed_at(
+    fetcher: &Fetcher,
+    feed: &Feed,
+    url: FeedUrl,
+    state: FeedState,
+    now: DateTime<Utc>,
+    default_interval: Duration,
+) -> PollResult {
+    let interval = feed.interval.unwrap_or(default_interval);
+    let moved = url != feed.url;
+    let mut next = state;
+    next.last_attempt = Some(now);
+    let mut hints = Hints::default();
+    let mut items = Vec::new();
+
+    let outcome = match fetcher.fetch(&url, &next).await {
+        Ok(FetchOutcome::NotModified {
+            cache,
+            permanent_redirect,
+        }) => {
+            remember_move(&mut next, permanent_redirect);
+            hints.not_before = cache.max_age;
+            succeeded(&mut next, now);
+            PollOutcome::NotModified
+        }
+        Ok(FetchOutcome::Fetched {
+            body,
+            charset,
+            etag,
+            last_modified,
+            cache,
+            permanent_redirect,
+        }) => {
+            remember_move(&mut next, permanent_redirect);
+            match parse_off_thread(body, charset).await {
+                Ok(feed) => {
+                    // Validators are kept only for a body that was read: had a broken
+                    // body's ETag been kept, the next poll would get a 304 and the
+                    // feed would look healthy while nothing was read.
+                    next.etag = etag;
+                    next.last_modified = last_modified;
+                    next.repairs += feed.repairs.len() as u64;
+                    next.items_total += feed.items.len() as u64;
+                    let ttl = feed.ttl.map(|m| Duration::from_secs(u64::from(m) * 60));
+                    hints.not_before = cache.max_age.max(ttl);
+                    succeeded(&mut next, now);
+                    let repairs = u32::try_from(feed.repairs.len()).unwrap_or(u32::MAX);
+                    if !feed.repairs.is_empty() {
+                        let what: Vec<&str> = feed.repairs.iter().map(|r| r.as_str()).collect();
+                        tracing::debug!(repairs = %what.join(", "), "Repaired the feed to read it.");
+                    }
+                    items = feed.items;
+                    PollOutcome::Fetched {
+                        items: items.len(),
+                        repairs,
+                    }
+                }
+                Err(error) => failed(&mut next, error, false, moved),
+            }
+        }
+        Err(FetchError::Gone { url }) => {
+            let reason = format!("{url} answered HTTP 410 Gone on {}", now.to_rfc3339());
+            tracing::warn!(reason = %reason, "Feed is gone; disabled it.");
+            next.failures = next.failures.saturating_add(1);
+            next.last_error = Some(FetchError::Gone { url }.to_string());
+            next.disabled = Some(reason);
+            PollOutcome::Gone
+        }
+        Err(error) => {
+            hints.retry_after = error.retry_after();
+            let transient = error.is_transient();
+            failed(&mut next, error.to_string(), transient, moved)
+        }
+    };
+    next.next_poll = schedule::next_poll(
+        now,
+        &feed.url.to_string(),
+        interval,
+        &outcome,
+        &hints,
+        &next,
+        &Bounds::default(),
+    );
+    log_outcome(&outcome, &next);
+    PollResult {
+        feed: feed.clone(),
+        items,
+        state: next,
+        outcome,
+    }
+}
+
+fn remember_move(state: &mut FeedState, permanent_redirect: Option<url::Url>) {
+    if let Some(to) = permanent_redirect {
+        tracing::info!(to = %to, "Feed moved permanently; polling its new address from now on.");
+        state.permanent_url = Some(to.to_string());
+    }
+}
+
+fn succeeded(state: &mut FeedState, now: DateTime<Utc>) {
+    if state.failures > 0 {
+        tracing::info!(failures = state.failures, "Feed recovered.");
+    }
+    state.last_success = Some(now);
+    state.failures = 0;
+    state.last_error = None;
+}
+
+/// Records a failure. Only the first occurrence of a problem is logged as a warning
+/// (the rest at debug), so a feed down for a week does not flood the log.
+fn failed(
+    state: &mut FeedState,
+    error: impl ToString,
+    transient: bool,
+    moved: bool,
+) -> PollOutcome {
+    let error = error.to_string();
+    state.failures = state.failures.saturating_add(1);
+    if state.last_error.as_deref() != Some(error.as_str()) {
+        tracing::warn!(error = %error, transient, failures = state.failures, "Could not poll feed.");
+    } else {
+        tracing::debug!(error = %error, transient, failures = state.failures, "Feed still failing.");
+    }
+    if moved && !transient {
+        // The address a 301 gave has gone bad; the configured one is asked next
+        // time (and will redirect again if the move still holds).
+        tracing::info!("Forgetting the feed's new address after a permanent failure there.");
+        state.permanent_url = None;
+    }
+    state.last_error = Some(error.clone());
+    PollOutcome::Failed { error, transient }
+}
+
+fn log_outcome(outcome: &PollOutcome, state: &FeedState) {
+    let next_poll = state
+        .next_poll
+        .map_or_else(|| "never".to_string(), |t| t.to_rfc3339());
+    match outcome {
+        PollOutcome::Fetched { items, repairs } => {
+            tracing::info!(items, repairs, next_poll = %next_poll, "Fetched feed.");
+        }
+        // The usual answer for most feeds most of the time; not worth an info line.
+        PollOutcome::NotModified => {
+            tracing::debug!(next_poll = %next_poll, "Feed not modified.");
+        }
+        // Logged where the failure was recorded.
+        PollOutcome::Failed { .. } | PollOutcome::Gone => {}
+    }
+}
+
+/// Parses on the blocking pool: a large feed takes tens of milliseconds of CPU,
+/// which must not stall the fetches sharing this runtime thread. A panic in the
+/// parser on hostile input becomes this feed's failure.
+async fn parse_off_thread(
+    body: Vec<u8>,
+    charset: Option<String>,
+) -> Result<repair::LiberalFeed, String> {
+    let parsed =
+        tokio::task::spawn_blocking(move || repair::read_feed(&body, charset.as_deref())).await;
+    match parsed {
+        Ok(Ok(feed)) => Ok(feed),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("internal error: the feed parser crashed on this feed".to_string()),
+    }
+}
+
+/// The result for a poll whose task panicked: a failure, scheduled like any other.
+fn crashed(
+    feed: &Feed,
+    mut state: FeedState,
+    now: DateTime<Utc>,
+    interval: Duration,
+) -> PollResult {
+    let span = tracing::error_span!("poll", feed = %feed.name, url = %feed.url);
+    let _enter = span.enter();
+    state.last_attempt = Some(now);
+    let outcome = failed(
+        &mut state,
+        "internal error: polling this feed crashed",
+        true,
+        false,
+    );
+    state.next_poll = schedule::next_poll(
+        now,
+        &feed.url.to_string(),
+        feed.interval.unwrap_or(interval),
+        &outcome,
+        &Hints::default(),
+        &state,
+        &Bounds::default(),
+    );
+    PollResult {
+        feed: feed.clone(),
+        items: Vec::new(),
+        state,
+        outcome,
+    }
+}
+
+/// The concurrency limits shared by every poll task.
+#[derive(Debug)]
+struct Limits {
+    global: Arc<Semaphore>,
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl Limits {
+    fn host(&self, url: &FeedUrl) -> Arc<Semaphore> {
+        let key = match url {
+            FeedUrl::Http(url) => format!(
+                "{}:{}",
+                url.host_str().unwrap_or_default(),
+                url.port_or_known_default().unwrap_or(0)
+            ),
+            // Local files share one limit, like one host.
+            FeedUrl::File(_) => String::new(),
+        };
+        // The lock is held only to look up or insert, never across an await; a
+        // poisoned map (a panic while inserting) is still a usable map.
+        let mut hosts = self
+            .hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        hosts
+            .entry(key)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
+    }
+}
+
+/// Polls many feeds under a global and a per-host concurrency limit.
+#[derive(Debug)]
+pub struct Poller {
+    fetcher: Arc<Fetcher>,
+    interval: Duration,
+    limits: Arc<Limits>,
+}
+
+impl Poller {
+    pub fn new(config: &Config) -> Result<Poller, FetchError> {
+        let poller = &config.poller;
+        Ok(Poller {
+            fetcher: Arc::new(Fetcher::new(poller)?),
+            interval: poller.interval,
+            limits: Arc::new(Limits {
+                global: Arc::new(Semaphore::new(poller.concurrency.max(1))),
+                per_host: poller.per_host.max(1),
+                hosts: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Polls every enabled feed once, sending each result as it completes; returns
+    /// when all are done. `states` is keyed by the feed URL (`feed.url.to_string()`).
+    pub async fn poll_once(
+        &self,
+        feeds: &[Feed],
+        mut states: HashMap<String, FeedState>,
+        tx: mpsc::Sender<PollResult>,
+    ) {
+        let mut tasks = JoinSet::new();
+        let mut names = HashMap::new();
+        for feed in feeds {
+            let state = states.remove(&feed.url.to_string()).unwrap_or_default();
+            if let Some(reason) = &state.disabled {
+                tracing::debug!(feed = %feed.name, reason = %reason, "Feed is disabled; not polling it.");
+                continue;
+            }
+            let handle = self.spawn(&mut tasks, feed.clone(), state, tx.clone(), None);
+            names.insert(handle.id(), feed.name.clone());
+        }
+        drop(tx);
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(err) = joined {
+                let feed = names.get(&err.id()).map_or("?", String::as_str);
+                tracing::error!(feed = %feed, error = %err, "A poll task failed.");
+            }
+        }
+    }
+
+    /// The daemon loop: polls each enabled feed whenever its `next_poll` is due,
+    /// until `shutdown` is cancelled or the receiver goes away. One timer serves
+    /// every feed (a heap of due times), so idle feeds cost a heap entry each.
+    pub async fn run(
+        &self,
+        feeds: Vec<Feed>,
+        mut states: HashMap<String, FeedState>,
+        tx: mpsc::Sender<PollResult>,
+        shutdown: CancellationToken,
+    ) {
+        let keys: Vec<String> = feeds.iter().map(|f| f.url.to_string()).collect();
+        let mut due: BinaryHeap<Reverse<(DateTime<Utc>, usize)>> = BinaryHeap::new();
+        let start = Utc::now();
+        for (i, feed) in feeds.iter().enumerate() {
+            let state = states.get(&keys[i]);
+            if let Some(reason) = state.and_then(|s| s.disabled.as_deref()) {
+                tracing::info!(feed = %feed.name, reason = %reason, "Feed is disabled; not polling it.");
+                continue;
+            }
+            let at = state.and_then(|s| s.next_poll).unwrap_or(start);
+            due.push(Reverse((at, i)));
+        }
+
+        let mut tasks: JoinSet<FeedState> = JoinSet::new();
+        // Each running poll's feed, and its state before, for a task that dies.
+        let mut in_flight: HashMap<tokio::task::Id, (usize, FeedState)> = HashMap::new();
+        loop {
+            let now = Utc::now();
+            while let Some(&Reverse((at, i))) = due.peek() {
+                if at > now || shutdown.is_cancelled() {
+                    break;
+                }
+                due.pop();
+                let state = states.remove(&keys[i]).unwrap_or_default();
+                let before = state.clone();
+                let handle = self.spawn(
+                    &mut tasks,
+                    feeds[i].clone(),
+                    state,
+                    tx.clone(),
+                    Some(shutdown.clone()),
+                );
+                in_flight.insert(handle.id(), (i, before));
+            }
+            let sleep = due
+                .peek()
+                .map(|Reverse((at, _))| (*at - now).to_std().unwrap_or(Duration::ZERO));
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                _ = tx.closed() => {
+                    tracing::info!("Nobody takes poll results any more; stopping the poller.");
+                    break;
+                }
+                Some(joined) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    let (id, state) = match joined {
+                        Ok((id, state)) => (id, Some(state)),
+                        Err(err) => (err.id(), None),
+                    };
+                    let Some((i, before)) = in_flight.remove(&id) else { continue };
+                    // A task that died (it cannot panic, but may be cancelled) keeps
+                    // the feed's old state, retried after an interval.
+                    let state = state.unwrap_or_else(|| {
+                        tracing::error!(feed = %feeds[i].name, "A poll task failed; retrying the feed later.");
+                        let wait = chrono::TimeDelta::from_std(self.interval)
+                            .unwrap_or(chrono::TimeDelta::minutes(5));
+                        FeedState {
+                            next_poll: Some(Utc::now() + wait),
+                            ..before
+                        }
+                    });
+                    if state.disabled.is_none() {
+                        if let Some(at) = state.next_poll {
+                            due.push(Reverse((at, i)));
+                        }
+                    }
+                    states.insert(keys[i].clone(), state);
+                }
+                _ = tokio::time::sleep(sleep.unwrap_or(Duration::ZERO)), if sleep.is_some() => {}
+            }
+        }
+
+        // Stop scheduling; give what is in flight a moment to be delivered, then drop it.
+        drop(tx);
+        let grace = tokio::time::sleep(SHUTDOWN_GRACE);
+        tokio::pin!(grace);
+        while !tasks.is_empty() {
+            tokio::select! {
+                _ = &mut grace => break,
+                _ = tasks.join_next() => {}
+            }
+        }
+        if !tasks.is_empty() {
+            tracing::info!(
+                polls = tasks.len(),
+                "Dropping polls still in flight at shutdown."
+            );
+            tasks.shutdown().await;
+        }
+    }
+
+    /// Starts one feed's poll as a task: it waits for its host's and then a global
+    /// permit, polls, and sends the result. It returns the feed's new state, or its
+    /// old one when shutdown came before it started.
+    fn spawn(
+        &self,
+        tasks: &mut JoinSet<FeedState>,
+        feed: Feed,
+        state: FeedState,
+        tx: mpsc::Sender<PollResult>,
+        shutdown: Option<CancellationToken>,
+    ) -> tokio::task::AbortHandle {
+        let fetcher = self.fetcher.clone();
+        let limits = self.limits.clone();
+        let interval = self.interval;
+        tasks.spawn(async move {
+            // Host first, then global: a global permit is only ever held by a poll
+            // that can run, so one slow host cannot starve the others.
+            let host = limits.host(&fetch_url(&feed, &state));
+            // The semaphores are never closed, so acquiring cannot fail.
+            let Ok(host_permit) = host.acquire_owned().await else {
+                return state;
+            };
+            let Ok(global_permit) = limits.global.clone().acquire_owned().await else {
+                return state;
+            };
+            if shutdown.as_ref().is_some_and(CancellationToken::is_cancelled) {
+                return state;
+            }
+            let now = Utc::now();
+            let fallback = state.clone();
+            // Boxed, so the many tasks waiting for permits stay small.
+            let poll = Box::pin(poll_feed(&fetcher, &feed, state, now, interval));
+            let result = AssertUnwindSafe(poll)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| crashed(&feed, fallback, now, interval));
+            drop(host_permit);
+            let new_state = result.state.clone();
+            // The global permit is held while the result waits for room in the
+            // channel, so a slow consumer slows fetching instead of letting fetched
+            // bodies pile up in memory.
+            if tx.send(result).await.is_err() {
+                tracing::debug!(feed = %feed.name, "Poll result dropped: nobody takes results any more.");
+            }
+            drop(global_permit);
+            new_state
+        })
+    }
+}

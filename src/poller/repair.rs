@@ -1,0 +1,875 @@
+//! Liberal feed reading: the textual repairs that let a broken-but-readable feed
+//! through, and [`parse_feed_liberally`], the poller's way from bytes to items.
+//!
+//! Real feeds are often not well-formed XML: HTML entities such as `&nbsp;` pasted
+//! from a CMS, `AT&T` unescaped, an `<rss>` without a version, a byte-order mark or a
+//! PHP warning before `<?xml`, or an `encoding="windows-1251"` declaration that is a
+//! lie once the text is UTF-8. A liberal reader (a browser, most feed readers) shows
+//! such feeds; feed-rs refuses them or, worse, reads them wrongly (mojibake, literal
+//! `&nbsp;` in titles). [`repair`] fixes exactly these defects in one linear pass and
+//! says which it fixed; it never touches CDATA sections, comments, processing
+//! instructions or a doctype, and leaves well-formed XML byte for byte unchanged.
+//! `parse::parse` runs every XML feed through it, so `scan` and the poller read a
+//! feed the same way.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::parse::{self, FeedItem, ParseError, Parsed};
+
+/// How far into a body a misplaced `<?xml` declaration is looked for.
+const JUNK_WINDOW: usize = 2048;
+
+/// A defect [`repair`] fixed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Repair {
+    /// A byte-order mark, blank lines or other junk before `<?xml`.
+    LeadingJunk,
+    /// An `encoding` declaration naming a charset other than the UTF-8 the text now is.
+    EncodingDeclaration,
+    /// `<rss>` without a version, or with one feed-rs does not know.
+    RssVersion,
+    /// HTML named entities (`&nbsp;`, `&mdash;`…), which XML does not define.
+    HtmlEntities,
+    /// A numeric character reference to no valid character (`&#0;`, `&#xD800;`).
+    CharacterReferences,
+    /// An `&` that starts no entity (`AT&T`, `?a=1&b=2`).
+    StrayAmpersands,
+    /// A `<` that starts no tag (`a < b`).
+    StrayLessThan,
+}
+
+impl Repair {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Repair::LeadingJunk => "junk before the XML declaration",
+            Repair::EncodingDeclaration => "stale encoding declaration",
+            Repair::RssVersion => "missing or unknown RSS version",
+            Repair::HtmlEntities => "HTML entities",
+            Repair::CharacterReferences => "invalid character references",
+            Repair::StrayAmpersands => "unescaped ampersands",
+            Repair::StrayLessThan => "unescaped less-than signs",
+        }
+    }
+}
+
+impl fmt::Display for Repair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a body gave no feed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    #[error("empty body")]
+    Empty,
+    #[error("binary data, not a feed (NUL byte at offset {offset})")]
+    Binary { offset: usize },
+    /// The commonest failure in practice: a login wall, an error page or a moved site.
+    #[error("an HTML page{} was served instead of a feed", title_suffix(.title))]
+    Html { title: Option<String> },
+    #[error("not a feed: the body starts with {start:?}")]
+    NotAFeed { start: String },
+    #[error("not a valid {kind} feed, even after repair: {reason}")]
+    Invalid { kind: &'static str, reason: String },
+}
+
+fn title_suffix(title: &Option<String>) -> String {
+    title
+        .as_deref()
+        .map_or_else(String::new, |t| format!(" ({t:?})"))
+}
+
+/// A feed read liberally: its items, the repairs it needed and, for RSS, its `<ttl>`.
+#[derive(Debug, Default)]
+pub struct LiberalFeed {
+    pub items: Vec<FeedItem>,
+    pub repairs: Vec<Repair>,
+    /// Minutes the feed may be cached (RSS `<ttl>`).
+    pub ttl: Option<u32>,
+}
+
+/// Decodes (with the charset the server named, if any), repairs and parses a feed
+/// body. Returns the items, the number of distinct defects repaired, and the RSS
+/// `<ttl>` in minutes.
+pub fn parse_feed_liberally(
+    bytes: &[u8],
+    http_charset: Option<&str>,
+) -> Result<(Vec<FeedItem>, u32, Option<u32>), FeedError> {
+    let feed = read_feed(bytes, http_charset)?;
+    let repairs = u32::try_from(feed.repairs.len()).unwrap_or(u32::MAX);
+    Ok((feed.items, repairs, feed.ttl))
+}
+
+/// [`parse_feed_liberally`], naming the repairs.
+pub fn read_feed(bytes: &[u8], http_charset: Option<&str>) -> Result<LiberalFeed, FeedError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(FeedError::Empty);
+    }
+    let decoded = parse::decode(bytes, http_charset).map_err(from_parse_error)?;
+    match parse::parse_liberally(&decoded.text).map_err(from_parse_error)? {
+        (Parsed::Feed(items), notes) => Ok(LiberalFeed {
+            items,
+            repairs: notes.repairs,
+            ttl: notes.ttl,
+        }),
+        (Parsed::Html(html), _) => Err(FeedError::Html {
+            title: html_title(&html),
+        }),
+        (Parsed::Text(text), _) => Err(FeedError::NotAFeed {
+            start: text.trim().chars().take(40).collect(),
+        }),
+    }
+}
+
+fn from_parse_error(err: ParseError) -> FeedError {
+    match err {
+        ParseError::Empty => FeedError::Empty,
+        ParseError::Binary { offset } => FeedError::Binary { offset },
+        ParseError::Feed { kind, reason } => FeedError::Invalid { kind, reason },
+    }
+}
+
+/// The `<title>` of an HTML page, shortened, so an error names the page served.
+fn html_title(html: &str) -> Option<String> {
+    let head = &html[..floor_char_boundary(html, 64 * 1024)];
+    let lower = head.to_ascii_lowercase();
+    let open = lower.find("<title")?;
+    let start = open + lower[open..].find('>')? + 1;
+    let end = start + lower[start..].find("</title")?;
+    let title: String = head[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let title: String = title.chars().take(80).collect();
+    (!title.is_empty()).then_some(title)
+}
+
+fn floor_char_boundary(text: &str, mut at: usize) -> usize {
+    if at >= text.len() {
+        return text.len();
+    }
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// Text with a misplaced XML declaration brought to the front: a byte-order mark,
+/// blank lines, or junk such as a PHP warning before `<?xml`. Whitespace before a
+/// root element without a declaration is legal and only trimmed, not counted.
+pub fn strip_leading_junk(text: &str) -> (&str, Option<Repair>) {
+    let trimmed = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if trimmed.starts_with("<?xml") {
+        let junk = trimmed.len() != text.len();
+        return (trimmed, junk.then_some(Repair::LeadingJunk));
+    }
+    if trimmed.starts_with('<') || trimmed.starts_with('{') {
+        return (trimmed, None);
+    }
+    let window = &trimmed[..floor_char_boundary(trimmed, JUNK_WINDOW)];
+    match window.find("<?xml") {
+        Some(at) => (&trimmed[at..], Some(Repair::LeadingJunk)),
+        None => (trimmed, None),
+    }
+}
+
+/// Repaired XML text and the defects fixed. Text without defects comes back borrowed.
+#[derive(Debug)]
+pub struct Repaired<'a> {
+    pub text: Cow<'a, str>,
+    pub repairs: Vec<Repair>,
+}
+
+/// Fixes the defects named by [`Repair`] (except leading junk, see
+/// [`strip_leading_junk`]) in XML text that is already decoded to UTF-8.
+pub fn repair(text: &str) -> Repaired<'_> {
+    let mut out = Rewriter::new(text);
+    let mut repairs = Vec::new();
+
+    // The declaration and the root are at the front; everything else is one pass
+    // from the root on (before it there is only markup the pass would skip).
+    let root = root_start(text);
+    let mut pos = root.unwrap_or(0);
+    if text.starts_with("<?xml") {
+        if let Some(end) = text.find("?>") {
+            if let Some((start, stop)) = declared_encoding(&text[..end]) {
+                let label = text[start..stop].trim().to_ascii_lowercase();
+                if label != "utf-8" && label != "utf8" {
+                    out.replace(start, stop, "utf-8");
+                    repairs.push(Repair::EncodingDeclaration);
+                }
+            }
+        }
+    }
+    if let Some(root) = root {
+        if let Some(fix) = rss_version_fix(text, root) {
+            match fix {
+                VersionFix::Insert(at) => out.replace(at, at, " version=\"2.0\""),
+                VersionFix::Replace(start, stop) => out.replace(start, stop, "2.0"),
+            }
+            repairs.push(Repair::RssVersion);
+        }
+    }
+
+    let bytes = text.as_bytes();
+    let mut seen = Seen::default();
+    while let Some(offset) = find_special(&bytes[pos..]) {
+        let at = pos + offset;
+        if bytes[at] == b'<' {
+            pos = skip_markup(text, at, &mut out, &mut seen);
+            continue;
+        }
+        pos = fix_ampersand(text, at, &mut out, &mut seen);
+    }
+    if seen.entities {
+        repairs.push(Repair::HtmlEntities);
+    }
+    if seen.char_refs {
+        repairs.push(Repair::CharacterReferences);
+    }
+    if seen.ampersands {
+        repairs.push(Repair::StrayAmpersands);
+    }
+    if seen.less_than {
+        repairs.push(Repair::StrayLessThan);
+    }
+    Repaired {
+        text: out.finish(),
+        repairs,
+    }
+}
+
+#[derive(Default)]
+struct Seen {
+    entities: bool,
+    char_refs: bool,
+    ampersands: bool,
+    less_than: bool,
+}
+
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'<' || b == b'&')
+}
+
+/// Skips a tag, comment, CDATA section, processing instruction or doctype starting at
+/// `at`, or escapes a `<` that starts none of them. Returns where scanning resumes.
+fn skip_markup(text: &str, at: usize, out: &mut Rewriter<'_>, seen: &mut Seen) -> usize {
+    let rest = &text[at..];
+    let past = |marker: &str| {
+        rest.find(marker)
+            .map_or(text.len(), |i| at + i + marker.len())
+    };
+    if rest.starts_with("<![CDATA[") {
+        return past("]]>");
+    }
+    if rest.starts_with("<!--") {
+        return past("-->");
+    }
+    if rest.starts_with("<?") {
+        return past("?>");
+    }
+    if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
+        return skip_doctype(text, at);
+    }
+    let next = rest[1..].chars().next();
+    let starts_tag = next.is_some_and(|c| c.is_alphabetic() || matches!(c, '_' | ':' | '/' | '!'));
+    if !starts_tag {
+        out.replace(at, at + 1, "&lt;");
+        seen.less_than = true;
+    }
+    // Inside a tag, attribute values are scanned like text (their `&` need the same
+    // repairs), so only the `<` itself is passed.
+    at + 1
+}
+
+/// Past a doctype, including an internal subset in brackets.
+fn skip_doctype(text: &str, at: usize) -> usize {
+    let mut depth = 0usize;
+    for (i, b) in text.as_bytes()[at..].iter().enumerate() {
+        match b {
+            b'[' => depth += 1,
+            b']' => depth = depth.saturating_sub(1),
+            b'>' if depth == 0 => return at + i + 1,
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// Checks the reference starting with the `&` at `at`, rewriting it when XML would
+/// refuse or misread it. Returns where scanning resumes.
+fn fix_ampersand(text: &str, at: usize, out: &mut Rewriter<'_>, seen: &mut Seen) -> usize {
+    let rest = &text.as_bytes()[at + 1..];
+    // Entity names are short; a `;` further away is not this `&`'s.
+    let window = &rest[..rest.len().min(40)];
+    let Some(semi) = window.iter().position(|&b| b == b';') else {
+        out.replace(at, at + 1, "&amp;");
+        seen.ampersands = true;
+        return at + 1;
+    };
+    let name = &text[at + 1..at + 1 + semi];
+    let end = at + 1 + semi + 1;
+    if let Some(number) = name.strip_prefix('#') {
+        let value = match number.strip_prefix(['x', 'X']) {
+            Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                u32::from_str_radix(hex, 16).ok()
+            }
+            Some(_) => None,
+            None if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) => {
+                number.parse::<u32>().ok()
+            }
+            None => None,
+        };
+        match value {
+            Some(v) if is_xml_char(v) => {}
+            // `&#` then digits that are not a character: keep the text readable.
+            Some(_) => {
+                out.replace(at, end, "&#65533;");
+                seen.char_refs = true;
+            }
+            None if number.bytes().all(|b| b.is_ascii_alphanumeric()) && !number.is_empty() => {
+                out.replace(at, end, "&#65533;");
+                seen.char_refs = true;
+            }
+            None => {
+                out.replace(at, at + 1, "&amp;");
+                seen.ampersands = true;
+                return at + 1;
+            }
+        }
+        return end;
+    }
+    let is_name = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !is_name {
+        out.replace(at, at + 1, "&amp;");
+        seen.ampersands = true;
+        return at + 1;
+    }
+    if matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") {
+        return end;
+    }
+    if let Some(code) = html_entity(name) {
+        out.replace(at, end, &format!("&#{code};"));
+        seen.entities = true;
+    }
+    // An unknown name (`&foo;`) is left alone: feed-rs keeps it as written, which
+    // is the best anyone can do without the DTD that would define it.
+    end
+}
+
+/// Characters XML 1.0 allows in a document.
+fn is_xml_char(v: u32) -> bool {
+    matches!(v, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
+/// The byte range of the `encoding` value in an XML declaration.
+fn declared_encoding(decl: &str) -> Option<(usize, usize)> {
+    let key = decl.find("encoding")?;
+    let after = &decl[key + "encoding".len()..];
+    let eq = after.find('=')?;
+    if !after[..eq].trim().is_empty() {
+        return None;
+    }
+    let value = &after[eq + 1..];
+    let lead = value.len() - value.trim_start().len();
+    let quote = value[lead..]
+        .chars()
+        .next()
+        .filter(|c| matches!(c, '"' | '\''))?;
+    let start = key + "encoding".len() + eq + 1 + lead + 1;
+    let stop = start + decl[start..].find(quote)?;
+    Some((start, stop))
+}
+
+/// The offset of the root element's `<`, past the declaration, comments, processing
+/// instructions and a doctype.
+fn root_start(text: &str) -> Option<usize> {
+    let mut pos = 0;
+    for _ in 0..64 {
+        let rest = &text[pos..];
+        let skipped = rest.len() - rest.trim_start().len();
+        pos += skipped;
+        let rest = &text[pos..];
+        if rest.starts_with("<!--") {
+            pos += rest.find("-->")? + 3;
+        } else if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
+            pos = skip_doctype(text, pos);
+        } else if rest.starts_with("<?") || rest.starts_with("<!") {
+            pos += rest.find('>')? + 1;
+        } else if rest.starts_with('<') {
+            return Some(pos);
+        } else {
+            return None;
+        }
+    }
+    None
+}
+
+enum VersionFix {
+    Insert(usize),
+    Replace(usize, usize),
+}
+
+/// How to give an `<rss>` root a version feed-rs reads, if it needs one.
+fn rss_version_fix(text: &str, root: usize) -> Option<VersionFix> {
+    let rest = &text[root..];
+    let tag_end = root + rest.find('>')?;
+    let after_name = root + "<rss".len();
+    let name_ends = text
+        .as_bytes()
+        .get(after_name)
+        .is_some_and(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/');
+    if !rest.starts_with("<rss") || !name_ends {
+        return None;
+    }
+    let tag = &text[after_name..tag_end];
+    let mut search = 0;
+    while let Some(i) = tag[search..].find("version") {
+        let key = search + i;
+        search = key + "version".len();
+        // Only the attribute `version`, not `xmlns:version` or `xversion`.
+        let before_ok = key == 0 || tag.as_bytes()[key - 1].is_ascii_whitespace();
+        if !before_ok {
+            continue;
+        }
+        let after = &tag[search..];
+        let Some(eq) = after.find('=') else { continue };
+        if !after[..eq].trim().is_empty() {
+            continue;
+        }
+        let value = &after[eq + 1..];
+        let lead = value.len() - value.trim_start().len();
+        let quote = value[lead..]
+            .chars()
+            .next()
+            .filter(|c| matches!(c, '"' | '\''))?;
+        let start = search + eq + 1 + lead + 1;
+        let stop = start + tag[start..].find(quote)?;
+        return match tag[start..stop].trim() {
+            "2.0" | "0.91" | "0.92" => None,
+            _ => Some(VersionFix::Replace(after_name + start, after_name + stop)),
+        };
+    }
+    Some(VersionFix::Insert(after_name))
+}
+
+/// Builds the repaired text lazily: nothing is copied until the first change.
+struct Rewriter<'a> {
+    text: &'a str,
+    out: Option<String>,
+    /// How much of `text` has been copied to `out`.
+    copied: usize,
+}
+
+impl<'a> Rewriter<'a> {
+    fn new(text: &'a str) -> Self {
+        Rewriter {
+            text,
+            out: None,
+            copied: 0,
+        }
+    }
+
+    /// Replaces `text[start..stop]`; calls come in increasing, non-overlapping order.
+    fn replace(&mut self, start: usize, stop: usize, with: &str) {
+        if start < self.copied || stop < start {
+            // Out of order: a bug in a caller, not in the input; skipping the fix is
+            // better than corrupting the text or panicking.
+            debug_assert!(false, "overlapping repair at {start}..{stop}");
+            return;
+        }
+        let text = self.text;
+        let out = self
+            .out
+            .get_or_insert_with(|| String::with_capacity(text.len() + text.len() / 16));
+        out.push_str(&text[self.copied..start]);
+        out.push_str(with);
+        self.copied = stop;
+    }
+
+    fn finish(self) -> Cow<'a, str> {
+        match self.out {
+            None => Cow::Borrowed(self.text),
+            Some(mut out) => {
+                out.push_str(&self.text[self.copied..]);
+                Cow::Owned(out)
+            }
+        }
+    }
+}
+
+/// The code point of an HTML named entity: the HTML 4 set (Latin-1, symbols and
+/// Greek, special characters), which is what CMSs paste into feeds.
+pub fn html_entity(name: &str) -> Option<u32> {
+    static TABLE: OnceLock<HashMap<&'static str, u32>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut table = HashMap::with_capacity(LATIN1.len() + OTHER.len());
+        for (code, name) in (160u32..).zip(LATIN1) {
+            table.insert(*name, code);
+        }
+        for (name, code) in OTHER {
+            table.insert(*name, *code);
+        }
+        table
+    });
+    table.get(name).copied()
+}
+
+/// HTML 4 Latin-1 entities, for U+00A0 to U+00FF in order.
+const LATIN1: &[&str] = &[
+    "nbsp", "iexcl", "cent", "pound", "curren", "yen", "brvbar", "sect", "uml", "copy", "ordf",
+    "laquo", "not", "shy", "reg", "macr", "deg", "plusmn", "sup2", "sup3", "acute", "micro",
+    "para", "middot", "cedil", "sup1", "ordm", "raquo", "frac14", "frac12", "frac34", "iquest",
+    "Agrave", "Aacute", "Acirc", "Atilde", "Auml", "Aring", "AElig", "Ccedil", "Egrave", "Eacute",
+    "Ecirc", "Euml", "Igrave", "Iacute", "Icirc", "Iuml", "ETH", "Ntilde", "Ograve", "Oacute",
+    "Ocirc", "Otilde", "Ouml", "times", "Oslash", "Ugrave", "Uacute", "Ucirc", "Uuml", "Yacute",
+    "THORN", "szlig", "agrave", "aacute", "acirc", "atilde", "auml", "aring", "aelig", "ccedil",
+    "egrave", "eacute", "ecirc", "euml", "igrave", "iacute", "icirc", "iuml", "eth", "ntilde",
+    "ograve", "oacute", "ocirc", "otilde", "ouml", "divide", "oslash", "ugrave", "uacute", "ucirc",
+    "uuml", "yacute", "thorn", "yuml",
+];
+
+/// HTML 4 special, symbol and Greek entities.
+const OTHER: &[(&str, u32)] = &[
+    ("OElig", 338),
+    ("oelig", 339),
+    ("Scaron", 352),
+    ("scaron", 353),
+    ("Yuml", 376),
+    ("fnof", 402),
+    ("circ", 710),
+    ("tilde", 732),
+    ("Alpha", 913),
+    ("Beta", 914),
+    ("Gamma", 915),
+    ("Delta", 916),
+    ("Epsilon", 917),
+    ("Zeta", 918),
+    ("Eta", 919),
+    ("Theta", 920),
+    ("Iota", 921),
+    ("Kappa", 922),
+    ("Lambda", 923),
+    ("Mu", 924),
+    ("Nu", 925),
+    ("Xi", 926),
+    ("Omicron", 927),
+    ("Pi", 928),
+    ("Rho", 929),
+    ("Sigma", 931),
+    ("Tau", 932),
+    ("Upsilon", 933),
+    ("Phi", 934),
+    ("Chi", 935),
+    ("Psi", 936),
+    ("Omega", 937),
+    ("alpha", 945),
+    ("beta", 946),
+    ("gamma", 947),
+    ("delta", 948),
+    ("epsilon", 949),
+    ("zeta", 950),
+    ("eta", 951),
+    ("theta", 952),
+    ("iota", 953),
+    ("kappa", 954),
+    ("lambda", 955),
+    ("mu", 956),
+    ("nu", 957),
+    ("xi", 958),
+    ("omicron", 959),
+    ("pi", 960),
+    ("rho", 961),
+    ("sigmaf", 962),
+    ("sigma", 963),
+    ("tau", 964),
+    ("upsilon", 965),
+    ("phi", 966),
+    ("chi", 967),
+    ("psi", 968),
+    ("omega", 969),
+    ("thetasym", 977),
+    ("upsih", 978),
+    ("piv", 982),
+    ("ensp", 8194),
+    ("emsp", 8195),
+    ("thinsp", 8201),
+    ("zwnj", 8204),
+    ("zwj", 8205),
+    ("lrm", 8206),
+    ("rlm", 8207),
+    ("ndash", 8211),
+    ("mdash", 8212),
+    ("lsquo", 8216),
+    ("rsquo", 8217),
+    ("sbquo", 8218),
+    ("ldquo", 8220),
+    ("rdquo", 8221),
+    ("bdquo", 8222),
+    ("dagger", 8224),
+    ("Dagger", 8225),
+    ("bull", 8226),
+    ("hellip", 8230),
+    ("permil", 8240),
+    ("prime", 8242),
+    ("Prime", 8243),
+    ("lsaquo", 8249),
+    ("rsaquo", 8250),
+    ("oline", 8254),
+    ("frasl", 8260),
+    ("euro", 8364),
+    ("image", 8465),
+    ("weierp", 8472),
+    ("real", 8476),
+    ("trade", 8482),
+    ("alefsym", 8501),
+    ("larr", 8592),
+    ("uarr", 8593),
+    ("rarr", 8594),
+    ("darr", 8595),
+    ("harr", 8596),
+    ("crarr", 8629),
+    ("lArr", 8656),
+    ("uArr", 8657),
+    ("rArr", 8658),
+    ("dArr", 8659),
+    ("hArr", 8660),
+    ("forall", 8704),
+    ("part", 8706),
+    ("exist", 8707),
+    ("empty", 8709),
+    ("nabla", 8711),
+    ("isin", 8712),
+    ("notin", 8713),
+    ("ni", 8715),
+    ("prod", 8719),
+    ("sum", 8721),
+    ("minus", 8722),
+    ("lowast", 8727),
+    ("radic", 8730),
+    ("prop", 8733),
+    ("infin", 8734),
+    ("ang", 8736),
+    ("and", 8743),
+    ("or", 8744),
+    ("cap", 8745),
+    ("cup", 8746),
+    ("int", 8747),
+    ("there4", 8756),
+    ("sim", 8764),
+    ("cong", 8773),
+    ("asymp", 8776),
+    ("ne", 8800),
+    ("equiv", 8801),
+    ("le", 8804),
+    ("ge", 8805),
+    ("sub", 8834),
+    ("sup", 8835),
+    ("nsub", 8836),
+    ("sube", 8838),
+    ("supe", 8839),
+    ("oplus", 8853),
+    ("otimes", 8855),
+    ("perp", 8869),
+    ("sdot", 8901),
+    ("lceil", 8968),
+    ("rceil", 8969),
+    ("lfloor", 8970),
+    ("rfloor", 8971),
+    ("lang", 9001),
+    ("rang", 9002),
+    ("loz", 9674),
+    ("spades", 9824),
+    ("clubs", 9827),
+    ("hearts", 9829),
+    ("diams", 9830),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repair of an owned text, for tests that build the text in place.
+    struct Owned {
+        text: String,
+        repairs: Vec<Repair>,
+    }
+
+    impl Owned {
+        fn of(text: String) -> Owned {
+            let r = repair(&text);
+            Owned {
+                text: r.text.into_owned(),
+                repairs: r.repairs,
+            }
+        }
+    }
+
+    const ITEM: &str =
+        "<channel><title>t</title><item><guid>1</guid><title>x</title></item></channel></rss>";
+
+    #[test]
+    fn well_formed_xml_is_left_alone() {
+        let text =
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><!DOCTYPE rss [<!ENTITY x \"&#38;\">]>\
+             <rss version=\"2.0\"><!-- a & b --><channel><title>A &amp; B &#8212; &lt;p&gt;</title>\
+             <description><![CDATA[<p>a &nbsp; & b < c</p>]]></description></channel></rss>";
+        let r = repair(text);
+        assert!(r.repairs.is_empty(), "{:?}", r.repairs);
+        assert!(matches!(r.text, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn html_entities_become_numeric_references() {
+        let r = repair("<rss version=\"2.0\"><title>a&nbsp;b &mdash; &laquo;c&raquo;&hellip; &eacute;&foo;</title></rss>");
+        assert_eq!(r.repairs, vec![Repair::HtmlEntities]);
+        assert_eq!(
+            r.text,
+            "<rss version=\"2.0\"><title>a&#160;b &#8212; &#171;c&#187;&#8230; &#233;&foo;</title></rss>"
+        );
+    }
+
+    #[test]
+    fn stray_ampersands_and_less_thans_are_escaped() {
+        let r = repair("<rss version=\"2.0\"><title>AT&T & co; 1 < 2 &#12</title><link>http://x/?a=1&b=2</link><a href=\"?q&r\"/></rss>");
+        assert_eq!(
+            r.text,
+            "<rss version=\"2.0\"><title>AT&amp;T &amp; co; 1 &lt; 2 &amp;#12</title><link>http://x/?a=1&amp;b=2</link><a href=\"?q&amp;r\"/></rss>"
+        );
+        assert_eq!(
+            r.repairs,
+            vec![Repair::StrayAmpersands, Repair::StrayLessThan]
+        );
+    }
+
+    #[test]
+    fn bad_character_references_are_replaced() {
+        let r =
+            repair("<rss version=\"2.0\"><title>a&#0;b&#xD800;c&#99999999;d&#65;</title></rss>");
+        assert_eq!(
+            r.text,
+            "<rss version=\"2.0\"><title>a&#65533;b&#65533;c&#65533;d&#65;</title></rss>"
+        );
+        assert_eq!(r.repairs, vec![Repair::CharacterReferences]);
+    }
+
+    #[test]
+    fn rss_gets_a_version() {
+        let r = Owned::of(format!("<?xml version=\"1.0\"?>\n<rss>{ITEM}"));
+        assert_eq!(r.repairs, vec![Repair::RssVersion]);
+        assert!(r.text.contains("<rss version=\"2.0\">"), "{}", r.text);
+        let r = Owned::of(format!(
+            "<rss xmlns:dc=\"http://purl.org/dc/elements/1.1/\" version='0.94'>{ITEM}"
+        ));
+        assert!(r.text.contains("version='2.0'"), "{}", r.text);
+        let r = Owned::of(format!("<rss version=\"0.91\">{ITEM}"));
+        assert!(r.repairs.is_empty());
+        // A root that only starts with "rss" is not touched.
+        assert!(repair("<rssfeed><a/></rssfeed>").repairs.is_empty());
+    }
+
+    #[test]
+    fn stale_encoding_declarations_are_rewritten() {
+        let r = Owned::of(format!(
+            "<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\">{ITEM}"
+        ));
+        assert_eq!(r.repairs, vec![Repair::EncodingDeclaration]);
+        assert!(r
+            .text
+            .starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"));
+    }
+
+    #[test]
+    fn leading_junk_is_stripped() {
+        let (text, fix) = strip_leading_junk("\u{feff}\n\n  <?xml version=\"1.0\"?><rss/>");
+        assert_eq!(text, "<?xml version=\"1.0\"?><rss/>");
+        assert_eq!(fix, Some(Repair::LeadingJunk));
+        let (text, fix) =
+            strip_leading_junk("Warning: x in y.php on line 3\n<?xml version=\"1.0\"?><rss/>");
+        assert!(text.starts_with("<?xml"));
+        assert_eq!(fix, Some(Repair::LeadingJunk));
+        assert_eq!(strip_leading_junk("  <rss/>"), ("<rss/>", None));
+        assert_eq!(strip_leading_junk("plain text"), ("plain text", None));
+    }
+
+    #[test]
+    fn a_broken_feed_is_read_and_its_repairs_counted() {
+        let feed = "\u{feff}\n<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n<rss><channel><title>t</title><ttl>45</ttl>\
+            <item><guid>1</guid><title>Peace&nbsp;talks &mdash; AT&T</title></item></channel></rss>";
+        let (items, repairs, ttl) = parse_feed_liberally(feed.as_bytes(), None).unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].title, "Peace\u{a0}talks \u{2014} AT&amp;T");
+        // Leading junk, encoding, version, entities, ampersand.
+        assert_eq!(repairs, 5);
+        assert_eq!(ttl, Some(45));
+    }
+
+    #[test]
+    fn legacy_charsets_from_http_are_used() {
+        let feed = "<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\"><channel><title>t</title><item><title>Переговоры о перемирии</title></item></channel></rss>";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(feed);
+        let (items, repairs, _) = parse_feed_liberally(&bytes, Some("windows-1251")).unwrap();
+        assert_eq!(items[0].title, "Переговоры о перемирии");
+        assert_eq!(repairs, 1);
+        let koi8 = feed.replace("windows-1251", "koi8-r");
+        let (bytes, _, _) = encoding_rs::KOI8_R.encode(&koi8);
+        let (items, _, _) = parse_feed_liberally(&bytes, Some("KOI8-R")).unwrap();
+        assert_eq!(items[0].title, "Переговоры о перемирии");
+    }
+
+    #[test]
+    fn failures_say_what_was_wrong() {
+        assert_eq!(
+            parse_feed_liberally(b" \n ", None).unwrap_err(),
+            FeedError::Empty
+        );
+        let err = parse_feed_liberally(
+            b"<!DOCTYPE html><html><head><title>Sign in\n - Example</title></head></html>",
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "an HTML page (\"Sign in - Example\") was served instead of a feed"
+        );
+        let err = parse_feed_liberally(b"<rss version=\"2.0\"><channel><item><title>x", None)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("not a valid RSS feed, even after repair: "),
+            "{err}"
+        );
+        assert!(matches!(
+            parse_feed_liberally(b"hello", None),
+            Err(FeedError::NotAFeed { .. })
+        ));
+        assert!(matches!(
+            parse_feed_liberally(b"\x89PNG\r\n\x1a\n\0\0", None),
+            Err(FeedError::Binary { .. })
+        ));
+    }
+
+    #[test]
+    fn every_latin1_entity_has_its_code_point() {
+        assert_eq!(LATIN1.len(), 96);
+        assert_eq!(html_entity("nbsp"), Some(160));
+        assert_eq!(html_entity("shy"), Some(173));
+        assert_eq!(html_entity("iquest"), Some(191));
+        assert_eq!(html_entity("times"), Some(215));
+        assert_eq!(html_entity("szlig"), Some(223));
+        assert_eq!(html_entity("divide"), Some(247));
+        assert_eq!(html_entity("yuml"), Some(255));
+        assert_eq!(html_entity("euro"), Some(8364));
+        assert_eq!(html_entity("nosuch"), None);
+    }
+}

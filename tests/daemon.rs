@@ -1,0 +1,218 @@
+//! `newswatch once` and `newswatch run` end to end: the real binary polling a real
+//! HTTP server on 127.0.0.1 into a real sled directory, killed and restarted.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::server::FeedServer;
+use crate::util::{default_config, feeds_config, newswatch, run};
+
+/// Stored items, via `newswatch items --json`.
+fn stored(config: &std::path::Path) -> Vec<Value> {
+    let out = run(newswatch()
+        .args(["items", "--json", "--limit", "1000000", "--config"])
+        .arg(config));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.items
+}
+
+fn once(config: &std::path::Path) -> String {
+    let out = run(newswatch().arg("once").arg("--config").arg(config));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+}
+
+/// Every item stored exactly once: as many items as the server serves, no id twice,
+/// every link present.
+fn assert_complete(items: &[Value], feeds: usize, per_feed: usize) {
+    let ids: HashSet<&str> = items.iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), items.len(), "an id is stored twice");
+    assert_eq!(items.len(), feeds * per_feed, "items lost or duplicated");
+    let links: HashSet<&str> = items.iter().map(|i| i["url"].as_str().unwrap()).collect();
+    for n in 0..feeds {
+        for i in 0..per_feed {
+            assert!(
+                links.contains(FeedServer::link(n, i).as_str()),
+                "missing item {i} of feed {n}"
+            );
+        }
+    }
+}
+
+#[test]
+fn once_twice_processes_nothing_the_second_time() {
+    let server = FeedServer::start(30);
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (0..20).map(|n| server.url(n)).collect();
+    let config = feeds_config(dir.path(), &urls);
+
+    let first = once(&config);
+    assert!(
+        first.contains("polled 20 feeds") && first.contains("600 new items"),
+        "{first}"
+    );
+    assert_complete(&stored(&config), 20, 30);
+
+    let hits = server.hits();
+    let second = once(&config);
+    assert!(server.hits() >= hits + 20, "the second run polls again");
+    assert!(second.contains("0 new items"), "{second}");
+    assert_complete(&stored(&config), 20, 30);
+}
+
+#[test]
+fn sigkill_during_run_loses_and_duplicates_nothing() {
+    let (feeds, per_feed) = (60, 100);
+    let server = FeedServer::start(per_feed);
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (0..feeds).map(|n| server.url(n)).collect();
+    let config = feeds_config(dir.path(), &urls);
+
+    let mut child = newswatch()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let fetched = wait_for_lines(&mut child, "Fetched feed.", 5, Duration::from_secs(60));
+    assert!(fetched, "the daemon never fetched a feed");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let before = stored(&config).len();
+    assert!(
+        before < feeds * per_feed,
+        "killed after it had finished; the test proves nothing"
+    );
+
+    let out = once(&config);
+    assert!(
+        out.contains(&format!("{} new items", feeds * per_feed - before)),
+        "{out}"
+    );
+    assert_complete(&stored(&config), feeds, per_feed);
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_quickly() {
+    let server = FeedServer::start(20);
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (0..10).map(|n| server.url(n)).collect();
+    let config = feeds_config(dir.path(), &urls);
+    let mut child = newswatch()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for_lines(
+        &mut child,
+        "Fetched feed.",
+        10,
+        Duration::from_secs(60)
+    ));
+    // Let the processor catch up with what was fetched, then ask it to stop.
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert_complete(&stored(&config), 10, 20);
+}
+
+#[test]
+fn copies_of_a_story_are_grouped_and_other_stories_kept_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(newswatch()
+        .arg("once")
+        .arg("--config")
+        .arg(default_config())
+        .env("NEWSWATCH__STORAGE__PATH", dir.path().join("data")));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(newswatch()
+        .args(["items", "--json", "--config"])
+        .arg(default_config())
+        .args(["--limit", "1000"])
+        .env("NEWSWATCH__STORAGE__PATH", dir.path().join("data")));
+    let items = out.items;
+    assert_eq!(items.len(), 21, "the four sample feeds hold 21 items");
+    // The wire service's lightly edited copy of the Putin–Witkoff story.
+    let copies: Vec<&Value> = items
+        .iter()
+        .filter(|i| {
+            i["title"]
+                .as_str()
+                .unwrap()
+                .contains("Witkoff messages for Trump")
+        })
+        .collect();
+    assert_eq!(copies.len(), 2);
+    assert_eq!(copies[0]["story"], copies[1]["story"], "one story");
+    assert_eq!(
+        copies.iter().filter(|i| i["story_lead"] == true).count(),
+        1,
+        "one lead"
+    );
+    // Every other item leads a story of its own, including the several on the same talks.
+    let stories: HashSet<&str> = items.iter().map(|i| i["story"].as_str().unwrap()).collect();
+    assert_eq!(stories.len(), 20);
+    let on_topic = items
+        .iter()
+        .filter(|i| {
+            i["topics"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["id"] == "ceasefire-talks")
+        })
+        .count();
+    assert_eq!(on_topic, 8, "as tests/fixtures/README.md lists");
+}
+
+/// Reads the child's stderr until `needle` was seen `count` times; false on timeout
+/// or exit. The rest of stderr keeps draining in the background so the child never
+/// blocks on a full pipe.
+fn wait_for_lines(
+    child: &mut std::process::Child,
+    needle: &'static str,
+    count: usize,
+    limit: Duration,
+) -> bool {
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(needle) {
+                seen += 1;
+                if seen == count {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    rx.recv_timeout(limit).is_ok()
+}
