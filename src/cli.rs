@@ -16,7 +16,7 @@ use crate::config::{self, Config};
 use crate::daemon;
 use crate::parse::{self, Parsed};
 use crate::pipeline::{Pipeline, Processed};
-use crate::store::{ItemQuery, Store};
+use crate::store::{AlertStatus, ItemQuery, Store};
 
 /// The largest input `scan` reads; a larger file is refused rather than exhausting memory.
 const MAX_SCAN_BYTES: u64 = 256 * 1024 * 1024;
@@ -92,6 +92,34 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect the alert outbox and replay failed alerts.
+    Alerts {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Only alerts with this status.
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        /// Put this failed alert back in the queue (it is sent by the next `once` or
+        /// by the running daemon).
+        #[arg(long, conflicts_with = "retry_all_failed")]
+        retry: Option<String>,
+        /// Put every failed alert back in the queue.
+        #[arg(long)]
+        retry_all_failed: bool,
+        /// At most this many alerts.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    Pending,
+    Delivered,
+    Failed,
 }
 
 /// Runs the command line and returns the process exit code.
@@ -170,13 +198,16 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             let summary = runtime()?.block_on(daemon::once(&config))?;
             println!(
-                "polled {} feeds ({} not modified, {} failed): {} new items, {} on a topic, {} new stories",
+                "polled {} feeds ({} not modified, {} failed): {} new items, {} on a topic, {} new stories; alerts: {} delivered, {} to retry, {} failed",
                 summary.feeds_polled,
                 summary.feeds_not_modified,
                 summary.feeds_failed,
                 summary.items_new,
                 summary.items_matched,
-                summary.stories_new
+                summary.stories_new,
+                summary.alerts_delivered,
+                summary.alerts_retrying,
+                summary.alerts_failed
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -206,7 +237,130 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             items(&config, topic, since, limit, json)
         }
+        Command::Alerts {
+            config,
+            status,
+            retry,
+            retry_all_failed,
+            limit,
+            json,
+        } => {
+            let config = match load_config(config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            alerts(&config, status, retry, retry_all_failed, limit, json)
+        }
     }
+}
+
+fn alerts(
+    config: &Config,
+    status: Option<StatusArg>,
+    retry: Option<String>,
+    retry_all_failed: bool,
+    limit: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let path = &config.storage.path;
+    let store =
+        Store::open(path).with_context(|| format!("opening the store at {}", path.display()))?;
+    let flush = |store: &Store| -> anyhow::Result<()> {
+        runtime()?
+            .block_on(store.flush())
+            .context("flushing the store")?;
+        Ok(())
+    };
+    if let Some(id) = retry {
+        return match store.get_alert(&id).context("reading the outbox")? {
+            None => {
+                eprintln!("newswatch: no alert {id:?}");
+                Ok(ExitCode::from(1))
+            }
+            Some(alert) if alert.status != AlertStatus::Failed => {
+                eprintln!(
+                    "newswatch: alert {id} is {}, not failed; nothing to retry",
+                    alert.status.as_str()
+                );
+                Ok(ExitCode::from(1))
+            }
+            Some(_) => {
+                store
+                    .retry_alert(&id, Utc::now())
+                    .context("requeueing the alert")?;
+                flush(&store)?;
+                println!("alert {id} queued again");
+                Ok(ExitCode::SUCCESS)
+            }
+        };
+    }
+    if retry_all_failed {
+        let mut count = 0;
+        for alert in store
+            .alerts(Some(AlertStatus::Failed), usize::MAX)
+            .context("reading the outbox")?
+        {
+            if store
+                .retry_alert(&alert.id, Utc::now())
+                .context("requeueing an alert")?
+            {
+                count += 1;
+            }
+        }
+        flush(&store)?;
+        println!("{count} failed alerts queued again");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let status = status.map(|s| match s {
+        StatusArg::Pending => AlertStatus::Pending,
+        StatusArg::Delivered => AlertStatus::Delivered,
+        StatusArg::Failed => AlertStatus::Failed,
+    });
+    let found = store.alerts(status, limit).context("reading the outbox")?;
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    for alert in &found {
+        if json {
+            let line = json!({
+                "id": alert.id,
+                "status": alert.status.as_str(),
+                "sink": alert.sink,
+                "topic": alert.topic,
+                "item": alert.item_id,
+                "title": alert.payload.item.title,
+                "created": alert.created.to_rfc3339(),
+                "attempts": alert.attempts,
+                "next_attempt": alert.next_attempt.to_rfc3339(),
+                "delivered_at": alert.delivered_at.map(|d| d.to_rfc3339()),
+                "last_error": alert.last_error,
+            });
+            serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
+            writeln!(out).context("writing to stdout")?;
+        } else {
+            writeln!(
+                out,
+                "{}  {:<9}  {:<10}  {:<16}  {} attempt{}  {}{}",
+                alert.id,
+                alert.status.as_str(),
+                truncate(&alert.sink, 10),
+                truncate(&alert.topic, 16),
+                alert.attempts,
+                if alert.attempts == 1 { "" } else { "s" },
+                alert.payload.item.title,
+                alert
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!("  [{e}]"))
+                    .unwrap_or_default(),
+            )
+            .context("writing to stdout")?;
+        }
+    }
+    out.flush().context("writing to stdout")?;
+    if found.is_empty() && !json {
+        eprintln!("newswatch: no alerts");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -17,15 +17,19 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::alert::{outbox, Dispatcher};
 use crate::config::Config;
 use crate::identity;
+use crate::model::Topic;
 use crate::pipeline::dedup::{self, StoryIndex};
 use crate::pipeline::Pipeline;
 use crate::poller::{PollOutcome, PollResult, Poller};
-use crate::store::{FeedState, Store, StoredEntity, StoredItem, StoredTopic};
+use crate::store::{FeedState, Store, StoredAlert, StoredEntity, StoredItem, StoredTopic};
 
 /// Poll results waiting to be processed; small, so a slow store slows the poller
 /// instead of piling fetched bodies up in memory.
@@ -46,19 +50,27 @@ pub struct Summary {
     pub items_new: usize,
     pub items_matched: usize,
     pub stories_new: usize,
+    pub alerts_delivered: usize,
+    pub alerts_retrying: usize,
+    pub alerts_failed: usize,
 }
 
 /// The stages that process poll results, and their state.
 struct Processor {
     pipeline: Pipeline,
+    topics: Vec<Topic>,
     store: Store,
     stories: StoryIndex,
+    /// Woken after new alerts are durable, so delivery starts at once.
+    alerts_stored: Option<Arc<Notify>>,
     summary: Summary,
 }
 
 /// Polls every feed once, processes and stores what is new, and returns.
 pub async fn once(config: &Config) -> anyhow::Result<Summary> {
     let store = open_store(config)?;
+    // Set up first: a sink without its secret stops the run before anything is polled.
+    let dispatcher = Dispatcher::new(config, store.clone()).context("setting up alert sinks")?;
     let mut processor = Processor::new(config, store.clone())?;
     let poller = Poller::new(config).context("setting up the HTTP client")?;
     let states = feed_states(&store)?;
@@ -70,13 +82,24 @@ pub async fn once(config: &Config) -> anyhow::Result<Summary> {
     }
     polling.await.context("the poller task failed")?;
     store.flush().await.context("flushing the store")?;
-    Ok(processor.summary)
+    let delivered = dispatcher
+        .deliver_due()
+        .await
+        .context("delivering alerts")?;
+    let mut summary = processor.summary;
+    summary.alerts_delivered = delivered.delivered;
+    summary.alerts_retrying = delivered.retrying;
+    summary.alerts_failed = delivered.failed;
+    Ok(summary)
 }
 
 /// Polls until `shutdown` is cancelled, then drains and flushes.
 pub async fn run(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let store = open_store(config)?;
+    let dispatcher =
+        Arc::new(Dispatcher::new(config, store.clone()).context("setting up alert sinks")?);
     let mut processor = Processor::new(config, store.clone())?;
+    processor.alerts_stored = Some(dispatcher.waker());
     let poller = Poller::new(config).context("setting up the HTTP client")?;
     let states = feed_states(&store)?;
     tracing::info!(
@@ -92,6 +115,7 @@ pub async fn run(config: &Config, shutdown: CancellationToken) -> anyhow::Result
         config.storage.retention,
         shutdown.clone(),
     ));
+    let delivering = tokio::spawn(dispatcher.run(shutdown.clone()));
     let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
     let feeds = config.feeds.clone();
     let stop = shutdown.clone();
@@ -107,6 +131,8 @@ pub async fn run(config: &Config, shutdown: CancellationToken) -> anyhow::Result
         }
     }
     polling.await.context("the poller task failed")?;
+    // The workers stop at the cancellation too; a delivery cut short stays pending.
+    delivering.await.context("the alert workers failed")?;
     pruner.abort();
     store.flush().await.context("flushing the store")?;
     tracing::info!("Stopped.");
@@ -177,8 +203,10 @@ impl Processor {
         }
         Ok(Processor {
             pipeline: Pipeline::from_config(config),
+            topics: config.topics.clone(),
             store,
             stories,
+            alerts_stored: None,
             summary: Summary::default(),
         })
     }
@@ -201,6 +229,7 @@ impl Processor {
         let now = Utc::now();
         self.stories.expire(now);
         let mut batch: Vec<StoredItem> = Vec::new();
+        let mut alerts: Vec<StoredAlert> = Vec::new();
         let mut in_batch: HashSet<String> = HashSet::new();
         for entry in items {
             let id = identity::item_id(
@@ -230,7 +259,7 @@ impl Processor {
                     "Matched an item."
                 );
             }
-            batch.push(StoredItem {
+            let stored = StoredItem {
                 id,
                 feed: key.clone(),
                 feed_name: feed.name.clone(),
@@ -259,18 +288,33 @@ impl Processor {
                 story,
                 is_story_lead,
                 fingerprint,
-            });
+            };
+            // Every match proposes its alerts; the store writes only those whose story
+            // has not alerted on the topic yet, inside the item's transaction.
+            alerts.extend(outbox::alerts_for(
+                &stored,
+                &findings.topics,
+                &findings.entities,
+                &self.topics,
+                now,
+            ));
+            batch.push(stored);
         }
         if !batch.is_empty() {
             let new = self
                 .store
-                .insert_items(&batch)
+                .insert_items_with_alerts(&batch, &alerts)
                 .with_context(|| format!("storing items of feed {}", feed.name))?;
             self.summary.items_new += new;
             self.summary.stories_new += batch.iter().filter(|i| i.is_story_lead).count();
             // Items must be durable before the feed's validators move on, or a crash
             // here would lose them behind a 304.
             self.store.flush().await.context("flushing the store")?;
+            if !alerts.is_empty() {
+                if let Some(wake) = &self.alerts_stored {
+                    wake.notify_waiters();
+                }
+            }
         }
         self.store
             .put_feed_state(&key, &state)

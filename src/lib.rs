@@ -15,6 +15,7 @@
 //! - [`daemon`]: the wiring of poller, pipeline and store for `once` and `run`;
 //! - [`cli`]: the command line, a thin layer over the stages.
 
+pub mod alert;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -18,7 +18,12 @@
 //! | `stories` | story id | JSON [`StoredStory`] |
 //! | `stories_by_time` | first-seen ms ++ story id | empty |
 //! | `feeds` | feed URL as configured | JSON [`FeedState`] |
+//! | `outbox` | alert id | JSON [`StoredAlert`] |
+//! | `outbox_due` | sink id ++ `0x00` ++ next attempt ms ++ alert id | empty; pending alerts only |
 //!
+//! Alerts are written in the same transaction as their item, and whether a story
+//! alerts on a topic is decided inside it from the story record (`alerted`), so a
+//! story raises one alert per topic and sink even when its copies arrive together.
 //! Why the time-ordered companions: pruning must be a bounded pass in time order.
 //! `by_time` carries the topic flag so that items kept for the longer retention are
 //! skipped without decoding them; `seen_by_time` and `stories_by_time` let old seen
@@ -48,6 +53,8 @@ use sled::transaction::{
 };
 use sled::{Transactional, Tree};
 
+use crate::alert::payload::AlertPayload;
+
 /// The layout version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -66,6 +73,8 @@ const TOPIC_INDEX: &str = "topic_index";
 const STORIES: &str = "stories";
 const STORIES_BY_TIME: &str = "stories_by_time";
 const FEEDS: &str = "feeds";
+const OUTBOX: &str = "outbox";
+const OUTBOX_DUE: &str = "outbox_due";
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +152,55 @@ pub struct StoredStory {
     pub first_seen: DateTime<Utc>,
     pub fingerprint: u64,
     pub related: Vec<Related>,
+    /// Topics this story has raised alerts for; a later copy does not alert on them again.
+    #[serde(default)]
+    pub alerted: Vec<String>,
+}
+
+/// Where an alert is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "pending",
+            AlertStatus::Delivered => "delivered",
+            AlertStatus::Failed => "failed",
+        }
+    }
+}
+
+/// An alert in the outbox: what to send, where, and how its delivery went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAlert {
+    /// Stable across retries and restarts: derived from story, topic and sink.
+    pub id: String,
+    pub sink: String,
+    pub topic: String,
+    pub item_id: String,
+    pub story: String,
+    pub created: DateTime<Utc>,
+    pub status: AlertStatus,
+    pub attempts: u32,
+    pub next_attempt: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The body, built once so every retry sends the same bytes.
+    pub payload: AlertPayload,
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    Delivered { at: DateTime<Utc> },
+    Retry { next: DateTime<Utc>, error: String },
+    Failed { error: String },
 }
 
 /// A later copy of a story.
@@ -216,6 +274,8 @@ pub struct Store {
     stories: Tree,
     stories_by_time: Tree,
     feeds: Tree,
+    outbox: Tree,
+    outbox_due: Tree,
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -239,6 +299,8 @@ impl Store {
             stories: tree(STORIES)?,
             stories_by_time: tree(STORIES_BY_TIME)?,
             feeds: tree(FEEDS)?,
+            outbox: tree(OUTBOX)?,
+            outbox_due: tree(OUTBOX_DUE)?,
             db,
         };
         store.check_schema()?;
@@ -268,10 +330,26 @@ impl Store {
     /// `related`. Items whose id is already in `seen` are skipped, so storing the same
     /// batch twice stores nothing the second time.
     pub fn insert_items(&self, items: &[StoredItem]) -> Result<usize, StoreError> {
+        self.insert_items_with_alerts(items, &[])
+    }
+
+    /// [`Store::insert_items`], writing each new item's alerts to the outbox in the
+    /// same transaction. An alert is written only when its story has not alerted on
+    /// its topic before (through an earlier copy, or an earlier item of this batch);
+    /// alerts of items already seen are dropped with them.
+    pub fn insert_items_with_alerts(
+        &self,
+        items: &[StoredItem],
+        alerts: &[StoredAlert],
+    ) -> Result<usize, StoreError> {
         // Encoded outside the transaction, which sled may run more than once.
         let encoded: Vec<(&StoredItem, Vec<u8>)> = items
             .iter()
             .map(|item| Ok((item, encode(ITEMS, &item.id, item)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let encoded_alerts: Vec<(&StoredAlert, Vec<u8>)> = alerts
+            .iter()
+            .map(|alert| Ok((alert, encode(OUTBOX, &alert.id, alert)?)))
             .collect::<Result<_, StoreError>>()?;
         let trees = (
             &self.items,
@@ -281,9 +359,21 @@ impl Store {
             &self.topic_index,
             &self.stories,
             &self.stories_by_time,
+            &self.outbox,
+            &self.outbox_due,
         );
         let result = trees.transaction(
-            |(items, by_time, seen, seen_by_time, topic_index, stories, stories_by_time)| {
+            |(
+                items,
+                by_time,
+                seen,
+                seen_by_time,
+                topic_index,
+                stories,
+                stories_by_time,
+                outbox,
+                outbox_due,
+            )| {
                 let mut new = 0;
                 for (item, json) in &encoded {
                     let id = item.id.as_bytes();
@@ -311,7 +401,27 @@ impl Store {
                         stories,
                         stories_by_time,
                     };
-                    attach_to_story(&trees, item)?;
+                    let mine = encoded_alerts.iter().filter(|(a, _)| a.item_id == item.id);
+                    let mut story = attach_to_story(&trees, item)?;
+                    let mut alerted = Vec::new();
+                    for (alert, json) in mine {
+                        if story.alerted.contains(&alert.topic) {
+                            continue;
+                        }
+                        if outbox.get(alert.id.as_bytes())?.is_none() {
+                            outbox.insert(alert.id.as_bytes(), json.as_slice())?;
+                            outbox_due.insert(due_key(alert), EMPTY)?;
+                        }
+                        if !alerted.contains(&alert.topic) {
+                            alerted.push(alert.topic.clone());
+                        }
+                    }
+                    if !alerted.is_empty() {
+                        story.alerted.extend(alerted);
+                        let json = encode(STORIES, &story.id, &story)
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        stories.insert(story.id.as_bytes(), json)?;
+                    }
                     new += 1;
                 }
                 Ok(new)
@@ -509,6 +619,167 @@ impl Store {
         }
     }
 
+    /// Pending alerts of `sink` due at `now`, earliest first, at most `limit`.
+    pub fn due_alerts(
+        &self,
+        sink: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        let prefix = sink_prefix(sink);
+        let end = millis(now);
+        let mut out = Vec::new();
+        for entry in self.outbox_due.scan_prefix(&prefix) {
+            let (key, _) = entry.map_err(|source| StoreError::Db {
+                op: "reading tree outbox_due",
+                source,
+            })?;
+            let Some((at, id)) = split_time_key(&key[prefix.len()..]) else {
+                continue;
+            };
+            if at > end || out.len() >= limit {
+                break;
+            }
+            match self.outbox.get(id) {
+                Ok(Some(bytes)) => {
+                    if let Some(alert) = decode_or_warn::<StoredAlert>(OUTBOX, id, &bytes) {
+                        if alert.status == AlertStatus::Pending {
+                            out.push(alert);
+                        }
+                    }
+                }
+                Ok(None) => {}
+                Err(source) => {
+                    return Err(StoreError::Db {
+                        op: "reading tree outbox",
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the next pending alert of `sink` is due, if any.
+    pub fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let prefix = sink_prefix(sink);
+        let first = self
+            .outbox_due
+            .scan_prefix(&prefix)
+            .next()
+            .transpose()
+            .map_err(|source| StoreError::Db {
+                op: "reading tree outbox_due",
+                source,
+            })?;
+        Ok(first
+            .and_then(|(key, _)| split_time_key(&key[prefix.len()..]).map(|(at, _)| at))
+            .and_then(|at| DateTime::from_timestamp_millis(at as i64)))
+    }
+
+    /// Records one delivery attempt of an alert, moving it in the due index.
+    pub fn record_attempt(&self, id: &str, attempt: &Attempt) -> Result<StoredAlert, StoreError> {
+        let mut alert: StoredAlert = get_json(&self.outbox, OUTBOX, id)?.ok_or_else(|| {
+            StoreError::Corrupt {
+                tree: OUTBOX,
+                key: id.to_string(),
+                reason: "no such alert".into(),
+            }
+        })?;
+        let old_due = due_key(&alert);
+        alert.attempts += 1;
+        match attempt {
+            Attempt::Delivered { at } => {
+                alert.status = AlertStatus::Delivered;
+                alert.delivered_at = Some(*at);
+                alert.last_error = None;
+            }
+            Attempt::Retry { next, error } => {
+                alert.next_attempt = *next;
+                alert.last_error = Some(error.clone());
+            }
+            Attempt::Failed { error } => {
+                alert.status = AlertStatus::Failed;
+                alert.last_error = Some(error.clone());
+            }
+        }
+        self.put_alert(&alert, Some(old_due))?;
+        Ok(alert)
+    }
+
+    /// Alerts, newest first, optionally of one status; at most `limit`.
+    pub fn alerts(
+        &self,
+        status: Option<AlertStatus>,
+        limit: usize,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        let mut all: Vec<StoredAlert> = Vec::new();
+        for entry in self.outbox.iter() {
+            let (key, value) = entry.map_err(|source| StoreError::Db {
+                op: "reading tree outbox",
+                source,
+            })?;
+            if let Some(alert) = decode_or_warn::<StoredAlert>(OUTBOX, &key, &value) {
+                if status.is_none_or(|s| s == alert.status) {
+                    all.push(alert);
+                }
+            }
+        }
+        all.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    pub fn get_alert(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
+        get_json(&self.outbox, OUTBOX, id)
+    }
+
+    /// Puts a failed alert back in the queue, due at `now`, with its attempts reset.
+    /// Returns false when it is not failed (already pending or delivered).
+    pub fn retry_alert(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let Some(mut alert) = self.get_alert(id)? else {
+            return Ok(false);
+        };
+        if alert.status != AlertStatus::Failed {
+            return Ok(false);
+        }
+        alert.status = AlertStatus::Pending;
+        alert.attempts = 0;
+        alert.next_attempt = now;
+        self.put_alert(&alert, None)?;
+        Ok(true)
+    }
+
+    /// Number of alerts of each status: (pending, delivered, failed).
+    pub fn alert_counts(&self) -> Result<(usize, usize, usize), StoreError> {
+        let mut counts = (0, 0, 0);
+        for alert in self.alerts(None, usize::MAX)? {
+            match alert.status {
+                AlertStatus::Pending => counts.0 += 1,
+                AlertStatus::Delivered => counts.1 += 1,
+                AlertStatus::Failed => counts.2 += 1,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Writes an alert record and its due-index entry (only while pending), removing
+    /// the old entry, in one transaction.
+    fn put_alert(&self, alert: &StoredAlert, old_due: Option<Vec<u8>>) -> Result<(), StoreError> {
+        let json = encode(OUTBOX, &alert.id, alert)?;
+        let result = (&self.outbox, &self.outbox_due).transaction(|(outbox, due)| {
+            if let Some(old) = &old_due {
+                due.remove(old.as_slice())?;
+            }
+            outbox.insert(alert.id.as_bytes(), json.as_slice())?;
+            if alert.status == AlertStatus::Pending {
+                due.insert(due_key(alert), EMPTY)?;
+            }
+            Ok(())
+        });
+        result.map_err(|err| tx_error(err, "updating an alert"))
+    }
+
     fn check_schema(&self) -> Result<(), StoreError> {
         let db_error = |source| StoreError::Db {
             op: "reading the schema version",
@@ -697,8 +968,8 @@ struct StoryTrees<'a> {
     stories_by_time: &'a TransactionalTree,
 }
 
-/// Creates, claims or extends the story of a newly stored item.
-fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxResult<()> {
+/// Creates, claims or extends the story of a newly stored item, and returns it as stored.
+fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxResult<StoredStory> {
     let key = item.story.as_bytes();
     let existing = match trees.stories.get(key)? {
         Some(bytes) => match serde_json::from_slice::<StoredStory>(&bytes) {
@@ -756,12 +1027,13 @@ fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxResult<()> {
                 first_seen: item.fetched,
                 fingerprint: item.fingerprint,
                 related: Vec::new(),
+                alerted: Vec::new(),
             }
         }
     };
     let json = encode(STORIES, &story.id, &story).map_err(ConflictableTransactionError::Abort)?;
     trees.stories.insert(key, json)?;
-    Ok(())
+    Ok(story)
 }
 
 fn read_item(
@@ -854,6 +1126,18 @@ fn time_key(at: u64, id: &[u8]) -> Vec<u8> {
 fn split_time_key(key: &[u8]) -> Option<(u64, &[u8])> {
     let (at, id) = key.split_first_chunk::<8>()?;
     Some((u64::from_be_bytes(*at), id))
+}
+
+fn sink_prefix(sink: &str) -> Vec<u8> {
+    let mut key = sink.as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+fn due_key(alert: &StoredAlert) -> Vec<u8> {
+    let mut key = sink_prefix(&alert.sink);
+    key.extend_from_slice(&time_key(millis(alert.next_attempt), alert.id.as_bytes()));
+    key
 }
 
 fn topic_prefix(topic: &str) -> Vec<u8> {
@@ -1413,5 +1697,113 @@ mod tests {
                 stories: 1
             }
         );
+    }
+
+    fn alert(item: &StoredItem, topic: &str, sink: &str, now: DateTime<Utc>) -> StoredAlert {
+        use crate::alert::payload::*;
+        let id = format!("a-{}-{topic}-{sink}", item.story);
+        StoredAlert {
+            id: id.clone(),
+            sink: sink.into(),
+            topic: topic.into(),
+            item_id: item.id.clone(),
+            story: item.story.clone(),
+            created: now,
+            status: AlertStatus::Pending,
+            attempts: 0,
+            next_attempt: now,
+            last_error: None,
+            delivered_at: None,
+            payload: AlertPayload {
+                kind: ALERT_TYPE.into(),
+                version: ALERT_VERSION,
+                id,
+                topic: TopicRef { id: topic.into(), name: topic.into() },
+                item: ItemRef {
+                    id: item.id.clone(),
+                    feed: item.feed_name.clone(),
+                    title: item.title.clone(),
+                    url: item.url.clone(),
+                    published: item.published,
+                    summary: item.text.clone(),
+                },
+                entities: vec![],
+                matched: vec!["ceasefire".into()],
+                score: 2.5,
+                story: StoryRef { id: item.story.clone(), related: vec![] },
+                detected_at: now,
+            },
+        }
+    }
+
+    #[test]
+    fn alerts_are_written_once_per_story_topic_and_sink() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = t(10, 12);
+        let lead = item("lead", now, &["talks"]);
+        let copy = StoredItem {
+            topics: lead.topics.clone(),
+            ..copy_of(&lead, "copy", now)
+        };
+        let alerts = vec![
+            alert(&lead, "talks", "hook", now),
+            alert(&lead, "talks", "log", now),
+            alert(&copy, "talks", "hook", now),
+        ];
+        // The copy's alert has the lead's id (same story, topic, sink) in real use;
+        // here it differs, and still must not be written: the story already alerted.
+        let new = store
+            .insert_items_with_alerts(&[lead.clone(), copy.clone()], &alerts)
+            .unwrap();
+        assert_eq!(new, 2);
+        let all = store.alerts(None, 100).unwrap();
+        let mut ids: Vec<&str> = all.iter().map(|a| a.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["a-lead-talks-hook", "a-lead-talks-log"]);
+        assert_eq!(store.get_story("lead").unwrap().unwrap().alerted, ["talks"]);
+        // Storing the batch again writes nothing.
+        store.insert_items_with_alerts(&[lead, copy], &alerts).unwrap();
+        assert_eq!(store.alerts(None, 100).unwrap().len(), 2);
+    }
+
+    #[test]
+    fn delivery_states_move_through_the_due_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = t(10, 12);
+        let lead = item("lead", now, &["talks"]);
+        let a = alert(&lead, "talks", "hook", now);
+        store.insert_items_with_alerts(&[lead], &[a.clone()]).unwrap();
+        assert_eq!(store.due_alerts("hook", now, 10).unwrap().len(), 1);
+        assert!(store.due_alerts("other", now, 10).unwrap().is_empty());
+        assert_eq!(store.next_due("hook").unwrap(), Some(now));
+
+        let later = now + chrono::Duration::minutes(5);
+        store
+            .record_attempt(&a.id, &Attempt::Retry { next: later, error: "503".into() })
+            .unwrap();
+        assert!(store.due_alerts("hook", now, 10).unwrap().is_empty(), "not due yet");
+        assert_eq!(store.next_due("hook").unwrap(), Some(later));
+        let due = store.due_alerts("hook", later, 10).unwrap();
+        assert_eq!((due.len(), due[0].attempts), (1, 1));
+
+        store
+            .record_attempt(&a.id, &Attempt::Failed { error: "400 Bad Request".into() })
+            .unwrap();
+        assert!(store.due_alerts("hook", later, 10).unwrap().is_empty());
+        assert_eq!(store.next_due("hook").unwrap(), None);
+        assert_eq!(store.alerts(Some(AlertStatus::Failed), 10).unwrap().len(), 1);
+        assert_eq!(store.alert_counts().unwrap(), (0, 0, 1));
+
+        assert!(store.retry_alert(&a.id, later).unwrap());
+        assert!(!store.retry_alert(&a.id, later).unwrap(), "only failed alerts are retried");
+        let due = store.due_alerts("hook", later, 10).unwrap();
+        assert_eq!((due.len(), due[0].attempts), (1, 0));
+        store
+            .record_attempt(&a.id, &Attempt::Delivered { at: later })
+            .unwrap();
+        assert_eq!(store.alert_counts().unwrap(), (0, 1, 0));
+        assert!(store.due_alerts("hook", later, 10).unwrap().is_empty());
     }
 }

@@ -110,7 +110,10 @@ pub struct Sink {
     pub url: Option<url::Url>,
     /// Name of the environment variable holding the signing secret.
     pub secret_env: Option<String>,
+    /// Attempts before an alert is `failed`.
     pub max_attempts: u32,
+    /// Age after which an undelivered alert is `failed`, whatever its attempts.
+    pub max_age: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -502,6 +505,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
             },
         };
         let max_attempts = s.max_attempts.unwrap_or(12);
+        let max_age = p.duration(&format!("{key}.max_age"), s.max_age.as_deref().unwrap_or("2d"));
         if max_attempts == 0 {
             p.add(format!("{key}.max_attempts"), "must be at least 1");
         }
@@ -511,6 +515,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
             url,
             secret_env: s.secret_env.clone(),
             max_attempts,
+            max_age,
         });
     }
 

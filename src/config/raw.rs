@@ -112,6 +112,7 @@ pub struct RawSink {
     pub url: Option<String>,
     pub secret_env: Option<String>,
     pub max_attempts: Option<u32>,
+    pub max_age: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,165 @@
+//! Outbox records: the alerts a newly stored item raises, built once and written to
+//! the store in the same transaction as the item.
+//!
+//! Alert ids are derived from story, topic and sink, so processing a story again (a
+//! copy, a restart after a crash) yields the same ids, and the store writes each once.
+
+use chrono::{DateTime, Utc};
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::payload::{
+    AlertPayload, EntityRef, ItemRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
+};
+use crate::model::{EntityMention, Topic, TopicMatch};
+use crate::store::{AlertStatus, StoredAlert, StoredItem};
+
+/// Characters of cleaned text sent as the item's summary.
+const SUMMARY_CHARS: usize = 400;
+
+/// The alert records for a newly stored item: one per matched topic and sink.
+pub fn alerts_for(
+    item: &StoredItem,
+    matches: &[TopicMatch],
+    entities: &[EntityMention],
+    topics: &[Topic],
+    now: DateTime<Utc>,
+) -> Vec<StoredAlert> {
+    let mut out = Vec::new();
+    for m in matches {
+        let Some(topic) = topics.iter().find(|t| t.id == m.id) else {
+            continue;
+        };
+        for sink in &topic.sinks {
+            let id = format!(
+                "a_{:016x}",
+                xxh3_64(format!("{}\n{}\n{}", item.story, topic.id, sink).as_bytes())
+            );
+            let payload = AlertPayload {
+                kind: ALERT_TYPE.into(),
+                version: ALERT_VERSION,
+                id: id.clone(),
+                topic: TopicRef {
+                    id: topic.id.clone(),
+                    name: topic.name.clone(),
+                },
+                item: ItemRef {
+                    id: item.id.clone(),
+                    feed: item.feed_name.clone(),
+                    title: item.title.clone(),
+                    url: item.url.clone(),
+                    published: item.published,
+                    summary: summary(&item.text),
+                },
+                entities: entities
+                    .iter()
+                    .map(|e| EntityRef {
+                        id: e.id.clone(),
+                        name: e.name.clone(),
+                        kind: e.kind.as_str().into(),
+                        mentions: e.mentions,
+                    })
+                    .collect(),
+                matched: m.matched.clone(),
+                score: m.score,
+                story: StoryRef {
+                    id: item.story.clone(),
+                    related: Vec::new(),
+                },
+                detected_at: now,
+            };
+            out.push(StoredAlert {
+                id,
+                sink: sink.clone(),
+                topic: topic.id.clone(),
+                item_id: item.id.clone(),
+                story: item.story.clone(),
+                created: now,
+                status: AlertStatus::Pending,
+                attempts: 0,
+                next_attempt: now,
+                last_error: None,
+                delivered_at: None,
+                payload,
+            });
+        }
+    }
+    out
+}
+
+/// The start of a text, cut on a word boundary.
+fn summary(text: &str) -> String {
+    if text.chars().count() <= SUMMARY_CHARS {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(SUMMARY_CHARS).collect();
+    let cut = match cut.rfind(char::is_whitespace) {
+        Some(at) if at > SUMMARY_CHARS / 2 => &cut[..at],
+        _ => cut.as_str(),
+    };
+    format!("{}…", cut.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EntityKind, Position};
+    use crate::pipeline::query;
+
+    #[test]
+    fn one_alert_per_topic_and_sink_with_stable_ids() {
+        let now = Utc::now();
+        let item = StoredItem {
+            id: "u:https://example.org/a".into(),
+            feed: "https://example.org/rss".into(),
+            feed_name: "Example".into(),
+            title: "Talks".into(),
+            url: Some("https://example.org/a".into()),
+            published: None,
+            fetched: now,
+            text: "word ".repeat(200),
+            entities: vec![],
+            topics: vec![],
+            story: "story-1".into(),
+            is_story_lead: true,
+            fingerprint: 1,
+        };
+        let topic = Topic {
+            id: "talks".into(),
+            name: "Talks".into(),
+            query_text: "ceasefire".into(),
+            query: query::parse("ceasefire").unwrap(),
+            min_score: 0.0,
+            sinks: vec!["log".into(), "hook".into()],
+        };
+        let matched = TopicMatch {
+            id: "talks".into(),
+            name: "Talks".into(),
+            score: 2.0,
+            matched: vec!["ceasefire".into()],
+        };
+        let mention = EntityMention {
+            id: "putin".into(),
+            name: "Vladimir Putin".into(),
+            kind: EntityKind::Person,
+            mentions: 2,
+            first: Position {
+                in_title: false,
+                char_offset: 0,
+            },
+        };
+        let alerts = alerts_for(&item, &[matched.clone()], &[mention], &[topic.clone()], now);
+        assert_eq!(alerts.len(), 2);
+        assert_ne!(alerts[0].id, alerts[1].id);
+        assert_eq!(alerts[0].payload.id, alerts[0].id);
+        assert_eq!(alerts[0].payload.entities[0].kind, "person");
+        assert!(alerts[0].payload.item.summary.ends_with('…'));
+        assert!(alerts[0].payload.item.summary.chars().count() <= SUMMARY_CHARS + 1);
+        // Another copy of the same story gives the same ids.
+        let copy = StoredItem {
+            id: "u:https://example.net/b".into(),
+            ..item
+        };
+        let again = alerts_for(&copy, &[matched], &[], &[topic], now);
+        assert_eq!(again[0].id, alerts[0].id);
+    }
+}
