@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::util::{
-    default_config, entity, entity_ids, fixture, newswatch, run, run_with_stdin, scan, topic_ids,
+    default_config, entity, entity_ids, fixture, newswatch, run_with_stdin, scan, topic_ids,
 };
 
 const TOPIC: &str = "ceasefire-talks";

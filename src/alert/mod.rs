@@ -57,7 +57,6 @@ pub struct Dispatcher {
     store: Store,
     workers: Vec<Worker>,
     http: reqwest::Client,
-    backoff: Backoff,
     wake: Arc<Notify>,
 }
 
@@ -65,6 +64,7 @@ pub struct Dispatcher {
 struct Worker {
     sink: Sink,
     client: SinkClient,
+    backoff: Backoff,
 }
 
 impl Dispatcher {
@@ -77,6 +77,7 @@ impl Dispatcher {
             workers.push(Worker {
                 sink: sink.clone(),
                 client: SinkClient::new(sink, secrets)?,
+                backoff: Backoff::new(sink.retry_base, sink.retry_max),
             });
         }
         let http = reqwest::Client::builder()
@@ -89,7 +90,6 @@ impl Dispatcher {
             store,
             workers,
             http,
-            backoff: Backoff::default(),
             wake: Arc::new(Notify::new()),
         })
     }
@@ -222,7 +222,7 @@ impl Dispatcher {
             }
             Err(err) => {
                 counts.retrying += 1;
-                let delay = self
+                let delay = worker
                     .backoff
                     .next_delay(attempts, xxh3_64(alert.id.as_bytes()), &err);
                 let next =

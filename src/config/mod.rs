@@ -114,6 +114,10 @@ pub struct Sink {
     pub max_attempts: u32,
     /// Age after which an undelivered alert is `failed`, whatever its attempts.
     pub max_age: Duration,
+    /// The first retry's delay; each further retry waits about twice as long.
+    pub retry_base: Duration,
+    /// The longest wait between two attempts.
+    pub retry_max: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -505,7 +509,24 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
             },
         };
         let max_attempts = s.max_attempts.unwrap_or(12);
-        let max_age = p.duration(&format!("{key}.max_age"), s.max_age.as_deref().unwrap_or("2d"));
+        let max_age = p.duration(
+            &format!("{key}.max_age"),
+            s.max_age.as_deref().unwrap_or("2d"),
+        );
+        let retry_base = p.duration(
+            &format!("{key}.retry_base"),
+            s.retry_base.as_deref().unwrap_or("5s"),
+        );
+        let retry_max = p.duration(
+            &format!("{key}.retry_max"),
+            s.retry_max.as_deref().unwrap_or("1h"),
+        );
+        if retry_max < retry_base {
+            p.add(
+                format!("{key}.retry_max"),
+                "must not be shorter than retry_base",
+            );
+        }
         if max_attempts == 0 {
             p.add(format!("{key}.max_attempts"), "must be at least 1");
         }
@@ -516,6 +537,8 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
             secret_env: s.secret_env.clone(),
             max_attempts,
             max_age,
+            retry_base,
+            retry_max,
         });
     }
 

@@ -113,6 +113,8 @@ pub struct RawSink {
     pub secret_env: Option<String>,
     pub max_attempts: Option<u32>,
     pub max_age: Option<String>,
+    pub retry_base: Option<String>,
+    pub retry_max: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -133,6 +133,7 @@ pub fn temp_config(text: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+pub mod receiver;
 pub mod server;
 
 /// A config polling `urls`, storing in `data` below `dir`.

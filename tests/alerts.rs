@@ -1,0 +1,369 @@
+//! Alerts end to end: the real binary polling a loopback feed server and delivering to
+//! a loopback webhook receiver, through outages, crashes and rejections.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::util::receiver::{free_addr, Mode, Receiver};
+use crate::util::server::FeedServer;
+use crate::util::{newswatch, run};
+
+const SECRET_KEY: &[u8] = b"a test key of thirty-two bytes!!";
+
+fn secret() -> String {
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(SECRET_KEY)
+    )
+}
+
+/// A config: `feeds` feeds of `server`, topic "museums" alerting the webhook at `hook`.
+fn config(dir: &Path, server: &FeedServer, feeds: usize, hook: &str) -> PathBuf {
+    let mut text = format!(
+        "[storage]\npath = {:?}\n[poller]\ninterval = \"1h\"\ntimeout = \"5s\"\n",
+        dir.join("data")
+    );
+    for n in 0..feeds {
+        text.push_str(&format!("[[feeds]]\nurl = {:?}\n", server.url(n)));
+    }
+    text.push_str(&format!(
+        "[[sinks]]\nid = \"hook\"\nkind = \"webhook\"\nurl = {hook:?}\nsecret_env = \"NW_TEST_SECRET\"\n\
+         max_attempts = 100\nretry_base = \"200ms\"\nretry_max = \"2s\"\n\
+         [[topics]]\nid = \"museums\"\nname = \"Museums\"\nquery = \"museum\"\nsinks = [\"hook\"]\n"
+    ));
+    let path = dir.join("newswatch.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn cmd(config: &Path, args: &[&str]) -> Command {
+    let mut cmd = newswatch();
+    cmd.args(args)
+        .arg("--config")
+        .arg(config)
+        .env("NW_TEST_SECRET", secret());
+    cmd
+}
+
+fn json_lines(config: &Path, args: &[&str]) -> Vec<Value> {
+    let out = run(&mut cmd(config, args));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.items
+}
+
+/// Stories that matched the topic: each must raise exactly one alert.
+fn matched_stories(config: &Path) -> HashSet<String> {
+    json_lines(config, &["items", "--json", "--limit", "100000"])
+        .iter()
+        .filter(|i| !i["topics"].as_array().unwrap().is_empty())
+        .map(|i| i["story"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn alert_ids(config: &Path, status: Option<&str>) -> HashSet<String> {
+    let mut args = vec!["alerts", "--json", "--limit", "100000"];
+    if let Some(status) = status {
+        args.extend(["--status", status]);
+    }
+    json_lines(config, &args)
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn spawn_run(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd(config, &["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
+fn wait_for_log(lines: &std::sync::mpsc::Receiver<String>, needle: &str, limit: Duration) -> bool {
+    let start = Instant::now();
+    while let Some(left) = limit.checked_sub(start.elapsed()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Waits, bounded, until `done` holds.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done()
+}
+
+fn stop(mut child: Child) {
+    let sent = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert!(
+        wait_until(Duration::from_secs(10), || child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "still running 10 s after SIGTERM"
+    );
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn webhook_bodies_and_signatures_follow_the_contract() {
+    let server = FeedServer::start(10);
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &server, 4, &receiver.url());
+
+    let out = run(&mut cmd(&config, &["once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let stories = matched_stories(&config);
+    assert!(
+        stories.len() >= 3,
+        "the generated feeds mention museums: {}",
+        stories.len()
+    );
+    let got = receiver.received();
+    assert_eq!(
+        got.len(),
+        stories.len(),
+        "one alert per matching story, none for others"
+    );
+
+    let now = chrono::Utc::now().timestamp();
+    let mut ids = HashSet::new();
+    for r in &got {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), "application/json");
+        let id = r.header("webhook-id");
+        assert!(ids.insert(id.to_string()), "webhook-id {id} sent twice");
+        let ts: i64 = r.header("webhook-timestamp").parse().expect("unix seconds");
+        assert!((now - ts).abs() < 120, "timestamp {ts} is not now");
+        // The signature, computed here independently of the code under test.
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET_KEY).unwrap();
+        mac.update(format!("{id}.{ts}.").as_bytes());
+        mac.update(&r.body);
+        let expected = format!(
+            "v1,{}",
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        );
+        assert_eq!(r.header("webhook-signature"), expected);
+
+        let body: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(body["type"], "newswatch.alert");
+        assert_eq!(body["version"], 1);
+        assert_eq!(body["id"], id);
+        assert_eq!(
+            body["topic"],
+            serde_json::json!({"id": "museums", "name": "Museums"})
+        );
+        assert!(body["item"]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://example.org/news/"));
+        assert!(body["item"]["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("Report "));
+        assert!(body["item"]["summary"].as_str().unwrap().contains("museum"));
+        assert_eq!(body["matched"], serde_json::json!(["museum"]));
+        assert!(body["score"].as_f64().unwrap() >= 1.0);
+        assert!(stories.contains(body["story"]["id"].as_str().unwrap()));
+        assert!(body["entities"].is_array() && body["detected_at"].is_string());
+    }
+
+    // The same items again: nothing new, no alert again.
+    let out = run(&mut cmd(&config, &["once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(receiver.received().len(), got.len());
+    assert_eq!(alert_ids(&config, Some("delivered")).len(), got.len());
+}
+
+#[test]
+fn a_receiver_down_then_busy_then_up_gets_every_alert() {
+    let server = FeedServer::start(12);
+    let addr = free_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &server, 2, &format!("http://{addr}/hook"));
+
+    let (child, lines) = spawn_run(&config);
+    // Nothing listens yet: connection refused, retried with backoff.
+    assert!(
+        wait_for_log(&lines, "will retry", Duration::from_secs(30)),
+        "no retry after a refused connection"
+    );
+    let receiver = Receiver::start(addr, Mode::Unavailable);
+    assert!(wait_until(Duration::from_secs(30), || receiver
+        .received()
+        .iter()
+        .any(|r| r.status == 503)));
+    std::thread::sleep(Duration::from_millis(1500));
+    receiver.set_mode(Mode::Ok);
+    assert!(
+        settled(&receiver, Duration::from_secs(40)),
+        "alerts still undelivered"
+    );
+    stop(child);
+
+    let stories = matched_stories(&config);
+    let delivered = receiver.delivered_ids();
+    assert_eq!(delivered.len(), stories.len(), "every alert arrives");
+    assert_eq!(alert_ids(&config, Some("delivered")).len(), stories.len());
+    assert!(alert_ids(&config, Some("pending")).is_empty());
+    // Retry-After was honoured: after a 503, the same alert came back no sooner than 1 s.
+    let mut by_id: HashMap<String, Vec<(Instant, u16)>> = HashMap::new();
+    for r in receiver.received() {
+        by_id
+            .entry(r.header("webhook-id").to_string())
+            .or_default()
+            .push((r.at, r.status));
+    }
+    let mut checked = 0;
+    for attempts in by_id.values() {
+        for pair in attempts.windows(2) {
+            if pair[0].1 == 503 {
+                assert!(
+                    pair[1].0 - pair[0].0 >= Duration::from_millis(950),
+                    "retried before Retry-After"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 0, "no alert was retried after a 503");
+}
+
+#[test]
+fn sigkill_with_alerts_pending_loses_none() {
+    let server = FeedServer::start(12);
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Unavailable);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &server, 3, &receiver.url());
+
+    let (mut child, _lines) = spawn_run(&config);
+    assert!(wait_until(Duration::from_secs(30), || receiver
+        .received()
+        .len()
+        >= 3));
+    child.kill().unwrap(); // SIGKILL, with alerts pending and maybe one in flight
+    child.wait().unwrap();
+    assert!(receiver.delivered_ids().is_empty());
+    let pending = alert_ids(&config, Some("pending"));
+    assert!(!pending.is_empty());
+
+    receiver.set_mode(Mode::Ok);
+    let (child, _lines) = spawn_run(&config);
+    assert!(
+        settled(&receiver, Duration::from_secs(40)),
+        "alerts still undelivered after the restart"
+    );
+    stop(child);
+
+    let all = alert_ids(&config, None);
+    assert_eq!(
+        all.len(),
+        matched_stories(&config).len(),
+        "one alert per matching story"
+    );
+    assert_eq!(alert_ids(&config, Some("delivered")), all);
+    let delivered: HashSet<String> = receiver.delivered_ids().into_iter().collect();
+    assert_eq!(delivered, all, "the receiver got exactly the stored alerts");
+    // Each alert was accepted once: nothing was delivered before the crash.
+    for id in &all {
+        let oks = receiver
+            .received()
+            .iter()
+            .filter(|r| r.status == 200 && r.header("webhook-id") == id)
+            .count();
+        assert_eq!(oks, 1, "alert {id} accepted {oks} times");
+    }
+}
+
+/// Waits until every alert id the receiver has seen was accepted and nothing new
+/// came for two seconds; false if that does not happen within `limit`.
+fn settled(receiver: &Receiver, limit: Duration) -> bool {
+    let mut last = (0, Instant::now());
+    wait_until(limit, || {
+        let got = receiver.received();
+        if got.len() != last.0 {
+            last = (got.len(), Instant::now());
+        }
+        let seen: HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+        !seen.is_empty()
+            && receiver.delivered_ids().len() == seen.len()
+            && last.1.elapsed() > Duration::from_secs(2)
+    })
+}
+
+#[test]
+fn a_rejected_alert_fails_at_once_and_can_be_replayed() {
+    let server = FeedServer::start(10);
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::BadRequest);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &server, 2, &receiver.url());
+
+    let out = run(&mut cmd(&config, &["once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let failed = json_lines(&config, &["alerts", "--json", "--status", "failed"]);
+    assert!(!failed.is_empty());
+    assert_eq!(receiver.received().len(), failed.len(), "one try each");
+    for alert in &failed {
+        assert_eq!(alert["attempts"], 1);
+        assert!(
+            alert["last_error"].as_str().unwrap().contains("400"),
+            "{alert}"
+        );
+    }
+
+    receiver.set_mode(Mode::Ok);
+    let first = failed[0]["id"].as_str().unwrap();
+    let out = run(&mut cmd(&config, &["alerts", "--retry", first]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = run(&mut cmd(&config, &["once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(receiver.delivered_ids(), [first.to_string()]);
+    assert_eq!(alert_ids(&config, Some("failed")).len(), failed.len() - 1);
+
+    let out = run(&mut cmd(&config, &["alerts", "--retry-all-failed"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    run(&mut cmd(&config, &["once"]));
+    assert_eq!(receiver.delivered_ids().len(), failed.len());
+    assert!(alert_ids(&config, Some("failed")).is_empty());
+
+    // Retrying an alert that is not failed is refused with a reason.
+    let out = run(&mut cmd(&config, &["alerts", "--retry", first]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("delivered, not failed"),
+        "{}",
+        out.stderr
+    );
+}
