@@ -17,6 +17,8 @@ use crate::poller::repair::{self, Repair};
 
 /// Bytes sniffed for a declared charset and for binary content.
 const SNIFF_LEN: usize = 4096;
+/// Element nesting refused in a feed; real feeds nest a few dozen levels at most.
+const MAX_DEPTH: usize = 10_000;
 
 /// What a piece of input turned out to be.
 #[derive(Debug)]
@@ -205,10 +207,16 @@ fn first_element(text: &str) -> Option<String> {
             rest = &after[after.find("-->")? + 3..];
         } else if rest.starts_with("<?") || rest.starts_with("<!") {
             if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
-                let doctype = &rest[..rest.find('>')?];
-                if doctype.to_ascii_lowercase().contains("html") {
+                // An internal subset (`<!DOCTYPE rss [<!ENTITY ...>]>`) holds `>`s
+                // of its own; only the part before it names the document type.
+                let end = repair::skip_doctype(rest, 0);
+                let doctype = &rest[..end];
+                let name = &doctype[..doctype.find('[').unwrap_or(doctype.len())];
+                if name.to_ascii_lowercase().contains("html") {
                     return Some("html".into());
                 }
+                rest = &rest[end..];
+                continue;
             }
             rest = &rest[rest.find('>')? + 1..];
         } else {
@@ -236,6 +244,12 @@ fn parse_feed(
     };
     if kind == "JSON" {
         return feed_rs::parser::parse(text.as_bytes()).map_err(as_error);
+    }
+    if repair::nests_deeper_than(text, MAX_DEPTH) {
+        return Err(ParseError::Feed {
+            kind,
+            reason: format!("elements nested more than {MAX_DEPTH} levels deep"),
+        });
     }
     let repaired = repair::repair(text);
     match feed_rs::parser::parse(repaired.text.as_bytes()) {

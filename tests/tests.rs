@@ -10,5 +10,13 @@ mod util;
 mod scan;
 // `newswatch check`: the shipped config is valid; broken ones name every error.
 mod check;
+// `newswatch once` and `run`: polling a loopback server into a sled store, restarts.
+mod daemon;
+// Alerts: webhook contract and signatures, outages, crashes, rejections and replay.
+mod alerts;
 // The seed documents in ../shared, when present (the project never depends on them).
 mod seeds;
+// Hostile input for `scan`: binary, broken encodings, huge and deep files, bad configs.
+mod hostile;
+// The poller against a real HTTP server: conditional GET, backoff, limits, hostile servers.
+mod poll;

@@ -500,7 +500,8 @@ impl Poller {
             let Ok(global_permit) = limits.global.clone().acquire_owned().await else {
                 return state;
             };
-            if shutdown.as_ref().is_some_and(CancellationToken::is_cancelled) {
+            // Shut down, or nobody would take the result: do not fetch.
+            if tx.is_closed() || shutdown.as_ref().is_some_and(CancellationToken::is_cancelled) {
                 return state;
             }
             let now = Utc::now();

@@ -286,8 +286,46 @@ fn skip_markup(text: &str, at: usize, out: &mut Rewriter<'_>, seen: &mut Seen) -
     at + 1
 }
 
+/// Whether elements nest deeper than `limit`. quick-xml counts depth in a `u16`
+/// (and panics past it in debug builds); no real feed nests more than a few dozen
+/// levels, so a deeper one is refused before it reaches the parser.
+pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let mut depth = 0usize;
+    let mut pos = 0;
+    while let Some(offset) = text[pos..].find('<') {
+        let at = pos + offset;
+        let rest = &text[at..];
+        let past = |marker: &str| {
+            rest.find(marker)
+                .map_or(text.len(), |i| at + i + marker.len())
+        };
+        pos = if rest.starts_with("<![CDATA[") {
+            past("]]>")
+        } else if rest.starts_with("<!--") {
+            past("-->")
+        } else if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
+            skip_doctype(text, at)
+        } else if rest.starts_with("<?") || rest.starts_with("<!") {
+            past(">")
+        } else if rest.starts_with("</") {
+            depth = depth.saturating_sub(1);
+            at + 2
+        } else {
+            let Some(end) = rest.find('>') else { break };
+            if !rest[..end].ends_with('/') {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            at + end + 1
+        };
+    }
+    false
+}
+
 /// Past a doctype, including an internal subset in brackets.
-fn skip_doctype(text: &str, at: usize) -> usize {
+pub(crate) fn skip_doctype(text: &str, at: usize) -> usize {
     let mut depth = 0usize;
     for (i, b) in text.as_bytes()[at..].iter().enumerate() {
         match b {
@@ -857,6 +895,18 @@ mod tests {
             parse_feed_liberally(b"\x89PNG\r\n\x1a\n\0\0", None),
             Err(FeedError::Binary { .. })
         ));
+    }
+
+    #[test]
+    fn deep_nesting_is_measured() {
+        let deep = format!("<rss>{}{}</rss>", "<a>".repeat(50), "</a>".repeat(50));
+        assert!(nests_deeper_than(&deep, 50));
+        assert!(!nests_deeper_than(&deep, 51));
+        let flat = format!(
+            "<rss>{}</rss>",
+            "<a x=\"1\"/><b>t</b><![CDATA[<p><p>]]><!-- <c> -->".repeat(100)
+        );
+        assert!(!nests_deeper_than(&flat, 2));
     }
 
     #[test]
