@@ -679,13 +679,12 @@ impl Store {
 
     /// Records one delivery attempt of an alert, moving it in the due index.
     pub fn record_attempt(&self, id: &str, attempt: &Attempt) -> Result<StoredAlert, StoreError> {
-        let mut alert: StoredAlert = get_json(&self.outbox, OUTBOX, id)?.ok_or_else(|| {
-            StoreError::Corrupt {
+        let mut alert: StoredAlert =
+            get_json(&self.outbox, OUTBOX, id)?.ok_or_else(|| StoreError::Corrupt {
                 tree: OUTBOX,
                 key: id.to_string(),
                 reason: "no such alert".into(),
-            }
-        })?;
+            })?;
         let old_due = due_key(&alert);
         alert.attempts += 1;
         match attempt {
@@ -887,7 +886,7 @@ impl Store {
                             .get(id)?
                             .and_then(|v| serde_json::from_slice::<StoredItem>(&v).ok())
                             .map(|item| time_key(millis(item.fetched), id));
-                        if current.as_deref().map_or(true, |c| c == *key) {
+                        if current.as_deref().is_none_or(|c| c == *key) {
                             items.remove(id)?;
                         }
                     }
@@ -944,7 +943,7 @@ impl Store {
                 if let Some((at, id)) = split_time_key(key) {
                     if let Some(value) = records.get(id)? {
                         let current = time_of(&value);
-                        if current.map_or(true, |t| t == at) {
+                        if current.is_none_or(|t| t == at) {
                             if current.is_none() {
                                 tracing::warn!(tree = records_name, key = %show_key(id), "Pruning a corrupt record.");
                             }
@@ -1718,7 +1717,10 @@ mod tests {
                 kind: ALERT_TYPE.into(),
                 version: ALERT_VERSION,
                 id,
-                topic: TopicRef { id: topic.into(), name: topic.into() },
+                topic: TopicRef {
+                    id: topic.into(),
+                    name: topic.into(),
+                },
                 item: ItemRef {
                     id: item.id.clone(),
                     feed: item.feed_name.clone(),
@@ -1730,7 +1732,10 @@ mod tests {
                 entities: vec![],
                 matched: vec!["ceasefire".into()],
                 score: 2.5,
-                story: StoryRef { id: item.story.clone(), related: vec![] },
+                story: StoryRef {
+                    id: item.story.clone(),
+                    related: vec![],
+                },
                 detected_at: now,
             },
         }
@@ -1763,7 +1768,9 @@ mod tests {
         assert_eq!(ids, ["a-lead-talks-hook", "a-lead-talks-log"]);
         assert_eq!(store.get_story("lead").unwrap().unwrap().alerted, ["talks"]);
         // Storing the batch again writes nothing.
-        store.insert_items_with_alerts(&[lead, copy], &alerts).unwrap();
+        store
+            .insert_items_with_alerts(&[lead, copy], &alerts)
+            .unwrap();
         assert_eq!(store.alerts(None, 100).unwrap().len(), 2);
     }
 
@@ -1774,30 +1781,52 @@ mod tests {
         let now = t(10, 12);
         let lead = item("lead", now, &["talks"]);
         let a = alert(&lead, "talks", "hook", now);
-        store.insert_items_with_alerts(&[lead], &[a.clone()]).unwrap();
+        store
+            .insert_items_with_alerts(&[lead], std::slice::from_ref(&a))
+            .unwrap();
         assert_eq!(store.due_alerts("hook", now, 10).unwrap().len(), 1);
         assert!(store.due_alerts("other", now, 10).unwrap().is_empty());
         assert_eq!(store.next_due("hook").unwrap(), Some(now));
 
         let later = now + chrono::Duration::minutes(5);
         store
-            .record_attempt(&a.id, &Attempt::Retry { next: later, error: "503".into() })
+            .record_attempt(
+                &a.id,
+                &Attempt::Retry {
+                    next: later,
+                    error: "503".into(),
+                },
+            )
             .unwrap();
-        assert!(store.due_alerts("hook", now, 10).unwrap().is_empty(), "not due yet");
+        assert!(
+            store.due_alerts("hook", now, 10).unwrap().is_empty(),
+            "not due yet"
+        );
         assert_eq!(store.next_due("hook").unwrap(), Some(later));
         let due = store.due_alerts("hook", later, 10).unwrap();
         assert_eq!((due.len(), due[0].attempts), (1, 1));
 
         store
-            .record_attempt(&a.id, &Attempt::Failed { error: "400 Bad Request".into() })
+            .record_attempt(
+                &a.id,
+                &Attempt::Failed {
+                    error: "400 Bad Request".into(),
+                },
+            )
             .unwrap();
         assert!(store.due_alerts("hook", later, 10).unwrap().is_empty());
         assert_eq!(store.next_due("hook").unwrap(), None);
-        assert_eq!(store.alerts(Some(AlertStatus::Failed), 10).unwrap().len(), 1);
+        assert_eq!(
+            store.alerts(Some(AlertStatus::Failed), 10).unwrap().len(),
+            1
+        );
         assert_eq!(store.alert_counts().unwrap(), (0, 0, 1));
 
         assert!(store.retry_alert(&a.id, later).unwrap());
-        assert!(!store.retry_alert(&a.id, later).unwrap(), "only failed alerts are retried");
+        assert!(
+            !store.retry_alert(&a.id, later).unwrap(),
+            "only failed alerts are retried"
+        );
         let due = store.due_alerts("hook", later, 10).unwrap();
         assert_eq!((due.len(), due[0].attempts), (1, 0));
         store

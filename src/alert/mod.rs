@@ -83,7 +83,9 @@ impl Dispatcher {
         let http = reqwest::Client::builder()
             .user_agent(config.poller.user_agent.clone())
             .timeout(config.poller.timeout)
-            .redirect(reqwest::redirect::Policy::limited(3))
+            // A redirected POST becomes a GET without a body; a 200 for that is no
+            // delivery, so a 3xx is answered like any other failure and retried.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(DispatchError::Client)?;
         Ok(Dispatcher {

@@ -147,7 +147,13 @@ mod tests {
                 char_offset: 0,
             },
         };
-        let alerts = alerts_for(&item, &[matched.clone()], &[mention], &[topic.clone()], now);
+        let alerts = alerts_for(
+            &item,
+            std::slice::from_ref(&matched),
+            &[mention],
+            std::slice::from_ref(&topic),
+            now,
+        );
         assert_eq!(alerts.len(), 2);
         assert_ne!(alerts[0].id, alerts[1].id);
         assert_eq!(alerts[0].payload.id, alerts[0].id);

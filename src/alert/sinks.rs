@@ -1,0 +1,1736 @@
+//! Delivering one alert to one sink: the signing secret, the wire format of each sink
+//! kind (generic webhook, Slack, Discord, ntfy, log), and one HTTP attempt classified
+//! into delivered, retriable or permanent.
+//!
+//! What owns what: this file makes a single attempt and says how it went; when to try
+//! again is [`super::retry`]'s business and remembering attempts is the outbox's. The
+//! format functions are pure so they can be tested without a network.
+//!
+//! The generic webhook follows the Standard Webhooks specification (design.md, "Alerts
+//! and webhook contract"; docs/webhooks.md for receivers). Slack and Discord webhook
+//! URLs carry their credentials in the path, so error messages and `Debug` name only
+//! the host.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine as _;
+use chrono::SecondsFormat;
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::payload::AlertPayload;
+use super::retry::{self, DeliveryError};
+use crate::config::{Sink, SinkKind};
+
+/// Prefix of Standard Webhooks secrets; the rest is the base64 of the key.
+pub const SECRET_PREFIX: &str = "whsec_";
+
+/// Entity names listed in chat messages; the payload has them all.
+const MAX_ENTITY_NAMES: usize = 8;
+/// ntfy tags (entity ids) per message; ntfy shows them as chips, more is clutter.
+const MAX_NTFY_TAGS: usize = 5;
+/// Characters of summary in an ntfy message.
+const MAX_NTFY_SUMMARY: usize = 1000;
+/// ntfy turns a message over 4096 bytes into an attachment; stay under it.
+const MAX_NTFY_BODY_BYTES: usize = 4000;
+/// Bytes of a failed response's body quoted in the error (Slack says `invalid_payload`,
+/// Discord a JSON reason): enough to tell why, not enough to flood the log.
+const MAX_ERROR_BODY: usize = 512;
+
+/// Secrets encoded like the specification's examples: standard alphabet, and padding
+/// accepted whether present or not, since people paste keys both ways.
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// Why a sink cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("sink {sink:?}: no signing secret: environment variable {variable} is not set or empty, and {}", credential_note(.variable, .credential))]
+    MissingSecret {
+        sink: String,
+        variable: String,
+        /// The systemd credential file looked at, when `$CREDENTIALS_DIRECTORY` is set.
+        credential: Option<PathBuf>,
+    },
+    #[error("sink {sink:?}: cannot read the signing secret from {}: {source}", .path.display())]
+    ReadCredential {
+        sink: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sink {sink:?}: the signing secret in {from} is not valid UTF-8")]
+    NotUnicode { sink: String, from: String },
+    #[error("sink {sink:?}: the signing secret in {from} is empty")]
+    EmptySecret { sink: String, from: String },
+    #[error("sink {sink:?}: a {kind} sink needs a url")]
+    MissingUrl { sink: String, kind: &'static str },
+}
+
+fn credential_note(variable: &str, credential: &Option<PathBuf>) -> String {
+    match credential {
+        Some(path) => format!("there is no systemd credential file {}", path.display()),
+        None => format!(
+            "$CREDENTIALS_DIRECTORY is not set, so no systemd credential {variable} was looked for"
+        ),
+    }
+}
+
+fn kind_name(kind: SinkKind) -> &'static str {
+    match kind {
+        SinkKind::Webhook => "webhook",
+        SinkKind::Slack => "slack",
+        SinkKind::Discord => "discord",
+        SinkKind::Ntfy => "ntfy",
+        SinkKind::Log => "log",
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Secrets and signatures
+// ---------------------------------------------------------------------------------
+
+/// The signing keys in a secret value: space-separated, so a new key can be added
+/// next to the old one during rotation and receivers accept either.
+///
+/// `whsec_<base64>` is decoded to its key bytes, as the specification says; a token
+/// without the prefix is used as raw bytes. A `whsec_` token that is not valid base64
+/// is used as raw bytes too (warned about, not fatal: refusing to start over it would
+/// stop every other sink).
+pub fn parse_secrets(value: &str) -> Vec<Vec<u8>> {
+    let mut bad = Vec::new();
+    let secrets = value
+        .split_ascii_whitespace()
+        .enumerate()
+        .map(|(i, token)| match token.strip_prefix(SECRET_PREFIX) {
+            Some(encoded) => match SECRET_BASE64.decode(encoded) {
+                Ok(key) if !key.is_empty() => key,
+                _ => {
+                    bad.push(i + 1);
+                    token.as_bytes().to_vec()
+                }
+            },
+            None => token.as_bytes().to_vec(),
+        })
+        .collect();
+    if !bad.is_empty() {
+        // The positions only: the secret itself never goes to the log.
+        tracing::warn!(
+            positions = ?bad,
+            "Signing secret starts with whsec_ but is not valid base64; using it as raw bytes."
+        );
+    }
+    secrets
+}
+
+/// `v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` for one key.
+pub fn sign(secret: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut mac = hmac_sha256(secret);
+    mac.update(id.as_bytes());
+    mac.update(b".");
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// The `webhook-signature` value: one signature per key, space-separated.
+pub fn signature_header(secrets: &[Vec<u8>], id: &str, timestamp: i64, body: &[u8]) -> String {
+    secrets
+        .iter()
+        .map(|secret| sign(secret, id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// An HMAC-SHA256 keyed with `secret`.
+///
+/// HMAC accepts keys of any length, but the `hmac` crate's `new_from_slice` still
+/// returns a `Result`; building the 64-byte key block as RFC 2104 does (long keys
+/// hashed, short ones zero-padded) gives the identical MAC with nothing to unwrap.
+fn hmac_sha256(secret: &[u8]) -> Hmac<Sha256> {
+    let mut block = [0u8; 64];
+    if secret.len() > block.len() {
+        block[..32].copy_from_slice(&Sha256::digest(secret));
+    } else {
+        block[..secret.len()].copy_from_slice(secret);
+    }
+    <Hmac<Sha256> as KeyInit>::new(&block.into())
+}
+
+/// The signing keys of a sink, when it has `secret_env`: the environment variable of
+/// that name, else the systemd credential `$CREDENTIALS_DIRECTORY/<secret_env>` (so
+/// `LoadCredential=NEWSWATCH_OPS_SECRET:/etc/newswatch/ops.secret` works and the secret
+/// never sits in the unit's environment).
+pub fn load_secret(sink: &Sink) -> Result<Option<Vec<Vec<u8>>>, SinkError> {
+    let Some(variable) = sink.secret_env.as_deref() else {
+        return Ok(None);
+    };
+    read_secret(
+        &sink.id,
+        variable,
+        std::env::var_os(variable),
+        std::env::var_os("CREDENTIALS_DIRECTORY"),
+    )
+    .map(Some)
+}
+
+/// [`load_secret`] with the environment passed in, for tests.
+fn read_secret(
+    sink: &str,
+    variable: &str,
+    value: Option<OsString>,
+    credentials_dir: Option<OsString>,
+) -> Result<Vec<Vec<u8>>, SinkError> {
+    let keys = |text: &str, from: String| {
+        let keys = parse_secrets(text);
+        if keys.is_empty() {
+            Err(SinkError::EmptySecret {
+                sink: sink.to_string(),
+                from,
+            })
+        } else {
+            Ok(keys)
+        }
+    };
+    if let Some(value) = value.filter(|v| !v.is_empty()) {
+        let from = format!("environment variable {variable}");
+        let Some(text) = value.to_str() else {
+            return Err(SinkError::NotUnicode {
+                sink: sink.to_string(),
+                from,
+            });
+        };
+        return keys(text, from);
+    }
+    // A credential name is a file name; one with a path in it is not looked up.
+    let credential = credentials_dir
+        .filter(|dir| !dir.is_empty())
+        .filter(|_| !variable.contains('/') && variable != "." && variable != "..")
+        .map(|dir| PathBuf::from(dir).join(variable));
+    let Some(path) = credential else {
+        return Err(SinkError::MissingSecret {
+            sink: sink.to_string(),
+            variable: variable.to_string(),
+            credential: None,
+        });
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let from = format!("systemd credential {}", path.display());
+            match String::from_utf8(bytes) {
+                // Trailing newlines (and any whitespace) fall away in the split.
+                Ok(text) => keys(&text, from),
+                Err(_) => Err(SinkError::NotUnicode {
+                    sink: sink.to_string(),
+                    from,
+                }),
+            }
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(SinkError::MissingSecret {
+            sink: sink.to_string(),
+            variable: variable.to_string(),
+            credential: Some(path),
+        }),
+        Err(source) => Err(SinkError::ReadCredential {
+            sink: sink.to_string(),
+            path,
+            source,
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Formats
+// ---------------------------------------------------------------------------------
+
+/// The generic webhook body: the payload as JSON, exactly design.md's body.
+pub fn webhook_body(payload: &AlertPayload) -> Vec<u8> {
+    match serde_json::to_vec(payload) {
+        Ok(body) => body,
+        // Plain structs of strings and numbers always serialise; should that ever
+        // change, [`SinkClient::send`] reports it as a permanent failure instead.
+        Err(err) => {
+            tracing::error!(alert = %payload.id, error = %err, "Could not encode the alert body.");
+            Vec::new()
+        }
+    }
+}
+
+/// A Slack incoming-webhook message: `text` for notifications and clients without
+/// blocks, and blocks with the linked title, summary, topic, feed, entities, matched
+/// terms and score.
+///
+/// Slack reads `&`, `<` and `>` as markup in every text field, so they are escaped; a
+/// story title cannot turn into a link or an `@channel`. Texts are cut before escaping
+/// to stay well under Slack's limits (3000 characters a section, 2000 a field).
+pub fn slack_body(payload: &AlertPayload) -> Value {
+    let topic = slack_escape(&cut_chars(&one_line(&payload.topic.name), 150));
+    let title = slack_escape(&cut_chars(&one_line(&payload.item.title), 250));
+    let headline = match payload.item.url.as_deref().and_then(slack_link_url) {
+        Some(url) => format!("<{url}|{title}>"),
+        None => title.clone(),
+    };
+    let entities = entity_names(payload);
+    let fields = vec![
+        slack_field("Topic", &topic),
+        slack_field(
+            "Feed",
+            &slack_escape(&cut_chars(&one_line(&payload.item.feed), 300)),
+        ),
+        slack_field("Entities", &slack_escape(&cut_chars(&entities, 300))),
+        slack_field(
+            "Matched",
+            &slack_escape(&cut_chars(&payload.matched.join(", "), 300)),
+        ),
+        slack_field("Score", &format!("{:.1}", payload.score)),
+    ];
+    let mut blocks = vec![json!({
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": format!("*{headline}*")},
+    })];
+    let summary = one_line(&payload.item.summary);
+    if !summary.is_empty() {
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": slack_escape(&cut_chars(&summary, 500))},
+        }));
+    }
+    blocks.push(json!({"type": "section", "fields": fields}));
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": slack_escape(&context_line(payload))}],
+    }));
+    json!({
+        "text": format!("{topic}: {headline}"),
+        "blocks": blocks,
+    })
+}
+
+fn slack_field(label: &str, value: &str) -> Value {
+    let value = if value.is_empty() { "-" } else { value };
+    json!({"type": "mrkdwn", "text": format!("*{label}*\n{value}")})
+}
+
+/// Slack's three markup characters as entities.
+fn slack_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A URL fit for `<url|text>`: http(s) only (anything else Slack would not link, or
+/// should not), `|` percent-encoded since it ends the URL part, markup escaped.
+fn slack_link_url(url: &str) -> Option<String> {
+    let url = http_url(url)?;
+    let text = slack_escape(url.as_str()).replace('|', "%7C");
+    (text.len() <= 1500).then_some(text)
+}
+
+/// A Discord webhook message: a short `content` line and one embed with the title
+/// (linked), summary, topic, entities, feed and score, timestamped with the story's
+/// publication (else detection) time.
+///
+/// Discord's limits are enforced (title 256, description 4096, field value 1024,
+/// 6000 for the whole embed), counted in UTF-16 units, which is never fewer than
+/// characters, so the message fits however Discord counts. Markdown in the story's
+/// text is escaped, and `allowed_mentions` is empty so a title saying `@everyone`
+/// pings nobody.
+pub fn discord_body(payload: &AlertPayload) -> Value {
+    let topic = one_line(&payload.topic.name);
+    let title = cut_utf16(&one_line(&payload.item.title), 256);
+    let fields = [
+        ("Topic", cut_utf16(&discord_escape(&topic), 1024), true),
+        (
+            "Feed",
+            cut_utf16(&discord_escape(&one_line(&payload.item.feed)), 1024),
+            true,
+        ),
+        ("Score", format!("{:.1}", payload.score), true),
+        (
+            "Entities",
+            cut_utf16(&discord_escape(&entity_names(payload)), 1024),
+            false,
+        ),
+    ];
+    let footer = cut_utf16(&context_line(payload), 2048);
+    // Whatever the rest leaves of the 6000 for the whole embed goes to the summary.
+    let used: usize = utf16_len(&title)
+        + utf16_len(&footer)
+        + fields
+            .iter()
+            .map(|(name, value, _)| utf16_len(name) + utf16_len(value).max(1))
+            .sum::<usize>();
+    let description = cut_utf16(
+        &discord_escape(payload.item.summary.trim()),
+        4096.min(6000usize.saturating_sub(used)),
+    );
+    let mut embed = json!({
+        "title": title,
+        "color": 0x2b6cb0,
+        "fields": fields
+            .iter()
+            .map(|(name, value, inline)| json!({
+                // Discord rejects an empty field value.
+                "name": name,
+                "value": if value.is_empty() { "-" } else { value.as_str() },
+                "inline": inline,
+            }))
+            .collect::<Vec<_>>(),
+        "timestamp": payload
+            .item
+            .published
+            .unwrap_or(payload.detected_at)
+            .to_rfc3339_opts(SecondsFormat::Secs, true),
+        "footer": {"text": footer},
+    });
+    if let Some(url) = payload.item.url.as_deref().and_then(http_url) {
+        // Discord rejects the whole message for a URL it cannot parse.
+        if url.as_str().len() <= 2048 {
+            embed["url"] = Value::String(url.into());
+        }
+    }
+    if !description.is_empty() {
+        embed["description"] = Value::String(description);
+    }
+    let content = cut_utf16(
+        &format!(
+            "**{}**: {}",
+            discord_escape(&topic),
+            discord_escape(&cut_chars(&one_line(&payload.item.title), 200))
+        ),
+        2000,
+    );
+    json!({
+        "content": content,
+        "embeds": [embed],
+        "allowed_mentions": {"parse": []},
+    })
+}
+
+/// Backslash before every character Discord's markdown gives a meaning to.
+fn discord_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '*' | '_' | '~' | '`' | '|' | '>' | '<' | '#' | '[' | ']'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// An ntfy message: HTTP headers and a plain-text body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NtfyRequest {
+    /// Header names and values, every value valid visible ASCII.
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+/// An ntfy message: `Title` the topic name, `Tags` the first entity ids, `Click` the
+/// story's URL, and the body the story's title and the start of its summary.
+///
+/// Header values are made valid: control characters (CR/LF above all, which would
+/// split the request) and other invisible ASCII are dropped, and a non-ASCII title is
+/// sent as RFC 2047 encoded words (`=?UTF-8?B?…?=`), which ntfy decodes.
+pub fn ntfy_request(payload: &AlertPayload) -> NtfyRequest {
+    let mut headers = Vec::new();
+    let title = encode_header_words(&cut_chars(&one_line(&payload.topic.name), 200));
+    if !title.is_empty() {
+        headers.push(("Title", title));
+    }
+    let tags: Vec<String> = payload
+        .entities
+        .iter()
+        .map(|e| ascii_header_value(&e.id).replace(',', ""))
+        .filter(|id| !id.is_empty())
+        .take(MAX_NTFY_TAGS)
+        .collect();
+    if !tags.is_empty() {
+        headers.push(("Tags", tags.join(",")));
+    }
+    if let Some(url) = payload.item.url.as_deref().and_then(http_url) {
+        // `Url` serialises as ASCII (punycode host, percent-encoded path).
+        headers.push(("Click", ascii_header_value(url.as_str())));
+    }
+    let mut body = cut_chars(&one_line(&payload.item.title), 250);
+    let summary = payload.item.summary.trim();
+    if !summary.is_empty() {
+        body.push('\n');
+        body.push_str(&cut_chars(summary, MAX_NTFY_SUMMARY));
+    }
+    NtfyRequest {
+        headers,
+        body: cut_bytes(&body, MAX_NTFY_BODY_BYTES),
+    }
+}
+
+/// A header value of visible ASCII and spaces: line breaks and tabs become spaces,
+/// everything else outside `' '..='~'` is dropped.
+fn ascii_header_value(text: &str) -> String {
+    let kept: String = text
+        .chars()
+        .filter_map(|c| match c {
+            '\r' | '\n' | '\t' => Some(' '),
+            ' '..='~' => Some(c),
+            _ => None,
+        })
+        .collect();
+    kept.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `text` as a header value: as is when it is plain visible ASCII, else as RFC 2047
+/// encoded words of at most 75 characters each, split on character boundaries.
+fn encode_header_words(text: &str) -> String {
+    let text = one_line(text);
+    // `=?` in a plain value could be taken for the start of an encoded word.
+    if text.chars().all(|c| matches!(c, ' '..='~')) && !text.contains("=?") {
+        return text;
+    }
+    // 75 - len("=?UTF-8?B?") - len("?=") leaves 63 base64 characters: 45 bytes.
+    const CHUNK: usize = 45;
+    let mut words = Vec::new();
+    let mut start = 0;
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        if i + c.len_utf8() - start > CHUNK {
+            words.push(&text[start..end]);
+            start = end;
+        }
+        end = i + c.len_utf8();
+    }
+    if end > start {
+        words.push(&text[start..end]);
+    }
+    words
+        .iter()
+        .map(|w| format!("=?UTF-8?B?{}?=", STANDARD.encode(w)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Up to [`MAX_ENTITY_NAMES`] entity names, then how many more.
+fn entity_names(payload: &AlertPayload) -> String {
+    let mut names: Vec<String> = payload
+        .entities
+        .iter()
+        .take(MAX_ENTITY_NAMES)
+        .map(|e| cut_chars(&one_line(&e.name), 60))
+        .collect();
+    let more = payload.entities.len().saturating_sub(MAX_ENTITY_NAMES);
+    if more > 0 {
+        names.push(format!("and {more} more"));
+    }
+    names.join(", ")
+}
+
+/// The small print: alert id and times, for finding the alert in logs and the store.
+fn context_line(payload: &AlertPayload) -> String {
+    let mut line = format!("newswatch alert {}", one_line(&payload.id));
+    if let Some(published) = payload.item.published {
+        line.push_str(&format!(
+            " · published {}",
+            published.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ));
+    }
+    line.push_str(&format!(
+        " · detected {}",
+        payload
+            .detected_at
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    ));
+    line
+}
+
+/// An http(s) URL with a host, or nothing: chat services reject or mislink the rest.
+fn http_url(text: &str) -> Option<Url> {
+    Url::parse(text.trim())
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+}
+
+/// Control characters and line breaks as single spaces, whitespace collapsed: titles
+/// and names from feeds go into one-line slots.
+fn one_line(text: &str) -> String {
+    text.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `text` cut to at most `max` units as `unit` counts them, on a character boundary,
+/// with `…` marking the cut.
+fn cut_by(text: &str, max: usize, unit: fn(char) -> usize) -> String {
+    let total: usize = text.chars().map(unit).sum();
+    if total <= max {
+        return text.to_string();
+    }
+    let budget = max.saturating_sub(unit('…'));
+    let mut used = 0;
+    let mut out = String::new();
+    for c in text.chars() {
+        used += unit(c);
+        if used > budget {
+            break;
+        }
+        out.push(c);
+    }
+    let mut out = out.trim_end().to_string();
+    if max >= unit('…') {
+        out.push('…');
+    }
+    out
+}
+
+fn cut_chars(text: &str, max: usize) -> String {
+    cut_by(text, max, |_| 1)
+}
+
+fn cut_utf16(text: &str, max: usize) -> String {
+    cut_by(text, max, char::len_utf16)
+}
+
+fn cut_bytes(text: &str, max: usize) -> String {
+    cut_by(text, max, char::len_utf8)
+}
+
+fn utf16_len(text: &str) -> usize {
+    text.chars().map(char::len_utf16).sum()
+}
+
+// ---------------------------------------------------------------------------------
+// Delivery
+// ---------------------------------------------------------------------------------
+
+/// One configured sink, ready to send.
+#[derive(Clone)]
+pub struct SinkClient {
+    id: String,
+    kind: SinkKind,
+    url: Option<Url>,
+    secrets: Vec<Vec<u8>>,
+    /// Overrides the HTTP client's timeout when set.
+    timeout: Option<Duration>,
+}
+
+/// Names the host only: chat webhook URLs hold their token in the path, and secrets
+/// are never printed.
+impl fmt::Debug for SinkClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SinkClient")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("host", &self.url.as_ref().map(host_of))
+            .field("secrets", &self.secrets.len())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl SinkClient {
+    /// A client for `sink` with the keys [`load_secret`] found for it.
+    pub fn new(sink: &Sink, secrets: Option<Vec<Vec<u8>>>) -> Result<Self, SinkError> {
+        if sink.url.is_none() && sink.kind != SinkKind::Log {
+            return Err(SinkError::MissingUrl {
+                sink: sink.id.clone(),
+                kind: kind_name(sink.kind),
+            });
+        }
+        let secrets = secrets.unwrap_or_default();
+        if !secrets.is_empty() && sink.kind != SinkKind::Webhook {
+            tracing::warn!(
+                sink = %sink.id,
+                kind = kind_name(sink.kind),
+                "Only webhook sinks sign their requests; ignoring the secret."
+            );
+        }
+        Ok(SinkClient {
+            id: sink.id.clone(),
+            kind: sink.kind,
+            url: sink.url.clone(),
+            secrets,
+            timeout: None,
+        })
+    }
+
+    /// [`load_secret`] then [`SinkClient::new`].
+    pub fn load(sink: &Sink) -> Result<Self, SinkError> {
+        SinkClient::new(sink, load_secret(sink)?)
+    }
+
+    /// Bounds each attempt, connect to last byte, instead of the HTTP client's own
+    /// timeout. A receiver that hangs must not hold the delivery worker, so the
+    /// client passed to [`SinkClient::send`] needs a timeout when this is not set.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn kind(&self) -> SinkKind {
+        self.kind
+    }
+
+    /// One delivery attempt of `payload`, signed as of `now`.
+    ///
+    /// Ok means the receiver answered 2xx. `http` should not follow redirects (a POST
+    /// redirected with 301/302 arrives as a GET without the alert); a 3xx is then
+    /// reported as retriable like any unexpected answer.
+    pub async fn send(
+        &self,
+        http: &reqwest::Client,
+        payload: &AlertPayload,
+        now: SystemTime,
+    ) -> Result<(), DeliveryError> {
+        let url = match (&self.kind, &self.url) {
+            (SinkKind::Log, _) => {
+                self.log(payload);
+                return Ok(());
+            }
+            (_, Some(url)) => url.clone(),
+            // `new` refuses this; kept total rather than panicking.
+            (_, None) => {
+                return Err(DeliveryError::Permanent {
+                    reason: format!("sink {:?} has no url", self.id),
+                })
+            }
+        };
+        let mut headers = HeaderMap::new();
+        let body: Vec<u8> = match self.kind {
+            SinkKind::Webhook => {
+                let body = serde_json::to_vec(payload).map_err(|err| DeliveryError::Permanent {
+                    reason: format!("cannot encode the alert: {err}"),
+                })?;
+                let timestamp = unix_seconds(now);
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                insert(&mut headers, "webhook-id", &payload.id)?;
+                insert(&mut headers, "webhook-timestamp", &timestamp.to_string())?;
+                if !self.secrets.is_empty() {
+                    let signature = signature_header(&self.secrets, &payload.id, timestamp, &body);
+                    insert(&mut headers, "webhook-signature", &signature)?;
+                }
+                body
+            }
+            SinkKind::Slack => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                slack_body(payload).to_string().into_bytes()
+            }
+            SinkKind::Discord => {
+                headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                discord_body(payload).to_string().into_bytes()
+            }
+            SinkKind::Ntfy => {
+                let request = ntfy_request(payload);
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                for (name, value) in &request.headers {
+                    insert(&mut headers, name, value)?;
+                }
+                request.body.into_bytes()
+            }
+            SinkKind::Log => Vec::new(),
+        };
+
+        let host = host_of(&url);
+        let mut request = http.post(url).headers(headers).body(body);
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|err| self.request_error(&host, err))?;
+
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, now));
+        match retry::classify(status, retry_after) {
+            Ok(()) => {
+                tracing::debug!(sink = %self.id, alert = %payload.id, status, "Alert delivered.");
+                Ok(())
+            }
+            Err(err) => {
+                let detail = error_body(response).await;
+                Err(with_detail(err, &host, &detail))
+            }
+        }
+    }
+
+    /// The `log` sink: one line per alert.
+    fn log(&self, payload: &AlertPayload) {
+        let entities = payload
+            .entities
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        tracing::info!(
+            sink = %self.id,
+            alert = %payload.id,
+            topic = %payload.topic.name,
+            title = %payload.item.title,
+            url = payload.item.url.as_deref().unwrap_or(""),
+            entities = %entities,
+            score = payload.score,
+            "Alert."
+        );
+    }
+
+    /// A request that got no answer: retriable, unless the request itself was wrong.
+    fn request_error(&self, host: &str, err: reqwest::Error) -> DeliveryError {
+        // The URL is dropped from the message: for Slack and Discord it is the token.
+        let err = err.without_url();
+        if err.is_timeout() {
+            let within = self.timeout.map_or_else(String::new, |t| {
+                format!(" within {}", humantime::format_duration(t))
+            });
+            return DeliveryError::Retriable {
+                reason: format!("no answer from {host}{within} (timed out)"),
+                retry_after: None,
+            };
+        }
+        let chain = error_chain(&err);
+        if err.is_builder() {
+            return DeliveryError::Permanent {
+                reason: format!("cannot build the request to {host}: {chain}"),
+            };
+        }
+        let what = if err.is_connect() {
+            "cannot connect to"
+        } else {
+            "request failed to"
+        };
+        DeliveryError::Retriable {
+            reason: format!("{what} {host}: {chain}"),
+            retry_after: None,
+        }
+    }
+}
+
+fn insert(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), DeliveryError> {
+    let bad = |what: &str| DeliveryError::Permanent {
+        reason: format!("{what} for header {name}: {value:?}"),
+    };
+    let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad("bad name"))?;
+    let value = HeaderValue::from_str(value).map_err(|_| bad("not a valid value"))?;
+    headers.insert(name, value);
+    Ok(())
+}
+
+/// `host[:port]` of a sink URL, the part safe to log.
+fn host_of(url: &Url) -> String {
+    match (url.host_str(), url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_string(),
+        (None, _) => url.scheme().to_string(),
+    }
+}
+
+fn unix_seconds(now: SystemTime) -> i64 {
+    match now.duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_secs()).unwrap_or(i64::MAX),
+    }
+}
+
+/// An error and its causes, `outer: inner: innermost`; reqwest's own message is only
+/// "error sending request", the cause ("Connection refused") is in the chain.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The start of a failed response's body, on one line, for the error message.
+async fn error_body(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < MAX_ERROR_BODY {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            // The status already said what matters; a body that ends badly adds nothing.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    bytes.truncate(MAX_ERROR_BODY);
+    cut_chars(&one_line(&String::from_utf8_lossy(&bytes)), 200)
+}
+
+fn with_detail(err: DeliveryError, host: &str, detail: &str) -> DeliveryError {
+    let extend = |reason: String| {
+        if detail.is_empty() {
+            format!("{host}: {reason}")
+        } else {
+            format!("{host}: {reason}: {detail}")
+        }
+    };
+    match err {
+        DeliveryError::Retriable {
+            reason,
+            retry_after,
+        } => DeliveryError::Retriable {
+            reason: extend(reason),
+            retry_after,
+        },
+        DeliveryError::Permanent { reason } => DeliveryError::Permanent {
+            reason: extend(reason),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use axum::body::Bytes;
+    use axum::extract::State;
+    use axum::http::{HeaderMap as AxumHeaders, Method, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::Router;
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::alert::payload::{
+        EntityRef, ItemRef, RelatedRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
+    };
+
+    fn payload() -> AlertPayload {
+        AlertPayload {
+            kind: ALERT_TYPE.into(),
+            version: ALERT_VERSION,
+            id: "a_00c0ffee00c0ffee".into(),
+            topic: TopicRef {
+                id: "ceasefire-talks".into(),
+                name: "Ukraine ceasefire talks".into(),
+            },
+            item: ItemRef {
+                id: "item-1".into(),
+                feed: "Example World".into(),
+                title: "Putin & Zelensky <agree> to talks".into(),
+                url: Some("https://example.org/world/talks?a=1&b=2".into()),
+                published: Some(Utc.with_ymd_and_hms(2025, 3, 14, 10, 0, 0).unwrap()),
+                summary: "Negotiators met in Istanbul on Friday.".into(),
+            },
+            entities: vec![
+                EntityRef {
+                    id: "putin".into(),
+                    name: "Vladimir Putin".into(),
+                    kind: "person".into(),
+                    mentions: 3,
+                },
+                EntityRef {
+                    id: "zelensky".into(),
+                    name: "Volodymyr Zelensky".into(),
+                    kind: "person".into(),
+                    mentions: 2,
+                },
+            ],
+            matched: vec!["ceasefire".into(), "@putin".into()],
+            score: 4.5,
+            story: StoryRef {
+                id: "story-1".into(),
+                related: vec![RelatedRef {
+                    feed: "Other".into(),
+                    url: Some("https://other.example/x".into()),
+                }],
+            },
+            detected_at: Utc.with_ymd_and_hms(2025, 3, 14, 10, 1, 2).unwrap(),
+        }
+    }
+
+    /// A sink as the config loader makes it (so new config fields need no change
+    /// here), then set to `kind` and `url`.
+    fn sink(kind: SinkKind, url: Option<&str>) -> Sink {
+        let toml = "[[sinks]]\nid = \"ops\"\nkind = \"log\"\n";
+        let config = crate::config::parse_str(toml, std::path::Path::new("test.toml")).unwrap();
+        let mut sink = config.sinks[0].clone();
+        sink.kind = kind;
+        sink.url = url.map(|u| Url::parse(u).unwrap());
+        sink
+    }
+
+    /// HMAC-SHA256 written out from RFC 2104 over the `sha2` crate, to check the
+    /// signatures independently of the `hmac` crate.
+    fn hmac_by_hand(key: &[u8], message: &[u8]) -> [u8; 32] {
+        const BLOCK: usize = 64;
+        let mut block = [0u8; BLOCK];
+        if key.len() > BLOCK {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let ipad: Vec<u8> = block.iter().map(|b| b ^ 0x36).collect();
+        let opad: Vec<u8> = block.iter().map(|b| b ^ 0x5c).collect();
+        let inner = Sha256::new()
+            .chain_update(&ipad)
+            .chain_update(message)
+            .finalize();
+        Sha256::new()
+            .chain_update(&opad)
+            .chain_update(inner)
+            .finalize()
+            .into()
+    }
+
+    /// What a receiver does: rebuild the signed content from the headers and the raw
+    /// body, and look for a matching `v1` signature.
+    fn verifies(key: &[u8], headers: &AxumHeaders, body: &[u8]) -> bool {
+        let id = headers["webhook-id"].to_str().unwrap();
+        let ts = headers["webhook-timestamp"].to_str().unwrap();
+        let signed = format!("{id}.{ts}.").into_bytes();
+        let expected = STANDARD.encode(hmac_by_hand(key, &[signed, body.to_vec()].concat()));
+        headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .filter_map(|s| s.strip_prefix("v1,"))
+            .any(|sig| sig == expected)
+    }
+
+    // --- secrets and signatures -----------------------------------------------------
+
+    #[test]
+    fn signature_matches_the_specification_example() {
+        let secrets = parse_secrets("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        assert_eq!(secrets.len(), 1);
+        assert_eq!(
+            sign(
+                &secrets[0],
+                "msg_p5jXN8AQM9LWM0D4loKWxJek",
+                1614265330,
+                br#"{"test": 2432232314}"#
+            ),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+
+    #[test]
+    fn signature_matches_hand_written_hmac_for_any_key_length() {
+        for len in [0, 1, 32, 63, 64, 65, 200] {
+            let key: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let expected = hmac_by_hand(&key, b"id.42.body");
+            assert_eq!(
+                sign(&key, "id", 42, b"body"),
+                format!("v1,{}", STANDARD.encode(expected)),
+                "key of {len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_parse_table() {
+        let cases: &[(&str, Vec<Vec<u8>>)] = &[
+            ("", vec![]),
+            ("  \n", vec![]),
+            ("whsec_aGVsbG8=", vec![b"hello".to_vec()]),
+            // Padding is optional.
+            ("whsec_aGVsbG8", vec![b"hello".to_vec()]),
+            ("plain-secret\n", vec![b"plain-secret".to_vec()]),
+            (
+                "whsec_aGVsbG8= whsec_d29ybGQ=",
+                vec![b"hello".to_vec(), b"world".to_vec()],
+            ),
+            // Not base64, or empty: the whole token as raw bytes.
+            (
+                "whsec_!!not-base64!!",
+                vec![b"whsec_!!not-base64!!".to_vec()],
+            ),
+            ("whsec_", vec![b"whsec_".to_vec()]),
+            ("old new", vec![b"old".to_vec(), b"new".to_vec()]),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(&parse_secrets(value), expected, "{value:?}");
+        }
+        assert_eq!(
+            signature_header(&parse_secrets("a b"), "id", 1, b"x")
+                .split(' ')
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn secret_from_environment_or_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        let dir_os = || Some(OsString::from(dir.path()));
+        std::fs::write(dir.path().join("NEWSWATCH_OPS_SECRET"), "whsec_aGVsbG8=\n").unwrap();
+
+        // The variable wins over the credential.
+        let keys =
+            read_secret("ops", "NEWSWATCH_OPS_SECRET", Some("raw".into()), dir_os()).unwrap();
+        assert_eq!(keys, vec![b"raw".to_vec()]);
+        // No variable (or an empty one): the credential file, newline trimmed.
+        for value in [None, Some(OsString::new())] {
+            let keys = read_secret("ops", "NEWSWATCH_OPS_SECRET", value, dir_os()).unwrap();
+            assert_eq!(keys, vec![b"hello".to_vec()]);
+        }
+
+        // Neither: the message names the sink, the variable and the file looked at.
+        let err = read_secret("ops", "NEWSWATCH_OTHER", None, dir_os()).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, SinkError::MissingSecret { .. }), "{err:?}");
+        assert!(message.contains("\"ops\""), "{message}");
+        assert!(message.contains("NEWSWATCH_OTHER"), "{message}");
+        assert!(
+            message.contains(&dir.path().join("NEWSWATCH_OTHER").display().to_string()),
+            "{message}"
+        );
+        let err = read_secret("ops", "NEWSWATCH_OTHER", None, None).unwrap_err();
+        assert!(err.to_string().contains("CREDENTIALS_DIRECTORY"), "{err}");
+
+        std::fs::write(dir.path().join("EMPTY"), "\n").unwrap();
+        let err = read_secret("ops", "EMPTY", None, dir_os()).unwrap_err();
+        assert!(matches!(err, SinkError::EmptySecret { .. }), "{err:?}");
+        std::fs::write(dir.path().join("BINARY"), [0xff, 0xfe]).unwrap();
+        let err = read_secret("ops", "BINARY", None, dir_os()).unwrap_err();
+        assert!(matches!(err, SinkError::NotUnicode { .. }), "{err:?}");
+
+        // No secret_env: no secret, and nothing looked up.
+        assert_eq!(load_secret(&sink(SinkKind::Webhook, None)).unwrap(), None);
+    }
+
+    // --- formats ----------------------------------------------------------------------
+
+    #[test]
+    fn webhook_body_is_the_payload() {
+        let p = payload();
+        let body = webhook_body(&p);
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(value["type"], "newswatch.alert");
+        assert_eq!(value["version"], 1);
+        assert_eq!(value["topic"]["id"], "ceasefire-talks");
+        assert_eq!(value["item"]["published"], "2025-03-14T10:00:00Z");
+        assert_eq!(value["detected_at"], "2025-03-14T10:01:02Z");
+        assert_eq!(value["entities"][0]["mentions"], 3);
+        assert_eq!(value["story"]["related"][0]["feed"], "Other");
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "type",
+                "version",
+                "id",
+                "topic",
+                "item",
+                "entities",
+                "matched",
+                "score",
+                "story",
+                "detected_at"
+            ]
+        );
+        assert_eq!(serde_json::from_slice::<AlertPayload>(&body).unwrap(), p);
+    }
+
+    #[test]
+    fn slack_body_links_and_escapes() {
+        let body = slack_body(&payload());
+        let text = body["text"].as_str().unwrap();
+        assert_eq!(
+            text,
+            "Ukraine ceasefire talks: <https://example.org/world/talks?a=1&amp;b=2|Putin &amp; Zelensky &lt;agree&gt; to talks>"
+        );
+        let blocks = body["blocks"].as_array().unwrap();
+        assert_eq!(
+            blocks[0]["text"]["text"],
+            "*<https://example.org/world/talks?a=1&amp;b=2|Putin &amp; Zelensky &lt;agree&gt; to talks>*"
+        );
+        assert_eq!(
+            blocks[1]["text"]["text"],
+            "Negotiators met in Istanbul on Friday."
+        );
+        let fields: Vec<&str> = blocks[2]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "*Topic*\nUkraine ceasefire talks",
+                "*Feed*\nExample World",
+                "*Entities*\nVladimir Putin, Volodymyr Zelensky",
+                "*Matched*\nceasefire, @putin",
+                "*Score*\n4.5",
+            ]
+        );
+        assert_eq!(blocks[3]["type"], "context");
+        for block in blocks {
+            assert!(block["type"].is_string());
+        }
+    }
+
+    #[test]
+    fn slack_body_survives_hostile_items() {
+        let mut p = payload();
+        p.item.title = "<!channel> x\ny".repeat(200);
+        p.item.url = Some("javascript:alert(1)".into());
+        p.item.summary = "&".repeat(5000);
+        p.entities = (0..20)
+            .map(|i| EntityRef {
+                id: format!("e{i}"),
+                name: format!("Name {i}"),
+                kind: "other".into(),
+                mentions: 1,
+            })
+            .collect();
+        let body = slack_body(&p);
+        let text = body.to_string();
+        assert!(!text.contains("<!channel>"), "mention escaped");
+        assert!(!text.contains("javascript:"), "only http(s) is linked");
+        for block in body["blocks"].as_array().unwrap() {
+            if let Some(t) = block["text"]["text"].as_str() {
+                assert!(t.chars().count() <= 3000, "section text {}", t.len());
+                assert!(!t.contains('\n') || t.starts_with('*'), "{t}");
+            }
+            for field in block["fields"].as_array().into_iter().flatten() {
+                assert!(field["text"].as_str().unwrap().chars().count() <= 2000);
+            }
+        }
+        let entities = &body["blocks"][2]["fields"][2]["text"];
+        assert!(
+            entities.as_str().unwrap().ends_with("Name 7, and 12 more"),
+            "{entities}"
+        );
+        // A URL with `|` keeps the link intact.
+        p.item.url = Some("https://example.org/a|b".into());
+        let body = slack_body(&p);
+        assert!(body["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("*<https://example.org/a%7Cb|"));
+    }
+
+    #[test]
+    fn discord_body_structure() {
+        let body = discord_body(&payload());
+        assert_eq!(
+            body["content"],
+            "**Ukraine ceasefire talks**: Putin & Zelensky \\<agree\\> to talks"
+        );
+        assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+        let embeds = body["embeds"].as_array().unwrap();
+        assert_eq!(embeds.len(), 1);
+        let embed = &embeds[0];
+        assert_eq!(embed["title"], "Putin & Zelensky <agree> to talks");
+        assert_eq!(embed["url"], "https://example.org/world/talks?a=1&b=2");
+        assert_eq!(
+            embed["description"],
+            "Negotiators met in Istanbul on Friday."
+        );
+        assert_eq!(embed["timestamp"], "2025-03-14T10:00:00Z");
+        let fields: Vec<(&str, &str)> = embed["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| (f["name"].as_str().unwrap(), f["value"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("Topic", "Ukraine ceasefire talks"),
+                ("Feed", "Example World"),
+                ("Score", "4.5"),
+                ("Entities", "Vladimir Putin, Volodymyr Zelensky"),
+            ]
+        );
+
+        // Without a publication date the detection time stands in.
+        let mut p = payload();
+        p.item.published = None;
+        p.item.url = None;
+        p.entities.clear();
+        let embed = &discord_body(&p)["embeds"][0];
+        assert_eq!(embed["timestamp"], "2025-03-14T10:01:02Z");
+        assert!(embed.get("url").is_none());
+        assert_eq!(
+            embed["fields"][3]["value"], "-",
+            "Discord rejects empty values"
+        );
+    }
+
+    #[test]
+    fn discord_body_respects_limits() {
+        let mut p = payload();
+        p.item.title = "é".repeat(300);
+        p.item.summary = "😀 word ".repeat(2000);
+        p.topic.name = "t".repeat(2000);
+        p.item.feed = "f".repeat(2000);
+        let body = discord_body(&p);
+        let embed = &body["embeds"][0];
+        let len = |v: &Value| utf16_len(v.as_str().unwrap());
+        assert_eq!(len(&embed["title"]), 256);
+        assert!(embed["title"].as_str().unwrap().ends_with('…'));
+        assert!(len(&embed["description"]) <= 4096);
+        let mut total =
+            len(&embed["title"]) + len(&embed["description"]) + len(&embed["footer"]["text"]);
+        for field in embed["fields"].as_array().unwrap() {
+            assert!(len(&field["value"]) <= 1024);
+            total += len(&field["name"]) + len(&field["value"]);
+        }
+        assert!(total <= 6000, "embed total {total}");
+        assert!(len(&body["content"]) <= 2000);
+    }
+
+    #[test]
+    fn discord_escapes_markdown() {
+        assert_eq!(
+            discord_escape("*a* _b_ `c` [d](e) @everyone"),
+            "\\*a\\* \\_b\\_ \\`c\\` \\[d\\](e) @everyone"
+        );
+    }
+
+    #[test]
+    fn ntfy_request_headers_and_body() {
+        let request = ntfy_request(&payload());
+        assert_eq!(
+            request.headers,
+            vec![
+                ("Title", "Ukraine ceasefire talks".to_string()),
+                ("Tags", "putin,zelensky".to_string()),
+                (
+                    "Click",
+                    "https://example.org/world/talks?a=1&b=2".to_string()
+                ),
+            ]
+        );
+        assert_eq!(
+            request.body,
+            "Putin & Zelensky <agree> to talks\nNegotiators met in Istanbul on Friday."
+        );
+    }
+
+    #[test]
+    fn ntfy_headers_are_sanitised() {
+        let mut p = payload();
+        p.topic.name = "Evil\r\nInjected: yes\u{7}".into();
+        p.entities = (0..9)
+            .map(|i| EntityRef {
+                id: format!("id{i},\n"),
+                name: "x".into(),
+                kind: "other".into(),
+                mentions: 1,
+            })
+            .collect();
+        p.item.url = Some("https://bücher.example/straße?q=ü".into());
+        p.item.summary = "ß".repeat(3000);
+        let request = ntfy_request(&p);
+        for (name, value) in &request.headers {
+            assert!(
+                value.bytes().all(|b| (b' '..=b'~').contains(&b)),
+                "{name}: {value:?}"
+            );
+            assert!(HeaderValue::from_str(value).is_ok());
+        }
+        assert_eq!(
+            request.headers[0],
+            ("Title", "Evil Injected: yes".to_string())
+        );
+        assert_eq!(
+            request.headers[1],
+            ("Tags", "id0,id1,id2,id3,id4".to_string())
+        );
+        assert_eq!(
+            request.headers[2],
+            (
+                "Click",
+                "https://xn--bcher-kva.example/stra%C3%9Fe?q=%C3%BC".to_string()
+            )
+        );
+        let summary = request.body.split_once('\n').unwrap().1;
+        assert_eq!(summary.chars().count(), 1000);
+        assert!(request.body.len() <= MAX_NTFY_BODY_BYTES);
+    }
+
+    #[test]
+    fn non_ascii_titles_are_rfc2047_encoded() {
+        let title = "Переговоры о прекращении огня между Россией и Украиной";
+        let encoded = encode_header_words(title);
+        let mut decoded = Vec::new();
+        for word in encoded.split(' ') {
+            assert!(word.len() <= 75, "{word}");
+            let inner = word
+                .strip_prefix("=?UTF-8?B?")
+                .and_then(|w| w.strip_suffix("?="))
+                .unwrap();
+            decoded.extend(STANDARD.decode(inner).unwrap());
+        }
+        assert_eq!(String::from_utf8(decoded).unwrap(), title);
+        assert_eq!(encode_header_words("Plain title"), "Plain title");
+        assert_eq!(encode_header_words("é"), "=?UTF-8?B?w6k=?=");
+        assert!(encode_header_words("a =?b?= c").starts_with("=?UTF-8?B?"));
+    }
+
+    #[test]
+    fn cuts_respect_char_boundaries() {
+        assert_eq!(cut_chars("abcdef", 6), "abcdef");
+        assert_eq!(cut_chars("abcdef", 4), "abc…");
+        assert_eq!(cut_utf16("😀😀😀", 4), "😀…");
+        assert_eq!(cut_bytes("ééé", 5), "é…");
+        assert_eq!(cut_bytes("ééé", 2), "");
+        assert_eq!(one_line(" a\r\n\tb \u{0}c "), "a b c");
+    }
+
+    #[test]
+    fn client_needs_a_url_and_hides_it() {
+        let err = SinkClient::new(&sink(SinkKind::Slack, None), None).unwrap_err();
+        assert_eq!(err.to_string(), "sink \"ops\": a slack sink needs a url");
+        assert!(SinkClient::new(&sink(SinkKind::Log, None), None).is_ok());
+        let client = SinkClient::new(
+            &sink(
+                SinkKind::Slack,
+                Some("https://hooks.slack.com/services/T0/B0/SECRET"),
+            ),
+            Some(vec![b"key".to_vec()]),
+        )
+        .unwrap();
+        let debug = format!("{client:?}");
+        assert!(
+            !debug.contains("SECRET") && !debug.contains("key\""),
+            "{debug}"
+        );
+    }
+
+    // --- delivery against a real receiver ------------------------------------------------
+
+    #[derive(Debug, Clone)]
+    struct Recorded {
+        method: Method,
+        headers: AxumHeaders,
+        body: Vec<u8>,
+    }
+
+    struct Receiver {
+        addr: SocketAddr,
+        seen: Arc<Mutex<Vec<Recorded>>>,
+    }
+
+    impl Receiver {
+        fn url(&self) -> String {
+            format!("http://{}/hook/SECRET-TOKEN", self.addr)
+        }
+
+        fn one(&self) -> Recorded {
+            let seen = self.seen.lock().unwrap();
+            assert_eq!(seen.len(), 1, "exactly one request");
+            seen[0].clone()
+        }
+    }
+
+    #[derive(Clone)]
+    struct Answer {
+        status: u16,
+        headers: Vec<(&'static str, &'static str)>,
+        body: &'static str,
+        delay: Duration,
+        seen: Arc<Mutex<Vec<Recorded>>>,
+    }
+
+    async fn record(
+        State(answer): State<Answer>,
+        method: Method,
+        headers: AxumHeaders,
+        body: Bytes,
+    ) -> Response {
+        answer.seen.lock().unwrap().push(Recorded {
+            method,
+            headers,
+            body: body.to_vec(),
+        });
+        tokio::time::sleep(answer.delay).await;
+        let mut response =
+            (StatusCode::from_u16(answer.status).unwrap(), answer.body).into_response();
+        for (name, value) in answer.headers {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+        response
+    }
+
+    /// An HTTP receiver on 127.0.0.1 answering every request the same way.
+    async fn receiver(
+        status: u16,
+        headers: Vec<(&'static str, &'static str)>,
+        body: &'static str,
+        delay: Duration,
+    ) -> Receiver {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let answer = Answer {
+            status,
+            headers,
+            body,
+            delay,
+            seen: seen.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().fallback(record).with_state(answer);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { addr, seen }
+    }
+
+    async fn ok_receiver() -> Receiver {
+        receiver(204, vec![], "", Duration::ZERO).await
+    }
+
+    fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    async fn send_to(
+        kind: SinkKind,
+        url: &str,
+        secrets: Option<Vec<Vec<u8>>>,
+    ) -> Result<(), DeliveryError> {
+        let client = SinkClient::new(&sink(kind, Some(url)), secrets).unwrap();
+        client.send(&http(), &payload(), at(1_741_946_462)).await
+    }
+
+    #[tokio::test]
+    async fn webhook_delivery_is_signed_per_contract() {
+        let rx = ok_receiver().await;
+        let keys = parse_secrets("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        send_to(SinkKind::Webhook, &rx.url(), Some(keys.clone()))
+            .await
+            .unwrap();
+        let got = rx.one();
+        assert_eq!(got.method, Method::POST);
+        assert_eq!(got.headers["content-type"], "application/json");
+        assert_eq!(got.headers["webhook-id"], "a_00c0ffee00c0ffee");
+        assert_eq!(got.headers["webhook-timestamp"], "1741946462");
+        let signature = got.headers["webhook-signature"].to_str().unwrap();
+        assert!(signature.starts_with("v1,"), "{signature}");
+        assert_eq!(signature.split(' ').count(), 1);
+        assert!(verifies(&keys[0], &got.headers, &got.body));
+        assert!(!verifies(b"wrong key", &got.headers, &got.body));
+        let mut tampered = got.body.clone();
+        tampered[10] ^= 1;
+        assert!(!verifies(&keys[0], &got.headers, &tampered));
+        assert_eq!(
+            serde_json::from_slice::<AlertPayload>(&got.body).unwrap(),
+            payload()
+        );
+    }
+
+    #[tokio::test]
+    async fn webhook_with_rotated_secrets_sends_two_signatures() {
+        let rx = ok_receiver().await;
+        let keys = parse_secrets("whsec_b2xkLWtleQ== brand-new-raw-key");
+        assert_eq!(
+            keys,
+            vec![b"old-key".to_vec(), b"brand-new-raw-key".to_vec()]
+        );
+        send_to(SinkKind::Webhook, &rx.url(), Some(keys.clone()))
+            .await
+            .unwrap();
+        let got = rx.one();
+        let signatures: Vec<&str> = got.headers["webhook-signature"]
+            .to_str()
+            .unwrap()
+            .split(' ')
+            .collect();
+        assert_eq!(signatures.len(), 2);
+        assert_ne!(signatures[0], signatures[1]);
+        for key in &keys {
+            assert!(verifies(key, &got.headers, &got.body));
+        }
+    }
+
+    #[tokio::test]
+    async fn webhook_without_secret_is_unsigned() {
+        let rx = ok_receiver().await;
+        send_to(SinkKind::Webhook, &rx.url(), None).await.unwrap();
+        let got = rx.one();
+        assert!(got.headers.get("webhook-signature").is_none());
+        assert_eq!(got.headers["webhook-id"], "a_00c0ffee00c0ffee");
+    }
+
+    #[tokio::test]
+    async fn chat_sinks_send_their_formats() {
+        for (kind, content_type) in [
+            (SinkKind::Slack, "application/json"),
+            (SinkKind::Discord, "application/json"),
+        ] {
+            let rx = ok_receiver().await;
+            send_to(kind, &rx.url(), None).await.unwrap();
+            let got = rx.one();
+            assert_eq!(got.method, Method::POST);
+            assert_eq!(got.headers["content-type"], content_type);
+            assert!(got.headers.get("webhook-id").is_none());
+            let value: Value = serde_json::from_slice(&got.body).unwrap();
+            let expected = match kind {
+                SinkKind::Slack => slack_body(&payload()),
+                _ => discord_body(&payload()),
+            };
+            assert_eq!(value, expected, "{kind:?}");
+        }
+
+        let rx = ok_receiver().await;
+        send_to(SinkKind::Ntfy, &rx.url(), None).await.unwrap();
+        let got = rx.one();
+        assert_eq!(got.headers["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(got.headers["title"], "Ukraine ceasefire talks");
+        assert_eq!(got.headers["tags"], "putin,zelensky");
+        assert_eq!(
+            got.headers["click"],
+            "https://example.org/world/talks?a=1&b=2"
+        );
+        assert_eq!(
+            String::from_utf8(got.body).unwrap(),
+            ntfy_request(&payload()).body
+        );
+    }
+
+    #[tokio::test]
+    async fn log_sink_sends_nothing() {
+        let client = SinkClient::new(&sink(SinkKind::Log, None), None).unwrap();
+        client.send(&http(), &payload(), at(0)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn responses_are_classified() {
+        // 503 with Retry-After: retriable, the wait passed on.
+        let rx = receiver(503, vec![("retry-after", "7")], "", Duration::ZERO).await;
+        let err = send_to(SinkKind::Webhook, &rx.url(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            DeliveryError::Retriable {
+                reason: format!(
+                    "{}: receiver answered HTTP 503 Service Unavailable",
+                    rx.addr
+                ),
+                retry_after: Some(Duration::from_secs(7)),
+            }
+        );
+
+        // 400: permanent, with the receiver's reason quoted.
+        let rx = receiver(400, vec![], "invalid_payload\n", Duration::ZERO).await;
+        let err = send_to(SinkKind::Slack, &rx.url(), None).await.unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("HTTP 400 Bad Request: invalid_payload (not retried)"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("SECRET-TOKEN"), "{err}");
+
+        // 408: retriable.
+        let rx = receiver(408, vec![], "", Duration::ZERO).await;
+        let err = send_to(SinkKind::Webhook, &rx.url(), None)
+            .await
+            .unwrap_err();
+        assert!(!err.is_permanent(), "{err}");
+        assert_eq!(err.retry_after(), None);
+
+        // 429 with an HTTP date, relative to the send time.
+        let rx = receiver(
+            429,
+            vec![("retry-after", "Fri, 14 Mar 2025 10:02:02 GMT")],
+            "",
+            Duration::ZERO,
+        )
+        .await;
+        let err = send_to(SinkKind::Discord, &rx.url(), None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(60)), "{err}");
+
+        // A redirect is not followed (it would turn the POST into a GET).
+        let rx = receiver(302, vec![("location", "/elsewhere")], "", Duration::ZERO).await;
+        let err = send_to(SinkKind::Webhook, &rx.url(), None)
+            .await
+            .unwrap_err();
+        assert!(!err.is_permanent(), "{err}");
+        assert_eq!(rx.seen.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn unreachable_receivers_are_retriable() {
+        // A port nobody listens on: bound, then released.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let url = format!("http://{addr}/hook/SECRET-TOKEN");
+        let err = send_to(SinkKind::Webhook, &url, None).await.unwrap_err();
+        match &err {
+            DeliveryError::Retriable {
+                reason,
+                retry_after,
+            } => {
+                assert!(
+                    reason.starts_with(&format!("cannot connect to {addr}")),
+                    "{reason}"
+                );
+                assert!(!reason.contains("SECRET-TOKEN"), "{reason}");
+                assert_eq!(*retry_after, None);
+            }
+            other => panic!("expected retriable, got {other:?}"),
+        }
+
+        // A receiver that never answers in time.
+        let rx = receiver(200, vec![], "", Duration::from_secs(10)).await;
+        let client = SinkClient::new(&sink(SinkKind::Webhook, Some(&rx.url())), None)
+            .unwrap()
+            .timeout(Duration::from_millis(200));
+        let err = client.send(&http(), &payload(), at(0)).await.unwrap_err();
+        assert!(!err.is_permanent(), "{err}");
+        assert!(err.to_string().contains("no answer"), "{err}");
+    }
+}
