@@ -17,6 +17,7 @@
 //! when it starts and ends on those separators, which makes word-boundary checks a
 //! byte comparison instead of a second Unicode pass.
 
+use caseless::Caseless;
 use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
@@ -47,6 +48,16 @@ struct Token {
     source: u32,
 }
 
+/// A hyphenated compound in its joined form (`ceasefire` for `cease-fire`).
+#[derive(Debug)]
+struct Compound {
+    joined: String,
+    first_word: u32,
+    span: u32,
+    field: Field,
+    source: u32,
+}
+
 /// Where a hit lies, in words and in the original text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Occurrence {
@@ -70,24 +81,37 @@ pub struct Word {
 /// Splits `text` into folded words.
 pub fn words(text: &str) -> Vec<Word> {
     let mut out: Vec<Word> = Vec::new();
+    let mut buf = String::new();
+    each_word(text, &mut buf, |folded, offset, glued| {
+        if glued {
+            if let Some(last) = out.last_mut() {
+                last.hyphen_after = true;
+            }
+        }
+        out.push(Word {
+            folded: folded.to_string(),
+            offset,
+            hyphen_after: false,
+        });
+    });
+    out
+}
+
+/// Calls `f(folded, offset, glued)` for every word of `text`, where `glued` says the
+/// word follows the previous one after a hyphen and no space (`cease`-`fire`).
+///
+/// Streaming with one reused buffer keeps a long text from costing a `String` per
+/// word: the match form of a 50 MB text is built in one pass over it.
+fn each_word(text: &str, buf: &mut String, mut f: impl FnMut(&str, usize, bool)) {
     // Segments are contiguous, so "word, hyphen, word" with nothing between them is a
     // compound; a hyphen with a space on either side is punctuation.
     let mut previous_was_word = false;
     let mut pending_hyphen = false;
     for (offset, segment) in text.split_word_bound_indices() {
         if segment.chars().any(char::is_alphanumeric) {
-            if pending_hyphen {
-                if let Some(last) = out.last_mut() {
-                    last.hyphen_after = true;
-                }
-            }
-            let folded = fold(segment);
-            if !folded.is_empty() {
-                out.push(Word {
-                    folded,
-                    offset,
-                    hyphen_after: false,
-                });
+            fold_into(segment, buf);
+            if !buf.is_empty() {
+                f(buf, offset, pending_hyphen);
             }
             previous_was_word = true;
             pending_hyphen = false;
@@ -96,24 +120,34 @@ pub fn words(text: &str) -> Vec<Word> {
             previous_was_word = false;
         }
     }
-    out
 }
 
 /// Folds one word: NFKC, full case folding, typographic apostrophes, possessives.
 pub fn fold(word: &str) -> String {
-    let nfkc: String = word.nfkc().collect();
-    let mut folded = caseless::default_case_fold_str(&nfkc);
-    if folded.contains(['\u{2019}', '\u{02BC}', '\u{2018}']) {
-        folded = folded.replace(['\u{2019}', '\u{02BC}', '\u{2018}'], "'");
-    }
-    if let Some(stem) = folded.strip_suffix("'s") {
-        if !stem.is_empty() {
-            folded.truncate(stem.len());
+    let mut buf = String::new();
+    fold_into(word, &mut buf);
+    buf
+}
+
+/// [`fold`] into a reused buffer.
+fn fold_into(word: &str, buf: &mut String) {
+    buf.clear();
+    if word.is_ascii() {
+        // NFKC leaves ASCII as it is, and ASCII folds by lower-casing.
+        buf.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        for c in word.nfkc().default_case_fold() {
+            buf.push(match c {
+                '\u{2019}' | '\u{02BC}' | '\u{2018}' => '\'',
+                c => c,
+            });
         }
-    } else if folded.len() > 1 && folded.ends_with('\'') {
-        folded.pop();
     }
-    folded
+    if buf.len() > 2 && buf.ends_with("'s") {
+        buf.truncate(buf.len() - 2);
+    } else if buf.len() > 1 && buf.ends_with('\'') {
+        buf.pop();
+    }
 }
 
 fn is_hyphen(segment: &str) -> bool {
@@ -127,57 +161,75 @@ impl MatchText {
             haystack: String::with_capacity(title.len() + body.len() + 16),
             tokens: Vec::new(),
         };
-        let mut compounds: Vec<(String, u32, u32, Field, u32)> = Vec::new();
-        let title_words = words(title);
-        let title_count = title_words.len() as u32;
-        text.push_field(&title_words, Field::Title, 0, &mut compounds);
+        let mut compounds: Vec<Compound> = Vec::new();
+        let mut buf = String::new();
+        let title_count = text.push_field(title, Field::Title, 0, &mut buf, &mut compounds);
         text.haystack.push('\n');
         text.push_field(
-            &words(body),
+            body,
             Field::Body,
             title_count + FIELD_GAP,
+            &mut buf,
             &mut compounds,
         );
         text.haystack.push('\n');
-        for (i, (joined, word, span, field, source)) in compounds.into_iter().enumerate() {
+        for (i, c) in compounds.into_iter().enumerate() {
             if i > 0 {
                 text.haystack.push(' ');
             }
-            text.push_token(&joined, word, span, field, source);
+            text.push_token(&c.joined, c.first_word, c.span, c.field, c.source);
         }
         text
     }
 
+    /// Appends a field's words; returns how many there were.
     fn push_field(
         &mut self,
-        words: &[Word],
+        source: &str,
         field: Field,
         first_word: u32,
-        compounds: &mut Vec<(String, u32, u32, Field, u32)>,
-    ) {
-        let mut compound: Option<(String, u32, u32, u32)> = None;
-        for (i, w) in words.iter().enumerate() {
-            if i > 0 {
+        buf: &mut String,
+        compounds: &mut Vec<Compound>,
+    ) -> u32 {
+        let mut count = 0u32;
+        let mut current: Option<Compound> = None;
+        each_word(source, buf, |folded, offset, glued| {
+            if glued {
+                match current.as_mut() {
+                    Some(c) => {
+                        c.joined.push_str(folded);
+                        c.span += 1;
+                    }
+                    None => {
+                        // The compound starts with the previous word, already in
+                        // the haystack as the last token.
+                        if let Some(last) = self.tokens.last() {
+                            let start = last.hay_start as usize..last.hay_end as usize;
+                            let mut joined = self.haystack[start].to_string();
+                            joined.push_str(folded);
+                            current = Some(Compound {
+                                joined,
+                                first_word: last.word,
+                                span: 2,
+                                field,
+                                source: last.source,
+                            });
+                        }
+                    }
+                }
+            } else if let Some(done) = current.take() {
+                compounds.push(done);
+            }
+            if count > 0 {
                 self.haystack.push(' ');
             }
-            let number = first_word + i as u32;
-            self.push_token(&w.folded, number, 1, field, w.offset as u32);
-            match compound.as_mut() {
-                Some((joined, _, span, _)) => {
-                    joined.push_str(&w.folded);
-                    *span += 1;
-                }
-                None if w.hyphen_after => {
-                    compound = Some((w.folded.clone(), number, 1, w.offset as u32));
-                }
-                None => {}
-            }
-            if !w.hyphen_after {
-                if let Some((joined, start, span, source)) = compound.take() {
-                    compounds.push((joined, start, span, field, source));
-                }
-            }
+            self.push_token(folded, first_word + count, 1, field, offset as u32);
+            count += 1;
+        });
+        if let Some(done) = current {
+            compounds.push(done);
         }
+        count
     }
 
     fn push_token(&mut self, folded: &str, word: u32, span: u32, field: Field, source: u32) {
