@@ -119,6 +119,7 @@ pub async fn run(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
     let feeds = config.feeds.clone();
     let stop = shutdown.clone();
+    let unstored = poller.unstored();
     let polling = tokio::spawn(async move { poller.run(feeds, states, tx, stop).await });
     while let Some(result) = rx.recv().await {
         // A failed store write is logged and the feed's state left alone, so it is

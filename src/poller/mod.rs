@@ -330,12 +330,40 @@ pub struct Poller {
     fetcher: Arc<Fetcher>,
     interval: Duration,
     limits: Arc<Limits>,
+    unstored: Unstored,
+}
+
+/// Feeds whose last poll's items could not be stored (a full disk, say).
+///
+/// The poller keeps each feed's new validators in memory as soon as it has polled it;
+/// if the items behind them were then lost, the next conditional GET would get a 304
+/// and hide them for good. The daemon marks such feeds here, and the poller forgets
+/// their validators before the next poll, so it fetches the whole feed again.
+#[derive(Debug, Clone, Default)]
+pub struct Unstored(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Unstored {
+    /// Marks the feed with this key (its URL as configured).
+    pub fn mark(&self, key: &str) {
+        if let Ok(mut set) = self.0.lock() {
+            set.insert(key.to_string());
+        }
+    }
+
+    /// True, once, when the feed was marked.
+    pub fn take(&self, key: &str) -> bool {
+        self.0
+            .lock()
+            .map(|mut set| set.remove(key))
+            .unwrap_or(false)
+    }
 }
 
 impl Poller {
     pub fn new(config: &Config) -> Result<Poller, FetchError> {
         let poller = &config.poller;
         Ok(Poller {
+            unstored: Unstored::default(),
             fetcher: Arc::new(Fetcher::new(poller)?),
             interval: poller.interval,
             limits: Arc::new(Limits {
@@ -344,6 +372,11 @@ impl Poller {
                 hosts: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Where the daemon marks feeds whose items it could not store.
+    pub fn unstored(&self) -> Unstored {
+        self.unstored.clone()
     }
 
     /// Polls every enabled feed once, sending each result as it completes; returns
@@ -407,7 +440,11 @@ impl Poller {
                     break;
                 }
                 due.pop();
-                let state = states.remove(&keys[i]).unwrap_or_default();
+                let mut state = states.remove(&keys[i]).unwrap_or_default();
+                if self.unstored.take(&keys[i]) {
+                    state.etag = None;
+                    state.last_modified = None;
+                }
                 let before = state.clone();
                 let handle = self.spawn(
                     &mut tasks,
@@ -523,5 +560,23 @@ impl Poller {
             drop(global_permit);
             new_state
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unstored;
+
+    #[test]
+    fn an_unstored_feed_is_taken_once() {
+        let unstored = Unstored::default();
+        let seen_by_daemon = unstored.clone();
+        seen_by_daemon.mark("https://example.org/rss");
+        assert!(!unstored.take("https://example.org/other"));
+        assert!(unstored.take("https://example.org/rss"));
+        assert!(
+            !unstored.take("https://example.org/rss"),
+            "validators are dropped once"
+        );
     }
 }
