@@ -246,11 +246,51 @@ impl RuleSet {
                 }
             }
         }
+        drop_shadowed_entities(&mut hits);
         hits.sort_unstable_by_key(|(k, o)| (*k, o.field as u8, o.first_word, o.last_word));
         // The spaced and joined forms of a compound hit the same words once each.
         hits.dedup_by_key(|(k, o)| (*k, o.field as u8, o.first_word));
         Hits { hits }
     }
+}
+
+/// Drops an entity hit lying inside a longer hit of another entity: in "Ukrainian
+/// President Zelensky" the words name Zelensky, not Ukraine, as a reader would say.
+/// Hits of one entity never shadow each other; they are merged into one mention later.
+fn drop_shadowed_entities(hits: &mut Vec<(Key, Occurrence)>) {
+    let mut spans: Vec<(u8, u32, u32, Key)> = hits
+        .iter()
+        .filter(|(k, _)| matches!(k, Key::Entity(_)))
+        .map(|(k, o)| (o.field as u8, o.first_word, o.last_word, *k))
+        .collect();
+    if spans.len() < 2 {
+        return;
+    }
+    // Earlier starts first and, at one start, longer spans first, so the span that
+    // could cover a hit has always been seen before it.
+    spans.sort_unstable_by(|a, b| (a.0, a.1, b.2).cmp(&(b.0, b.1, a.2)));
+    let mut shadowed: Vec<(u8, u32, u32, Key)> = Vec::new();
+    let mut cover: Option<(u8, u32, u32, Key)> = None;
+    for span in spans {
+        match cover {
+            Some(c) if c.0 == span.0 && span.2 <= c.2 => {
+                if c.3 != span.3 && (c.2 - c.1) > (span.2 - span.1) {
+                    shadowed.push(span);
+                }
+            }
+            _ => cover = Some(span),
+        }
+    }
+    if shadowed.is_empty() {
+        return;
+    }
+    shadowed.sort_unstable();
+    hits.retain(|(k, o)| {
+        !matches!(k, Key::Entity(_))
+            || shadowed
+                .binary_search(&(o.field as u8, o.first_word, o.last_word, *k))
+                .is_err()
+    });
 }
 
 /// Every `@id` in a query, with its column, for config validation.
@@ -387,6 +427,13 @@ mod tests {
         let putin = f.entities.iter().find(|e| e.id == "putin").unwrap();
         assert_eq!(putin.mentions, 2);
         assert_eq!(putin.first.char_offset, 0);
+        // "Russian" inside "Russian President" names Putin, not Russia.
+        assert!(
+            f.entities.iter().all(|e| e.id != "russia"),
+            "{:?}",
+            f.entities
+        );
+        let f = r.analyze("", "The Russian President spoke; Russian troops advanced.");
         let russia = f.entities.iter().find(|e| e.id == "russia").unwrap();
         assert_eq!(russia.mentions, 1);
     }
