@@ -122,12 +122,16 @@ pub async fn run(config: &Config, shutdown: CancellationToken) -> anyhow::Result
     let unstored = poller.unstored();
     let polling = tokio::spawn(async move { poller.run(feeds, states, tx, stop).await });
     while let Some(result) = rx.recv().await {
-        // A failed store write is logged and the feed's state left alone, so it is
-        // polled again; the daemon keeps serving the other feeds.
+        // A failed store write is logged, and the feed's validators are dropped so its
+        // next poll fetches everything again; the daemon keeps serving the other feeds.
+        let key = result.feed.url.to_string();
+        let name = result.feed.name.clone();
         if let Err(err) = processor.handle(result).await {
+            unstored.mark(&key);
             tracing::error!(
+                feed = %name,
                 error = format!("{err:#}"),
-                "Could not store a feed's items; will retry."
+                "Could not store a feed's items; will fetch them again."
             );
         }
     }
@@ -247,8 +251,9 @@ impl Processor {
             }
             let processed = self.pipeline.process_item(&entry.title, &entry.body);
             let text = format!("{}\n{}", processed.article.title, processed.article.body);
-            let fingerprint = dedup::fingerprint(&text);
-            let (story, is_story_lead) = self.story_of(&id, fingerprint, &text, now, &batch)?;
+            let shingles = dedup::shingles(&text);
+            let fingerprint = dedup::simhash(&shingles);
+            let (story, is_story_lead) = self.story_of(&id, &shingles, now);
             let findings = processed.findings;
             if !findings.topics.is_empty() {
                 self.summary.items_matched += 1;
@@ -324,44 +329,15 @@ impl Processor {
     }
 
     /// The story an item belongs to: an earlier story whose text it nearly repeats,
-    /// or a new one led by this item.
-    fn story_of(
-        &mut self,
-        id: &str,
-        fingerprint: u64,
-        text: &str,
-        now: DateTime<Utc>,
-        batch: &[StoredItem],
-    ) -> anyhow::Result<(String, bool)> {
-        let candidates: Vec<String> = self
-            .stories
-            .candidates(fingerprint)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        if !candidates.is_empty() {
-            let mine = dedup::shingles(text);
-            for story_id in candidates {
-                let lead_text = match batch
-                    .iter()
-                    .find(|i| i.story == story_id && i.is_story_lead)
-                {
-                    Some(lead) => Some(format!("{}\n{}", lead.title, lead.text)),
-                    None => self
-                        .store
-                        .get_story(&story_id)
-                        .context("reading a story")?
-                        .and_then(|story| self.store.get_item(&story.first_item).ok().flatten())
-                        .map(|lead| format!("{}\n{}", lead.title, lead.text)),
-                };
-                let Some(lead_text) = lead_text else { continue };
-                if dedup::resemblance(&mine, &dedup::shingles(&lead_text)) >= dedup::SAME_STORY {
-                    return Ok((story_id, false));
-                }
-            }
+    /// or a new one led by this item. Decided in memory from the index's sketches.
+    fn story_of(&mut self, id: &str, shingles: &[u64], now: DateTime<Utc>) -> (String, bool) {
+        let fingerprint = dedup::simhash(shingles);
+        let sketch = dedup::sketch(shingles);
+        if let Some(story) = self.stories.same_story(fingerprint, &sketch) {
+            return (story.to_string(), false);
         }
-        let story_id = id.to_string();
-        self.stories.insert(fingerprint, story_id.clone(), now);
-        Ok((story_id, true))
+        self.stories
+            .insert_sketched(fingerprint, id.to_string(), now, sketch);
+        (id.to_string(), true)
     }
 }
