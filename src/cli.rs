@@ -16,6 +16,7 @@ use crate::config::{self, Config};
 use crate::daemon;
 use crate::parse::{self, Parsed};
 use crate::pipeline::{Pipeline, Processed};
+use crate::service::{self, Notifier};
 use crate::store::{AlertStatus, ItemQuery, Store};
 
 /// The largest input `scan` reads; a larger file is refused rather than exhausting memory.
@@ -212,15 +213,18 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { config } => {
-            let config = match load_config(config) {
+            let path = config.unwrap_or_else(config::default_path);
+            let config = match load_config(Some(path.clone())) {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            let rt = runtime()?;
-            rt.block_on(async {
-                let shutdown = tokio_util::sync::CancellationToken::new();
-                tokio::spawn(stop_on_signal(shutdown.clone()));
-                daemon::run(&config, shutdown).await
+            runtime()?.block_on(async {
+                let service = daemon::Service {
+                    config_path: path,
+                    notifier: Notifier::from_env(),
+                    signals: service::signals().context("listening for signals")?,
+                };
+                daemon::run(config, service).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -321,19 +325,7 @@ fn alerts(
     let mut out = io::BufWriter::new(stdout.lock());
     for alert in &found {
         if json {
-            let line = json!({
-                "id": alert.id,
-                "status": alert.status.as_str(),
-                "sink": alert.sink,
-                "topic": alert.topic,
-                "item": alert.item_id,
-                "title": alert.payload.item.title,
-                "created": alert.created.to_rfc3339(),
-                "attempts": alert.attempts,
-                "next_attempt": alert.next_attempt.to_rfc3339(),
-                "delivered_at": alert.delivered_at.map(|d| d.to_rfc3339()),
-                "last_error": alert.last_error,
-            });
+            let line = crate::api::alert_json(alert);
             serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
             writeln!(out).context("writing to stdout")?;
         } else {
@@ -370,44 +362,9 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// Cancels `shutdown` on SIGINT or SIGTERM. The poller stops scheduling, in-flight work
-/// drains, and the store is flushed before the process exits.
-async fn stop_on_signal(shutdown: tokio_util::sync::CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(term), Ok(int)) => (term, int),
-        (Err(err), _) | (_, Err(err)) => {
-            tracing::error!(error = %err, "Cannot listen for signals; stop with SIGKILL.");
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!(signal = "SIGTERM", "Stopping."),
-        _ = int.recv() => tracing::info!(signal = "SIGINT", "Stopping."),
-    }
-    shutdown.cancel();
-}
-
 /// `--since`: a duration ago ("2h") or a date or timestamp.
 fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(ago) = humantime::parse_duration(text) {
-        let ago = chrono::Duration::from_std(ago).map_err(|e| e.to_string())?;
-        return Ok(Utc::now() - ago);
-    }
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(midnight) = day.and_hms_opt(0, 0, 0) {
-            return Ok(midnight.and_utc());
-        }
-    }
-    Err(format!(
-        "{text:?} is neither a duration like \"2h\" nor a date like 2025-03-14"
-    ))
+    crate::api::parse_since(text, Utc::now())
 }
 
 fn items(
@@ -445,18 +402,7 @@ fn items(
     let mut out = io::BufWriter::new(stdout.lock());
     for item in &found {
         if json {
-            let line = json!({
-                "id": item.id,
-                "feed": item.feed_name,
-                "title": item.title,
-                "url": item.url,
-                "published": item.published.map(|d| d.to_rfc3339()),
-                "fetched": item.fetched.to_rfc3339(),
-                "story": item.story,
-                "story_lead": item.is_story_lead,
-                "entities": item.entities.iter().map(|e| json!({"id": e.id, "mentions": e.mentions})).collect::<Vec<_>>(),
-                "topics": item.topics.iter().map(|t| json!({"id": t.id, "score": t.score, "matched": t.matched})).collect::<Vec<_>>(),
-            });
+            let line = crate::api::item_json(item);
             serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
             writeln!(out).context("writing to stdout")?;
         } else {

@@ -13,6 +13,7 @@
 //! fetched, and the store is flushed last.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -23,12 +24,17 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::alert::{outbox, Dispatcher};
+use crate::api::{self, Health};
+use crate::config;
 use crate::config::Config;
 use crate::identity;
+use crate::metrics;
 use crate::model::Topic;
 use crate::pipeline::dedup::{self, StoryIndex};
 use crate::pipeline::Pipeline;
+use crate::poller::Progress;
 use crate::poller::{PollOutcome, PollResult, Poller};
+use crate::service::{self, Notifier, Signal, Signals};
 use crate::store::{FeedState, Store, StoredAlert, StoredEntity, StoredItem, StoredTopic};
 
 /// Poll results waiting to be processed; small, so a slow store slows the poller
@@ -93,55 +99,285 @@ pub async fn once(config: &Config) -> anyhow::Result<Summary> {
     Ok(summary)
 }
 
-/// Polls until `shutdown` is cancelled, then drains and flushes.
-pub async fn run(config: &Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = open_store(config)?;
-    let dispatcher =
-        Arc::new(Dispatcher::new(config, store.clone()).context("setting up alert sinks")?);
-    let mut processor = Processor::new(config, store.clone())?;
-    processor.alerts_stored = Some(dispatcher.waker());
-    let poller = Poller::new(config).context("setting up the HTTP client")?;
-    let states = feed_states(&store)?;
+/// What `run` needs from the service around it.
+pub struct Service {
+    /// Where SIGHUP re-reads the config from.
+    pub config_path: PathBuf,
+    pub notifier: Notifier,
+    pub signals: Signals,
+}
+
+/// The daemon: polls, processes, stores and delivers until SIGTERM or SIGINT.
+///
+/// SIGHUP re-reads the config: when it is valid, the stages are built anew with it
+/// and swapped in (the store, the outbox and the feed states carry over, since all of
+/// them live in the store); when it is not, every error is logged and the running
+/// config stays.
+pub async fn run(mut config: Config, mut service: Service) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let health = Health::new();
+    health.set_store_open(true);
+    let notifier = service.notifier.clone();
+    let api_stop = CancellationToken::new();
+    // Bound before READY, so a taken port fails the start rather than a later request.
+    let mut api = start_api(&config, &store, &health, api_stop.child_token()).await?;
+    let mut stages = Stages::start(&config, &store, &health, &notifier)?;
+    metrics::global().set_feeds(config.feeds.len());
     tracing::info!(
         feeds = config.feeds.len(),
         topics = config.topics.len(),
         store = %config.storage.path.display(),
         "Started."
     );
-
-    let pruner = tokio::spawn(prune_loop(
-        store.clone(),
-        config.storage.history,
-        config.storage.retention,
-        shutdown.clone(),
-    ));
-    let delivering = tokio::spawn(dispatcher.run(shutdown.clone()));
-    let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
-    let feeds = config.feeds.clone();
-    let stop = shutdown.clone();
-    let unstored = poller.unstored();
-    let polling = tokio::spawn(async move { poller.run(feeds, states, tx, stop).await });
-    while let Some(result) = rx.recv().await {
-        // A failed store write is logged, and the feed's validators are dropped so its
-        // next poll fetches everything again; the daemon keeps serving the other feeds.
-        let key = result.feed.url.to_string();
-        let name = result.feed.name.clone();
-        if let Err(err) = processor.handle(result).await {
-            unstored.mark(&key);
-            tracing::error!(
-                feed = %name,
-                error = format!("{err:#}"),
-                "Could not store a feed's items; will fetch them again."
-            );
+    notifier.ready();
+    loop {
+        tokio::select! {
+            signal = service.signals.next() => match signal {
+                Some(Signal::Reload) => {
+                    notifier.reloading();
+                    match reload(&config, &service.config_path, &store, &health, &notifier) {
+                        Ok((new_config, new_stages)) => {
+                            stages.stop().await?;
+                            stages = new_stages;
+                            if api_listen(&new_config) != api_listen(&config) {
+                                if let Some((stop, task)) = api.take() {
+                                    stop.cancel();
+                                    let _ = task.await;
+                                }
+                                api = start_api(&new_config, &store, &health, api_stop.child_token()).await?;
+                            }
+                            config = new_config;
+                            metrics::global().set_feeds(config.feeds.len());
+                            tracing::info!(
+                                feeds = config.feeds.len(),
+                                topics = config.topics.len(),
+                                "Reloaded the config."
+                            );
+                        }
+                        Err(err) => tracing::error!(
+                            error = format!("{err:#}"),
+                            "Kept the running config; the new one is not usable."
+                        ),
+                    }
+                    notifier.ready();
+                }
+                Some(Signal::Shutdown) | None => break,
+            },
+            ended = stages.ended() => {
+                tracing::error!("A stage of the daemon ended on its own; stopping.");
+                ended?;
+                break;
+            }
         }
     }
-    polling.await.context("the poller task failed")?;
-    // The workers stop at the cancellation too; a delivery cut short stays pending.
-    delivering.await.context("the alert workers failed")?;
-    pruner.abort();
+    notifier.stopping();
+    tracing::info!("Stopping.");
+    stages.stop().await?;
+    api_stop.cancel();
+    if let Some((_, task)) = api {
+        let _ = task.await;
+    }
     store.flush().await.context("flushing the store")?;
+    health.set_store_open(false);
     tracing::info!("Stopped.");
     Ok(())
+}
+
+/// Reads and validates the config again, and builds the stages for it without
+/// stopping the running ones, so that any failure leaves them untouched.
+fn reload(
+    running: &Config,
+    path: &Path,
+    store: &Store,
+    health: &Health,
+    notifier: &Notifier,
+) -> anyhow::Result<(Config, Stages)> {
+    let mut new = config::load(path).map_err(|errors| {
+        for err in &errors.0 {
+            tracing::error!(error = %err, "Invalid config.");
+        }
+        anyhow::anyhow!("{} error(s) in {}", errors.0.len(), path.display())
+    })?;
+    if new.storage.path != running.storage.path {
+        tracing::warn!(
+            running = %running.storage.path.display(),
+            new = %new.storage.path.display(),
+            "storage.path changed; the store cannot move while running, restart to use the new path."
+        );
+        new.storage.path = running.storage.path.clone();
+    }
+    let stages = Stages::start(&new, store, health, notifier)?;
+    Ok((new, stages))
+}
+
+fn api_listen(config: &Config) -> Option<std::net::SocketAddr> {
+    config.api.as_ref().map(|a| a.listen)
+}
+
+type ApiTask = (
+    CancellationToken,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// Binds and serves the API when the config has one.
+async fn start_api(
+    config: &Config,
+    store: &Store,
+    health: &Health,
+    stop: CancellationToken,
+) -> anyhow::Result<Option<ApiTask>> {
+    let Some(settings) = &config.api else {
+        return Ok(None);
+    };
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on api.listen {}", settings.listen))?;
+    let token = api::load_token(settings).context("reading the API token")?;
+    let state = api::ApiState {
+        store: store.clone(),
+        token,
+        health: health.clone(),
+        progress_bound: api::progress_bound(config.poller.interval.min(PROGRESS_TICK * 60)),
+    };
+    let task = tokio::spawn(api::serve(listener, state, stop.clone()));
+    Ok(Some((stop, task)))
+}
+
+/// How often the poll loop reports progress at the least, and so how fresh the
+/// watchdog's proof of life is.
+const PROGRESS_TICK: Duration = Duration::from_secs(5);
+/// How often STATUS= is refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(30);
+
+/// One generation of the daemon's stages, built from one config.
+struct Stages {
+    stop: CancellationToken,
+    tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+}
+
+impl Stages {
+    /// Builds everything that can fail first (sinks, HTTP client, pipeline), then
+    /// spawns the poller, the processor, the alert workers, the pruner and the status
+    /// reporter.
+    fn start(
+        config: &Config,
+        store: &Store,
+        health: &Health,
+        notifier: &Notifier,
+    ) -> anyhow::Result<Stages> {
+        let dispatcher =
+            Arc::new(Dispatcher::new(config, store.clone()).context("setting up alert sinks")?);
+        let mut processor = Processor::new(config, store.clone())?;
+        processor.alerts_stored = Some(dispatcher.waker());
+        let tick = service::watchdog_interval().map_or(PROGRESS_TICK, |w| w.min(PROGRESS_TICK));
+        let beat = {
+            let health = health.clone();
+            let notifier = notifier.clone();
+            Arc::new(move || {
+                health.progress();
+                // Only this loop pings the watchdog: if it stalls, systemd notices.
+                notifier.watchdog();
+            })
+        };
+        let poller = Poller::new(config)
+            .context("setting up the HTTP client")?
+            .with_progress(Progress { tick, beat });
+        let states = feed_states(store)?;
+        let stop = CancellationToken::new();
+        let mut tasks = tokio::task::JoinSet::new();
+
+        let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
+        let feeds = config.feeds.clone();
+        let unstored = poller.unstored();
+        let poll_stop = stop.clone();
+        tasks.spawn(async move {
+            poller.run(feeds, states, tx, poll_stop).await;
+            Ok(())
+        });
+        tasks.spawn(async move {
+            // Ends when the poller has stopped and every fetched result is processed.
+            while let Some(result) = rx.recv().await {
+                // A failed store write is logged, and the feed's validators are dropped
+                // so its next poll fetches everything again; other feeds go on.
+                let key = result.feed.url.to_string();
+                let name = result.feed.name.clone();
+                if let Err(err) = processor.handle(result).await {
+                    unstored.mark(&key);
+                    tracing::error!(
+                        feed = %name,
+                        error = format!("{err:#}"),
+                        "Could not store a feed's items; will fetch them again."
+                    );
+                }
+            }
+            Ok(())
+        });
+        let deliver_stop = stop.clone();
+        tasks.spawn(async move {
+            // The workers stop at the cancellation; a delivery cut short stays pending.
+            dispatcher.run(deliver_stop).await;
+            Ok(())
+        });
+        tasks.spawn(prune_loop(
+            store.clone(),
+            config.storage.history,
+            config.storage.retention,
+            stop.clone(),
+        ));
+        tasks.spawn(status_loop(
+            store.clone(),
+            config.feeds.len(),
+            notifier.clone(),
+            stop.clone(),
+        ));
+        Ok(Stages { stop, tasks })
+    }
+
+    /// Waits until a stage ends on its own (they only end when stopped, or on a bug).
+    async fn ended(&mut self) -> anyhow::Result<()> {
+        match self.tasks.join_next().await {
+            Some(Ok(result)) => result,
+            Some(Err(err)) => Err(anyhow::anyhow!("a daemon task failed: {err}")),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Stops scheduling, drains what was fetched, and waits for every stage.
+    async fn stop(mut self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        while let Some(joined) = self.tasks.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::error!(error = format!("{err:#}"), "A stage ended with an error.")
+                }
+                Err(err) => tracing::error!(error = %err, "A daemon task failed."),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Tells systemd how things stand (STATUS=), now and every [`STATUS_EVERY`].
+async fn status_loop(
+    store: Store,
+    feeds: usize,
+    notifier: Notifier,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval(STATUS_EVERY);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        let counts = store.counts();
+        let pending = store.pending_alerts();
+        notifier.status(&format!(
+            "{feeds} feeds, {} items, {} stories, {pending} alerts pending",
+            counts.items, counts.stories
+        ));
+    }
 }
 
 fn open_store(config: &Config) -> anyhow::Result<Store> {
@@ -162,11 +398,11 @@ async fn prune_loop(
     history: Duration,
     retention: Duration,
     shutdown: CancellationToken,
-) {
+) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
         // Bounded passes, so pruning a large backlog never stalls the store for long.
@@ -250,6 +486,7 @@ impl Processor {
                 continue;
             }
             let processed = self.pipeline.process_item(&entry.title, &entry.body);
+            metrics::global().item_processed();
             let text = format!("{}\n{}", processed.article.title, processed.article.body);
             let shingles = dedup::shingles(&text);
             let fingerprint = dedup::simhash(&shingles);
@@ -312,6 +549,14 @@ impl Processor {
                 .insert_items_with_alerts(&batch, &alerts)
                 .with_context(|| format!("storing items of feed {}", feed.name))?;
             self.summary.items_new += new;
+            // Counted once stored, so a batch that fails and is fetched again is not
+            // counted twice.
+            metrics::global().item_stored(new);
+            for item in &batch {
+                for topic in &item.topics {
+                    metrics::global().topic_matched(&topic.id);
+                }
+            }
             self.summary.stories_new += batch.iter().filter(|i| i.is_story_lead).count();
             // Items must be durable before the feed's validators move on, or a crash
             // here would lose them behind a 304.

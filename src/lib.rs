@@ -13,15 +13,21 @@
 //! - [`poller`]: fetching feeds when due (conditional GET, backoff, limits) and reading them liberally;
 //! - [`store`]: the embedded sled store: items, seen ids, topic index, stories, feed state;
 //! - [`daemon`]: the wiring of poller, pipeline and store for `once` and `run`;
+//! - [`api`]: the HTTP API on `api.listen`: `/healthz`, `/metrics`, `/api/items`, `/api/alerts`;
+//! - [`metrics`]: process-wide counters and gauges, rendered for Prometheus;
+//! - [`service`]: running under systemd: SIGTERM/SIGINT/SIGHUP, and `sd_notify` readiness, status and watchdog;
 //! - [`cli`]: the command line, a thin layer over the stages.
 
 pub mod alert;
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod identity;
+pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod pipeline;
 pub mod poller;
+pub mod service;
 pub mod store;

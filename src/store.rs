@@ -749,6 +749,11 @@ impl Store {
         Ok(true)
     }
 
+    /// Number of pending alerts: the size of the due index, without decoding records.
+    pub fn pending_alerts(&self) -> usize {
+        self.outbox_due.len()
+    }
+
     /// Number of alerts of each status: (pending, delivered, failed).
     pub fn alert_counts(&self) -> Result<(usize, usize, usize), StoreError> {
         let mut counts = (0, 0, 0);

@@ -27,6 +27,17 @@ fn secret() -> String {
 
 /// A config: `feeds` feeds of `server`, topic "museums" alerting the webhook at `hook`.
 fn config(dir: &Path, server: &FeedServer, feeds: usize, hook: &str) -> PathBuf {
+    config_with(dir, server, feeds, hook, "")
+}
+
+/// [`config`] with `sink_keys` (TOML lines) added to the webhook sink.
+fn config_with(
+    dir: &Path,
+    server: &FeedServer,
+    feeds: usize,
+    hook: &str,
+    sink_keys: &str,
+) -> PathBuf {
     let mut text = format!(
         "[storage]\npath = {:?}\n[poller]\ninterval = \"1h\"\ntimeout = \"5s\"\n",
         dir.join("data")
@@ -36,12 +47,24 @@ fn config(dir: &Path, server: &FeedServer, feeds: usize, hook: &str) -> PathBuf 
     }
     text.push_str(&format!(
         "[[sinks]]\nid = \"hook\"\nkind = \"webhook\"\nurl = {hook:?}\nsecret_env = \"NW_TEST_SECRET\"\n\
-         max_attempts = 100\nretry_base = \"200ms\"\nretry_max = \"2s\"\n\
+         max_attempts = 100\nretry_base = \"200ms\"\nretry_max = \"2s\"\n{sink_keys}\n\
          [[topics]]\nid = \"museums\"\nname = \"Museums\"\nquery = \"museum\"\nsinks = [\"hook\"]\n"
     ));
     let path = dir.join("newswatch.toml");
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// The `webhook-signature` a request with these headers and body must carry, computed
+/// here independently of the code under test.
+fn expected_signature(id: &str, ts: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET_KEY).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
 }
 
 fn cmd(config: &Path, args: &[&str]) -> Command {
@@ -168,14 +191,10 @@ fn webhook_bodies_and_signatures_follow_the_contract() {
         let ts: i64 = r.header("webhook-timestamp").parse().expect("unix seconds");
         assert!((now - ts).abs() < 120, "timestamp {ts} is not now");
         // The signature, computed here independently of the code under test.
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET_KEY).unwrap();
-        mac.update(format!("{id}.{ts}.").as_bytes());
-        mac.update(&r.body);
-        let expected = format!(
-            "v1,{}",
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        assert_eq!(
+            r.header("webhook-signature"),
+            expected_signature(id, &ts.to_string(), &r.body)
         );
-        assert_eq!(r.header("webhook-signature"), expected);
 
         let body: Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body["type"], "newswatch.alert");
@@ -366,4 +385,185 @@ fn a_rejected_alert_fails_at_once_and_can_be_replayed() {
         "{}",
         out.stderr
     );
+}
+
+/// Checks a digest request against the contract and returns its alert ids.
+fn digest_alert_ids(r: &crate::util::receiver::Received) -> Vec<String> {
+    assert_eq!(r.header("content-type"), "application/json");
+    let id = r.header("webhook-id");
+    assert_eq!(
+        r.header("webhook-signature"),
+        expected_signature(id, r.header("webhook-timestamp"), &r.body)
+    );
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["type"], "newswatch.digest");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["id"], id);
+    assert!(id.starts_with("d_"), "{id}");
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["type", "version", "id", "alerts"]);
+    body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|alert| {
+            assert_eq!(alert["type"], "newswatch.alert");
+            assert_eq!(alert["topic"]["id"], "museums");
+            alert["id"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_digest_sink_gets_one_post_per_once_run() {
+    let server = FeedServer::start(20);
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let digest = "digest = \"1s\"";
+    let config = config_with(dir.path(), &server, 2, &receiver.url(), digest);
+
+    // `once` does not wait out the window: what the run raised goes out as one digest.
+    let out = run(&mut cmd(&config, &["once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "one POST for the whole run");
+    let ids: HashSet<String> = digest_alert_ids(&got[0]).into_iter().collect();
+    assert!(ids.len() >= 10, "only {} alerts", ids.len());
+    assert!(ids.len() < 50, "this part stays under the cap");
+    assert_eq!(alert_ids(&config, None), ids, "every alert, once");
+    assert_eq!(alert_ids(&config, Some("delivered")), ids);
+    assert_eq!(ids.len(), matched_stories(&config).len());
+
+    // Nothing new: nothing sent.
+    run(&mut cmd(&config, &["once"]));
+    assert_eq!(receiver.received().len(), 1);
+
+    // More alerts than one digest holds: digests of at most 50, each alert once.
+    let server = FeedServer::start(40);
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(dir.path(), &server, 8, &receiver.url(), digest);
+    let out = run(&mut cmd(&config, &["once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = receiver.received();
+    let sizes: Vec<usize> = got.iter().map(|r| digest_alert_ids(r).len()).collect();
+    assert!(sizes.len() >= 2 && sizes[0] == 50, "{sizes:?}");
+    let mut all: Vec<String> = got.iter().flat_map(digest_alert_ids).collect();
+    let sent = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), sent, "an alert sent in two digests");
+    let all: HashSet<String> = all.into_iter().collect();
+    assert_eq!(alert_ids(&config, Some("delivered")), all);
+    assert_eq!(all.len(), matched_stories(&config).len());
+}
+
+#[test]
+fn a_digest_waits_for_its_window_and_is_retried_whole() {
+    let server = FeedServer::start(12);
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Unavailable);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(dir.path(), &server, 3, &receiver.url(), "digest = \"3s\"");
+
+    let started = Instant::now();
+    let (child, _lines) = spawn_run(&config);
+    assert!(
+        wait_until(Duration::from_secs(30), || !receiver.received().is_empty()),
+        "no digest sent"
+    );
+    let first = receiver.received()[0].at;
+    assert!(
+        first - started >= Duration::from_millis(2900),
+        "sent {:?} after the start, before the window ended",
+        first - started
+    );
+    receiver.set_mode(Mode::Ok);
+    assert!(
+        settled(&receiver, Duration::from_secs(40)),
+        "digest still undelivered"
+    );
+    stop(child);
+
+    let got = receiver.received();
+    assert!(got.len() >= 2, "a 503, then a retry");
+    let stories = matched_stories(&config);
+    for r in &got {
+        // The feeds were all read well within the window: every request carried every
+        // alert, retried as one digest under one id.
+        assert_eq!(r.header("webhook-id"), got[0].header("webhook-id"));
+        assert_eq!(digest_alert_ids(r).len(), stories.len());
+    }
+    assert_eq!(got.iter().filter(|r| r.status == 200).count(), 1);
+    for pair in got.windows(2) {
+        assert!(
+            pair[1].at - pair[0].at >= Duration::from_millis(950),
+            "retried before Retry-After"
+        );
+    }
+    assert_eq!(alert_ids(&config, Some("delivered")).len(), stories.len());
+    assert!(alert_ids(&config, Some("pending")).is_empty());
+}
+
+#[test]
+fn a_rate_limited_sink_spaces_its_requests() {
+    let server = FeedServer::start(10);
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(
+        dir.path(),
+        &server,
+        2,
+        &receiver.url(),
+        "rate_limit = \"5/s\"",
+    );
+
+    let out = run(&mut cmd(&config, &["once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = receiver.received();
+    assert!(got.len() >= 5, "only {} alerts", got.len());
+    assert_eq!(got.len(), matched_stories(&config).len());
+    for pair in got.windows(2) {
+        // 200 ms apart when sent; arrival adds a little jitter either way.
+        let gap = pair[1].at - pair[0].at;
+        assert!(gap >= Duration::from_millis(170), "requests {gap:?} apart");
+    }
+    let span = got.last().unwrap().at - got[0].at;
+    assert!(
+        span >= Duration::from_millis(200) * (got.len() as u32 - 1) - Duration::from_millis(30)
+    );
+}
+
+#[test]
+fn a_shutdown_does_not_wait_out_the_rate_limit() {
+    let server = FeedServer::start(10);
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with(
+        dir.path(),
+        &server,
+        2,
+        &receiver.url(),
+        "rate_limit = \"1/h\"",
+    );
+
+    let (child, _lines) = spawn_run(&config);
+    assert!(wait_until(Duration::from_secs(30), || !receiver
+        .received()
+        .is_empty()));
+    // The worker now waits an hour before the next alert; SIGTERM ends that wait
+    // (`stop` fails the test unless the daemon exits within 10 s).
+    std::thread::sleep(Duration::from_millis(500));
+    let asked = Instant::now();
+    stop(child);
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(receiver.received().len(), 1, "one alert an hour");
+
+    // The rest are kept for later, none lost.
+    let stories = matched_stories(&config);
+    assert_eq!(alert_ids(&config, Some("delivered")).len(), 1);
+    assert_eq!(alert_ids(&config, Some("pending")).len(), stories.len() - 1);
 }

@@ -20,3 +20,7 @@ mod seeds;
 mod hostile;
 // The poller against a real HTTP server: conditional GET, backoff, limits, hostile servers.
 mod poll;
+// Running under systemd: readiness, status and watchdog notifications, reload, stop.
+mod service;
+// The HTTP API: health, metrics, items and alerts over a real store, the bearer token.
+mod api;

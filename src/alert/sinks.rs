@@ -23,9 +23,11 @@ use chrono::SecondsFormat;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
+use xxhash_rust::xxh3::xxh3_64;
 
 use super::payload::AlertPayload;
 use super::retry::{self, DeliveryError};
@@ -621,6 +623,312 @@ fn utf16_len(text: &str) -> usize {
 }
 
 // ---------------------------------------------------------------------------------
+// Digests
+// ---------------------------------------------------------------------------------
+
+/// `type` of a digest body.
+pub const DIGEST_TYPE: &str = "newswatch.digest";
+/// `version` of the digest body layout.
+pub const DIGEST_VERSION: u32 = 1;
+
+/// The id of a digest of the alerts with `ids`: the same alerts, in any order, give
+/// the same id, so a digest sent again (a retry, a crash before its outcome was
+/// recorded) carries the id it had. A digest of other alerts gets another id.
+pub fn digest_id<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    let mut ids: Vec<&str> = ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    format!("d_{:016x}", xxh3_64(ids.join("\n").as_bytes()))
+}
+
+#[derive(Serialize)]
+struct DigestBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    version: u32,
+    id: &'a str,
+    alerts: &'a [AlertPayload],
+}
+
+/// The generic webhook body of a digest:
+/// `{"type":"newswatch.digest","version":1,"id":"d_…","alerts":[…]}`, each element of
+/// `alerts` exactly the body that alert would have been sent as on its own.
+pub fn digest_body(id: &str, alerts: &[AlertPayload]) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&DigestBody {
+        kind: DIGEST_TYPE,
+        version: DIGEST_VERSION,
+        id,
+        alerts,
+    })
+}
+
+/// Alerts grouped by topic: topics in the order they first appear, alerts in order.
+fn by_topic(alerts: &[AlertPayload]) -> Vec<(&str, Vec<&AlertPayload>)> {
+    let mut groups: Vec<(&str, &str, Vec<&AlertPayload>)> = Vec::new();
+    for alert in alerts {
+        match groups.iter_mut().find(|(id, _, _)| *id == alert.topic.id) {
+            Some((_, _, list)) => list.push(alert),
+            None => groups.push((&alert.topic.id, &alert.topic.name, vec![alert])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, name, list)| (name, list))
+        .collect()
+}
+
+/// "1 new alert", "12 new alerts".
+fn alerts_count(n: usize) -> String {
+    if n == 1 {
+        "1 new alert".to_string()
+    } else {
+        format!("{n} new alerts")
+    }
+}
+
+/// "Museums (2), Ukraine ceasefire talks (1)": the topics of a digest, one line.
+fn topics_line(groups: &[(&str, Vec<&AlertPayload>)]) -> String {
+    groups
+        .iter()
+        .map(|(name, list)| format!("{} ({})", one_line(name), list.len()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One line of a digest listing: a topic heading, or an alert.
+struct Line {
+    text: String,
+    is_alert: bool,
+}
+
+/// The lines joined by newlines when they fit in `max` units as `unit` counts them;
+/// else as many as fit with room for a last line "…and N more" counting the alerts left
+/// out. Each line must fit on its own with room for that note (callers cut titles and
+/// links to make sure).
+fn fit_lines(lines: &[Line], max: usize, unit: fn(char) -> usize) -> String {
+    let len = |text: &str| text.chars().map(unit).sum::<usize>();
+    let all = lines
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if len(&all) <= max {
+        return all;
+    }
+    let total = lines.iter().filter(|l| l.is_alert).count();
+    let room = max.saturating_sub(len(&format!("\n…and {total} more")));
+    let mut kept: Vec<&Line> = Vec::new();
+    let mut used = 0;
+    for line in lines {
+        let add = usize::from(!kept.is_empty()) + len(&line.text);
+        if used + add > room {
+            break;
+        }
+        used += add;
+        kept.push(line);
+    }
+    // A heading without any of its alerts says nothing.
+    while kept.last().is_some_and(|l| !l.is_alert) {
+        kept.pop();
+    }
+    let left = total - kept.iter().filter(|l| l.is_alert).count();
+    let mut out = kept
+        .iter()
+        .map(|l| l.text.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    if left > 0 {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&format!("…and {left} more"));
+    }
+    out
+}
+
+/// A Slack message for a digest: `text` says how many alerts on which topics, then one
+/// section per topic listing the linked titles, and a context line with the digest id.
+/// Slack's limits hold: at most 50 blocks (topics past the 45th are counted, not
+/// listed) and 3000 characters a section (titles past that are counted).
+pub fn slack_digest_body(id: &str, alerts: &[AlertPayload]) -> Value {
+    const MAX_SECTIONS: usize = 45;
+    let groups = by_topic(alerts);
+    let count = alerts_count(alerts.len());
+    let text = slack_escape(&cut_chars(
+        &format!("newswatch: {count}: {}", topics_line(&groups)),
+        300,
+    ));
+    let mut blocks = vec![json!({
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": format!("*newswatch: {count}*")},
+    })];
+    for (name, list) in groups.iter().take(MAX_SECTIONS) {
+        let mut lines = vec![Line {
+            text: format!(
+                "*{}* ({})",
+                slack_escape(&cut_chars(&one_line(name), 150)),
+                list.len()
+            ),
+            is_alert: false,
+        }];
+        lines.extend(list.iter().map(|p| {
+            let title = slack_escape(&cut_chars(&one_line(&p.item.title), 200));
+            let text = match p.item.url.as_deref().and_then(slack_link_url) {
+                Some(url) => format!("• <{url}|{title}>"),
+                None => format!("• {title}"),
+            };
+            Line {
+                text,
+                is_alert: true,
+            }
+        }));
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": fit_lines(&lines, 3000, |_| 1)},
+        }));
+    }
+    let hidden: Vec<_> = groups.iter().skip(MAX_SECTIONS).collect();
+    if !hidden.is_empty() {
+        let more: usize = hidden.iter().map(|(_, list)| list.len()).sum();
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": format!(
+                "…and {more} more in {} more topics", hidden.len()
+            )}],
+        }));
+    }
+    blocks.push(json!({
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": slack_escape(&digest_context(id, alerts))}],
+    }));
+    json!({"text": text, "blocks": blocks})
+}
+
+/// A Discord message for a digest: a `content` line with the count and topics, and one
+/// embed whose description lists the linked titles under a bold heading per topic
+/// (titles past Discord's 4096 are counted, not listed). Markdown is escaped and
+/// mentions are disabled as for single alerts.
+pub fn discord_digest_body(id: &str, alerts: &[AlertPayload]) -> Value {
+    let groups = by_topic(alerts);
+    let count = alerts_count(alerts.len());
+    let mut lines = Vec::new();
+    for (name, list) in &groups {
+        lines.push(Line {
+            text: format!(
+                "**{}** ({})",
+                discord_escape(&cut_chars(&one_line(name), 150)),
+                list.len()
+            ),
+            is_alert: false,
+        });
+        for p in list {
+            let title = discord_escape(&cut_chars(&one_line(&p.item.title), 200));
+            let text = match p.item.url.as_deref().and_then(http_url) {
+                // `(` and `)` would end the link early.
+                Some(url) if url.as_str().len() <= 1500 => format!(
+                    "• [{title}]({})",
+                    url.as_str().replace('(', "%28").replace(')', "%29")
+                ),
+                _ => format!("• {title}"),
+            };
+            lines.push(Line {
+                text,
+                is_alert: true,
+            });
+        }
+    }
+    let latest = alerts.iter().map(|p| p.detected_at).max();
+    let mut embed = json!({
+        "title": format!("newswatch: {count}"),
+        "color": 0x2b6cb0,
+        "description": fit_lines(&lines, 4096, char::len_utf16),
+        "footer": {"text": cut_utf16(&digest_context(id, alerts), 2048)},
+    });
+    if let Some(latest) = latest {
+        embed["timestamp"] = Value::String(latest.to_rfc3339_opts(SecondsFormat::Secs, true));
+    }
+    json!({
+        "content": cut_utf16(
+            &format!("**newswatch: {count}**: {}", discord_escape(&topics_line(&groups))),
+            2000,
+        ),
+        "embeds": [embed],
+        "allowed_mentions": {"parse": []},
+    })
+}
+
+/// An ntfy message for a digest: `Title` the count (and the topic, when there is one),
+/// and a plain-text body listing each topic, then its titles with their links below
+/// them, cut under ntfy's 4096 bytes (titles past that are counted, not listed).
+pub fn ntfy_digest_request(id: &str, alerts: &[AlertPayload]) -> NtfyRequest {
+    let groups = by_topic(alerts);
+    let count = alerts_count(alerts.len());
+    let title = match groups.as_slice() {
+        [(name, _)] => format!("{}: {count}", one_line(name)),
+        _ => format!("newswatch: {count}"),
+    };
+    let mut headers = vec![("Title", encode_header_words(&cut_chars(&title, 200)))];
+    if let [only] = alerts {
+        if let Some(url) = only.item.url.as_deref().and_then(http_url) {
+            headers.push(("Click", ascii_header_value(url.as_str())));
+        }
+    }
+    let mut lines = Vec::new();
+    for (i, (name, list)) in groups.iter().enumerate() {
+        lines.push(Line {
+            text: format!(
+                "{}{} ({})",
+                if i > 0 { "\n" } else { "" },
+                cut_chars(&one_line(name), 150),
+                list.len()
+            ),
+            is_alert: false,
+        });
+        for p in list {
+            let mut text = format!("- {}", cut_chars(&one_line(&p.item.title), 200));
+            if let Some(url) = p.item.url.as_deref().and_then(http_url) {
+                if url.as_str().len() <= 1500 {
+                    text.push_str("\n  ");
+                    text.push_str(url.as_str());
+                }
+            }
+            lines.push(Line {
+                text,
+                is_alert: true,
+            });
+        }
+    }
+    let mut body = fit_lines(&lines, MAX_NTFY_BODY_BYTES - 200, char::len_utf8);
+    body.push_str(&format!("\n\n{}", digest_context(id, alerts)));
+    NtfyRequest {
+        headers,
+        body: cut_bytes(&body, MAX_NTFY_BODY_BYTES),
+    }
+}
+
+/// The small print of a digest: its id, size and detection times.
+fn digest_context(id: &str, alerts: &[AlertPayload]) -> String {
+    let mut line = format!("newswatch digest {} · {}", one_line(id), alerts.len());
+    line.push_str(if alerts.len() == 1 {
+        " alert"
+    } else {
+        " alerts"
+    });
+    let first = alerts.iter().map(|p| p.detected_at).min();
+    let last = alerts.iter().map(|p| p.detected_at).max();
+    if let (Some(first), Some(last)) = (first, last) {
+        let first = first.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let last = last.to_rfc3339_opts(SecondsFormat::Secs, true);
+        if first == last {
+            line.push_str(&format!(" · detected {first}"));
+        } else {
+            line.push_str(&format!(" · detected {first} to {last}"));
+        }
+    }
+    line
+}
+
+// ---------------------------------------------------------------------------------
 // Delivery
 // ---------------------------------------------------------------------------------
 
@@ -646,6 +954,26 @@ impl fmt::Debug for SinkClient {
             .field("secrets", &self.secrets.len())
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+/// What one message carries: one alert, or a digest of several.
+#[derive(Debug, Clone, Copy)]
+enum Content<'a> {
+    Alert(&'a AlertPayload),
+    Digest {
+        id: &'a str,
+        alerts: &'a [AlertPayload],
+    },
+}
+
+impl<'a> Content<'a> {
+    /// The alert or digest id: `webhook-id`, and the id in logs.
+    fn id(&self) -> &'a str {
+        match self {
+            Content::Alert(payload) => &payload.id,
+            Content::Digest { id, .. } => id,
+        }
     }
 }
 
@@ -707,9 +1035,37 @@ impl SinkClient {
         payload: &AlertPayload,
         now: SystemTime,
     ) -> Result<(), DeliveryError> {
+        self.deliver(http, Content::Alert(payload), now).await
+    }
+
+    /// One delivery attempt of `alerts` as one digest message with id `id` (see
+    /// [`digest_id`]), signed as of `now`: for a webhook [`digest_body`] with the same
+    /// headers as a single alert (`webhook-id` is the digest id), for Slack, Discord
+    /// and ntfy one message listing the titles by topic, for the log sink one line per
+    /// alert. The answer is classified as for [`SinkClient::send`].
+    pub async fn send_digest(
+        &self,
+        http: &reqwest::Client,
+        id: &str,
+        alerts: &[AlertPayload],
+        now: SystemTime,
+    ) -> Result<(), DeliveryError> {
+        self.deliver(http, Content::Digest { id, alerts }, now)
+            .await
+    }
+
+    async fn deliver(
+        &self,
+        http: &reqwest::Client,
+        content: Content<'_>,
+        now: SystemTime,
+    ) -> Result<(), DeliveryError> {
         let url = match (&self.kind, &self.url) {
             (SinkKind::Log, _) => {
-                self.log(payload);
+                match content {
+                    Content::Alert(payload) => self.log(payload),
+                    Content::Digest { alerts, .. } => alerts.iter().for_each(|p| self.log(p)),
+                }
                 return Ok(());
             }
             (_, Some(url)) => url.clone(),
@@ -720,32 +1076,50 @@ impl SinkClient {
                 })
             }
         };
+        let id = content.id();
         let mut headers = HeaderMap::new();
         let body: Vec<u8> = match self.kind {
             SinkKind::Webhook => {
-                let body = serde_json::to_vec(payload).map_err(|err| DeliveryError::Permanent {
+                let body = match content {
+                    Content::Alert(payload) => serde_json::to_vec(payload),
+                    Content::Digest { id, alerts } => digest_body(id, alerts),
+                }
+                .map_err(|err| DeliveryError::Permanent {
                     reason: format!("cannot encode the alert: {err}"),
                 })?;
                 let timestamp = unix_seconds(now);
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                insert(&mut headers, "webhook-id", &payload.id)?;
+                insert(&mut headers, "webhook-id", id)?;
                 insert(&mut headers, "webhook-timestamp", &timestamp.to_string())?;
                 if !self.secrets.is_empty() {
-                    let signature = signature_header(&self.secrets, &payload.id, timestamp, &body);
+                    let signature = signature_header(&self.secrets, id, timestamp, &body);
                     insert(&mut headers, "webhook-signature", &signature)?;
                 }
                 body
             }
             SinkKind::Slack => {
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                slack_body(payload).to_string().into_bytes()
+                match content {
+                    Content::Alert(payload) => slack_body(payload),
+                    Content::Digest { id, alerts } => slack_digest_body(id, alerts),
+                }
+                .to_string()
+                .into_bytes()
             }
             SinkKind::Discord => {
                 headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                discord_body(payload).to_string().into_bytes()
+                match content {
+                    Content::Alert(payload) => discord_body(payload),
+                    Content::Digest { id, alerts } => discord_digest_body(id, alerts),
+                }
+                .to_string()
+                .into_bytes()
             }
             SinkKind::Ntfy => {
-                let request = ntfy_request(payload);
+                let request = match content {
+                    Content::Alert(payload) => ntfy_request(payload),
+                    Content::Digest { id, alerts } => ntfy_digest_request(id, alerts),
+                };
                 headers.insert(
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -776,7 +1150,7 @@ impl SinkClient {
             .and_then(|v| retry::parse_retry_after(v, now));
         match retry::classify(status, retry_after) {
             Ok(()) => {
-                tracing::debug!(sink = %self.id, alert = %payload.id, status, "Alert delivered.");
+                tracing::debug!(sink = %self.id, alert = %id, status, "Alert delivered.");
                 Ok(())
             }
             Err(err) => {
@@ -1732,5 +2106,273 @@ mod tests {
         let err = client.send(&http(), &payload(), at(0)).await.unwrap_err();
         assert!(!err.is_permanent(), "{err}");
         assert!(err.to_string().contains("no answer"), "{err}");
+    }
+
+    // --- digests --------------------------------------------------------------------
+
+    /// `n` alerts: the first two on "Museums", the rest on the payload's topic.
+    fn digest_alerts(n: usize) -> Vec<AlertPayload> {
+        (0..n)
+            .map(|i| {
+                let mut p = payload();
+                p.id = format!("a_{i:016x}");
+                p.item.title = format!("Story {i} <b>&</b>");
+                p.item.url = Some(format!("https://example.org/news/{i}?x=(1)"));
+                if i < 2 {
+                    p.topic = TopicRef {
+                        id: "museums".into(),
+                        name: "Museums".into(),
+                    };
+                }
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn digest_ids_are_stable_and_order_free() {
+        let id = digest_id(["a_1", "a_2", "a_3"]);
+        assert!(id.starts_with("d_") && id.len() == 18, "{id}");
+        assert_eq!(digest_id(["a_3", "a_1", "a_2"]), id);
+        assert_eq!(digest_id(["a_3", "a_1", "a_2", "a_1"]), id);
+        assert_ne!(digest_id(["a_1", "a_2"]), id);
+    }
+
+    #[test]
+    fn digest_body_holds_the_alert_bodies() {
+        let alerts = digest_alerts(3);
+        let body = digest_body("d_0123456789abcdef", &alerts).unwrap();
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        let keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["type", "version", "id", "alerts"]);
+        assert_eq!(value["type"], "newswatch.digest");
+        assert_eq!(value["version"], 1);
+        assert_eq!(value["id"], "d_0123456789abcdef");
+        let inner: Vec<AlertPayload> = serde_json::from_value(value["alerts"].clone()).unwrap();
+        assert_eq!(inner, alerts);
+        // Each element is byte for byte the single alert's body.
+        let single = String::from_utf8(webhook_body(&alerts[1])).unwrap();
+        assert!(String::from_utf8(body).unwrap().contains(&single));
+    }
+
+    #[test]
+    fn fit_lines_counts_what_is_left_out() {
+        let line = |text: &str, is_alert| Line {
+            text: text.into(),
+            is_alert,
+        };
+        let lines = [
+            line("T1", false),
+            line("aaaa", true),
+            line("bbbb", true),
+            line("T2", false),
+            line(&"c".repeat(20), true),
+        ];
+        let all = format!("T1\naaaa\nbbbb\nT2\n{}", "c".repeat(20));
+        assert_eq!(fit_lines(&lines, 100, |_| 1), all);
+        // Exactly enough for everything: no note.
+        assert_eq!(fit_lines(&lines, 36, |_| 1), all);
+        // A heading is not left without its alerts.
+        assert_eq!(fit_lines(&lines, 35, |_| 1), "T1\naaaa\nbbbb\n…and 1 more");
+        assert_eq!(fit_lines(&lines, 19, |_| 1), "T1\naaaa\n…and 2 more");
+        assert_eq!(fit_lines(&lines, 12, |_| 1), "…and 3 more");
+        assert_eq!(fit_lines(&[], 10, |_| 1), "");
+    }
+
+    #[test]
+    fn chat_digests_group_by_topic_with_links() {
+        let alerts = digest_alerts(3);
+        let id = digest_id(alerts.iter().map(|p| p.id.as_str()));
+
+        let slack = slack_digest_body(&id, &alerts);
+        assert_eq!(
+            slack["text"],
+            "newswatch: 3 new alerts: Museums (2), Ukraine ceasefire talks (1)"
+        );
+        let blocks = slack["blocks"].as_array().unwrap();
+        assert_eq!(blocks[0]["text"]["text"], "*newswatch: 3 new alerts*");
+        assert_eq!(
+            blocks[1]["text"]["text"],
+            "*Museums* (2)\n\
+             • <https://example.org/news/0?x=(1)|Story 0 &lt;b&gt;&amp;&lt;/b&gt;>\n\
+             • <https://example.org/news/1?x=(1)|Story 1 &lt;b&gt;&amp;&lt;/b&gt;>"
+        );
+        assert_eq!(
+            blocks[2]["text"]["text"],
+            "*Ukraine ceasefire talks* (1)\n• <https://example.org/news/2?x=(1)|Story 2 &lt;b&gt;&amp;&lt;/b&gt;>"
+        );
+        let context = blocks[3]["elements"][0]["text"].as_str().unwrap();
+        assert!(
+            context.starts_with(&format!("newswatch digest {id} · 3 alerts")),
+            "{context}"
+        );
+
+        let discord = discord_digest_body(&id, &alerts);
+        assert_eq!(
+            discord["content"],
+            "**newswatch: 3 new alerts**: Museums (2), Ukraine ceasefire talks (1)"
+        );
+        assert_eq!(discord["allowed_mentions"]["parse"], json!([]));
+        let embed = &discord["embeds"][0];
+        assert_eq!(embed["title"], "newswatch: 3 new alerts");
+        assert_eq!(
+            embed["description"],
+            "**Museums** (2)\n\
+             • [Story 0 \\<b\\>&\\</b\\>](https://example.org/news/0?x=%281%29)\n\
+             • [Story 1 \\<b\\>&\\</b\\>](https://example.org/news/1?x=%281%29)\n\
+             **Ukraine ceasefire talks** (1)\n\
+             • [Story 2 \\<b\\>&\\</b\\>](https://example.org/news/2?x=%281%29)"
+        );
+        assert_eq!(embed["timestamp"], "2025-03-14T10:01:02Z");
+
+        let ntfy = ntfy_digest_request(&id, &alerts);
+        assert_eq!(
+            ntfy.headers,
+            vec![("Title", "newswatch: 3 new alerts".to_string())]
+        );
+        assert_eq!(
+            ntfy.body,
+            format!(
+                "Museums (2)\n- Story 0 <b>&</b>\n  https://example.org/news/0?x=(1)\n\
+                 - Story 1 <b>&</b>\n  https://example.org/news/1?x=(1)\n\n\
+                 Ukraine ceasefire talks (1)\n- Story 2 <b>&</b>\n  https://example.org/news/2?x=(1)\n\n\
+                 newswatch digest {id} · 3 alerts · detected 2025-03-14T10:01:02Z"
+            )
+        );
+        // One topic: its name in the title; one alert: its link as Click.
+        let one = ntfy_digest_request(&id, &alerts[2..]);
+        assert_eq!(
+            one.headers,
+            vec![
+                ("Title", "Ukraine ceasefire talks: 1 new alert".to_string()),
+                ("Click", "https://example.org/news/2?x=(1)".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn chat_digests_respect_limits() {
+        // A full digest of long titles and long URLs, each on its own topic.
+        let alerts: Vec<AlertPayload> = (0..50)
+            .map(|i| {
+                let mut p = payload();
+                p.id = format!("a_{i}");
+                p.topic = TopicRef {
+                    id: format!("t{i}"),
+                    name: format!("Topic {i} ").repeat(40),
+                };
+                p.item.title = "😀 <!channel> @everyone ".repeat(40);
+                p.item.url = Some(format!("https://example.org/{}", "p".repeat(1400)));
+                p
+            })
+            .collect();
+        let slack = slack_digest_body("d_1", &alerts);
+        let blocks = slack["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= 50, "{} blocks", blocks.len());
+        assert!(slack["text"].as_str().unwrap().chars().count() <= 300);
+        assert!(!slack.to_string().contains("<!channel>"));
+        for block in blocks {
+            if let Some(text) = block["text"]["text"].as_str() {
+                assert!(text.chars().count() <= 3000, "{}", text.len());
+            }
+        }
+        let hidden = blocks[blocks.len() - 2]["elements"][0]["text"]
+            .as_str()
+            .unwrap();
+        assert_eq!(hidden, "…and 5 more in 5 more topics");
+
+        let discord = discord_digest_body("d_1", &alerts);
+        let embed = &discord["embeds"][0];
+        let description = embed["description"].as_str().unwrap();
+        assert!(utf16_len(description) <= 4096);
+        assert!(
+            description.ends_with(" more"),
+            "titles left out are counted"
+        );
+        let total = utf16_len(description)
+            + utf16_len(embed["title"].as_str().unwrap())
+            + utf16_len(embed["footer"]["text"].as_str().unwrap());
+        assert!(total <= 6000);
+        assert!(utf16_len(discord["content"].as_str().unwrap()) <= 2000);
+
+        let ntfy = ntfy_digest_request("d_1", &alerts);
+        assert!(ntfy.body.len() <= MAX_NTFY_BODY_BYTES);
+        assert!(ntfy
+            .body
+            .contains(" more\n\nnewswatch digest d_1 · 50 alerts"));
+        for (_, value) in &ntfy.headers {
+            assert!(HeaderValue::from_str(value).is_ok(), "{value}");
+        }
+    }
+
+    #[tokio::test]
+    async fn webhook_digest_is_one_signed_request() {
+        let rx = ok_receiver().await;
+        let keys = parse_secrets("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let client = SinkClient::new(
+            &sink(SinkKind::Webhook, Some(&rx.url())),
+            Some(keys.clone()),
+        )
+        .unwrap();
+        let alerts = digest_alerts(3);
+        let id = digest_id(alerts.iter().map(|p| p.id.as_str()));
+        client
+            .send_digest(&http(), &id, &alerts, at(1_741_946_462))
+            .await
+            .unwrap();
+        let got = rx.one();
+        assert_eq!(got.headers["content-type"], "application/json");
+        assert_eq!(got.headers["webhook-id"], id.as_str());
+        assert_eq!(got.headers["webhook-timestamp"], "1741946462");
+        assert!(verifies(&keys[0], &got.headers, &got.body));
+        assert_eq!(got.body, digest_body(&id, &alerts).unwrap());
+    }
+
+    #[tokio::test]
+    async fn chat_and_log_digests_send_one_message() {
+        let alerts = digest_alerts(4);
+        let id = digest_id(alerts.iter().map(|p| p.id.as_str()));
+        for kind in [SinkKind::Slack, SinkKind::Discord, SinkKind::Ntfy] {
+            let rx = ok_receiver().await;
+            let client = SinkClient::new(&sink(kind, Some(&rx.url())), None).unwrap();
+            client
+                .send_digest(&http(), &id, &alerts, at(0))
+                .await
+                .unwrap();
+            let got = rx.one();
+            assert!(got.headers.get("webhook-id").is_none());
+            let body = String::from_utf8(got.body).unwrap();
+            match kind {
+                SinkKind::Slack => assert_eq!(
+                    serde_json::from_str::<Value>(&body).unwrap(),
+                    slack_digest_body(&id, &alerts)
+                ),
+                SinkKind::Discord => assert_eq!(
+                    serde_json::from_str::<Value>(&body).unwrap(),
+                    discord_digest_body(&id, &alerts)
+                ),
+                _ => {
+                    assert_eq!(body, ntfy_digest_request(&id, &alerts).body);
+                    assert_eq!(got.headers["title"], "newswatch: 4 new alerts");
+                }
+            }
+        }
+        let log = SinkClient::new(&sink(SinkKind::Log, None), None).unwrap();
+        log.send_digest(&http(), &id, &alerts, at(0)).await.unwrap();
+
+        // A rejected digest is one permanent failure.
+        let rx = receiver(400, vec![], "bad", Duration::ZERO).await;
+        let client = SinkClient::new(&sink(SinkKind::Webhook, Some(&rx.url())), None).unwrap();
+        let err = client
+            .send_digest(&http(), &id, &alerts, at(0))
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        assert_eq!(rx.seen.lock().unwrap().len(), 1);
     }
 }

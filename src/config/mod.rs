@@ -118,11 +118,19 @@ pub struct Sink {
     pub retry_base: Duration,
     /// The longest wait between two attempts.
     pub retry_max: Duration,
+    /// At most so many messages per period, sent evenly spaced; none when unset.
+    pub rate_limit: Option<crate::alert::RateLimit>,
+    /// Alerts are collected this long and sent as one digest message; one message
+    /// per alert when unset.
+    pub digest: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
 pub struct Api {
     pub listen: SocketAddr,
+    /// Name of the environment variable (or systemd credential) holding the bearer
+    /// token that guards `/api/*`; none leaves the API open.
+    pub token_env: Option<String>,
 }
 
 /// One problem in a config: where, and why.
@@ -530,6 +538,15 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
         if max_attempts == 0 {
             p.add(format!("{key}.max_attempts"), "must be at least 1");
         }
+        let rate_limit = s.rate_limit.as_deref().and_then(|text| {
+            crate::alert::RateLimit::parse(text)
+                .map_err(|reason| p.add(format!("{key}.rate_limit"), reason))
+                .ok()
+        });
+        let digest = s
+            .digest
+            .as_deref()
+            .map(|text| p.duration(&format!("{key}.digest"), text));
         sinks.push(Sink {
             id: s.id.clone(),
             kind,
@@ -539,6 +556,8 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
             max_age,
             retry_base,
             retry_max,
+            rate_limit,
+            digest,
         });
     }
 
@@ -595,7 +614,10 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
         .api
         .as_ref()
         .and_then(|a| match a.listen.parse::<SocketAddr>() {
-            Ok(listen) => Some(Api { listen }),
+            Ok(listen) => Some(Api {
+                listen,
+                token_env: a.token_env.clone(),
+            }),
             Err(err) => {
                 p.add(
                     "api.listen",

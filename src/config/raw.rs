@@ -115,9 +115,12 @@ pub struct RawSink {
     pub max_age: Option<String>,
     pub retry_base: Option<String>,
     pub retry_max: Option<String>,
+    pub rate_limit: Option<String>,
+    pub digest: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct RawApi {
     pub listen: String,
+    pub token_env: Option<String>,
 }

@@ -331,6 +331,26 @@ pub struct Poller {
     interval: Duration,
     limits: Arc<Limits>,
     unstored: Unstored,
+    progress: Option<Progress>,
+}
+
+/// A callback the [`Poller::run`] loop calls on every turn, at least every `tick`.
+///
+/// This is how the loop proves it is alive: the daemon feeds `/healthz` and the
+/// systemd watchdog from it, so a stuck poller stops both, where a timer of its own
+/// would keep reporting health while nothing is polled.
+#[derive(Clone)]
+pub struct Progress {
+    pub tick: Duration,
+    pub beat: Arc<dyn Fn() + Send + Sync>,
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("tick", &self.tick)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Feeds whose last poll's items could not be stored (a full disk, say).
@@ -364,6 +384,7 @@ impl Poller {
         let poller = &config.poller;
         Ok(Poller {
             unstored: Unstored::default(),
+            progress: None,
             fetcher: Arc::new(Fetcher::new(poller)?),
             interval: poller.interval,
             limits: Arc::new(Limits {
@@ -372,6 +393,20 @@ impl Poller {
                 hosts: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    fn capped(&self, sleep: Option<Duration>) -> Duration {
+        match (&self.progress, sleep) {
+            (Some(p), Some(s)) => s.min(p.tick),
+            (Some(p), None) => p.tick,
+            (None, s) => s.unwrap_or(Duration::ZERO),
+        }
+    }
+
+    /// Reports the run loop's progress to `progress`.
+    pub fn with_progress(mut self, progress: Progress) -> Poller {
+        self.progress = Some(progress);
+        self
     }
 
     /// Where the daemon marks feeds whose items it could not store.
@@ -434,6 +469,9 @@ impl Poller {
         // Each running poll's feed, and its state before, for a task that dies.
         let mut in_flight: HashMap<tokio::task::Id, (usize, FeedState)> = HashMap::new();
         loop {
+            if let Some(progress) = &self.progress {
+                (progress.beat)();
+            }
             let now = Utc::now();
             while let Some(&Reverse((at, i))) = due.peek() {
                 if at > now || shutdown.is_cancelled() {
@@ -489,7 +527,9 @@ impl Poller {
                     }
                     states.insert(keys[i].clone(), state);
                 }
-                _ = tokio::time::sleep(sleep.unwrap_or(Duration::ZERO)), if sleep.is_some() => {}
+                // Wakes at least every progress tick, so an idle loop still reports
+                // that it is alive.
+                _ = tokio::time::sleep(self.capped(sleep)), if sleep.is_some() || self.progress.is_some() => {}
             }
         }
 
@@ -542,6 +582,7 @@ impl Poller {
                 return state;
             }
             let now = Utc::now();
+            crate::metrics::global().poll_started(state.next_poll, now);
             let fallback = state.clone();
             // Boxed, so the many tasks waiting for permits stay small.
             let poll = Box::pin(poll_feed(&fetcher, &feed, state, now, interval));
@@ -549,6 +590,7 @@ impl Poller {
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| crashed(&feed, fallback, now, interval));
+            crate::metrics::global().polled(&result.outcome);
             drop(host_permit);
             let new_state = result.state.clone();
             // The global permit is held while the result waits for room in the

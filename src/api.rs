@@ -1,0 +1,687 @@
+//! The HTTP API behind `api.listen`: health, Prometheus metrics, and read-only JSON
+//! views of stored items and alerts.
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `GET /healthz` | 200 `{"status":"ok",…}`, or 503 with the reason |
+//! | `GET /metrics` | [`crate::metrics`] in the Prometheus text format 0.0.4 |
+//! | `GET /api/items?topic=&since=&limit=` | stored items, newest first |
+//! | `GET /api/alerts?status=&limit=` | alerts, newest first |
+//!
+//! `/api/*` answers with the same fields as `newswatch items --json` and
+//! `alerts --json` ([`item_json`], [`alert_json`]). When a token is configured
+//! (`api.token_env`), `/api/*` requires `Authorization: Bearer <token>`; `/healthz` and
+//! `/metrics` stay open for probes and scrapers: they carry counts and the ids of
+//! topics and sinks, never stored items or alerts.
+//! A bad query parameter is a 400 whose JSON names it; an unknown one is refused
+//! rather than ignored, so a typo does not silently widen a query.
+//!
+//! The store is read on the blocking pool (sled reads are synchronous), so a large
+//! listing never stalls the runtime threads that poll feeds.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Api;
+use crate::store::{AlertStatus, ItemQuery, Store, StoredAlert, StoredItem};
+
+/// Items or alerts listed when the query gives no `limit`.
+pub const DEFAULT_LIMIT: usize = 50;
+/// The largest `limit`: a bigger listing belongs to `newswatch items` on the host.
+pub const MAX_LIMIT: usize = 1000;
+/// The shortest time without poll-loop progress that `/healthz` tolerates, so a short
+/// poll interval does not turn a slow store flush into a failed probe.
+pub const MIN_PROGRESS_BOUND: Duration = Duration::from_secs(600);
+/// How long open connections may finish after shutdown before they are dropped;
+/// the daemon must exit within 10 s of SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+/// `Content-Type` of `/metrics`.
+pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub store: Store,
+    /// The bearer token guarding `/api/*`; `None` leaves it open.
+    pub token: Option<String>,
+    pub health: Health,
+    /// The longest the poll loop may go without progress before `/healthz` fails;
+    /// see [`progress_bound`].
+    pub progress_bound: Duration,
+}
+
+/// The `/healthz` bound for a poll interval: three intervals (the poll loop reports
+/// progress at least once per interval when it is alive), but never under
+/// [`MIN_PROGRESS_BOUND`].
+pub fn progress_bound(poll_interval: Duration) -> Duration {
+    poll_interval.saturating_mul(3).max(MIN_PROGRESS_BOUND)
+}
+
+/// What the daemon tells `/healthz`: whether the store is open and when the poll loop
+/// last made progress. Cloning is cheap; every clone is the same handle.
+#[derive(Debug, Clone)]
+pub struct Health(Arc<HealthInner>);
+
+#[derive(Debug)]
+struct HealthInner {
+    store_open: AtomicBool,
+    /// Milliseconds since the Unix epoch.
+    last_progress: AtomicI64,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health::new()
+    }
+}
+
+impl Health {
+    /// The store not (yet) open, and progress "now": a daemon that just started has
+    /// its whole bound to make its first progress.
+    pub fn new() -> Health {
+        Health(Arc::new(HealthInner {
+            store_open: AtomicBool::new(false),
+            last_progress: AtomicI64::new(Utc::now().timestamp_millis()),
+        }))
+    }
+
+    pub fn set_store_open(&self, open: bool) {
+        self.0.store_open.store(open, Relaxed);
+    }
+
+    /// The poll loop made progress now.
+    pub fn progress(&self) {
+        self.progress_at(Utc::now());
+    }
+
+    pub fn progress_at(&self, at: DateTime<Utc>) {
+        self.0.last_progress.store(at.timestamp_millis(), Relaxed);
+    }
+
+    pub fn store_open(&self) -> bool {
+        self.0.store_open.load(Relaxed)
+    }
+
+    pub fn last_progress(&self) -> DateTime<Utc> {
+        // Only ever set from a DateTime, so it is always in range.
+        DateTime::from_timestamp_millis(self.0.last_progress.load(Relaxed))
+            .unwrap_or(DateTime::UNIX_EPOCH)
+    }
+}
+
+/// Why the bearer token could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    #[error("api.token_env: neither environment variable {variable} nor a systemd credential of that name is set")]
+    Missing { variable: String },
+    #[error("api.token_env: the token in {from} is empty")]
+    Empty { from: String },
+    #[error("api.token_env: the token in {from} is not UTF-8")]
+    NotUnicode { from: String },
+    #[error("api.token_env: reading {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The bearer token named by `api.token_env`: the environment variable of that name,
+/// else the systemd credential `$CREDENTIALS_DIRECTORY/<name>` (so the token need not
+/// sit in the unit's environment). `None` when no `token_env` is configured; an error
+/// when one is configured but nothing usable is found, so the daemon refuses to start
+/// rather than serve an unguarded API.
+pub fn load_token(api: &Api) -> Result<Option<String>, TokenError> {
+    let Some(variable) = api.token_env.as_deref() else {
+        return Ok(None);
+    };
+    read_token(
+        variable,
+        std::env::var_os(variable),
+        std::env::var_os("CREDENTIALS_DIRECTORY"),
+    )
+    .map(Some)
+}
+
+/// [`load_token`] with the environment passed in, for tests.
+fn read_token(
+    variable: &str,
+    value: Option<OsString>,
+    credentials_dir: Option<OsString>,
+) -> Result<String, TokenError> {
+    let token = |text: &str, from: String| {
+        // Surrounding whitespace (a credential file's trailing newline) is no part of it.
+        let token = text.trim();
+        if token.is_empty() {
+            Err(TokenError::Empty { from })
+        } else {
+            Ok(token.to_string())
+        }
+    };
+    if let Some(value) = value.filter(|v| !v.is_empty()) {
+        let from = format!("environment variable {variable}");
+        return match value.to_str() {
+            Some(text) => token(text, from),
+            None => Err(TokenError::NotUnicode { from }),
+        };
+    }
+    // A credential name is a file name; one with a path in it is not looked up.
+    let path = credentials_dir
+        .filter(|dir| !dir.is_empty())
+        .filter(|_| !variable.contains('/') && variable != "." && variable != "..")
+        .map(|dir| PathBuf::from(dir).join(variable));
+    let Some(path) = path else {
+        return Err(TokenError::Missing {
+            variable: variable.to_string(),
+        });
+    };
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let from = format!("systemd credential {}", path.display());
+            match String::from_utf8(bytes) {
+                Ok(text) => token(&text, from),
+                Err(_) => Err(TokenError::NotUnicode { from }),
+            }
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(TokenError::Missing {
+            variable: variable.to_string(),
+        }),
+        Err(source) => Err(TokenError::Read { path, source }),
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` is cancelled. Bind the listener to
+/// exactly `api.listen` before telling systemd the daemon is ready, so a taken port
+/// fails the start instead of a later request.
+pub async fn serve(
+    listener: TcpListener,
+    state: ApiState,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(listen = %addr, token = state.token.is_some(), "Serving the API.");
+    }
+    let stop = shutdown.clone();
+    let server = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { stop.cancelled().await });
+    // Graceful shutdown waits for every connection to close; a client that keeps one
+    // open must not hold the daemon past its exit deadline.
+    let deadline = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        served = server => served,
+        _ = deadline => {
+            tracing::info!("Dropping API connections still open at shutdown.");
+            Ok(())
+        }
+    }
+}
+
+/// The API's routes over `state`.
+pub fn router(state: ApiState) -> Router {
+    let guarded = Router::new()
+        .route("/api/items", get(items))
+        .route("/api/alerts", get(alerts))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .merge(guarded)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// A stored item as `newswatch items --json` prints it.
+pub fn item_json(item: &StoredItem) -> Value {
+    json!({
+        "id": item.id,
+        "feed": item.feed_name,
+        "title": item.title,
+        "url": item.url,
+        "published": item.published.map(|d| d.to_rfc3339()),
+        "fetched": item.fetched.to_rfc3339(),
+        "story": item.story,
+        "story_lead": item.is_story_lead,
+        "entities": item.entities.iter().map(|e| json!({"id": e.id, "mentions": e.mentions})).collect::<Vec<_>>(),
+        "topics": item.topics.iter().map(|t| json!({"id": t.id, "score": t.score, "matched": t.matched})).collect::<Vec<_>>(),
+    })
+}
+
+/// An alert as `newswatch alerts --json` prints it.
+pub fn alert_json(alert: &StoredAlert) -> Value {
+    json!({
+        "id": alert.id,
+        "status": alert.status.as_str(),
+        "sink": alert.sink,
+        "topic": alert.topic,
+        "item": alert.item_id,
+        "title": alert.payload.item.title,
+        "created": alert.created.to_rfc3339(),
+        "attempts": alert.attempts,
+        "next_attempt": alert.next_attempt.to_rfc3339(),
+        "delivered_at": alert.delivered_at.map(|d| d.to_rfc3339()),
+        "last_error": alert.last_error,
+    })
+}
+
+/// A `since` value: a duration ago ("2h", "3d 12h"), an RFC 3339 timestamp, or a
+/// date (midnight UTC). A duration reaching before the representable past is an error,
+/// not a panic.
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    if let Ok(ago) = humantime::parse_duration(text) {
+        return chrono::Duration::from_std(ago)
+            .ok()
+            .and_then(|ago| now.checked_sub_signed(ago))
+            .ok_or_else(|| format!("{text:?} reaches too far back"));
+    }
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        if let Some(midnight) = day.and_hms_opt(0, 0, 0) {
+            return Ok(midnight.and_utc());
+        }
+    }
+    Err(format!(
+        "{text:?} is neither a duration like \"2h\" nor a time like 2025-03-14T10:00:00Z"
+    ))
+}
+
+/// An answer other than success, as JSON `{"error": …}`.
+#[derive(Debug)]
+enum ApiError {
+    /// A query parameter the endpoint does not take, or a value it cannot use.
+    BadParameter {
+        name: String,
+        reason: String,
+    },
+    Unauthorized,
+    NotFound,
+    /// The store could not be read; details go to the log, not to the client.
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::BadParameter { name, reason } => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({
+                    "error": format!("query parameter {name}: {reason}"),
+                    "parameter": name,
+                })),
+            )
+                .into_response(),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))],
+                Json(json!({"error": "a bearer token is required (Authorization: Bearer <token>)"})),
+            )
+                .into_response(),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                Json(json!({"error": "no such endpoint; try /healthz, /metrics, /api/items or /api/alerts"})),
+            )
+                .into_response(),
+            ApiError::Internal(what) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": what})),
+            )
+                .into_response(),
+        }
+    }
+}
+
+fn bad(name: &str, reason: impl Into<String>) -> ApiError {
+    ApiError::BadParameter {
+        name: name.to_string(),
+        reason: reason.into(),
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn healthz(State(state): State<ApiState>) -> Response {
+    let now = Utc::now();
+    let last = state.health.last_progress();
+    // A clock stepped back makes progress look recent, which is the safe reading.
+    let age = (now - last).to_std().unwrap_or(Duration::ZERO);
+    let store_open = state.health.store_open();
+    let mut reasons = Vec::new();
+    if !store_open {
+        reasons.push("the store is not open".to_string());
+    }
+    if age > state.progress_bound {
+        reasons.push(format!(
+            "the poll loop has made no progress for {}s (the bound is {}s)",
+            age.as_secs(),
+            state.progress_bound.as_secs()
+        ));
+    }
+    let mut body = json!({
+        "status": if reasons.is_empty() { "ok" } else { "unavailable" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "store_open": store_open,
+        "last_progress": last.to_rfc3339(),
+        "progress_age_seconds": age.as_secs(),
+        "progress_bound_seconds": state.progress_bound.as_secs(),
+    });
+    if reasons.is_empty() {
+        (StatusCode::OK, Json(body)).into_response()
+    } else {
+        body["reason"] = Value::from(reasons.join("; "));
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+    }
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let store = state.store.clone();
+    // Each count is a pass over its tree: off the runtime threads.
+    let counts = tokio::task::spawn_blocking(move || {
+        let items = store.counts().items;
+        store.alert_counts().map(|(pending, _, _)| (items, pending))
+    })
+    .await;
+    let metrics = crate::metrics::global();
+    match counts {
+        Ok(Ok((items, pending))) => {
+            metrics.set_store_items(items);
+            metrics.set_alerts_pending(pending);
+        }
+        // The scrape still answers, with the gauges as last refreshed.
+        Ok(Err(err)) => {
+            tracing::warn!(error = %err, "Could not count alerts for the metrics.");
+        }
+        Err(err) => tracing::warn!(error = %err, "Counting for the metrics failed."),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(METRICS_CONTENT_TYPE),
+        )],
+        metrics.render(),
+    )
+        .into_response()
+}
+
+async fn items(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let mut params = params(query.as_deref(), &["topic", "since", "limit"])?;
+    let topic = params.remove("topic");
+    if topic.as_deref() == Some("") {
+        return Err(bad("topic", "is empty"));
+    }
+    let since = params
+        .remove("since")
+        .map(|text| parse_since(&text, Utc::now()).map_err(|reason| bad("since", reason)))
+        .transpose()?;
+    let limit = limit(params.remove("limit"))?;
+    let query = ItemQuery {
+        topic,
+        since,
+        limit,
+    };
+    let store = state.store.clone();
+    let found = read(move || store.items(&query), "reading items").await?;
+    Ok(Json(Value::Array(found.iter().map(item_json).collect())))
+}
+
+async fn alerts(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let mut params = params(query.as_deref(), &["status", "limit"])?;
+    let status = params
+        .remove("status")
+        .map(|text| match text.as_str() {
+            "pending" => Ok(AlertStatus::Pending),
+            "delivered" => Ok(AlertStatus::Delivered),
+            "failed" => Ok(AlertStatus::Failed),
+            _ => Err(bad(
+                "status",
+                format!("{text:?} is not one of pending, delivered, failed"),
+            )),
+        })
+        .transpose()?;
+    let limit = limit(params.remove("limit"))?;
+    let store = state.store.clone();
+    let found = read(move || store.alerts(status, limit), "reading alerts").await?;
+    Ok(Json(Value::Array(found.iter().map(alert_json).collect())))
+}
+
+/// Runs a store read on the blocking pool; a failure is logged and answered with a
+/// 500 that says what was being read.
+async fn read<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+    what: &'static str,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "API: failed {what}.");
+            Err(ApiError::Internal(format!("{what} failed; see the log")))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "API: {what} crashed.");
+            Err(ApiError::Internal(format!("{what} failed; see the log")))
+        }
+    }
+}
+
+/// The query string as a map of the parameters in `allowed`; anything else, or a
+/// parameter given twice, is a 400 naming it.
+fn params(
+    query: Option<&str>,
+    allowed: &[&'static str],
+) -> Result<HashMap<&'static str, String>, ApiError> {
+    let mut out = HashMap::new();
+    let pairs = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes());
+    for (name, value) in pairs {
+        let Some(known) = allowed.iter().find(|a| **a == name) else {
+            return Err(bad(
+                &name,
+                format!(
+                    "unknown parameter; this endpoint takes {}",
+                    allowed.join(", ")
+                ),
+            ));
+        };
+        if out.insert(*known, value.into_owned()).is_some() {
+            return Err(bad(known, "given more than once"));
+        }
+    }
+    Ok(out)
+}
+
+fn limit(text: Option<String>) -> Result<usize, ApiError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        _ => Err(bad(
+            "limit",
+            format!("{text:?} is not a whole number from 1 to {MAX_LIMIT}"),
+        )),
+    }
+}
+
+/// Lets a request through to `/api/*` when no token is configured or it carries the
+/// token.
+async fn require_token(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
+    match &state.token {
+        None => next.run(request).await,
+        Some(token) if authorized(&headers, token) => next.run(request).await,
+        Some(_) => ApiError::Unauthorized.into_response(),
+    }
+}
+
+fn authorized(headers: &HeaderMap, token: &str) -> bool {
+    // An empty configured token would match an empty credential: fail closed.
+    if token.is_empty() {
+        return false;
+    }
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    // The scheme is case-insensitive (RFC 9110 §11.1).
+    let Some((scheme, given)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer") && same_secret(given.trim(), token)
+}
+
+/// Compares two secrets in time independent of where they differ, and of their
+/// lengths: both are hashed first, and the digests compared without an early exit.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    let diff = a
+        .iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    // Keeps the optimiser from turning the fold into an early-exit comparison.
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_bound_is_three_intervals_but_at_least_ten_minutes() {
+        assert_eq!(
+            progress_bound(Duration::from_secs(60)),
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            progress_bound(Duration::from_secs(900)),
+            Duration::from_secs(2700)
+        );
+        assert_eq!(progress_bound(Duration::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn since_takes_durations_timestamps_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2025-03-14T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let at = |s: &str| parse_since(s, now).map(|t| t.to_rfc3339());
+        assert_eq!(at("2h").unwrap(), "2025-03-14T10:00:00+00:00");
+        assert_eq!(at("1d 6h").unwrap(), "2025-03-13T06:00:00+00:00");
+        assert_eq!(
+            at("2025-03-14T10:30:00+01:00").unwrap(),
+            "2025-03-14T09:30:00+00:00"
+        );
+        assert_eq!(at("2025-03-01").unwrap(), "2025-03-01T00:00:00+00:00");
+        assert!(at("yesterday").unwrap_err().contains("\"yesterday\""));
+        assert!(at("").is_err());
+        // Far beyond the representable past: an error, never a panic.
+        assert!(at("100000000y").unwrap_err().contains("too far back"));
+        assert!(at("18446744073709551615s").is_err());
+    }
+
+    #[test]
+    fn secrets_compare_equal_only_when_equal() {
+        assert!(same_secret("s3cret", "s3cret"));
+        assert!(!same_secret("s3cret", "s3creT"));
+        assert!(!same_secret("s3cre", "s3cret"));
+        assert!(!same_secret("", "s3cret"));
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_others_are_refused() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        assert!(authorized(&with("Bearer tok"), "tok"));
+        assert!(authorized(&with("bearer  tok "), "tok"));
+        assert!(!authorized(&with("Basic tok"), "tok"));
+        assert!(!authorized(&with("Bearer"), "tok"));
+        assert!(!authorized(&with("Bearer other"), "tok"));
+        assert!(!authorized(&HeaderMap::new(), "tok"));
+        assert!(
+            !authorized(&with("Bearer "), ""),
+            "an empty token opens nothing"
+        );
+    }
+
+    #[test]
+    fn token_from_environment_or_credential() {
+        let var = |s: &str| Some(OsString::from(s));
+        assert_eq!(read_token("TOK", var(" abc\n"), None).unwrap(), "abc");
+        let err = read_token("TOK", None, None).unwrap_err();
+        assert!(err.to_string().contains("TOK"), "{err}");
+        assert!(matches!(
+            read_token("TOK", var("  "), None),
+            Err(TokenError::Empty { .. })
+        ));
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("TOK"), "from-file\n").unwrap();
+        let creds = Some(dir.path().as_os_str().to_owned());
+        assert_eq!(read_token("TOK", None, creds.clone()).unwrap(), "from-file");
+        // The environment wins over the credential.
+        assert_eq!(read_token("TOK", var("env"), creds.clone()).unwrap(), "env");
+        assert!(matches!(
+            read_token("OTHER", None, creds.clone()),
+            Err(TokenError::Missing { .. })
+        ));
+        assert!(matches!(
+            read_token("../TOK", None, creds),
+            Err(TokenError::Missing { .. })
+        ));
+    }
+
+    #[test]
+    fn parameters_are_checked_by_name() {
+        let p = |q: &str| params(Some(q), &["topic", "limit"]);
+        let got = p("topic=a%20b&limit=5").unwrap();
+        assert_eq!(got["topic"], "a b");
+        assert_eq!(got["limit"], "5");
+        assert!(p("").unwrap().is_empty());
+        let name = |r: Result<_, ApiError>| match r {
+            Err(ApiError::BadParameter { name, .. }) => name,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name(p("topics=a").map(|_| ())), "topics");
+        assert_eq!(name(p("limit=1&limit=2").map(|_| ())), "limit");
+        assert_eq!(name(limit(Some("0".into())).map(|_| ())), "limit");
+        assert_eq!(name(limit(Some("1001".into())).map(|_| ())), "limit");
+        assert_eq!(name(limit(Some("-1".into())).map(|_| ())), "limit");
+        assert_eq!(limit(None).unwrap(), DEFAULT_LIMIT);
+        assert_eq!(limit(Some("1000".into())).unwrap(), 1000);
+    }
+}

@@ -1,0 +1,471 @@
+//! The HTTP API (`newswatch::api`) over a real sled store in a temporary directory,
+//! served on 127.0.0.1 and asked with a real HTTP client.
+//!
+//! Metrics are process-wide and other tests in this binary poll feeds in-process, so
+//! shared counters are checked to have moved by at least what a test did, and exact
+//! values only on labels no other test uses.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use newswatch::alert::payload::{AlertPayload, ItemRef, StoryRef, TopicRef, ALERT_TYPE};
+use newswatch::api::{self, ApiState, Health};
+use newswatch::metrics;
+use newswatch::store::{
+    AlertStatus, Attempt, Store, StoredAlert, StoredEntity, StoredItem, StoredTopic,
+};
+use prometheus_parse::{Scrape, Value as Sample};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+/// The API serving a store with four items and three alerts.
+struct Server {
+    base: String,
+    health: Health,
+    client: reqwest::Client,
+    stop: CancellationToken,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    now: DateTime<Utc>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(token: Option<&str>) -> Server {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open store");
+        let now = Utc::now();
+        fill(&store, now);
+        let health = Health::new();
+        health.set_store_open(true);
+        health.progress();
+        let state = ApiState {
+            store,
+            token: token.map(str::to_string),
+            health: health.clone(),
+            progress_bound: api::progress_bound(Duration::from_secs(60)),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let stop = CancellationToken::new();
+        let served = tokio::spawn(api::serve(listener, state, stop.clone()));
+        Server {
+            base,
+            health,
+            client: reqwest::Client::new(),
+            stop,
+            served,
+            now,
+            _dir: dir,
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
+    /// GET, expecting `status` and a JSON body.
+    async fn json(&self, path: &str, status: u16) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status().as_u16(), status, "GET {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "GET {path}"
+        );
+        let text = response.text().await.expect("a body");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {text}"))
+    }
+
+    /// The ids of a JSON array answer.
+    async fn ids(&self, path: &str) -> Vec<String> {
+        self.json(path, 200)
+            .await
+            .as_array()
+            .unwrap_or_else(|| panic!("GET {path}: not an array"))
+            .iter()
+            .map(|v| v["id"].as_str().expect("id").to_string())
+            .collect()
+    }
+
+    async fn scrape(&self) -> Scrape {
+        let response = self.get("/metrics").await;
+        assert_eq!(response.status().as_u16(), 200);
+        let kind = response.headers()["content-type"].to_str().unwrap();
+        assert!(kind.starts_with("text/plain; version=0.0.4"), "{kind}");
+        let text = response.text().await.unwrap();
+        Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text")
+    }
+}
+
+fn item(id: &str, fetched: DateTime<Utc>, topics: &[&str]) -> StoredItem {
+    StoredItem {
+        id: id.into(),
+        feed: "https://example.org/rss".into(),
+        feed_name: "Example".into(),
+        title: format!("Title of {id}"),
+        url: Some(format!("https://example.org/{id}")),
+        published: Some(fetched - chrono::Duration::minutes(5)),
+        fetched,
+        text: "Body.".into(),
+        entities: vec![StoredEntity {
+            id: "ukraine".into(),
+            mentions: 2,
+        }],
+        topics: topics
+            .iter()
+            .map(|t| StoredTopic {
+                id: t.to_string(),
+                score: 2.5,
+                matched: vec!["ceasefire".into()],
+            })
+            .collect(),
+        story: id.into(),
+        is_story_lead: true,
+        fingerprint: 0,
+    }
+}
+
+fn alert(item: &StoredItem, topic: &str, sink: &str, created: DateTime<Utc>) -> StoredAlert {
+    let id = format!("a-{}-{topic}-{sink}", item.id);
+    StoredAlert {
+        id: id.clone(),
+        sink: sink.into(),
+        topic: topic.into(),
+        item_id: item.id.clone(),
+        story: item.story.clone(),
+        created,
+        status: AlertStatus::Pending,
+        attempts: 0,
+        next_attempt: created,
+        last_error: None,
+        delivered_at: None,
+        payload: AlertPayload {
+            kind: ALERT_TYPE.into(),
+            version: 1,
+            id,
+            topic: TopicRef {
+                id: topic.into(),
+                name: topic.into(),
+            },
+            item: ItemRef {
+                id: item.id.clone(),
+                feed: item.feed_name.clone(),
+                title: item.title.clone(),
+                url: item.url.clone(),
+                published: item.published,
+                summary: item.text.clone(),
+            },
+            entities: vec![],
+            matched: vec!["ceasefire".into()],
+            score: 2.5,
+            story: StoryRef {
+                id: item.story.clone(),
+                related: vec![],
+            },
+            detected_at: created,
+        },
+    }
+}
+
+/// Items i1 (5 h ago, ceasefire), i2 (3 h, energy), i3 (1 h, both), i4 (10 min, none);
+/// alerts: i1's pending, i2's failed, i3's delivered.
+fn fill(store: &Store, now: DateTime<Utc>) {
+    let ago = |minutes| now - chrono::Duration::minutes(minutes);
+    let items = [
+        item("i1", ago(300), &["ceasefire"]),
+        item("i2", ago(180), &["energy"]),
+        item("i3", ago(60), &["ceasefire", "energy"]),
+        item("i4", ago(10), &[]),
+    ];
+    let alerts = [
+        alert(&items[0], "ceasefire", "hook", ago(300)),
+        alert(&items[1], "energy", "log", ago(180)),
+        alert(&items[2], "ceasefire", "hook", ago(60)),
+    ];
+    assert_eq!(store.insert_items_with_alerts(&items, &alerts).unwrap(), 4);
+    store
+        .record_attempt(
+            &alerts[1].id,
+            &Attempt::Failed {
+                error: "400 Bad Request".into(),
+            },
+        )
+        .unwrap();
+    store
+        .record_attempt(&alerts[2].id, &Attempt::Delivered { at: ago(59) })
+        .unwrap();
+}
+
+fn scalar(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)));
+    match found.map(|s| &s.value) {
+        Some(Sample::Counter(v) | Sample::Gauge(v) | Sample::Untyped(v)) => *v,
+        other => panic!("no scalar sample {name} {labels:?}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn healthz_is_ok_only_with_the_store_open_and_the_poll_loop_progressing() {
+    let server = Server::start(None).await;
+    let ok = server.json("/healthz", 200).await;
+    assert_eq!(ok["status"], "ok");
+    assert_eq!(ok["store_open"], true);
+    assert_eq!(ok["progress_bound_seconds"], 600);
+
+    server.health.set_store_open(false);
+    let down = server.json("/healthz", 503).await;
+    assert_eq!(down["status"], "unavailable");
+    assert!(
+        down["reason"]
+            .as_str()
+            .unwrap()
+            .contains("store is not open"),
+        "{down}"
+    );
+
+    server.health.set_store_open(true);
+    server
+        .health
+        .progress_at(Utc::now() - chrono::Duration::minutes(11));
+    let stalled = server.json("/healthz", 503).await;
+    let reason = stalled["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("poll loop has made no progress"),
+        "{reason}"
+    );
+    assert!(!reason.contains("store"), "{reason}");
+
+    server.health.progress();
+    assert_eq!(server.json("/healthz", 200).await["status"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_with_what_is_recorded() {
+    let server = Server::start(None).await;
+    let before = server.scrape().await;
+    let fetched = |s: &Scrape| {
+        scalar(
+            s,
+            "newswatch_feed_fetches_total",
+            &[("outcome", "not_modified")],
+        )
+    };
+
+    let m = metrics::global();
+    m.fetch("not_modified");
+    m.topic_matched("api-test-topic");
+    m.topic_matched("api-test-topic");
+    m.alert("api-test-sink", "delivered");
+
+    let after = server.scrape().await;
+    assert!(
+        fetched(&after) >= fetched(&before) + 1.0,
+        "{} then {}",
+        fetched(&before),
+        fetched(&after)
+    );
+    assert_eq!(
+        scalar(
+            &after,
+            "newswatch_topic_matches_total",
+            &[("topic", "api-test-topic")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        scalar(
+            &after,
+            "newswatch_alerts_total",
+            &[("sink", "api-test-sink"), ("outcome", "delivered")]
+        ),
+        1.0
+    );
+    // The store gauges are refreshed from this server's store at each scrape.
+    assert_eq!(scalar(&after, "newswatch_store_items", &[]), 4.0);
+    assert_eq!(scalar(&after, "newswatch_alerts_pending", &[]), 1.0);
+    assert_eq!(
+        scalar(
+            &after,
+            "newswatch_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        1.0
+    );
+    assert!(after
+        .samples
+        .iter()
+        .any(|s| s.metric == "newswatch_alert_delivery_seconds"
+            && matches!(s.value, Sample::Histogram(_))));
+}
+
+#[tokio::test]
+async fn items_filter_by_topic_since_and_limit() {
+    let server = Server::start(None).await;
+    assert_eq!(server.ids("/api/items").await, ["i4", "i3", "i2", "i1"]);
+    assert_eq!(server.ids("/api/items?topic=ceasefire").await, ["i3", "i1"]);
+    assert_eq!(server.ids("/api/items?topic=energy").await, ["i3", "i2"]);
+    assert!(server.ids("/api/items?topic=unknown").await.is_empty());
+    assert_eq!(server.ids("/api/items?since=2h").await, ["i4", "i3"]);
+    let since = (server.now - chrono::Duration::minutes(200)).to_rfc3339();
+    let path = format!(
+        "/api/items?topic=energy&since={}",
+        since.replace('+', "%2B")
+    );
+    assert_eq!(server.ids(&path).await, ["i3", "i2"]);
+    assert_eq!(server.ids("/api/items?limit=2").await, ["i4", "i3"]);
+    assert_eq!(
+        server.ids("/api/items?topic=ceasefire&limit=1").await,
+        ["i3"]
+    );
+
+    // The fields of `newswatch items --json`.
+    let items = server.json("/api/items?topic=ceasefire&limit=1", 200).await;
+    let i3 = &items[0];
+    assert_eq!(i3["feed"], "Example");
+    assert_eq!(i3["title"], "Title of i3");
+    assert_eq!(i3["url"], "https://example.org/i3");
+    assert_eq!(i3["story"], "i3");
+    assert_eq!(i3["story_lead"], true);
+    assert_eq!(i3["entities"][0]["id"], "ukraine");
+    assert_eq!(i3["topics"][0]["id"], "ceasefire");
+    assert_eq!(i3["topics"][0]["score"], 2.5);
+    assert!(DateTime::parse_from_rfc3339(i3["fetched"].as_str().unwrap()).is_ok());
+    assert!(DateTime::parse_from_rfc3339(i3["published"].as_str().unwrap()).is_ok());
+}
+
+#[tokio::test]
+async fn alerts_filter_by_status() {
+    let server = Server::start(None).await;
+    assert_eq!(
+        server.ids("/api/alerts").await,
+        [
+            "a-i3-ceasefire-hook",
+            "a-i2-energy-log",
+            "a-i1-ceasefire-hook"
+        ]
+    );
+    assert_eq!(
+        server.ids("/api/alerts?status=pending").await,
+        ["a-i1-ceasefire-hook"]
+    );
+    assert_eq!(
+        server.ids("/api/alerts?status=failed").await,
+        ["a-i2-energy-log"]
+    );
+    assert_eq!(
+        server.ids("/api/alerts?limit=1").await,
+        ["a-i3-ceasefire-hook"]
+    );
+
+    // The fields of `newswatch alerts --json`.
+    let delivered = server.json("/api/alerts?status=delivered", 200).await;
+    let a = &delivered[0];
+    assert_eq!(a["id"], "a-i3-ceasefire-hook");
+    assert_eq!(a["status"], "delivered");
+    assert_eq!(a["sink"], "hook");
+    assert_eq!(a["topic"], "ceasefire");
+    assert_eq!(a["item"], "i3");
+    assert_eq!(a["title"], "Title of i3");
+    assert_eq!(a["attempts"], 1);
+    assert!(a["delivered_at"].is_string());
+    assert!(a["last_error"].is_null());
+    let failed = server.json("/api/alerts?status=failed", 200).await;
+    assert_eq!(failed[0]["last_error"], "400 Bad Request");
+}
+
+#[tokio::test]
+async fn bad_parameters_are_400_naming_them() {
+    let server = Server::start(None).await;
+    for (path, parameter) in [
+        ("/api/items?limit=0", "limit"),
+        ("/api/items?limit=1001", "limit"),
+        ("/api/items?limit=ten", "limit"),
+        ("/api/items?limit=-1", "limit"),
+        ("/api/items?since=yesterday", "since"),
+        ("/api/items?since=100000000y", "since"),
+        ("/api/items?topic=", "topic"),
+        ("/api/items?topics=ceasefire", "topics"),
+        ("/api/items?limit=1&limit=2", "limit"),
+        ("/api/alerts?status=lost", "status"),
+        ("/api/alerts?limit=5000", "limit"),
+        ("/api/alerts?topic=ceasefire", "topic"),
+    ] {
+        let body = server.json(path, 400).await;
+        assert_eq!(body["parameter"], parameter, "{path}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("parameter {parameter}:")),
+            "{path}: {error}"
+        );
+    }
+    // The largest limit is fine.
+    assert_eq!(server.ids("/api/items?limit=1000").await.len(), 4);
+    // An unknown endpoint answers in JSON too.
+    let missing = server.json("/api/nothing", 404).await;
+    assert!(missing["error"].is_string());
+}
+
+#[tokio::test]
+async fn a_token_guards_the_api_but_not_health_or_metrics() {
+    let server = Server::start(Some("s3cret")).await;
+    for path in ["/api/items", "/api/alerts"] {
+        let bare = server.get(path).await;
+        assert_eq!(bare.status().as_u16(), 401, "{path}");
+        assert_eq!(bare.headers()["www-authenticate"], "Bearer");
+        let body: Value = serde_json::from_str(&bare.text().await.unwrap()).unwrap();
+        assert!(body["error"].as_str().unwrap().contains("bearer token"));
+
+        for wrong in ["Bearer s3cre", "Bearer s3cret2", "Basic s3cret", "s3cret"] {
+            let response = server
+                .client
+                .get(format!("{}{path}", server.base))
+                .header("authorization", wrong)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 401, "{path} with {wrong}");
+        }
+        let ok = server
+            .client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth("s3cret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status().as_u16(), 200, "{path}");
+    }
+    // A bad parameter is only looked at once the token is checked.
+    assert_eq!(
+        server.get("/api/items?limit=0").await.status().as_u16(),
+        401
+    );
+    assert_eq!(server.get("/healthz").await.status().as_u16(), 200);
+    assert_eq!(server.get("/metrics").await.status().as_u16(), 200);
+}
+
+#[tokio::test]
+async fn serve_stops_when_cancelled() {
+    let server = Server::start(None).await;
+    // A kept-alive connection from this client stays open across the cancel.
+    assert_eq!(server.get("/healthz").await.status().as_u16(), 200);
+    server.stop.cancel();
+    let served = tokio::time::timeout(Duration::from_secs(5), server.served)
+        .await
+        .expect("serve returns within its grace period")
+        .expect("the serve task");
+    served.expect("serve ends without an error");
+    let fresh = reqwest::Client::new()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await;
+    assert!(fresh.is_err(), "still answering after shutdown");
+}
