@@ -469,3 +469,104 @@ async fn serve_stops_when_cancelled() {
         .await;
     assert!(fresh.is_err(), "still answering after shutdown");
 }
+
+/// The real daemon with `[api]` on: polling loopback feeds moves the counters that
+/// `/metrics` exposes, `/healthz` is ok, and `/api/items` serves what was stored.
+#[test]
+fn the_running_daemon_serves_metrics_that_move_with_polls() {
+    use crate::util::receiver::free_addr;
+    use crate::util::server::FeedServer;
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let server = FeedServer::start(8);
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (0..5).map(|n| server.url(n)).collect();
+    let config = crate::util::feeds_config(dir.path(), &urls);
+    let listen = free_addr();
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!("[api]\nlisten = \"{listen}\"\n"));
+    std::fs::write(&config, text).unwrap();
+
+    let mut child = crate::util::newswatch()
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut fetched = 0;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("Fetched feed.") {
+                fetched += 1;
+                if fetched == 5 {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    assert!(
+        rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+        "the daemon did not poll its five feeds"
+    );
+    // The feed server has a runtime of its own; the HTTP client gets one here.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let base = format!("http://{listen}");
+        let client = reqwest::Client::new();
+        // Processing follows fetching: wait (bounded) until all 40 items were stored.
+        let mut scrape = None;
+        for _ in 0..100 {
+            let body = client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let lines = body.lines().map(|l| Ok(l.to_string()));
+            let parsed = Scrape::parse(lines).expect("Prometheus text exposition");
+            if scalar(&parsed, "newswatch_items_stored_total", &[]) >= 40.0 {
+                scrape = Some(parsed);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let scrape = scrape.expect("items_stored_total never reached 40");
+        assert!(
+            scalar(
+                &scrape,
+                "newswatch_feed_fetches_total",
+                &[("outcome", "fetched")]
+            ) >= 5.0
+        );
+        assert!(scalar(&scrape, "newswatch_items_processed_total", &[]) >= 40.0);
+        assert_eq!(scalar(&scrape, "newswatch_feeds", &[]), 5.0);
+
+        let health = client.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        let body = client
+            .get(format!("{base}/api/items?limit=100"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let items: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(items.as_array().unwrap().len(), 40);
+    });
+
+    let sent = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    assert!(child.wait().unwrap().success());
+}
