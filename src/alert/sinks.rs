@@ -327,16 +327,7 @@ fn slack_field(label: &str, value: &str) -> Value {
 
 /// Slack's three markup characters as entities.
 fn slack_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::parse::escape_html(text)
 }
 
 /// A URL fit for `<url|text>`: http(s) only (anything else Slack would not link, or
