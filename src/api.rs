@@ -398,7 +398,7 @@ async fn metrics(State(state): State<ApiState>) -> Response {
     let store = state.store.clone();
     // Each count is a pass over its tree: off the runtime threads.
     let counts = tokio::task::spawn_blocking(move || {
-        let items = store.counts().items;
+        let items = store.item_count();
         store.alert_counts().map(|(pending, _, _)| (items, pending))
     })
     .await;

@@ -371,11 +371,10 @@ async fn status_loop(
             _ = stop.cancelled() => return Ok(()),
             _ = tick.tick() => {}
         }
-        let counts = store.counts();
+        let items = store.item_count();
         let pending = store.pending_alerts();
         notifier.status(&format!(
-            "{feeds} feeds, {} items, {} stories, {pending} alerts pending",
-            counts.items, counts.stories
+            "{feeds} feeds, {items} items, {pending} alerts pending"
         ));
     }
 }

@@ -43,6 +43,8 @@
 //! a crash.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -276,7 +278,15 @@ pub struct Store {
     feeds: Tree,
     outbox: Tree,
     outbox_due: Tree,
+    /// Items stored, kept as a counter: sled's `Tree::len` walks the whole tree (and
+    /// fills the page cache doing it), far too costly for a status line every 30 s.
+    item_count: Arc<AtomicUsize>,
 }
+
+/// sled's page cache. Its default (1 GiB) lets an idle daemon's memory grow with the
+/// store; recent items, the seen index and the outbox are what the daemon touches,
+/// and they fit in far less.
+const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
@@ -287,7 +297,11 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let db = sled::Config::new().path(path).open().map_err(open_error)?;
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_CAPACITY)
+            .open()
+            .map_err(open_error)?;
         let tree = |name: &str| db.open_tree(name).map_err(open_error);
         let store = Store {
             meta: tree(META)?,
@@ -301,9 +315,12 @@ impl Store {
             feeds: tree(FEEDS)?,
             outbox: tree(OUTBOX)?,
             outbox_due: tree(OUTBOX_DUE)?,
+            item_count: Arc::new(AtomicUsize::new(0)),
             db,
         };
         store.check_schema()?;
+        // One walk at open; from then on the counter follows inserts and prunes.
+        store.item_count.store(store.items.len(), Ordering::Relaxed);
         Ok(store)
     }
 
@@ -427,7 +444,9 @@ impl Store {
                 Ok(new)
             },
         );
-        result.map_err(|err| tx_error(err, "storing items"))
+        let new = result.map_err(|err| tx_error(err, "storing items"))?;
+        self.item_count.fetch_add(new, Ordering::Relaxed);
+        Ok(new)
     }
 
     pub fn feed_state(&self, url: &str) -> Result<Option<FeedState>, StoreError> {
@@ -563,6 +582,13 @@ impl Store {
 
         let expired = self.expired_items(history_cut, matched_cut, max, &mut report)?;
         report.items = self.remove_items(&expired)?;
+        // Saturating: a record removed while the counter was being set at open
+        // must not wrap it.
+        let _ = self
+            .item_count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(report.items))
+            });
 
         let budget = max - expired.len();
         let expired = self.expired_keys(
@@ -611,6 +637,13 @@ impl Store {
 
     /// Record counts. Each is a scan of its tree: for status lines and metrics, not
     /// for hot paths.
+    /// Items stored, without walking the tree.
+    pub fn item_count(&self) -> usize {
+        self.item_count.load(Ordering::Relaxed)
+    }
+
+    /// Exact counts by walking the trees: O(n), for tests and one-off reports; the
+    /// daemon's periodic status uses [`Store::item_count`].
     pub fn counts(&self) -> StoreCounts {
         StoreCounts {
             items: self.items.len(),
@@ -1839,5 +1872,36 @@ mod tests {
             .unwrap();
         assert_eq!(store.alert_counts().unwrap(), (0, 1, 0));
         assert!(store.due_alerts("hook", later, 10).unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_item_count_follows_inserts_and_prunes_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = t(10, 12);
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let batch = [
+                item("a", now, &[]),
+                item("b", now, &["talks"]),
+                item("c", now, &[]),
+            ];
+            store.insert_items(&batch).unwrap();
+            store.insert_items(&batch).unwrap();
+            assert_eq!(store.item_count(), 3, "a batch stored twice counts once");
+            let later = now + chrono::Duration::days(8);
+            let report = store
+                .prune(
+                    later,
+                    Duration::from_secs(7 * 86400),
+                    Duration::from_secs(90 * 86400),
+                    100,
+                )
+                .unwrap();
+            assert_eq!(report.items, 2, "the two items without a topic expire");
+            assert_eq!(store.item_count(), 1);
+            assert_eq!(store.item_count(), store.counts().items);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.item_count(), 1);
     }
 }
