@@ -439,7 +439,21 @@ impl Processor {
             .recent_stories(since)
             .context("reading recent stories")?
         {
-            stories.insert(story.fingerprint, story.id.clone(), story.first_seen);
+            // Sketches are not stored; they are rebuilt from the leads' texts, which the
+            // store keeps for the history period, longer than the story window. Without
+            // them no earlier story could be matched after a restart.
+            let sketch = match store.get_item(&story.first_item) {
+                Ok(Some(lead)) => {
+                    dedup::sketch(&dedup::shingles(&format!("{}\n{}", lead.title, lead.text)))
+                }
+                _ => Vec::new(),
+            };
+            stories.insert_sketched(
+                story.fingerprint,
+                story.id.clone(),
+                story.first_seen,
+                sketch,
+            );
         }
         Ok(Processor {
             pipeline: Pipeline::from_config(config),

@@ -216,3 +216,62 @@ fn wait_for_lines(
     });
     rx.recv_timeout(limit).is_ok()
 }
+
+#[test]
+fn a_copy_arriving_after_a_restart_joins_its_story_and_does_not_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = crate::util::root().join("config/samples");
+    let config = |feeds: &[&str]| {
+        let mut text = format!("[storage]\npath = {:?}\n", dir.path().join("data"));
+        for feed in feeds {
+            text.push_str(&format!(
+                "[[feeds]]\nurl = \"file:{}\"\n",
+                samples.join(feed).display()
+            ));
+        }
+        text.push_str(
+            "[[entities]]\nid = \"putin\"\nkind = \"person\"\nname = \"Vladimir Putin\"\naliases = [\"Putin\"]\n\
+             [[sinks]]\nid = \"log\"\nkind = \"log\"\n\
+             [[topics]]\nid = \"putin\"\nquery = \"@putin\"\nsinks = [\"log\"]\n",
+        );
+        let path = dir.path().join("newswatch.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    // The first run sees the story; the second, a new process, sees its wire copy.
+    once(&config(&["world-rss.xml"]));
+    let path = config(&["world-rss.xml", "wire-atom.xml"]);
+    once(&path);
+    let items = stored(&path);
+    let copies: Vec<&Value> = items
+        .iter()
+        .filter(|i| {
+            i["title"]
+                .as_str()
+                .unwrap()
+                .contains("Witkoff messages for Trump")
+        })
+        .collect();
+    assert_eq!(copies.len(), 2);
+    assert_eq!(
+        copies[0]["story"], copies[1]["story"],
+        "the copy joined the story across the restart"
+    );
+    let out = run(newswatch()
+        .args(["alerts", "--json", "--limit", "100", "--config"])
+        .arg(&path));
+    let story = copies[0]["story"].as_str().unwrap();
+    let alerts_for_story = out
+        .items
+        .iter()
+        .filter(|a| {
+            items
+                .iter()
+                .any(|i| i["id"] == a["item"] && i["story"] == story)
+        })
+        .count();
+    assert_eq!(
+        alerts_for_story, 1,
+        "one alert for the story, none for its copy"
+    );
+}
