@@ -593,7 +593,9 @@ fn item_json(
     with_text: bool,
     explain: bool,
 ) -> Value {
-    let Processed { article, findings } = processed;
+    let Processed {
+        article, findings, ..
+    } = processed;
     let mut line = json!({
         "source": source,
         "kind": kind,

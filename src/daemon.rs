@@ -500,10 +500,8 @@ impl Processor {
             }
             let processed = self.pipeline.process_item(&entry.title, &entry.body);
             metrics::global().item_processed();
-            let text = format!("{}\n{}", processed.article.title, processed.article.body);
-            let shingles = dedup::shingles(&text);
-            let fingerprint = dedup::simhash(&shingles);
-            let (story, is_story_lead) = self.story_of(&id, &shingles, now);
+            let fingerprint = dedup::simhash(&processed.shingles);
+            let (story, is_story_lead) = self.story_of(&id, &processed.shingles, now);
             let findings = processed.findings;
             if !findings.topics.is_empty() {
                 self.summary.items_matched += 1;

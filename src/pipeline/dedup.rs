@@ -87,14 +87,30 @@ pub fn simhash(shingles: &[u64]) -> u64 {
 /// than three words give one hash per word.
 pub fn shingles(text: &str) -> Vec<u64> {
     let folded: Vec<String> = words(text).into_iter().map(|w| w.folded).collect();
+    shingles_of(folded.iter().map(String::as_str))
+}
+
+/// [`shingles`] of words already folded, such as a [`MatchText`]'s: the pipeline
+/// hashes the words its matcher folded instead of splitting and folding them again.
+///
+/// [`MatchText`]: super::text::MatchText
+pub fn shingles_of<'a>(folded: impl Iterator<Item = &'a str>) -> Vec<u64> {
+    let folded: Vec<&str> = folded.collect();
     let mut hashes: Vec<u64> = if folded.len() < SHINGLE {
         folded.iter().map(|w| xxh3_64(w.as_bytes())).collect()
     } else {
+        let mut joined = String::new();
         folded
             .windows(SHINGLE)
             .map(|window| {
                 // Folded words never contain a space, so the joined form is unambiguous.
-                let joined = window.join(" ");
+                joined.clear();
+                for (i, word) in window.iter().enumerate() {
+                    if i > 0 {
+                        joined.push(' ');
+                    }
+                    joined.push_str(word);
+                }
                 xxh3_64(joined.as_bytes())
             })
             .collect()
@@ -474,6 +490,32 @@ mod tests {
         assert!(shingles("  ,.;  ").is_empty());
         let s = shingles("the quick brown fox jumps over the lazy dog");
         assert!(s.windows(2).all(|w| w[0] < w[1]), "sorted and deduplicated");
+    }
+
+    #[test]
+    fn match_text_words_give_the_same_shingles_as_the_text() {
+        // The daemon rebuilds sketches after a restart from stored texts with
+        // `shingles`; live items get theirs from the matcher's words. They must agree,
+        // or copies arriving after a restart would not join their stories.
+        use crate::pipeline::text::MatchText;
+        let cases = [
+            ("Putin's cease-fire offer", WIRE),
+            ("", "two words"),
+            (
+                "Заголовок — ПУТИН",
+                "Зеленський: «перемир'я» STRASSE straße, Russia-Ukraine",
+            ),
+            ("only a title here", ""),
+            ("", ""),
+        ];
+        for (title, body) in cases {
+            let text = MatchText::new(title, body);
+            assert_eq!(
+                shingles_of(text.plain_words()),
+                shingles(&format!("{title}\n{body}")),
+                "{title:?} / {body:?}"
+            );
+        }
     }
 
     #[test]

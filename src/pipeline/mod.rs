@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::model::Findings;
 use clean::{Article, Cleaner};
 use rules::RuleSet;
+use text::MatchText;
 
 /// The cleaning and matching rules of one config, compiled.
 #[derive(Debug)]
@@ -37,6 +38,9 @@ pub struct Pipeline {
 pub struct Processed {
     pub article: Article,
     pub findings: Findings,
+    /// The article's word shingles ([`dedup::shingles`] of its title and body), for
+    /// story grouping; taken from the matcher's folded words, so not folded twice.
+    pub shingles: Vec<u64>,
 }
 
 impl Pipeline {
@@ -78,7 +82,15 @@ impl Pipeline {
     }
 
     fn analyze(&self, article: Article) -> Processed {
-        let findings = self.rules.analyze(&article.title, &article.body);
-        Processed { article, findings }
+        let text = MatchText::new(&article.title, &article.body);
+        let findings = self
+            .rules
+            .analyze_text(&text, &article.title, &article.body);
+        let shingles = dedup::shingles_of(text.plain_words());
+        Processed {
+            article,
+            findings,
+            shingles,
+        }
     }
 }

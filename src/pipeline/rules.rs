@@ -194,8 +194,12 @@ impl RuleSet {
 
     /// Finds entities and topics in an article's cleaned title and body.
     pub fn analyze(&self, title: &str, body: &str) -> Findings {
-        let text = MatchText::new(title, body);
-        let hits = self.scan(&text);
+        self.analyze_text(&MatchText::new(title, body), title, body)
+    }
+
+    /// [`RuleSet::analyze`] on a match form already built from `title` and `body`.
+    pub fn analyze_text(&self, text: &MatchText, title: &str, body: &str) -> Findings {
+        let hits = self.scan(text);
         let entities = entities::mentions(&self.entities, &hits, title, body);
         let mut candidates: Vec<u32> = self.always.clone();
         let mut last: Option<Key> = None;

@@ -245,6 +245,15 @@ impl MatchText {
         });
     }
 
+    /// The text's folded words in order, title then body, without the joined forms
+    /// of compounds: the same words [`words`] gives for `"{title}\n{body}"`.
+    pub fn plain_words(&self) -> impl Iterator<Item = &str> {
+        self.tokens
+            .iter()
+            .filter(|t| t.span == 1)
+            .map(|t| &self.haystack[t.hay_start as usize..t.hay_end as usize])
+    }
+
     /// Maps an automaton hit to the words it covers, or `None` when it is not on word
     /// boundaries (`prefix` hits need only start on one).
     pub fn occurrence(&self, start: usize, end: usize, prefix: bool) -> Option<Occurrence> {
