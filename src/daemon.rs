@@ -1,10 +1,12 @@
 //! The daemon: wires poller → pipeline → store, for `newswatch once` and `newswatch run`.
 //!
 //! One task polls (the poller, bounded by its semaphores) and sends each feed's result
-//! over a bounded channel; one task processes results in arrival order: new items go
-//! through the pipeline, are grouped into stories and stored in one transaction per
-//! feed, the store is flushed, and only then is the feed's new state (validators,
-//! next poll) saved. A crash anywhere before that flush leaves the old state, so the
+//! over a bounded channel. Processing has two stages: the pure one (item ids, the seen
+//! check, cleaning, matching, fingerprints) runs on the blocking pool for a few feeds
+//! at once, so both cores work; the serial one takes the analysed feeds in arrival
+//! order, groups their items into stories (one in-memory index, so one owner), stores
+//! them in one transaction per feed, flushes the store, and only then saves the feed's
+//! new state (validators, next poll). A crash anywhere before that flush leaves the old state, so the
 //! feed is fetched again and its items, not yet marked seen, are processed again:
 //! nothing accepted is lost, and nothing is stored twice.
 //!
@@ -31,7 +33,7 @@ use crate::identity;
 use crate::metrics;
 use crate::model::Topic;
 use crate::pipeline::dedup::{self, StoryIndex};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, Processed};
 use crate::poller::Progress;
 use crate::poller::{PollOutcome, PollResult, Poller};
 use crate::service::{self, Notifier, Signal, Signals};
@@ -63,7 +65,7 @@ pub struct Summary {
 
 /// The stages that process poll results, and their state.
 struct Processor {
-    pipeline: Pipeline,
+    pipeline: Arc<Pipeline>,
     topics: Vec<Topic>,
     store: Store,
     stories: StoryIndex,
@@ -80,12 +82,10 @@ pub async fn once(config: &Config) -> anyhow::Result<Summary> {
     let mut processor = Processor::new(config, store.clone())?;
     let poller = Poller::new(config).context("setting up the HTTP client")?;
     let states = feed_states(&store)?;
-    let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
+    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let feeds = config.feeds.clone();
     let polling = tokio::spawn(async move { poller.poll_once(&feeds, states, tx).await });
-    while let Some(result) = rx.recv().await {
-        processor.handle(result).await?;
-    }
+    process_results(rx, &mut processor, |_, err| Err(err)).await?;
     polling.await.context("the poller task failed")?;
     store.flush().await.context("flushing the store")?;
     let delivered = dispatcher
@@ -286,7 +286,7 @@ impl Stages {
         let stop = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
 
-        let (tx, mut rx) = mpsc::channel(CHANNEL_DEPTH);
+        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
         let feeds = config.feeds.clone();
         let unstored = poller.unstored();
         let poll_stop = stop.clone();
@@ -296,21 +296,18 @@ impl Stages {
         });
         tasks.spawn(async move {
             // Ends when the poller has stopped and every fetched result is processed.
-            while let Some(result) = rx.recv().await {
-                // A failed store write is logged, and the feed's validators are dropped
-                // so its next poll fetches everything again; other feeds go on.
-                let key = result.feed.url.to_string();
-                let name = result.feed.name.clone();
-                if let Err(err) = processor.handle(result).await {
-                    unstored.mark(&key);
-                    tracing::error!(
-                        feed = %name,
-                        error = format!("{err:#}"),
-                        "Could not store a feed's items; will fetch them again."
-                    );
-                }
-            }
-            Ok(())
+            // A failed store write is logged, and the feed's validators are dropped so
+            // its next poll fetches everything again; other feeds go on.
+            process_results(rx, &mut processor, |feed, err| {
+                unstored.mark(&feed.url.to_string());
+                tracing::error!(
+                    feed = %feed.name,
+                    error = format!("{err:#}"),
+                    "Could not store a feed's items; will fetch them again."
+                );
+                Ok(())
+            })
+            .await
         });
         let deliver_stop = stop.clone();
         tasks.spawn(async move {
@@ -429,6 +426,117 @@ async fn prune_loop(
     }
 }
 
+/// A feed's poll result after the parallel stage: its new items cleaned, matched
+/// and fingerprinted, ready for story grouping and storing, which are serial.
+struct Analyzed {
+    feed: config::Feed,
+    state: FeedState,
+    outcome: PollOutcome,
+    items: Vec<AnalyzedItem>,
+}
+
+struct AnalyzedItem {
+    id: String,
+    link: Option<String>,
+    published: Option<DateTime<Utc>>,
+    processed: Processed,
+    fingerprint: u64,
+    sketch: Vec<u32>,
+}
+
+/// The pure part of processing a feed: ids, the seen check, the pipeline, shingles,
+/// fingerprint and sketch. Runs on the blocking pool, several feeds at a time; it
+/// reads the store but never writes it.
+fn analyze(pipeline: &Pipeline, store: &Store, result: PollResult) -> anyhow::Result<Analyzed> {
+    let PollResult {
+        feed,
+        items,
+        state,
+        outcome,
+    } = result;
+    let key = feed.url.to_string();
+    let mut analyzed = Vec::new();
+    let mut in_batch: HashSet<String> = HashSet::new();
+    for entry in items {
+        let id = identity::item_id(
+            entry.id.as_deref(),
+            entry.link.as_deref(),
+            &entry.title,
+            entry.published,
+            &key,
+        );
+        if !in_batch.insert(id.clone()) || store.seen(&id).context("reading the seen index")? {
+            continue;
+        }
+        let processed = pipeline.process_item(&entry.title, &entry.body);
+        metrics::global().item_processed();
+        let fingerprint = dedup::simhash(&processed.shingles);
+        let sketch = dedup::sketch(&processed.shingles);
+        analyzed.push(AnalyzedItem {
+            id,
+            link: entry.link,
+            published: entry.published,
+            processed,
+            fingerprint,
+            sketch,
+        });
+    }
+    Ok(Analyzed {
+        feed,
+        state,
+        outcome,
+        items: analyzed,
+    })
+}
+
+/// Feeds analysed ahead of the serial stage. Two cores: enough to keep both busy while
+/// the serial stage stores, few enough that analysed feeds do not pile up in memory.
+const ANALYSES_AHEAD: usize = 4;
+
+/// Runs the processing stages over the poller's results until its channel closes:
+/// [`analyze`] on the blocking pool for several feeds at once, then
+/// [`Processor::store`] in arrival order. A feed whose processing fails goes to
+/// `failed`, which decides whether the run goes on.
+async fn process_results(
+    mut results: mpsc::Receiver<PollResult>,
+    processor: &mut Processor,
+    mut failed: impl FnMut(&config::Feed, anyhow::Error) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    type Pending = (
+        config::Feed,
+        tokio::task::JoinHandle<anyhow::Result<Analyzed>>,
+    );
+    let (ahead, mut analysed) = mpsc::channel::<Pending>(ANALYSES_AHEAD);
+    let pipeline = processor.pipeline.clone();
+    let store = processor.store.clone();
+    // Ends when the poller's channel closes, or when the serial stage has stopped.
+    let dispatch = tokio::spawn(async move {
+        while let Some(result) = results.recv().await {
+            let feed = result.feed.clone();
+            let (pipeline, store) = (pipeline.clone(), store.clone());
+            let task = tokio::task::spawn_blocking(move || analyze(&pipeline, &store, result));
+            if ahead.send((feed, task)).await.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some((feed, task)) = analysed.recv().await {
+        let done = match task.await {
+            Ok(Ok(analyzed)) => processor.store(analyzed).await,
+            Ok(Err(err)) => Err(err),
+            Err(err) => Err(anyhow::anyhow!(
+                "processing feed {} failed: {err}",
+                feed.name
+            )),
+        };
+        if let Err(err) = done {
+            failed(&feed, err)?;
+        }
+    }
+    dispatch.await.context("the processing dispatcher failed")?;
+    Ok(())
+}
+
 impl Processor {
     fn new(config: &Config, store: Store) -> anyhow::Result<Processor> {
         let window = config.storage.history.min(STORY_WINDOW);
@@ -456,7 +564,7 @@ impl Processor {
             );
         }
         Ok(Processor {
-            pipeline: Pipeline::from_config(config),
+            pipeline: Arc::new(Pipeline::from_config(config)),
             topics: config.topics.clone(),
             store,
             stories,
@@ -465,13 +573,15 @@ impl Processor {
         })
     }
 
-    async fn handle(&mut self, result: PollResult) -> anyhow::Result<()> {
-        let PollResult {
+    /// The serial part: groups a feed's analysed items into stories, stores them with
+    /// their alerts in one transaction, flushes, and only then saves the feed's state.
+    async fn store(&mut self, analyzed: Analyzed) -> anyhow::Result<()> {
+        let Analyzed {
             feed,
-            items,
             state,
             outcome,
-        } = result;
+            items,
+        } = analyzed;
         let key = feed.url.to_string();
         self.summary.feeds_polled += 1;
         match outcome {
@@ -484,30 +594,33 @@ impl Processor {
         self.stories.expire(now);
         let mut batch: Vec<StoredItem> = Vec::new();
         let mut alerts: Vec<StoredAlert> = Vec::new();
-        let mut in_batch: HashSet<String> = HashSet::new();
-        for entry in items {
-            let id = identity::item_id(
-                entry.id.as_deref(),
-                entry.link.as_deref(),
-                &entry.title,
-                entry.published,
-                &key,
-            );
-            if !in_batch.insert(id.clone())
-                || self.store.seen(&id).context("reading the seen index")?
+        for item in items {
+            // Seen by the analysis, but an earlier feed stored since may have carried
+            // the same item (ids from URLs are not feed-scoped).
+            if self
+                .store
+                .seen(&item.id)
+                .context("reading the seen index")?
             {
                 continue;
             }
-            let processed = self.pipeline.process_item(&entry.title, &entry.body);
-            metrics::global().item_processed();
-            let fingerprint = dedup::simhash(&processed.shingles);
-            let (story, is_story_lead) = self.story_of(&id, &processed.shingles, now);
-            let findings = processed.findings;
+            let AnalyzedItem {
+                id,
+                link,
+                published,
+                processed,
+                fingerprint,
+                sketch,
+            } = item;
+            let (story, is_story_lead) = self.story_of(&id, fingerprint, sketch, now);
+            let Processed {
+                article, findings, ..
+            } = processed;
             if !findings.topics.is_empty() {
                 self.summary.items_matched += 1;
                 tracing::info!(
                     feed = %feed.name,
-                    title = %processed.article.title,
+                    title = %article.title,
                     topics = %findings.topics.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(","),
                     story_lead = is_story_lead,
                     "Matched an item."
@@ -517,11 +630,11 @@ impl Processor {
                 id,
                 feed: key.clone(),
                 feed_name: feed.name.clone(),
-                title: processed.article.title,
-                url: entry.link,
-                published: entry.published,
+                title: article.title,
+                url: link,
+                published,
                 fetched: now,
-                text: processed.article.body,
+                text: article.body,
                 entities: findings
                     .entities
                     .iter()
@@ -586,9 +699,13 @@ impl Processor {
 
     /// The story an item belongs to: an earlier story whose text it nearly repeats,
     /// or a new one led by this item. Decided in memory from the index's sketches.
-    fn story_of(&mut self, id: &str, shingles: &[u64], now: DateTime<Utc>) -> (String, bool) {
-        let fingerprint = dedup::simhash(shingles);
-        let sketch = dedup::sketch(shingles);
+    fn story_of(
+        &mut self,
+        id: &str,
+        fingerprint: u64,
+        sketch: Vec<u32>,
+        now: DateTime<Utc>,
+    ) -> (String, bool) {
         if let Some(story) = self.stories.same_story(fingerprint, &sketch) {
             return (story.to_string(), false);
         }
