@@ -520,21 +520,80 @@ async fn process_results(
             }
         }
     });
-    while let Some((feed, task)) = analysed.recv().await {
-        let done = match task.await {
-            Ok(Ok(analyzed)) => processor.store(analyzed).await,
+    let mut unflushed = Unflushed::default();
+    loop {
+        // While feeds are waiting to be flushed, only take what is ready at once: when
+        // nothing is, or enough has piled up, flush them together.
+        let next = if unflushed.feeds.is_empty() {
+            analysed.recv().await
+        } else if unflushed.due() {
+            processor.commit(&mut unflushed, &mut failed).await?;
+            continue;
+        } else {
+            match analysed.try_recv() {
+                Ok(next) => Some(next),
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    processor.commit(&mut unflushed, &mut failed).await?;
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            }
+        };
+        let Some((feed, task)) = next else {
+            break;
+        };
+        let written = match task.await {
+            Ok(Ok(analyzed)) => processor.write(analyzed),
             Ok(Err(err)) => Err(err),
             Err(err) => Err(anyhow::anyhow!(
                 "processing feed {} failed: {err}",
                 feed.name
             )),
         };
-        if let Err(err) = done {
-            failed(&feed, err)?;
+        match written {
+            Ok(done) => unflushed.push(done),
+            Err(err) => failed(&feed, err)?,
         }
     }
+    processor.commit(&mut unflushed, &mut failed).await?;
     dispatch.await.context("the processing dispatcher failed")?;
     Ok(())
+}
+
+/// Most feeds written between two flushes, and the longest a written feed waits for
+/// its flush. A flush costs milliseconds (sled syncs its log), so a burst of feeds
+/// (a cold start, many feeds due at once) shares one; a lone feed is flushed at once,
+/// because nothing else is ready.
+const FLUSH_EVERY_FEEDS: usize = 64;
+const FLUSH_WITHIN: Duration = Duration::from_millis(250);
+
+/// Feeds whose items are written but not yet flushed: their new states wait here,
+/// since a state saved before its items are durable could hide them behind a 304.
+#[derive(Default)]
+struct Unflushed {
+    feeds: Vec<(config::Feed, FeedState)>,
+    alerts: bool,
+    since: Option<std::time::Instant>,
+}
+
+/// What [`Processor::write`] leaves to the flush.
+struct Written {
+    feed: config::Feed,
+    state: FeedState,
+    alerts: bool,
+}
+
+impl Unflushed {
+    fn push(&mut self, written: Written) {
+        self.since.get_or_insert_with(std::time::Instant::now);
+        self.alerts |= written.alerts;
+        self.feeds.push((written.feed, written.state));
+    }
+
+    fn due(&self) -> bool {
+        self.feeds.len() >= FLUSH_EVERY_FEEDS
+            || self.since.is_some_and(|t| t.elapsed() >= FLUSH_WITHIN)
+    }
 }
 
 impl Processor {
@@ -573,9 +632,46 @@ impl Processor {
         })
     }
 
-    /// The serial part: groups a feed's analysed items into stories, stores them with
-    /// their alerts in one transaction, flushes, and only then saves the feed's state.
-    async fn store(&mut self, analyzed: Analyzed) -> anyhow::Result<()> {
+    /// Flushes the store, then saves the states of the feeds written since the last
+    /// flush and wakes the alert workers. A failed flush fails every one of those
+    /// feeds: their states are not saved, so they are fetched again.
+    async fn commit(
+        &mut self,
+        unflushed: &mut Unflushed,
+        failed: &mut impl FnMut(&config::Feed, anyhow::Error) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let Unflushed { feeds, alerts, .. } = std::mem::take(unflushed);
+        if feeds.is_empty() {
+            return Ok(());
+        }
+        if let Err(err) = self.store.flush().await {
+            for (feed, _) in &feeds {
+                failed(feed, anyhow::anyhow!("flushing the store: {err}"))?;
+            }
+            return Ok(());
+        }
+        if alerts {
+            if let Some(wake) = &self.alerts_stored {
+                wake.notify_waiters();
+            }
+        }
+        for (feed, state) in &feeds {
+            let key = feed.url.to_string();
+            if let Err(err) = self
+                .store
+                .put_feed_state(&key, state)
+                .with_context(|| format!("saving the state of feed {}", feed.name))
+            {
+                failed(feed, err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The serial part: groups a feed's analysed items into stories and writes them
+    /// with their alerts in one transaction. The flush and the feed's new state are
+    /// left to [`Processor::commit`].
+    fn write(&mut self, analyzed: Analyzed) -> anyhow::Result<Written> {
         let Analyzed {
             feed,
             state,
@@ -682,19 +778,12 @@ impl Processor {
                 }
             }
             self.summary.stories_new += batch.iter().filter(|i| i.is_story_lead).count();
-            // Items must be durable before the feed's validators move on, or a crash
-            // here would lose them behind a 304.
-            self.store.flush().await.context("flushing the store")?;
-            if !alerts.is_empty() {
-                if let Some(wake) = &self.alerts_stored {
-                    wake.notify_waiters();
-                }
-            }
         }
-        self.store
-            .put_feed_state(&key, &state)
-            .with_context(|| format!("saving the state of feed {}", feed.name))?;
-        Ok(())
+        Ok(Written {
+            feed,
+            state,
+            alerts: !alerts.is_empty(),
+        })
     }
 
     /// The story an item belongs to: an earlier story whose text it nearly repeats,
