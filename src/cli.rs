@@ -267,8 +267,7 @@ fn alerts(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let path = &config.storage.path;
-    let store =
-        Store::open(path).with_context(|| format!("opening the store at {}", path.display()))?;
+    let store = Store::open(path).map_err(anyhow::Error::from)?;
     let flush = |store: &Store| -> anyhow::Result<()> {
         runtime()?
             .block_on(store.flush())
@@ -389,8 +388,7 @@ fn items(
         }
     }
     let path = &config.storage.path;
-    let store =
-        Store::open(path).with_context(|| format!("opening the store at {}", path.display()))?;
+    let store = Store::open(path).map_err(anyhow::Error::from)?;
     let found = store
         .items(&ItemQuery {
             topic,

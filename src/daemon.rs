@@ -378,7 +378,7 @@ async fn status_loop(
 
 fn open_store(config: &Config) -> anyhow::Result<Store> {
     let path = &config.storage.path;
-    Store::open(path).with_context(|| format!("opening the store at {}", path.display()))
+    Store::open(path).map_err(anyhow::Error::from)
 }
 
 fn feed_states(store: &Store) -> anyhow::Result<HashMap<String, FeedState>> {

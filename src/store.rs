@@ -84,16 +84,25 @@ const OUTBOX_DUE: &str = "outbox_due";
 pub enum StoreError {
     /// The directory could not be opened (permissions, another process holds it, a
     /// damaged log).
-    #[error("opening store at {}: {source}", path.display())]
-    Open { path: PathBuf, source: sled::Error },
+    #[error("opening the store at {}: {cause}", path.display())]
+    Open { path: PathBuf, cause: sled::Error },
+    /// Another process holds the store: sled allows one process at a time.
+    #[error(
+        "the store at {} is in use by another newswatch process (a running `newswatch run`?); \
+         stop it first, or read through its API (/api/items, /api/alerts)",
+        path.display()
+    )]
+    Locked { path: PathBuf },
     /// The store was written by a build with another layout.
     #[error("store schema version {found} is not supported by this build (it reads version {supported})")]
     Schema { found: u32, supported: u32 },
     /// A read, write or flush failed (I/O error, full disk).
-    #[error("{op}: {source}")]
+    // The cause is in the message, not a `source`, so that a chain printed with
+    // anyhow's `{:#}` does not repeat it.
+    #[error("{op}: {cause}")]
     Db {
         op: &'static str,
-        source: sled::Error,
+        cause: sled::Error,
     },
     /// A stored record that does not decode.
     #[error("corrupt record in tree {tree} at key {key}: {reason}")]
@@ -103,11 +112,11 @@ pub enum StoreError {
         reason: String,
     },
     /// A record that could not be encoded (a non-finite number, say).
-    #[error("encoding a record for tree {tree} at key {key}: {source}")]
+    #[error("encoding a record for tree {tree} at key {key}: {cause}")]
     Encode {
         tree: &'static str,
         key: String,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
 }
 
@@ -293,9 +302,21 @@ type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 impl Store {
     /// Opens (or creates) the store in directory `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let open_error = |source| StoreError::Open {
-            path: path.to_path_buf(),
-            source,
+        let open_error = |cause: sled::Error| match &cause {
+            // sled takes an exclusive lock on the directory; say who holds it.
+            // (sled wraps the OS error in its own message, so the kind is lost.)
+            sled::Error::Io(io)
+                if io.kind() == std::io::ErrorKind::WouldBlock
+                    || io.to_string().contains("could not acquire lock") =>
+            {
+                StoreError::Locked {
+                    path: path.to_path_buf(),
+                }
+            }
+            _ => StoreError::Open {
+                path: path.to_path_buf(),
+                cause,
+            },
         };
         let db = sled::Config::new()
             .path(path)
@@ -326,9 +347,9 @@ impl Store {
 
     /// True when an item with this id was stored before (and its id not yet expired).
     pub fn seen(&self, id: &str) -> Result<bool, StoreError> {
-        self.seen.contains_key(id).map_err(|source| StoreError::Db {
+        self.seen.contains_key(id).map_err(|cause| StoreError::Db {
             op: "reading tree seen",
-            source,
+            cause,
         })
     }
 
@@ -458,9 +479,9 @@ impl Store {
         self.feeds
             .insert(url, json)
             .map(drop)
-            .map_err(|source| StoreError::Db {
+            .map_err(|cause| StoreError::Db {
                 op: "writing tree feeds",
-                source,
+                cause,
             })
     }
 
@@ -469,9 +490,9 @@ impl Store {
     pub fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.feeds.iter() {
-            let (key, value) = entry.map_err(|source| StoreError::Db {
+            let (key, value) = entry.map_err(|cause| StoreError::Db {
                 op: "reading tree feeds",
-                source,
+                cause,
             })?;
             let url = String::from_utf8_lossy(&key).into_owned();
             if let Some(state) = decode_or_warn(FEEDS, &key, &value) {
@@ -504,17 +525,17 @@ impl Store {
             None => tree.range(start..),
         };
         for entry in entries.rev() {
-            let (key, _) = entry.map_err(|source| StoreError::Db {
+            let (key, _) = entry.map_err(|cause| StoreError::Db {
                 op: "listing items",
-                source,
+                cause,
             })?;
             let Some((_, id)) = key.get(prefix.len()..).and_then(split_time_key) else {
                 tracing::warn!(tree = tree_name, key = %show_key(&key), "Skipped a malformed index key.");
                 continue;
             };
-            let record = self.items.get(id).map_err(|source| StoreError::Db {
+            let record = self.items.get(id).map_err(|cause| StoreError::Db {
                 op: "reading tree items",
-                source,
+                cause,
             })?;
             // An index entry without its item: pruned meanwhile, or left behind by a
             // corrupt record. Not an item to list.
@@ -534,17 +555,17 @@ impl Store {
     pub fn recent_stories(&self, since: DateTime<Utc>) -> Result<Vec<StoredStory>, StoreError> {
         let mut out = Vec::new();
         for entry in self.stories_by_time.range(time_key(millis(since), b"")..) {
-            let (key, _) = entry.map_err(|source| StoreError::Db {
+            let (key, _) = entry.map_err(|cause| StoreError::Db {
                 op: "reading tree stories_by_time",
-                source,
+                cause,
             })?;
             let Some((at, id)) = split_time_key(&key) else {
                 tracing::warn!(tree = STORIES_BY_TIME, key = %show_key(&key), "Skipped a malformed index key.");
                 continue;
             };
-            let record = self.stories.get(id).map_err(|source| StoreError::Db {
+            let record = self.stories.get(id).map_err(|cause| StoreError::Db {
                 op: "reading tree stories",
-                source,
+                cause,
             })?;
             let Some(record) = record else { continue };
             let Some(story) = decode_or_warn::<StoredStory>(STORIES, id, &record) else {
@@ -626,13 +647,10 @@ impl Store {
 
     /// Waits until everything written so far is on disk; returns the bytes flushed.
     pub async fn flush(&self) -> Result<usize, StoreError> {
-        self.db
-            .flush_async()
-            .await
-            .map_err(|source| StoreError::Db {
-                op: "flushing the store",
-                source,
-            })
+        self.db.flush_async().await.map_err(|cause| StoreError::Db {
+            op: "flushing the store",
+            cause,
+        })
     }
 
     /// Record counts. Each is a scan of its tree: for status lines and metrics, not
@@ -663,9 +681,9 @@ impl Store {
         let end = millis(now);
         let mut out = Vec::new();
         for entry in self.outbox_due.scan_prefix(&prefix) {
-            let (key, _) = entry.map_err(|source| StoreError::Db {
+            let (key, _) = entry.map_err(|cause| StoreError::Db {
                 op: "reading tree outbox_due",
-                source,
+                cause,
             })?;
             let Some((at, id)) = split_time_key(&key[prefix.len()..]) else {
                 continue;
@@ -682,10 +700,10 @@ impl Store {
                     }
                 }
                 Ok(None) => {}
-                Err(source) => {
+                Err(cause) => {
                     return Err(StoreError::Db {
                         op: "reading tree outbox",
-                        source,
+                        cause,
                     })
                 }
             }
@@ -701,9 +719,9 @@ impl Store {
             .scan_prefix(&prefix)
             .next()
             .transpose()
-            .map_err(|source| StoreError::Db {
+            .map_err(|cause| StoreError::Db {
                 op: "reading tree outbox_due",
-                source,
+                cause,
             })?;
         Ok(first
             .and_then(|(key, _)| split_time_key(&key[prefix.len()..]).map(|(at, _)| at))
@@ -747,9 +765,9 @@ impl Store {
     ) -> Result<Vec<StoredAlert>, StoreError> {
         let mut all: Vec<StoredAlert> = Vec::new();
         for entry in self.outbox.iter() {
-            let (key, value) = entry.map_err(|source| StoreError::Db {
+            let (key, value) = entry.map_err(|cause| StoreError::Db {
                 op: "reading tree outbox",
-                source,
+                cause,
             })?;
             if let Some(alert) = decode_or_warn::<StoredAlert>(OUTBOX, &key, &value) {
                 if status.is_none_or(|s| s == alert.status) {
@@ -805,17 +823,17 @@ impl Store {
     }
 
     fn check_schema(&self) -> Result<(), StoreError> {
-        let db_error = |source| StoreError::Db {
+        let db_error = |cause| StoreError::Db {
             op: "reading the schema version",
-            source,
+            cause,
         };
         match self.meta.get(SCHEMA_KEY).map_err(db_error)? {
             None => {
                 self.meta
                     .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..])
-                    .map_err(|source| StoreError::Db {
+                    .map_err(|cause| StoreError::Db {
                         op: "writing the schema version",
-                        source,
+                        cause,
                     })?;
                 Ok(())
             }
@@ -849,9 +867,9 @@ impl Store {
     ) -> Result<Vec<sled::IVec>, StoreError> {
         let mut expired = Vec::new();
         for entry in self.by_time.range(..time_key(history_cut, b"")) {
-            let (key, flag) = entry.map_err(|source| StoreError::Db {
+            let (key, flag) = entry.map_err(|cause| StoreError::Db {
                 op: "reading tree by_time",
-                source,
+                cause,
             })?;
             // A malformed key sorts somewhere arbitrary; it is garbage and goes too.
             let at = split_time_key(&key).map_or(0, |(at, _)| at);
@@ -881,9 +899,9 @@ impl Store {
                 plan.push((key.as_ref(), Vec::new()));
                 continue;
             };
-            let record = self.items.get(id).map_err(|source| StoreError::Db {
+            let record = self.items.get(id).map_err(|cause| StoreError::Db {
                 op: "reading tree items",
-                source,
+                cause,
             })?;
             let topic_keys = match record.as_deref().map(serde_json::from_slice::<StoredItem>) {
                 Some(Ok(item)) => item
@@ -938,7 +956,7 @@ impl Store {
     ) -> Result<Vec<sled::IVec>, StoreError> {
         let mut expired = Vec::new();
         for entry in index.range(..time_key(cut, b"")) {
-            let (key, _) = entry.map_err(|source| StoreError::Db { op, source })?;
+            let (key, _) = entry.map_err(|cause| StoreError::Db { op, cause })?;
             if expired.len() >= max {
                 report.done = false;
                 break;
@@ -1083,13 +1101,13 @@ fn get_json<T: DeserializeOwned>(
     name: &'static str,
     key: &str,
 ) -> Result<Option<T>, StoreError> {
-    let value = tree.get(key).map_err(|source| StoreError::Db {
+    let value = tree.get(key).map_err(|cause| StoreError::Db {
         op: match name {
             ITEMS => "reading tree items",
             STORIES => "reading tree stories",
             _ => "reading tree feeds",
         },
-        source,
+        cause,
     })?;
     value
         .map(|bytes| {
@@ -1113,17 +1131,17 @@ fn decode_or_warn<T: DeserializeOwned>(tree: &'static str, key: &[u8], value: &[
 }
 
 fn encode<T: Serialize>(tree: &'static str, key: &str, record: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(record).map_err(|source| StoreError::Encode {
+    serde_json::to_vec(record).map_err(|cause| StoreError::Encode {
         tree,
         key: key.to_string(),
-        source,
+        cause,
     })
 }
 
 fn tx_error(err: TransactionError<StoreError>, op: &'static str) -> StoreError {
     match err {
         TransactionError::Abort(err) => err,
-        TransactionError::Storage(source) => StoreError::Db { op, source },
+        TransactionError::Storage(cause) => StoreError::Db { op, cause },
     }
 }
 
@@ -1339,6 +1357,21 @@ mod tests {
     }
 
     #[test]
+    fn a_store_held_by_another_opener_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let _held = Store::open(&path).unwrap();
+        let err = Store::open(&path).expect_err("the second open must fail");
+        assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains("in use by another newswatch process"),
+            "{message}"
+        );
+    }
+
+    #[test]
     fn an_unopenable_path_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("not-a-dir");
@@ -1347,7 +1380,7 @@ mod tests {
         let message = err.to_string();
         assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
         assert!(
-            message.starts_with(&format!("opening store at {}: ", file.display())),
+            message.starts_with(&format!("opening the store at {}: ", file.display())),
             "{message}"
         );
     }
