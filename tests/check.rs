@@ -154,3 +154,40 @@ fn a_missing_config_file_is_named() {
         out.stderr
     );
 }
+
+#[test]
+fn errors_in_a_multi_line_query_give_its_line_and_column() {
+    let (_dir, path) = temp_config(
+        r#"
+[[entities]]
+id = "putin"
+name = "Vladimir Putin"
+kind = "person"
+aliases = ["Putin"]
+[[topics]]
+id = "t"
+query = """
+ceasefire
+AND (@putin OR @zelenskyy)
+"""
+[[topics]]
+id = "u"
+query = """
+(truce
+OR armistice
+"""
+"#,
+    );
+    let out = run(newswatch().arg("check").arg("--config").arg(&path));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    for expected in [
+        "topics[0].query: topic \"t\": line 2, column 16: unknown entity @zelenskyy",
+        "topics[1].query: topic \"u\": line 1, column 1:",
+    ] {
+        assert!(
+            out.stderr.contains(expected),
+            "missing {expected:?} in:\n{}",
+            out.stderr
+        );
+    }
+}

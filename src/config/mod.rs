@@ -569,7 +569,15 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
         let query = match query::parse(&t.query) {
             Ok(q) => Some(q),
             Err(err) => {
-                p.add(format!("{key}.query"), format!("topic {:?}: {err}", t.id));
+                p.add(
+                    format!("{key}.query"),
+                    format!(
+                        "topic {:?}: {}: {}",
+                        t.id,
+                        position(&t.query, err.column),
+                        err.message
+                    ),
+                );
                 None
             }
         };
@@ -579,8 +587,9 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
                     p.add(
                         format!("{key}.query"),
                         format!(
-                            "topic {:?}: column {column}: unknown entity @{entity}",
-                            t.id
+                            "topic {:?}: {}: unknown entity @{entity}",
+                            t.id,
+                            position(&t.query, column)
                         ),
                     );
                 }
@@ -671,4 +680,23 @@ fn feed_url(text: &str, base: &Path) -> Result<FeedUrl, String> {
         )),
         Err(err) => Err(format!("{text:?} is not a URL: {err}")),
     }
+}
+
+/// Where a query error is, for a reader: `column C` in a one-line query, `line L,
+/// column C` in a multi-line one (TOML's `"""` strings), counting characters.
+fn position(query: &str, column: usize) -> String {
+    if !query.contains('\n') {
+        return format!("column {column}");
+    }
+    let mut line = 1;
+    let mut line_column = 1;
+    for c in query.chars().take(column.saturating_sub(1)) {
+        if c == '\n' {
+            line += 1;
+            line_column = 1;
+        } else {
+            line_column += 1;
+        }
+    }
+    format!("line {line}, column {line_column}")
 }
