@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use axum::extract::{RawQuery, Request, State};
@@ -58,12 +58,56 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 #[derive(Debug, Clone)]
 pub struct ApiState {
     pub store: Store,
-    /// The bearer token guarding `/api/*`; `None` leaves it open.
-    pub token: Option<String>,
     pub health: Health,
+    /// Shared with the daemon, which replaces it on reload: a rotated token or a new
+    /// poll interval takes effect without rebinding the port.
+    access: Arc<RwLock<Access>>,
+}
+
+/// The settings of a running API that a reload may change.
+#[derive(Debug, Clone)]
+struct Access {
+    /// The bearer token guarding `/api/*`; `None` leaves it open.
+    token: Option<String>,
     /// The longest the poll loop may go without progress before `/healthz` fails;
     /// see [`progress_bound`].
-    pub progress_bound: Duration,
+    progress_bound: Duration,
+}
+
+impl ApiState {
+    pub fn new(
+        store: Store,
+        health: Health,
+        token: Option<String>,
+        progress_bound: Duration,
+    ) -> ApiState {
+        ApiState {
+            store,
+            health,
+            access: Arc::new(RwLock::new(Access {
+                token,
+                progress_bound,
+            })),
+        }
+    }
+
+    /// Applies a reloaded config's token and bound to the running API.
+    pub fn update(&self, token: Option<String>, progress_bound: Duration) {
+        let mut access = self.access.write().unwrap_or_else(|e| e.into_inner());
+        *access = Access {
+            token,
+            progress_bound,
+        };
+    }
+
+    fn access(&self) -> Access {
+        // Held only to copy or replace two fields, so a poisoned lock still holds
+        // consistent values.
+        self.access
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// The `/healthz` bound for a poll interval: three intervals (the poll loop reports
@@ -215,7 +259,8 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(listen = %addr, token = state.token.is_some(), "Serving the API.");
+        let token = state.access().token.is_some();
+        tracing::info!(listen = %addr, token, "Serving the API.");
     }
     let stop = shutdown.clone();
     let server = axum::serve(listener, router(state))
@@ -367,15 +412,16 @@ async fn healthz(State(state): State<ApiState>) -> Response {
     // A clock stepped back makes progress look recent, which is the safe reading.
     let age = (now - last).to_std().unwrap_or(Duration::ZERO);
     let store_open = state.health.store_open();
+    let progress_bound = state.access().progress_bound;
     let mut reasons = Vec::new();
     if !store_open {
         reasons.push("the store is not open".to_string());
     }
-    if age > state.progress_bound {
+    if age > progress_bound {
         reasons.push(format!(
             "the poll loop has made no progress for {}s (the bound is {}s)",
             age.as_secs(),
-            state.progress_bound.as_secs()
+            progress_bound.as_secs()
         ));
     }
     let mut body = json!({
@@ -384,7 +430,7 @@ async fn healthz(State(state): State<ApiState>) -> Response {
         "store_open": store_open,
         "last_progress": last.to_rfc3339(),
         "progress_age_seconds": age.as_secs(),
-        "progress_bound_seconds": state.progress_bound.as_secs(),
+        "progress_bound_seconds": progress_bound.as_secs(),
     });
     if reasons.is_empty() {
         (StatusCode::OK, Json(body)).into_response()
@@ -532,7 +578,7 @@ async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    match &state.token {
+    match &state.access().token {
         None => next.run(request).await,
         Some(token) if authorized(&headers, token) => next.run(request).await,
         Some(_) => ApiError::Unauthorized.into_response(),
@@ -573,6 +619,53 @@ fn same_secret(given: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_updated_token_and_bound_apply_to_the_running_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let health = Health::new();
+        health.set_store_open(true);
+        let state = ApiState::new(
+            Store::open(dir.path()).unwrap(),
+            health.clone(),
+            Some("alpha".to_string()),
+            Duration::from_secs(3600),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let stop = CancellationToken::new();
+        let served = tokio::spawn(serve(listener, state.clone(), stop.clone()));
+        let client = reqwest::Client::new();
+        let items = |token: &'static str| {
+            client
+                .get(format!("{base}/api/items"))
+                .bearer_auth(token)
+                .send()
+        };
+        let health_bound = || async {
+            let text = client
+                .get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let body: Value = serde_json::from_str(&text).unwrap();
+            body["progress_bound_seconds"].as_u64()
+        };
+        assert_eq!(items("alpha").await.unwrap().status(), 200);
+        assert_eq!(items("bravo").await.unwrap().status(), 401);
+        assert_eq!(health_bound().await, Some(3600));
+
+        state.update(Some("bravo".to_string()), Duration::from_secs(900));
+        assert_eq!(items("alpha").await.unwrap().status(), 401);
+        assert_eq!(items("bravo").await.unwrap().status(), 200);
+        assert_eq!(health_bound().await, Some(900));
+
+        stop.cancel();
+        served.await.unwrap().unwrap();
+    }
 
     #[test]
     fn progress_bound_is_three_intervals_but_at_least_ten_minutes() {

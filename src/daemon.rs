@@ -139,13 +139,7 @@ pub async fn run(mut config: Config, mut service: Service) -> anyhow::Result<()>
                         Ok((new_config, new_stages)) => {
                             stages.stop().await?;
                             stages = new_stages;
-                            if api_listen(&new_config) != api_listen(&config) {
-                                if let Some((stop, task)) = api.take() {
-                                    stop.cancel();
-                                    let _ = task.await;
-                                }
-                                api = start_api(&new_config, &store, &health, api_stop.child_token()).await?;
-                            }
+                            api = reload_api(api, &config, &new_config, &store, &health, &api_stop).await;
                             config = new_config;
                             metrics::global().set_feeds(config.feeds.len());
                             tracing::info!(
@@ -174,8 +168,8 @@ pub async fn run(mut config: Config, mut service: Service) -> anyhow::Result<()>
     tracing::info!("Stopping.");
     stages.stop().await?;
     api_stop.cancel();
-    if let Some((_, task)) = api {
-        let _ = task.await;
+    if let Some(running) = api {
+        let _ = running.task.await;
     }
     store.flush().await.context("flushing the store")?;
     health.set_store_open(false);
@@ -206,6 +200,11 @@ fn reload(
         );
         new.storage.path = running.storage.path.clone();
     }
+    if let Some(settings) = &new.api {
+        // Checked with the rest, so a token file that went missing keeps the running
+        // config rather than half-applying the new one.
+        api::load_token(settings).context("reading the API token")?;
+    }
     let stages = Stages::start(&new, store, health, notifier)?;
     Ok((new, stages))
 }
@@ -214,10 +213,12 @@ fn api_listen(config: &Config) -> Option<std::net::SocketAddr> {
     config.api.as_ref().map(|a| a.listen)
 }
 
-type ApiTask = (
-    CancellationToken,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-);
+/// The running API: how to stop it, its task, and its state (for reloads).
+struct ApiTask {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    state: api::ApiState,
+}
 
 /// Binds and serves the API when the config has one.
 async fn start_api(
@@ -233,14 +234,55 @@ async fn start_api(
         .await
         .with_context(|| format!("listening on api.listen {}", settings.listen))?;
     let token = api::load_token(settings).context("reading the API token")?;
-    let state = api::ApiState {
-        store: store.clone(),
-        token,
-        health: health.clone(),
-        progress_bound: api::progress_bound(config.poller.interval.min(PROGRESS_TICK * 60)),
-    };
-    let task = tokio::spawn(api::serve(listener, state, stop.clone()));
-    Ok(Some((stop, task)))
+    let state = api::ApiState::new(store.clone(), health.clone(), token, api_bound(config));
+    let task = tokio::spawn(api::serve(listener, state.clone(), stop.clone()));
+    Ok(Some(ApiTask { stop, task, state }))
+}
+
+fn api_bound(config: &Config) -> Duration {
+    api::progress_bound(config.poller.interval.min(PROGRESS_TICK * 60))
+}
+
+/// Carries the API over a reload. Same address: the running server takes the new
+/// token and health bound. New address (or none): the new one is bound before the
+/// old one stops, so a taken port or an unreadable token keeps the old API serving
+/// instead of stopping the daemon.
+async fn reload_api(
+    running: Option<ApiTask>,
+    old: &Config,
+    new: &Config,
+    store: &Store,
+    health: &Health,
+    api_stop: &CancellationToken,
+) -> Option<ApiTask> {
+    if api_listen(new) == api_listen(old) {
+        if let (Some(api), Some(settings)) = (&running, &new.api) {
+            match api::load_token(settings) {
+                Ok(token) => api.state.update(token, api_bound(new)),
+                Err(err) => tracing::error!(
+                    error = %err,
+                    "Kept the API's token; the new one cannot be read."
+                ),
+            }
+        }
+        return running;
+    }
+    match start_api(new, store, health, api_stop.child_token()).await {
+        Ok(started) => {
+            if let Some(old_api) = running {
+                old_api.stop.cancel();
+                let _ = old_api.task.await;
+            }
+            started
+        }
+        Err(err) => {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "Kept the API where it was; the new api settings are not usable."
+            );
+            running
+        }
+    }
 }
 
 /// How often the poll loop reports progress at the least, and so how fresh the

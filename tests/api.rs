@@ -38,12 +38,12 @@ impl Server {
         let health = Health::new();
         health.set_store_open(true);
         health.progress();
-        let state = ApiState {
+        let state = ApiState::new(
             store,
-            token: token.map(str::to_string),
-            health: health.clone(),
-            progress_bound: api::progress_bound(Duration::from_secs(60)),
-        };
+            health.clone(),
+            token.map(str::to_string),
+            api::progress_bound(Duration::from_secs(60)),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
