@@ -555,30 +555,58 @@ fn scan(
 }
 
 /// Reads a file, or stdin for `-`, refusing inputs too large to hold.
+///
+/// A file whose size is over the limit is refused before any of it is read, and
+/// binary data is noticed in the first block: [`parse::decode`] refuses it from that
+/// block alone, so reading (say) a 200 MB image whole would be wasted.
 fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    if path == Path::new("-") {
-        io::stdin()
-            .take(MAX_SCAN_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .context("cannot read stdin")?;
-    } else {
-        let file = std::fs::File::open(path).context("cannot open")?;
-        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-            anyhow::bail!("is a directory");
-        }
-        file.take(MAX_SCAN_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .context("cannot read")?;
-    }
-    if bytes.len() as u64 > MAX_SCAN_BYTES {
-        anyhow::bail!(
+    let too_large = || {
+        anyhow::anyhow!(
             "larger than {} MiB, not scanned",
             MAX_SCAN_BYTES / (1024 * 1024)
-        );
+        )
+    };
+    let mut input: Box<dyn Read> = if path == Path::new("-") {
+        Box::new(io::stdin())
+    } else {
+        let file = std::fs::File::open(path).context("cannot open")?;
+        let meta = file.metadata().context("cannot read")?;
+        if meta.is_dir() {
+            anyhow::bail!("is a directory");
+        }
+        if meta.is_file() && meta.len() > MAX_SCAN_BYTES {
+            return Err(too_large());
+        }
+        Box::new(file)
+    };
+    let what = if path == Path::new("-") {
+        "cannot read stdin"
+    } else {
+        "cannot read"
+    };
+    let mut bytes = Vec::new();
+    (&mut input)
+        .take(HEAD_BYTES)
+        .read_to_end(&mut bytes)
+        .context(what)?;
+    if matches!(
+        parse::decode(&bytes, None),
+        Err(parse::ParseError::Binary { .. })
+    ) {
+        return Ok(bytes);
+    }
+    input
+        .take(MAX_SCAN_BYTES + 1 - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+        .context(what)?;
+    if bytes.len() as u64 > MAX_SCAN_BYTES {
+        return Err(too_large());
     }
     Ok(bytes)
 }
+
+/// The first block of an input, enough for [`parse::decode`]'s binary check.
+const HEAD_BYTES: u64 = parse::SNIFF_LEN as u64;
 
 #[allow(clippy::too_many_arguments)]
 fn item_json(

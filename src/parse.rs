@@ -16,7 +16,7 @@ use encoding_rs::Encoding;
 use crate::poller::repair::{self, Repair};
 
 /// Bytes sniffed for a declared charset and for binary content.
-const SNIFF_LEN: usize = 4096;
+pub const SNIFF_LEN: usize = 4096;
 /// Element nesting refused in a feed; real feeds nest a few dozen levels at most.
 const MAX_DEPTH: usize = 10_000;
 

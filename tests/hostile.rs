@@ -417,6 +417,48 @@ fn png_with_nul_bytes_is_skipped_as_binary_and_the_good_file_is_scanned() {
 }
 
 #[test]
+fn binary_on_a_stdin_that_never_ends_is_refused_from_its_first_block() {
+    // The first block shows the input is binary, so scan must not wait for the rest
+    // (up to 256 MiB, or never, from a pipe that stays open).
+    let mut child = newswatch()
+        .arg("scan")
+        .arg("--config")
+        .arg(default_config())
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn newswatch");
+    let mut stdin = child.stdin.take().expect("stdin pipe");
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    png.extend(noise(16_384, 3));
+    stdin.write_all(&png).expect("writing the first block");
+    stdin.flush().expect("flushing stdin");
+    let deadline = Instant::now() + LIMIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("polling newswatch") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    drop(stdin);
+    let mut stderr = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    let status =
+        status.unwrap_or_else(|| panic!("scan still reading an open pipe after {LIMIT:?}"));
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("binary"), "{stderr}");
+}
+
+#[test]
 fn random_bytes_named_txt_are_skipped_and_the_good_file_is_scanned() {
     let (dir, good) = workspace();
     // Random bytes with every NUL removed: invalid UTF-8, no NUL to give it away.
