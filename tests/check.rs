@@ -191,3 +191,30 @@ OR armistice
         );
     }
 }
+
+#[test]
+fn a_type_error_names_its_key_like_the_other_errors() {
+    let (_dir, path) = temp_config(
+        r#"
+[poller]
+interval = "5m"
+[[feeds]]
+url = "http://127.0.0.1:9/a.xml"
+name = "A"
+[[feeds]]
+url = "http://127.0.0.1:9/b.xml"
+name = ["not", "a", "string"]
+"#,
+    );
+    let out = run(newswatch().arg("check").arg("--config").arg(&path));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let expected = format!(
+        "{}: feeds[1].name: invalid type: sequence, expected a string",
+        path.display()
+    );
+    assert!(
+        out.stderr.contains(&expected),
+        "missing {expected:?} in:\n{}",
+        out.stderr
+    );
+}

@@ -214,7 +214,10 @@ fn parse_with_env(text: &str, file: &Path, env: bool) -> Result<Config, ConfigEr
         .map_err(|err| one(String::new(), format!("not valid TOML: {err}")))?;
     let mut unknown = Vec::new();
     let raw: RawConfig = serde_ignored::deserialize(value, |path| unknown.push(key_of(&path)))
-        .map_err(|err| one(String::new(), err.to_string()))?;
+        .map_err(|err| {
+            let (key, reason) = split_key(&err.to_string());
+            one(key, reason)
+        })?;
     let mut errors: Vec<ConfigError> = unknown
         .into_iter()
         .map(|key| {
@@ -680,6 +683,28 @@ fn feed_url(text: &str, base: &Path) -> Result<FeedUrl, String> {
         )),
         Err(err) => Err(format!("{text:?} is not a URL: {err}")),
     }
+}
+
+/// Splits the `config` crate's "<reason> for key `<key>`" into key and reason, so a
+/// type error reads `file: key: reason` like every other config error. (serde stops
+/// at the first type error, so only one is reported per run.)
+fn split_key(message: &str) -> (String, String) {
+    if let Some((reason, rest)) = message.rsplit_once(" for key `") {
+        if let Some(key) = rest.strip_suffix('`') {
+            // The crate writes `feeds[1]name`; the other errors say `feeds[1].name`.
+            let mut dotted = String::with_capacity(key.len() + 4);
+            let mut after_index = false;
+            for c in key.chars() {
+                if after_index && c != '.' && c != '[' {
+                    dotted.push('.');
+                }
+                after_index = c == ']';
+                dotted.push(c);
+            }
+            return (dotted, reason.to_string());
+        }
+    }
+    (String::new(), message.to_string())
 }
 
 /// Where a query error is, for a reader: `column C` in a one-line query, `line L,
