@@ -2,9 +2,8 @@
 //! a loopback webhook receiver, through outages, crashes and rejections.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -12,9 +11,10 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::util::daemon::Daemon;
 use crate::util::receiver::{free_addr, Mode, Receiver};
 use crate::util::server::FeedServer;
-use crate::util::{newswatch, run};
+use crate::util::{newswatch, run, wait_until};
 
 const SECRET_KEY: &[u8] = b"a test key of thirty-two bytes!!";
 
@@ -102,63 +102,6 @@ fn alert_ids(config: &Path, status: Option<&str>) -> HashSet<String> {
         .collect()
 }
 
-fn spawn_run(config: &Path) -> (Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = cmd(config, &["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
-}
-
-fn wait_for_log(lines: &std::sync::mpsc::Receiver<String>, needle: &str, limit: Duration) -> bool {
-    let start = Instant::now();
-    while let Some(left) = limit.checked_sub(start.elapsed()) {
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
-    false
-}
-
-/// Waits, bounded, until `done` holds.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
-}
-
-fn stop(mut child: Child) {
-    let sent = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    assert!(
-        wait_until(Duration::from_secs(10), || child
-            .try_wait()
-            .unwrap()
-            .is_some()),
-        "still running 10 s after SIGTERM"
-    );
-    assert!(child.wait().unwrap().success());
-}
-
 #[test]
 fn webhook_bodies_and_signatures_follow_the_contract() {
     let server = FeedServer::start(10);
@@ -233,10 +176,12 @@ fn a_receiver_down_then_busy_then_up_gets_every_alert() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &server, 2, &format!("http://{addr}/hook"));
 
-    let (child, lines) = spawn_run(&config);
+    let daemon = Daemon::spawn(&mut cmd(&config, &["run"]));
     // Nothing listens yet: connection refused, retried with backoff.
     assert!(
-        wait_for_log(&lines, "will retry", Duration::from_secs(30)),
+        daemon
+            .log
+            .wait_for("will retry", 1, Duration::from_secs(30)),
         "no retry after a refused connection"
     );
     let receiver = Receiver::start(addr, Mode::Unavailable);
@@ -250,7 +195,7 @@ fn a_receiver_down_then_busy_then_up_gets_every_alert() {
         settled(&receiver, Duration::from_secs(40)),
         "alerts still undelivered"
     );
-    stop(child);
+    daemon.stop(Duration::from_secs(10));
 
     let stories = matched_stories(&config);
     let delivered = receiver.delivered_ids();
@@ -287,24 +232,23 @@ fn sigkill_with_alerts_pending_loses_none() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &server, 3, &receiver.url());
 
-    let (mut child, _lines) = spawn_run(&config);
+    let mut daemon = Daemon::spawn(&mut cmd(&config, &["run"]));
     assert!(wait_until(Duration::from_secs(30), || receiver
         .received()
         .len()
         >= 3));
-    child.kill().unwrap(); // SIGKILL, with alerts pending and maybe one in flight
-    child.wait().unwrap();
+    daemon.kill(); // SIGKILL, with alerts pending and maybe one in flight
     assert!(receiver.delivered_ids().is_empty());
     let pending = alert_ids(&config, Some("pending"));
     assert!(!pending.is_empty());
 
     receiver.set_mode(Mode::Ok);
-    let (child, _lines) = spawn_run(&config);
+    let daemon = Daemon::spawn(&mut cmd(&config, &["run"]));
     assert!(
         settled(&receiver, Duration::from_secs(40)),
         "alerts still undelivered after the restart"
     );
-    stop(child);
+    daemon.stop(Duration::from_secs(10));
 
     let all = alert_ids(&config, None);
     assert_eq!(
@@ -466,7 +410,7 @@ fn a_digest_waits_for_its_window_and_is_retried_whole() {
     let config = config_with(dir.path(), &server, 3, &receiver.url(), "digest = \"3s\"");
 
     let started = Instant::now();
-    let (child, _lines) = spawn_run(&config);
+    let daemon = Daemon::spawn(&mut cmd(&config, &["run"]));
     assert!(
         wait_until(Duration::from_secs(30), || !receiver.received().is_empty()),
         "no digest sent"
@@ -482,7 +426,7 @@ fn a_digest_waits_for_its_window_and_is_retried_whole() {
         settled(&receiver, Duration::from_secs(40)),
         "digest still undelivered"
     );
-    stop(child);
+    daemon.stop(Duration::from_secs(10));
 
     let got = receiver.received();
     assert!(got.len() >= 2, "a 503, then a retry");
@@ -546,15 +490,15 @@ fn a_shutdown_does_not_wait_out_the_rate_limit() {
         "rate_limit = \"1/h\"",
     );
 
-    let (child, _lines) = spawn_run(&config);
+    let daemon = Daemon::spawn(&mut cmd(&config, &["run"]));
     assert!(wait_until(Duration::from_secs(30), || !receiver
         .received()
         .is_empty()));
     // The worker now waits an hour before the next alert; SIGTERM ends that wait
-    // (`stop` fails the test unless the daemon exits within 10 s).
+    // (`stop` fails the test unless the daemon exits cleanly within 10 s).
     std::thread::sleep(Duration::from_millis(500));
     let asked = Instant::now();
-    stop(child);
+    daemon.stop(Duration::from_secs(10));
     assert!(
         asked.elapsed() < Duration::from_secs(5),
         "{:?}",

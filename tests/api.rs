@@ -474,10 +474,9 @@ async fn serve_stops_when_cancelled() {
 /// `/metrics` exposes, `/healthz` is ok, and `/api/items` serves what was stored.
 #[test]
 fn the_running_daemon_serves_metrics_that_move_with_polls() {
+    use crate::util::daemon::Daemon;
     use crate::util::receiver::free_addr;
     use crate::util::server::FeedServer;
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
 
     let server = FeedServer::start(8);
     let dir = tempfile::tempdir().unwrap();
@@ -488,29 +487,11 @@ fn the_running_daemon_serves_metrics_that_move_with_polls() {
     text.push_str(&format!("[api]\nlisten = \"{listen}\"\n"));
     std::fs::write(&config, text).unwrap();
 
-    let mut child = crate::util::newswatch()
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut fetched = 0;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("Fetched feed.") {
-                fetched += 1;
-                if fetched == 5 {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    });
+    let daemon = Daemon::run(&config);
     assert!(
-        rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+        daemon
+            .log
+            .wait_for("Fetched feed.", 5, Duration::from_secs(60)),
         "the daemon did not poll its five feeds"
     );
     // The feed server has a runtime of its own; the HTTP client gets one here.
@@ -562,11 +543,5 @@ fn the_running_daemon_serves_metrics_that_move_with_polls() {
         assert_eq!(items.as_array().unwrap().len(), 40);
     });
 
-    let sent = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    assert!(child.wait().unwrap().success());
+    daemon.stop(Duration::from_secs(10));
 }

@@ -2,13 +2,11 @@
 //! HTTP server on 127.0.0.1 into a real sled directory, killed and restarted.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::util::daemon::Daemon;
 use crate::util::server::FeedServer;
 use crate::util::{default_config, feeds_config, newswatch, run};
 
@@ -73,18 +71,12 @@ fn sigkill_during_run_loses_and_duplicates_nothing() {
     let urls: Vec<String> = (0..feeds).map(|n| server.url(n)).collect();
     let config = feeds_config(dir.path(), &urls);
 
-    let mut child = newswatch()
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let fetched = wait_for_lines(&mut child, "Fetched feed.", 5, Duration::from_secs(60));
+    let mut daemon = Daemon::run(&config);
+    let fetched = daemon
+        .log
+        .wait_for("Fetched feed.", 5, Duration::from_secs(60));
     assert!(fetched, "the daemon never fetched a feed");
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    daemon.kill(); // SIGKILL
 
     let before = stored(&config).len();
     assert!(
@@ -106,40 +98,14 @@ fn sigterm_stops_cleanly_and_quickly() {
     let dir = tempfile::tempdir().unwrap();
     let urls: Vec<String> = (0..10).map(|n| server.url(n)).collect();
     let config = feeds_config(dir.path(), &urls);
-    let mut child = newswatch()
-        .arg("run")
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(wait_for_lines(
-        &mut child,
-        "Fetched feed.",
-        10,
-        Duration::from_secs(60)
-    ));
-    // Let the processor catch up with what was fetched, then ask it to stop.
+    let daemon = Daemon::run(&config);
+    assert!(daemon
+        .log
+        .wait_for("Fetched feed.", 10, Duration::from_secs(60)));
+    // Let the processor catch up with what was fetched, then ask it to stop: it must
+    // exit cleanly within 10 s.
     std::thread::sleep(Duration::from_millis(500));
-    let sent = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "still running 10 s after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(status.success(), "{status:?}");
+    daemon.stop(Duration::from_secs(10));
     assert_complete(&stored(&config), 10, 20);
 }
 
@@ -190,31 +156,6 @@ fn copies_of_a_story_are_grouped_and_other_stories_kept_apart() {
         })
         .count();
     assert_eq!(on_topic, 8, "as tests/fixtures/README.md lists");
-}
-
-/// Reads the child's stderr until `needle` was seen `count` times; false on timeout
-/// or exit. The rest of stderr keeps draining in the background so the child never
-/// blocks on a full pipe.
-fn wait_for_lines(
-    child: &mut std::process::Child,
-    needle: &'static str,
-    count: usize,
-    limit: Duration,
-) -> bool {
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut seen = 0;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains(needle) {
-                seen += 1;
-                if seen == count {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    });
-    rx.recv_timeout(limit).is_ok()
 }
 
 #[test]

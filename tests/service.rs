@@ -7,19 +7,19 @@
 //! the daemon, like libsystemd, takes the watchdog to be its own when no pid is named.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::util::daemon::{self, Log};
 use crate::util::server::FeedServer;
-use crate::util::{feeds_config, newswatch, run};
+use crate::util::{feeds_config, newswatch, run, wait_until};
 
 /// systemd's side of the notify socket: every datagram the daemon sends, in order.
 struct FakeSystemd {
@@ -115,58 +115,9 @@ impl FakeSystemd {
     }
 }
 
-/// The daemon's stderr, drained by a thread so it never blocks on a full pipe.
-#[derive(Clone, Default)]
-struct Log(Arc<(Mutex<Vec<String>>, Condvar)>);
-
-impl Log {
-    fn drain(stderr: impl Read + Send + 'static) -> Log {
-        let log = Log::default();
-        let writer = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let (lines, changed) = &*writer.0;
-                lines.lock().unwrap().push(line);
-                changed.notify_all();
-            }
-        });
-        log
-    }
-
-    /// Lines logged so far; a mark for [`Log::wait_after`].
-    fn mark(&self) -> usize {
-        self.0 .0.lock().unwrap().len()
-    }
-
-    /// Waits up to `limit` for a line after `mark` containing every one of `needles`.
-    fn wait_after(&self, mark: usize, needles: &[&str], limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        let (lines, changed) = &*self.0;
-        let mut lines = lines.lock().unwrap();
-        loop {
-            if lines
-                .iter()
-                .skip(mark)
-                .any(|line| needles.iter().all(|n| line.contains(n)))
-            {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            lines = changed.wait_timeout(lines, left).unwrap().0;
-        }
-    }
-
-    fn text(&self) -> String {
-        self.0 .0.lock().unwrap().join("\n")
-    }
-}
-
 /// `newswatch run --config <config>` under the fake systemd.
 struct Daemon {
-    child: Child,
+    process: daemon::Daemon,
     log: Log,
     systemd: FakeSystemd,
 }
@@ -174,20 +125,15 @@ struct Daemon {
 impl Daemon {
     fn start(config: &Path) -> Daemon {
         let systemd = FakeSystemd::bind();
-        let mut child = newswatch()
-            .arg("run")
-            .arg("--config")
-            .arg(config)
-            .env("NOTIFY_SOCKET", &systemd.path)
-            .env("WATCHDOG_USEC", "2000000")
-            .env_remove("WATCHDOG_PID")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Log::drain(child.stderr.take().unwrap());
+        let process = daemon::Daemon::spawn(
+            daemon::run_command(config)
+                .env("NOTIFY_SOCKET", &systemd.path)
+                .env("WATCHDOG_USEC", "2000000")
+                .env_remove("WATCHDOG_PID"),
+        );
+        let log = process.log.clone();
         Daemon {
-            child,
+            process,
             log,
             systemd,
         }
@@ -200,7 +146,7 @@ impl Daemon {
         loop {
             // Short slices, so a daemon that died is noticed without waiting out `limit`.
             let left = deadline.saturating_duration_since(Instant::now());
-            let exited = self.child.try_wait().unwrap().is_some();
+            let exited = self.process.exited().is_some();
             let slice = if exited {
                 // What it sent before exiting is still in the socket.
                 Duration::from_millis(200)
@@ -233,46 +179,23 @@ impl Daemon {
         self.expect(line, |l| l == line, limit)
     }
 
-    fn kill(&self, signal: &str) {
-        let sent = std::process::Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
-        assert!(sent.success(), "kill -{signal} failed");
+    fn signal(&self, signal: &str) {
+        self.process.signal(signal);
     }
 
     fn assert_running(&mut self) {
-        if let Some(status) = self.child.try_wait().unwrap() {
+        if let Some(status) = self.process.exited() {
             panic!("the daemon exited ({status}); stderr:\n{}", self.log.text());
         }
     }
 
-    /// SIGTERM, then `STOPPING=1` and the exit, both within 10 s of the signal.
-    fn stop(mut self) -> ExitStatus {
-        self.kill("TERM");
-        let start = Instant::now();
+    /// SIGTERM, then `STOPPING=1` and a successful exit, both within 10 s of the signal.
+    fn stop(mut self) {
+        self.signal("TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
         self.expect_line("STOPPING=1", Duration::from_secs(10));
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "still running 10 s after SIGTERM; stderr:\n{}",
-                self.log.text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        let status = self.process.exit_by(deadline, "10 s after SIGTERM");
+        assert!(status.success(), "{status}; stderr:\n{}", self.log.text());
     }
 }
 
@@ -320,14 +243,7 @@ impl GatedFeed {
 
     /// Waits until the daemon has asked for the feed (its response now held).
     fn wait_requested(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.shared.requests.load(Ordering::SeqCst) > 0 {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
+        wait_until(limit, || self.shared.requests.load(Ordering::SeqCst) > 0)
     }
 
     fn open(&self) {
@@ -433,9 +349,7 @@ fn run_notifies_ready_status_and_watchdog_and_stopping_on_sigterm() {
     daemon.expect_line("WATCHDOG=1", Duration::from_secs(5));
     daemon.expect_line("WATCHDOG=1", Duration::from_secs(5));
 
-    let log = daemon.log.clone();
-    let status = daemon.stop();
-    assert!(status.success(), "{status}; stderr:\n{}", log.text());
+    daemon.stop();
 }
 
 #[test]
@@ -446,7 +360,7 @@ fn sighup_sends_reloading_with_a_timestamp_then_ready() {
     let mut daemon = Daemon::start(&config);
     daemon.expect_line("READY=1", START);
 
-    daemon.kill("HUP");
+    daemon.signal("HUP");
     let reloading = daemon.expect_line("RELOADING=1", Duration::from_secs(10));
     // systemd >= 253 (Type=notify-reload) wants the timestamp in the same message.
     assert!(
@@ -458,13 +372,11 @@ fn sighup_sends_reloading_with_a_timestamp_then_ready() {
     daemon.expect_line("READY=1", Duration::from_secs(30));
     daemon.assert_running();
     // And a second reload works as the first did.
-    daemon.kill("HUP");
+    daemon.signal("HUP");
     daemon.expect_line("RELOADING=1", Duration::from_secs(10));
     daemon.expect_line("READY=1", Duration::from_secs(30));
 
-    let log = daemon.log.clone();
-    let status = daemon.stop();
-    assert!(status.success(), "{status}; stderr:\n{}", log.text());
+    daemon.stop();
 }
 
 #[test]
@@ -499,7 +411,7 @@ fn sighup_with_a_new_topic_alerts_on_it() {
         ),
     )
     .unwrap();
-    daemon.kill("HUP");
+    daemon.signal("HUP");
     daemon.expect_line("RELOADING=1", Duration::from_secs(10));
     daemon.expect_line("READY=1", Duration::from_secs(30));
 
@@ -514,9 +426,7 @@ fn sighup_with_a_new_topic_alerts_on_it() {
         "the item never matched the new topic; stderr:\n{}",
         daemon.log.text()
     );
-    let log = daemon.log.clone();
-    let status = daemon.stop();
-    assert!(status.success(), "{status}; stderr:\n{}", log.text());
+    daemon.stop();
 
     let alerts = alerts(&config);
     let topics: Vec<&str> = alerts
@@ -550,7 +460,7 @@ fn sighup_with_a_broken_config_keeps_the_old_one() {
         .replace("interval = \"1h\"", "interval = \"soon\"");
     std::fs::write(&config, broken).unwrap();
     let mark = daemon.log.mark();
-    daemon.kill("HUP");
+    daemon.signal("HUP");
     // systemd leaves the unit "reloading" until READY=1, so it comes even on failure.
     daemon.expect_line("RELOADING=1", Duration::from_secs(10));
     daemon.expect_line("READY=1", Duration::from_secs(30));
@@ -575,9 +485,7 @@ fn sighup_with_a_broken_config_keeps_the_old_one() {
         "the item was not matched on the old config; stderr:\n{}",
         daemon.log.text()
     );
-    let log = daemon.log.clone();
-    let status = daemon.stop();
-    assert!(status.success(), "{status}; stderr:\n{}", log.text());
+    daemon.stop();
 
     std::fs::write(&config, &good).unwrap();
     let alerts = alerts(&config);

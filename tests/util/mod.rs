@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -133,8 +134,23 @@ pub fn temp_config(text: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+pub mod daemon;
 pub mod receiver;
 pub mod server;
+
+/// Polls `done` every 50 ms until it holds, for at most `limit` (then once more): what a
+/// test waits on happens in another process or thread, and a wait that never ends would
+/// hang the test run instead of failing one test.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    done()
+}
 
 /// A config polling `urls`, storing in `data` below `dir`.
 pub fn feeds_config(dir: &Path, urls: &[String]) -> PathBuf {
