@@ -317,7 +317,8 @@ fn a_rejected_alert_fails_at_once_and_can_be_replayed() {
 
     let out = run(&mut cmd(&config, &["alerts", "--retry-all-failed"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    run(&mut cmd(&config, &["once"]));
+    let out = run(&mut cmd(&config, &["once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(receiver.delivered_ids().len(), failed.len());
     assert!(alert_ids(&config, Some("failed")).is_empty());
 
@@ -379,7 +380,8 @@ fn a_digest_sink_gets_one_post_per_once_run() {
     assert_eq!(ids.len(), matched_stories(&config).len());
 
     // Nothing new: nothing sent.
-    run(&mut cmd(&config, &["once"]));
+    let out = run(&mut cmd(&config, &["once"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(receiver.received().len(), 1);
 
     // More alerts than one digest holds: digests of at most 50, each alert once.

@@ -123,6 +123,7 @@ fn copies_of_a_story_are_grouped_and_other_stories_kept_apart() {
         .arg(default_config())
         .args(["--limit", "1000"])
         .env("NEWSWATCH__STORAGE__PATH", dir.path().join("data")));
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let items = out.items;
     assert_eq!(items.len(), 21, "the four sample feeds hold 21 items");
     // The wire service's lightly edited copy of the Putin–Witkoff story.
@@ -201,6 +202,7 @@ fn a_copy_arriving_after_a_restart_joins_its_story_and_does_not_alert() {
     let out = run(newswatch()
         .args(["alerts", "--json", "--limit", "100", "--config"])
         .arg(&path));
+    assert_eq!(out.code, 0, "{}", out.stderr);
     let story = copies[0]["story"].as_str().unwrap();
     let alerts_for_story = out
         .items
