@@ -1012,8 +1012,13 @@ fn write_config(
 // ---------------------------------------------------------------------------
 // Running the binary and watching its memory.
 
+/// The release binary: under `CARGO_TARGET_DIR` when that is set (as for `cargo build`),
+/// else under the package's `target/`.
 fn binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/newswatch");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let path = target.join("release/newswatch");
     if !path.is_file() {
         eprintln!(
             "poll bench: {} is missing; build it first with `cargo build --release`.",

@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::identity;
 use crate::metrics;
 use crate::model::Topic;
-use crate::pipeline::dedup::{self, StoryIndex};
+use crate::pipeline::dedup::{self, StoryWindow};
 use crate::pipeline::{Pipeline, Processed};
 use crate::poller::Progress;
 use crate::poller::{PollOutcome, PollResult, Poller};
@@ -68,10 +68,21 @@ struct Processor {
     pipeline: Arc<Pipeline>,
     topics: Vec<Topic>,
     store: Store,
-    stories: StoryIndex,
+    /// The recent stories; their ids and sketches are in the store.
+    stories: StoryWindow,
+    /// Stories led by items of the batch being processed, not yet stored.
+    pending: Vec<Lead>,
     /// Woken after new alerts are durable, so delivery starts at once.
     alerts_stored: Option<Arc<Notify>>,
     summary: Summary,
+}
+
+/// A new story's lead, until its batch is stored.
+struct Lead {
+    item: String,
+    first_seen: DateTime<Utc>,
+    fingerprint: u64,
+    sketch: Vec<u32>,
 }
 
 /// Polls every feed once, processes and stores what is new, and returns.
@@ -641,34 +652,13 @@ impl Unflushed {
 impl Processor {
     fn new(config: &Config, store: Store) -> anyhow::Result<Processor> {
         let window = config.storage.history.min(STORY_WINDOW);
-        let mut stories = StoryIndex::new(window, dedup::DEFAULT_MAX_DISTANCE);
-        let since =
-            Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(7));
-        for story in store
-            .recent_stories(since)
-            .context("reading recent stories")?
-        {
-            // Sketches are not stored; they are rebuilt from the leads' texts, which the
-            // store keeps for the history period, longer than the story window. Without
-            // them no earlier story could be matched after a restart.
-            let sketch = match store.get_item(&story.first_item) {
-                Ok(Some(lead)) => {
-                    dedup::sketch(&dedup::shingles(&format!("{}\n{}", lead.title, lead.text)))
-                }
-                _ => Vec::new(),
-            };
-            stories.insert_sketched(
-                story.fingerprint,
-                story.id.clone(),
-                story.first_seen,
-                sketch,
-            );
-        }
+        let stories = recent_stories(&store, window)?;
         Ok(Processor {
             pipeline: Arc::new(Pipeline::from_config(config)),
             topics: config.topics.clone(),
             store,
             stories,
+            pending: Vec::new(),
             alerts_stored: None,
             summary: Summary::default(),
         })
@@ -730,6 +720,7 @@ impl Processor {
 
         let now = Utc::now();
         self.stories.expire(now);
+        self.pending.clear();
         let mut batch: Vec<StoredItem> = Vec::new();
         let mut alerts: Vec<StoredAlert> = Vec::new();
         for item in items {
@@ -750,7 +741,7 @@ impl Processor {
                 fingerprint,
                 sketch,
             } = item;
-            let (story, is_story_lead) = self.story_of(&id, fingerprint, sketch, now);
+            let (story, is_story_lead) = self.story_of(&id, fingerprint, sketch, now)?;
             let Processed {
                 article, findings, ..
             } = processed;
@@ -806,9 +797,14 @@ impl Processor {
             batch.push(stored);
         }
         if !batch.is_empty() {
+            let sketches: Vec<(&str, &[u32])> = self
+                .pending
+                .iter()
+                .map(|lead| (lead.item.as_str(), lead.sketch.as_slice()))
+                .collect();
             let new = self
                 .store
-                .insert_items_with_alerts(&batch, &alerts)
+                .insert_batch(&batch, &alerts, &sketches)
                 .with_context(|| format!("storing items of feed {}", feed.name))?;
             self.summary.items_new += new;
             // Counted once stored, so a batch that fails and is fetched again is not
@@ -829,19 +825,214 @@ impl Processor {
     }
 
     /// The story an item belongs to: an earlier story whose text it nearly repeats,
-    /// or a new one led by this item. Decided in memory from the index's sketches.
+    /// or a new one led by this item. Candidates come from the window in memory; their
+    /// sketches from this batch's new stories, or else from the store.
     fn story_of(
         &mut self,
         id: &str,
         fingerprint: u64,
         sketch: Vec<u32>,
         now: DateTime<Utc>,
-    ) -> (String, bool) {
-        if let Some(story) = self.stories.same_story(fingerprint, &sketch) {
-            return (story.to_string(), false);
+    ) -> anyhow::Result<(String, bool)> {
+        let (pending, store) = (&self.pending, &self.store);
+        let found = self
+            .stories
+            .same_story(fingerprint, &sketch, |candidate, confirm| {
+                for lead in pending.iter().filter(|lead| {
+                    lead.first_seen == candidate.first_seen
+                        && lead.fingerprint == candidate.fingerprint
+                }) {
+                    confirm(&lead.item, &lead.sketch);
+                }
+                for (story, sketch) in
+                    store.story_sketches(candidate.first_seen, candidate.fingerprint)?
+                {
+                    confirm(&story, &sketch);
+                }
+                Ok::<(), crate::store::StoreError>(())
+            })
+            .context("reading story sketches")?;
+        if let Some(found) = found {
+            return Ok((found.story, false));
         }
-        self.stories
-            .insert_sketched(fingerprint, id.to_string(), now, sketch);
-        (id.to_string(), true)
+        self.stories.insert(fingerprint, now, &sketch, ());
+        self.pending.push(Lead {
+            item: id.to_string(),
+            first_seen: now,
+            fingerprint,
+            sketch,
+        });
+        Ok((id.to_string(), true))
+    }
+}
+
+/// The stories first seen within `window`, from the store, for the story window.
+///
+/// Each story's sketch comes from `story_sketches`; a story stored without one (by an
+/// older build, or one whose lead changed) gets it from its lead's text, which the
+/// store keeps for the history period, longer than the window, and the sketch is
+/// stored for the next start. Without sketches no earlier story could be matched
+/// after a restart.
+fn recent_stories(store: &Store, window: Duration) -> anyhow::Result<StoryWindow> {
+    let mut stories = StoryWindow::new(window, dedup::DEFAULT_MAX_DISTANCE);
+    let since =
+        Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(7));
+    let (mut stored, mut computed) = (0usize, 0usize);
+    for story in store.stories_since(since) {
+        let story = story.context("reading recent stories")?;
+        let sketch = match store
+            .story_sketch(&story)
+            .context("reading a story sketch")?
+        {
+            Some(sketch) => {
+                stored += 1;
+                sketch
+            }
+            None => {
+                let sketch = match store.get_item(&story.first_item) {
+                    Ok(Some(lead)) => {
+                        dedup::sketch(&dedup::shingles(&format!("{}\n{}", lead.title, lead.text)))
+                    }
+                    _ => Vec::new(),
+                };
+                store
+                    .put_story_sketch(&story, &sketch)
+                    .context("storing a story sketch")?;
+                computed += 1;
+                sketch
+            }
+        };
+        stories.insert(story.fingerprint, story.first_seen, &sketch, ());
+    }
+    if computed > 0 {
+        tracing::info!(
+            stories = stored + computed,
+            computed,
+            "Computed the sketches of stories stored without one."
+        );
+    }
+    Ok(stories)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A processor on `store`; the config's storage path is not opened.
+    fn processor(store: &Store) -> Processor {
+        let text = "[storage]\npath = \"unused\"\n";
+        let config = config::parse_str(text, Path::new("test.toml")).unwrap();
+        Processor::new(&config, store.clone()).unwrap()
+    }
+
+    /// A text of 60 words; `edit` changes one of them.
+    fn text(n: usize, edit: bool) -> String {
+        let text: String = (0..60).map(|i| format!("w{n}x{i} ")).collect();
+        if edit {
+            text.replacen(&format!("w{n}x7 "), "changed ", 1)
+        } else {
+            text
+        }
+    }
+
+    /// [`Processor::story_of`] for a text's shingles.
+    fn story_of(
+        processor: &mut Processor,
+        id: &str,
+        shingles: &[u64],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<(String, bool)> {
+        let (fingerprint, sketch) = (dedup::simhash(shingles), dedup::sketch(shingles));
+        processor.story_of(id, fingerprint, sketch, now)
+    }
+
+    fn shingles(n: usize, edit: bool) -> Vec<u64> {
+        dedup::shingles(&format!("Title {n}\n{}", text(n, edit)))
+    }
+
+    fn lead(id: &str, n: usize, fetched: DateTime<Utc>) -> StoredItem {
+        StoredItem {
+            id: id.into(),
+            feed: "https://example.org/rss.xml".into(),
+            feed_name: "Example".into(),
+            title: format!("Title {n}"),
+            url: None,
+            published: None,
+            fetched,
+            text: text(n, false),
+            entities: Vec::new(),
+            topics: Vec::new(),
+            story: id.into(),
+            is_story_lead: true,
+            fingerprint: dedup::simhash(&shingles(n, false)),
+        }
+    }
+
+    #[test]
+    fn copies_find_their_story_in_the_batch_and_then_in_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut fresh = processor(&store);
+        let now = Utc::now();
+        assert_eq!(
+            story_of(&mut fresh, "a", &shingles(1, false), now).unwrap(),
+            ("a".to_string(), true)
+        );
+        assert_eq!(
+            story_of(&mut fresh, "b", &shingles(2, false), now).unwrap(),
+            ("b".to_string(), true)
+        );
+        // Not stored yet: the sketch comes from the batch's new stories.
+        assert_eq!(
+            story_of(&mut fresh, "a2", &shingles(1, true), now).unwrap(),
+            ("a".to_string(), false)
+        );
+        let sketches: Vec<(&str, &[u32])> = fresh
+            .pending
+            .iter()
+            .map(|l| (l.item.as_str(), l.sketch.as_slice()))
+            .collect();
+        store
+            .insert_batch(&[lead("a", 1, now), lead("b", 2, now)], &[], &sketches)
+            .unwrap();
+        fresh.pending.clear();
+        // Stored: from the store.
+        assert_eq!(
+            story_of(&mut fresh, "b2", &shingles(2, true), now).unwrap(),
+            ("b".to_string(), false)
+        );
+        // And after a restart, from the store again.
+        let mut restarted = processor(&store);
+        assert_eq!(restarted.stories.len(), 2);
+        assert_eq!(
+            story_of(&mut restarted, "a3", &shingles(1, true), now).unwrap(),
+            ("a".to_string(), false)
+        );
+        assert_eq!(
+            story_of(&mut restarted, "c", &shingles(3, false), now).unwrap(),
+            ("c".to_string(), true)
+        );
+    }
+
+    /// A store written before sketches were stored: they are computed from the leads'
+    /// texts at start, and stored, so copies still find their stories.
+    #[test]
+    fn stories_stored_without_sketches_get_them_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = Utc::now() - chrono::Duration::hours(1);
+        let old = lead("old", 4, now);
+        store.insert_items(std::slice::from_ref(&old)).unwrap();
+        let story = store.get_story("old").unwrap().unwrap();
+        assert_eq!(store.story_sketch(&story).unwrap(), None);
+        let mut fresh = processor(&store);
+        assert_eq!(
+            store.story_sketch(&story).unwrap(),
+            Some(dedup::sketch(&shingles(4, false)))
+        );
+        assert_eq!(
+            story_of(&mut fresh, "copy", &shingles(4, true), Utc::now()).unwrap(),
+            ("old".to_string(), false)
+        );
     }
 }

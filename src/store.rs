@@ -17,6 +17,7 @@
 //! | `topic_index` | topic id ++ `0x00` ++ fetched ms ++ item id | score (`f64` BE) |
 //! | `stories` | story id | JSON [`StoredStory`] |
 //! | `stories_by_time` | first-seen ms ++ story id | empty |
+//! | `story_sketches` | first-seen ms ++ fingerprint (`u64` BE) ++ story id | the lead's sketch, `u32` BE each |
 //! | `feeds` | feed URL as configured | JSON [`FeedState`] |
 //! | `outbox` | alert id | JSON [`StoredAlert`] |
 //! | `outbox_due` | sink id ++ `0x00` ++ next attempt ms ++ alert id | empty; pending alerts only |
@@ -30,6 +31,15 @@
 //! ids and stories be found without scanning trees keyed by id, which hold months of
 //! entries.
 //!
+//! `story_sketches` holds each story's sketch (`pipeline::dedup::sketch`) for the
+//! daemon's story window, which keeps only fingerprints, times and a few sketch values
+//! in memory and reads a candidate's whole sketch from here. The key starts with what
+//! the window holds of a story (first-seen time and fingerprint), so a candidate's
+//! sketches are one prefix scan away, and the tree is in time order for pruning, which
+//! follows the items' history period (the window never looks further back). Stores
+//! written before this tree existed have no sketches for their stories; the daemon
+//! computes those from the leads' texts at start ([`Store::put_story_sketch`]).
+//!
 //! `seen` outlives `items`: an item's record goes after the history period, but its id
 //! stays for the retention period, so an item that reappears in a feed after its
 //! record was pruned is still not processed again.
@@ -42,6 +52,7 @@
 //! [`Store::flush`], so callers flush before acknowledging anything that must survive
 //! a crash.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -74,6 +85,7 @@ const SEEN_BY_TIME: &str = "seen_by_time";
 const TOPIC_INDEX: &str = "topic_index";
 const STORIES: &str = "stories";
 const STORIES_BY_TIME: &str = "stories_by_time";
+const STORY_SKETCHES: &str = "story_sketches";
 const FEEDS: &str = "feeds";
 const OUTBOX: &str = "outbox";
 const OUTBOX_DUE: &str = "outbox_due";
@@ -284,6 +296,7 @@ pub struct Store {
     topic_index: Tree,
     stories: Tree,
     stories_by_time: Tree,
+    story_sketches: Tree,
     feeds: Tree,
     outbox: Tree,
     outbox_due: Tree,
@@ -295,7 +308,7 @@ pub struct Store {
 /// sled's page cache. Its default (1 GiB) lets an idle daemon's memory grow with the
 /// store; recent items, the seen index and the outbox are what the daemon touches,
 /// and they fit in far less.
-const CACHE_CAPACITY: u64 = 32 * 1024 * 1024;
+const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
@@ -333,6 +346,7 @@ impl Store {
             topic_index: tree(TOPIC_INDEX)?,
             stories: tree(STORIES)?,
             stories_by_time: tree(STORIES_BY_TIME)?,
+            story_sketches: tree(STORY_SKETCHES)?,
             feeds: tree(FEEDS)?,
             outbox: tree(OUTBOX)?,
             outbox_due: tree(OUTBOX_DUE)?,
@@ -340,8 +354,13 @@ impl Store {
             db,
         };
         store.check_schema()?;
-        // One walk at open; from then on the counter follows inserts and prunes.
-        store.item_count.store(store.items.len(), Ordering::Relaxed);
+        // One walk at open; from then on the counter follows inserts and prunes. It
+        // walks `by_time`, which has one small entry per item: walking `items` pulled
+        // every record through sled's cache, far past its capacity (175 MB of heap at
+        // the peak for 100,000 items), and the allocator kept most of it afterwards.
+        store
+            .item_count
+            .store(store.by_time.len(), Ordering::Relaxed);
         Ok(store)
     }
 
@@ -380,7 +399,25 @@ impl Store {
         items: &[StoredItem],
         alerts: &[StoredAlert],
     ) -> Result<usize, StoreError> {
+        self.insert_batch(items, alerts, &[])
+    }
+
+    /// [`Store::insert_items_with_alerts`], also writing the sketches of story leads:
+    /// `sketches` pairs an item id with its sketch. A sketch is stored (in
+    /// `story_sketches`, under the lead's fetch time, fingerprint and story) only with
+    /// a new item that leads its story; an empty one is not stored.
+    pub fn insert_batch(
+        &self,
+        items: &[StoredItem],
+        alerts: &[StoredAlert],
+        sketches: &[(&str, &[u32])],
+    ) -> Result<usize, StoreError> {
         // Encoded outside the transaction, which sled may run more than once.
+        let sketches: HashMap<&str, Vec<u8>> = sketches
+            .iter()
+            .filter(|(_, sketch)| !sketch.is_empty())
+            .map(|&(item, sketch)| (item, encode_sketch(sketch)))
+            .collect();
         let encoded: Vec<(&StoredItem, Vec<u8>)> = items
             .iter()
             .map(|item| Ok((item, encode(ITEMS, &item.id, item)?)))
@@ -397,6 +434,7 @@ impl Store {
             &self.topic_index,
             &self.stories,
             &self.stories_by_time,
+            &self.story_sketches,
             &self.outbox,
             &self.outbox_due,
         );
@@ -409,6 +447,7 @@ impl Store {
                 topic_index,
                 stories,
                 stories_by_time,
+                story_sketches,
                 outbox,
                 outbox_due,
             )| {
@@ -439,6 +478,14 @@ impl Store {
                         stories,
                         stories_by_time,
                     };
+                    if let Some(sketch) = sketches.get(item.id.as_str()) {
+                        if item.is_story_lead {
+                            story_sketches.insert(
+                                sketch_key(item.fetched, item.fingerprint, &item.story),
+                                sketch.as_slice(),
+                            )?;
+                        }
+                    }
                     let mine = encoded_alerts.iter().filter(|(a, _)| a.item_id == item.id);
                     let mut story = attach_to_story(&trees, item)?;
                     let mut alerted = Vec::new();
@@ -551,33 +598,111 @@ impl Store {
     }
 
     /// Stories first seen at or after `since`, oldest first (the order
-    /// [`crate::pipeline::dedup::StoryIndex`] is rebuilt in).
+    /// [`crate::pipeline::dedup::StoryWindow`] is rebuilt in).
     pub fn recent_stories(&self, since: DateTime<Utc>) -> Result<Vec<StoredStory>, StoreError> {
+        self.stories_since(since).collect()
+    }
+
+    /// [`Store::recent_stories`] read one at a time, so that a window of many stories
+    /// is never all in memory at once.
+    pub fn stories_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Iterator<Item = Result<StoredStory, StoreError>> + '_ {
+        self.stories_by_time
+            .range(time_key(millis(since), b"")..)
+            .filter_map(move |entry| {
+                let (key, _) = match entry {
+                    Ok(entry) => entry,
+                    Err(cause) => {
+                        return Some(Err(StoreError::Db {
+                            op: "reading tree stories_by_time",
+                            cause,
+                        }))
+                    }
+                };
+                let Some((at, id)) = split_time_key(&key) else {
+                    tracing::warn!(tree = STORIES_BY_TIME, key = %show_key(&key), "Skipped a malformed index key.");
+                    return None;
+                };
+                let record = match self.stories.get(id) {
+                    Ok(record) => record?,
+                    Err(cause) => {
+                        return Some(Err(StoreError::Db {
+                            op: "reading tree stories",
+                            cause,
+                        }))
+                    }
+                };
+                let story = decode_or_warn::<StoredStory>(STORIES, id, &record)?;
+                // A story whose first copy changed has an older index entry left behind;
+                // it is listed under its current time only.
+                (millis(story.first_seen) == at).then_some(Ok(story))
+            })
+    }
+
+    /// The sketches stored for stories first seen at `first_seen` (to the millisecond)
+    /// with this fingerprint, with their story ids: normally one story, or none when
+    /// it has no sketch.
+    pub fn story_sketches(
+        &self,
+        first_seen: DateTime<Utc>,
+        fingerprint: u64,
+    ) -> Result<Vec<(String, Vec<u32>)>, StoreError> {
+        let prefix = sketch_key(first_seen, fingerprint, "");
         let mut out = Vec::new();
-        for entry in self.stories_by_time.range(time_key(millis(since), b"")..) {
-            let (key, _) = entry.map_err(|cause| StoreError::Db {
-                op: "reading tree stories_by_time",
+        for entry in self.story_sketches.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|cause| StoreError::Db {
+                op: "reading tree story_sketches",
                 cause,
             })?;
-            let Some((at, id)) = split_time_key(&key) else {
-                tracing::warn!(tree = STORIES_BY_TIME, key = %show_key(&key), "Skipped a malformed index key.");
-                continue;
-            };
-            let record = self.stories.get(id).map_err(|cause| StoreError::Db {
-                op: "reading tree stories",
-                cause,
-            })?;
-            let Some(record) = record else { continue };
-            let Some(story) = decode_or_warn::<StoredStory>(STORIES, id, &record) else {
-                continue;
-            };
-            // A story whose first copy changed has an older index entry left behind;
-            // it is listed under its current time only.
-            if millis(story.first_seen) == at {
-                out.push(story);
+            let story = std::str::from_utf8(&key[prefix.len()..]).ok();
+            match (story, decode_sketch(&value)) {
+                (Some(story), Some(sketch)) => out.push((story.to_string(), sketch)),
+                _ => {
+                    tracing::warn!(tree = STORY_SKETCHES, key = %show_key(&key), "Skipped a corrupt record.")
+                }
             }
         }
         Ok(out)
+    }
+
+    /// The sketch stored for `story` under its first-seen time and fingerprint.
+    pub fn story_sketch(&self, story: &StoredStory) -> Result<Option<Vec<u32>>, StoreError> {
+        let key = sketch_key(story.first_seen, story.fingerprint, &story.id);
+        let value = self
+            .story_sketches
+            .get(&key)
+            .map_err(|cause| StoreError::Db {
+                op: "reading tree story_sketches",
+                cause,
+            })?;
+        Ok(value.and_then(|value| {
+            let sketch = decode_sketch(&value);
+            if sketch.is_none() {
+                tracing::warn!(tree = STORY_SKETCHES, key = %show_key(&key), "Skipped a corrupt record.");
+            }
+            sketch
+        }))
+    }
+
+    /// Stores `story`'s sketch under its first-seen time and fingerprint: for stories
+    /// stored without one (by an older build, or whose lead changed), so that
+    /// [`Store::story_sketch`] and [`Store::story_sketches`] find it from then on.
+    pub fn put_story_sketch(&self, story: &StoredStory, sketch: &[u32]) -> Result<(), StoreError> {
+        if sketch.is_empty() {
+            return Ok(());
+        }
+        self.story_sketches
+            .insert(
+                sketch_key(story.first_seen, story.fingerprint, &story.id),
+                encode_sketch(sketch),
+            )
+            .map_err(|cause| StoreError::Db {
+                op: "writing tree story_sketches",
+                cause,
+            })?;
+        Ok(())
     }
 
     /// One bounded pruning pass: at most `max` removals.
@@ -585,7 +710,8 @@ impl Store {
     /// Items fetched before `now - history` go, with their index entries, unless they
     /// matched a topic: those are kept until `now - retention` (or history, if that is
     /// longer). Seen ids and stories are kept for the longer of the two, so a seen id
-    /// never expires before its item.
+    /// never expires before its item. Story sketches go after the history period; they
+    /// count against `max` but are not in the report.
     pub fn prune(
         &self,
         now: DateTime<Utc>,
@@ -642,6 +768,25 @@ impl Store {
                     .map(|s| millis(s.first_seen))
             },
         )?;
+
+        let budget = budget - expired.len();
+        let expired = self.expired_keys(
+            &self.story_sketches,
+            "reading tree story_sketches",
+            history_cut,
+            budget,
+            &mut report,
+        )?;
+        let mut batch = sled::Batch::default();
+        for key in expired {
+            batch.remove(key);
+        }
+        self.story_sketches
+            .apply_batch(batch)
+            .map_err(|cause| StoreError::Db {
+                op: "pruning expired records",
+                cause,
+            })?;
         Ok(report)
     }
 
@@ -1194,6 +1339,27 @@ fn topic_key(topic: &str, at: u64, id: &[u8]) -> Vec<u8> {
     key
 }
 
+/// The `story_sketches` key of a story; with an empty `story`, the prefix of every
+/// story first seen in that millisecond with that fingerprint.
+fn sketch_key(first_seen: DateTime<Utc>, fingerprint: u64, story: &str) -> Vec<u8> {
+    let mut key = time_key(millis(first_seen), &fingerprint.to_be_bytes());
+    key.extend_from_slice(story.as_bytes());
+    key
+}
+
+fn encode_sketch(sketch: &[u32]) -> Vec<u8> {
+    sketch.iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
+fn decode_sketch(bytes: &[u8]) -> Option<Vec<u32>> {
+    (bytes.len() % 4 == 0).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
+}
+
 /// A key for messages: as text when it is printable text, else in hex.
 fn show_key(key: &[u8]) -> String {
     match std::str::from_utf8(key) {
@@ -1260,6 +1426,72 @@ mod tests {
             since,
             limit,
         }
+    }
+
+    #[test]
+    fn story_sketches_are_stored_with_their_leads_and_pruned_after_the_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = t(20, 12);
+        let lead = item("a", now - chrono::Duration::days(3), &[]);
+        let copy = copy_of(&lead, "b", now - chrono::Duration::days(3));
+        let mut other = item("c", lead.fetched, &[]);
+        other.fingerprint = 0xbeef;
+        let wordless = item("d", now, &[]);
+        let sketches: [(&str, &[u32]); 4] = [
+            ("a", &[1, 2, 3]),
+            ("b", &[9]), // not a lead: not stored
+            ("c", &[4, 5]),
+            ("d", &[]), // empty: not stored
+        ];
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let batch = [lead.clone(), copy, other.clone(), wordless.clone()];
+            assert_eq!(store.insert_batch(&batch, &[], &sketches).unwrap(), 4);
+            // Stored again: the items are seen, nothing changes.
+            let changed = [(sketches[0].0, &[7u32][..])];
+            assert_eq!(store.insert_batch(&batch, &[], &changed).unwrap(), 0);
+        }
+        let store = Store::open(dir.path()).unwrap();
+        // Found by first-seen time and fingerprint, each under its own.
+        assert_eq!(
+            store.story_sketches(lead.fetched, 0xfeed).unwrap(),
+            [("a".to_string(), vec![1, 2, 3])]
+        );
+        assert_eq!(
+            store.story_sketches(lead.fetched, 0xbeef).unwrap(),
+            [("c".to_string(), vec![4, 5])]
+        );
+        assert!(store
+            .story_sketches(lead.fetched + chrono::Duration::milliseconds(1), 0xfeed)
+            .unwrap()
+            .is_empty());
+        let recent: Vec<StoredStory> = store
+            .stories_since(now - chrono::Duration::days(4))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let ids: Vec<&str> = recent.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["a", "c", "d"], "oldest first");
+        assert_eq!(store.story_sketch(&recent[0]).unwrap(), Some(vec![1, 2, 3]));
+        assert_eq!(store.story_sketch(&recent[2]).unwrap(), None);
+        // A story stored without a sketch gets one.
+        store.put_story_sketch(&recent[2], &[6, 7]).unwrap();
+        assert_eq!(store.story_sketch(&recent[2]).unwrap(), Some(vec![6, 7]));
+        // Sketches go after the history period, the stories after the retention.
+        store.prune(now, 2 * DAY, 20 * DAY, 100).unwrap();
+        assert!(store.story_sketch(&recent[0]).unwrap().is_none());
+        assert!(store
+            .story_sketches(lead.fetched, 0xbeef)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.story_sketch(&recent[2]).unwrap(), Some(vec![6, 7]));
+        assert!(store.get_story("a").unwrap().is_some());
+        // A corrupt sketch is skipped, never a panic.
+        store
+            .story_sketches
+            .insert(sketch_key(now, 0xfeed, "d"), &[1u8, 2, 3][..])
+            .unwrap();
+        assert_eq!(store.story_sketch(&recent[2]).unwrap(), None);
+        assert!(store.story_sketches(now, 0xfeed).unwrap().is_empty());
     }
 
     #[test]

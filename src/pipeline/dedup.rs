@@ -4,22 +4,28 @@
 //! consecutive folded words ([`super::text::words`], so case, Unicode forms and
 //! possessives do not matter). Two measures are built on them:
 //!
-//! - [`fingerprint`]: a 64-bit SimHash of the shingle set. Texts sharing most shingles
-//!   get fingerprints far fewer bits apart than the 32 of unrelated texts, so a
-//!   cheap Hamming distance over the recent stories ([`StoryIndex`]) *proposes*
-//!   candidates;
-//! - [`resemblance`]: the Jaccard index of two shingle sets, which *confirms* one.
-//!   SimHash alone mis-groups short texts and texts on one event that share names and
-//!   topic words; the shingle sets of two different stories overlap far less than
-//!   those of two copies of one story, so a story is joined only when
-//!   `resemblance >= SAME_STORY`.
+//! - [`simhash`]: a 64-bit SimHash of the shingle set. Texts sharing most shingles
+//!   get fingerprints far fewer bits apart than the 32 of unrelated texts, so the
+//!   Hamming distance filters candidates cheaply;
+//! - [`sketch`]: the smallest shingle hashes, from which [`estimate`] gives the
+//!   resemblance (Jaccard index) of two texts. SimHash alone mis-groups short texts
+//!   and texts on one event that share names and topic words; the shingle sets of two
+//!   different stories overlap far less than those of two copies of one story, so a
+//!   story is joined only when the resemblance is at least [`SAME_STORY`].
+//!
+//! [`StoryWindow`] holds the recent stories compactly (fingerprint, time, postings of
+//! a few sketch values) and proposes candidates; the caller supplies their whole
+//! sketches to confirm one. The daemon keeps those sketches in the store, so memory
+//! does not grow with a sketch per story; [`StoryIndex`] keeps them in memory, for
+//! tests and benchmarks.
 //!
 //! The thresholds were measured on a wire story against a lightly edited copy and
 //! against other stories about the same talks; see `calibration` in the tests.
 //!
-//! Pure and synchronous: the index lives in memory and the caller feeds it.
+//! Pure and synchronous: the window lives in memory and the caller feeds it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
+use std::convert::Infallible;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -120,7 +126,7 @@ pub fn shingles_of<'a>(folded: impl Iterator<Item = &'a str>) -> Vec<u64> {
     hashes
 }
 
-/// Posting lists longer than this are skipped in [`StoryIndex::same_story`].
+/// Posting lists longer than this are skipped in [`StoryWindow::same_story`].
 const MAX_POSTING: usize = 64;
 
 /// How many of a sketch's smallest values are indexed. A copy shares none of them with
@@ -210,35 +216,418 @@ pub fn resemblance(a: &[u64], b: &[u64]) -> f64 {
     }
 }
 
-/// The stories seen within a time window, searchable by fingerprint and sketch.
+/// The stories seen within a time window, searchable by fingerprint and sketch, with
+/// what the caller keeps about each story (`T`).
 ///
 /// Candidates come from an inverted index from sketch values to the stories whose
-/// sketch holds them: a copy shares many of its smallest shingle hashes with its
-/// story, an unrelated text almost none, so a lookup touches only stories that share
-/// something, instead of every story in the window. (A linear scan made a cold start
-/// over 100,000 items quadratic: a third of its time, measured with perf.)
+/// sketch holds them ([`Postings`]): a copy shares many of its smallest shingle hashes
+/// with its story, an unrelated text almost none, so a lookup touches only stories
+/// that share something, instead of every story in the window. (A linear scan made a
+/// cold start over 100,000 items quadratic: a third of its time, measured with perf.)
+///
+/// Per story the window holds only what proposes candidates: the fingerprint, the
+/// first-seen time and the postings of the [`INDEXED`] smallest sketch values, about
+/// 115 bytes. Confirming a candidate needs its whole sketch and its story id, which
+/// the caller supplies in [`StoryWindow::same_story`]: the daemon keeps them in the
+/// store, where a window of 200,000 stories held in memory cost about 800 bytes each;
+/// [`StoryIndex`] keeps them in `T`.
 #[derive(Debug, Clone)]
-pub struct StoryIndex {
+pub struct StoryWindow<T = ()> {
     window: chrono::Duration,
     max_distance: u32,
-    /// Ordered by first seen, oldest at the front, so expiry pops from the front.
-    entries: VecDeque<Entry>,
-    /// The sequence number of `entries[0]`; entry `i` has `first_seq + i`.
-    first_seq: u64,
-    /// Sketch value → sequence numbers of the entries holding it, oldest first.
-    postings: HashMap<u32, Vec<u64>>,
-    /// Postings that point at expired entries; compacted when they are the majority.
+    /// First-seen times in nanoseconds since the epoch, oldest first, so expiry pops
+    /// from the front. The story at position `i` (in this and the following deques)
+    /// has sequence number `first_seq + i`.
+    times: VecDeque<i64>,
+    fingerprints: VecDeque<u64>,
+    /// How many postings each story has, to count the stale ones when it expires.
+    indexed: VecDeque<u8>,
+    payloads: VecDeque<T>,
+    first_seq: u32,
+    postings: Postings,
+    /// Postings of expired stories, not yet compacted away.
     stale: usize,
-    live: usize,
 }
 
+/// A story proposed by [`StoryWindow::same_story`], for the caller to supply its
+/// sketches.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a, T> {
+    pub fingerprint: u64,
+    pub first_seen: DateTime<Utc>,
+    pub payload: &'a T,
+}
+
+/// The story [`StoryWindow::same_story`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The story id, as the caller supplied it with the sketch.
+    pub story: String,
+    /// The entry's position in the window (oldest first), valid until the window
+    /// changes.
+    pub position: usize,
+}
+
+impl<T> StoryWindow<T> {
+    /// An empty window keeping stories for `window` and proposing those within
+    /// `max_distance` bits.
+    pub fn new(window: Duration, max_distance: u32) -> StoryWindow<T> {
+        StoryWindow {
+            // A window too large for chrono is as good as forever.
+            window: chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
+            max_distance,
+            times: VecDeque::new(),
+            fingerprints: VecDeque::new(),
+            indexed: VecDeque::new(),
+            payloads: VecDeque::new(),
+            first_seq: 0,
+            postings: Postings::default(),
+            stale: 0,
+        }
+    }
+
+    /// Adds a story first seen `at`, indexed by the smallest values of its `sketch`
+    /// (an empty sketch is never proposed). Out-of-order times (a rebuild from the
+    /// store, a clock set back) keep the window in time order.
+    pub fn insert(&mut self, fingerprint: u64, at: DateTime<Utc>, sketch: &[u32], payload: T) {
+        let at = nanos(at);
+        let values = indexed(sketch);
+        let position = match self.times.back() {
+            Some(&last) if last > at => {
+                // Rare: the stories after this one move up by one.
+                let position = self.times.partition_point(|&t| t <= at);
+                self.postings.shift_from(self.seq(position));
+                position
+            }
+            _ => self.times.len(),
+        };
+        if self.seq(self.times.len()) == u32::MAX {
+            // After some four billion stories: number them from 0 again.
+            self.compact();
+        }
+        self.times.insert(position, at);
+        self.fingerprints.insert(position, fingerprint);
+        self.indexed.insert(position, values.len() as u8);
+        self.payloads.insert(position, payload);
+        self.postings.push(self.seq(position), values);
+    }
+
+    /// Drops the stories first seen before `now - window`.
+    pub fn expire(&mut self, now: DateTime<Utc>) {
+        let Some(cutoff) = now.checked_sub_signed(self.window) else {
+            return;
+        };
+        let cutoff = nanos(cutoff);
+        while self.times.front().is_some_and(|&oldest| oldest < cutoff) {
+            self.times.pop_front();
+            self.fingerprints.pop_front();
+            self.payloads.pop_front();
+            self.stale += usize::from(self.indexed.pop_front().unwrap_or(0));
+            self.first_seq += 1;
+        }
+        // Compacting costs a pass over the postings; a quarter of them stale bounds
+        // both that work per expired story and the memory held by the dead ones.
+        if self.stale > 0 && self.stale * 4 > self.postings.len() {
+            self.compact();
+        }
+    }
+
+    /// The story a text with this fingerprint and sketch belongs to: among the stories
+    /// sharing one of its indexed values (each value held by at most [`MAX_POSTING`]
+    /// stories) whose fingerprint is within the distance bound, the one with the
+    /// highest estimated resemblance of at least [`SAME_STORY`]; on a tie, the earlier.
+    ///
+    /// `sketches` is called for each such candidate, oldest first, and calls back with
+    /// the story id and whole sketch of every story it knows under that candidate
+    /// (none when it has lost them, more than one only if the caller's keys collide).
+    pub fn same_story<E>(
+        &self,
+        fingerprint: u64,
+        sketch: &[u32],
+        mut sketches: impl FnMut(Candidate<'_, T>, &mut dyn FnMut(&str, &[u32])) -> Result<(), E>,
+    ) -> Result<Option<Found>, E> {
+        let mut seqs: Vec<u32> = Vec::new();
+        let mut found = Vec::new();
+        for &value in indexed(sketch) {
+            found.clear();
+            // A value in many sketches is a stock phrase ("the ministry said"), not
+            // evidence of a copy; skipping it keeps lookups short, and a real copy
+            // still shares plenty of rarer values.
+            self.postings
+                .find(value, self.first_seq, MAX_POSTING + 1, &mut found);
+            if found.len() <= MAX_POSTING {
+                seqs.extend_from_slice(&found);
+            }
+        }
+        seqs.sort_unstable();
+        seqs.dedup();
+        let mut best: Option<(f64, Found)> = None;
+        for seq in seqs {
+            let position = (seq - self.first_seq) as usize;
+            let theirs = self.fingerprints[position];
+            if (theirs ^ fingerprint).count_ones() > self.max_distance {
+                continue;
+            }
+            let candidate = Candidate {
+                fingerprint: theirs,
+                first_seen: DateTime::from_timestamp_nanos(self.times[position]),
+                payload: &self.payloads[position],
+            };
+            sketches(candidate, &mut |story, their_sketch| {
+                let resemblance = estimate(their_sketch, sketch);
+                // Candidates come oldest first, so only a strictly better one replaces.
+                if resemblance >= SAME_STORY && best.as_ref().is_none_or(|(r, _)| resemblance > *r)
+                {
+                    let story = story.to_owned();
+                    best = Some((resemblance, Found { story, position }));
+                }
+            })?;
+        }
+        Ok(best.map(|(_, found)| found))
+    }
+
+    /// The stories in the window, oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = Candidate<'_, T>> + '_ {
+        self.times
+            .iter()
+            .zip(&self.fingerprints)
+            .zip(&self.payloads)
+            .map(|((&at, &fingerprint), payload)| Candidate {
+                fingerprint,
+                first_seen: DateTime::from_timestamp_nanos(at),
+                payload,
+            })
+    }
+
+    /// The payload of the story at `position` (oldest first).
+    pub fn payload(&self, position: usize) -> Option<&T> {
+        self.payloads.get(position)
+    }
+
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
+
+    fn seq(&self, position: usize) -> u32 {
+        self.first_seq + position as u32
+    }
+
+    /// Drops the stale postings and numbers the stories from 0 again.
+    fn compact(&mut self) {
+        self.postings.retain_from(self.first_seq);
+        self.first_seq = 0;
+        self.stale = 0;
+    }
+}
+
+/// Nanoseconds since the epoch; times beyond what an `i64` holds (before 1677, after
+/// 2262) are clamped, which keeps their order.
+fn nanos(at: DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(if at.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// Sketch value → the sequence numbers of the stories whose indexed values hold it.
+///
+/// A `HashMap<u32, Vec<u64>>` spent about 800 bytes a story on 12 entries, each with
+/// its own tiny list, since nearly every value belongs to one story. Here each posting
+/// is 8 bytes in a few sorted runs, like a log-structured merge tree: a new story's
+/// postings form a run of their own, and the newest run is merged into the one before
+/// it while that one is not more than [`MERGE_FACTOR`] times longer. Run lengths so
+/// grow geometrically from newest to oldest: a lookup searches a logarithmic number of
+/// runs, and each posting is moved a logarithmic number of times in all.
+#[derive(Debug, Clone, Default)]
+struct Postings {
+    /// The oldest run first.
+    runs: Vec<Run>,
+}
+
+/// Postings sorted by value, then sequence number.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    postings: Vec<Posting>,
+    /// Every [`FENCE`]th value of a long run. A binary search over millions of
+    /// postings missed the cache at nearly every step, and the lookups took twice the
+    /// time of the `HashMap` before; the fence is small enough to stay in cache, and
+    /// leaves one block of the run to search.
+    fence: Vec<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Posting {
+    value: u32,
+    seq: u32,
+}
+
+/// A run is merged into the one before it while that one is at most this many times
+/// longer. Larger means fewer runs to search and more moves per posting; at 4 and
+/// 2.4 million postings, about 9 runs and about 20 moves each.
+const MERGE_FACTOR: usize = 4;
+
+/// Postings per block of a run's fence (32 postings: four cache lines).
+const FENCE: usize = 32;
+/// Runs shorter than this have no fence: they are searched in cache anyway.
+const FENCED: usize = 1024;
+
+impl Run {
+    fn new(postings: Vec<Posting>) -> Run {
+        let mut run = Run {
+            postings,
+            fence: Vec::new(),
+        };
+        run.refence();
+        run
+    }
+
+    /// Rebuilds the fence after the postings' values changed.
+    fn refence(&mut self) {
+        self.fence.clear();
+        if self.postings.len() >= FENCED {
+            self.fence
+                .extend(self.postings.iter().step_by(FENCE).map(|p| p.value));
+        }
+        self.fence.shrink_to_fit();
+    }
+
+    /// The position of the first posting with a value of at least `value`.
+    fn start(&self, value: u32) -> usize {
+        if self.fence.is_empty() {
+            return self.postings.partition_point(|p| p.value < value);
+        }
+        // Blocks before `block` start below `value`, the others at or above it, so
+        // the position is in the block before `block`, or at its start.
+        let block = self.fence.partition_point(|&v| v < value);
+        let low = block.saturating_sub(1) * FENCE;
+        let high = (block * FENCE).min(self.postings.len());
+        low + self.postings[low..high].partition_point(|p| p.value < value)
+    }
+}
+
+impl Postings {
+    /// Indexes `values` (distinct) for story `seq`.
+    fn push(&mut self, seq: u32, values: &[u32]) {
+        if values.is_empty() {
+            return;
+        }
+        let mut run: Vec<Posting> = values.iter().map(|&value| Posting { value, seq }).collect();
+        run.sort_unstable();
+        self.runs.push(Run::new(run));
+        self.merge_tail();
+    }
+
+    /// Merges the newest run into the one before it while that one is not much longer.
+    fn merge_tail(&mut self) {
+        while let [.., older, newer] = self.runs.as_slice() {
+            if older.postings.len() > MERGE_FACTOR * newer.postings.len() {
+                break;
+            }
+            let newer = self.runs.pop().unwrap_or_default();
+            if let Some(older) = self.runs.last_mut() {
+                merge(&mut older.postings, &newer.postings);
+                older.refence();
+            }
+        }
+    }
+
+    /// Appends to `out` the sequence numbers at or after `first_seq` filed under
+    /// `value`, stopping once `out` holds `limit`: a stock phrase's list can be long.
+    fn find(&self, value: u32, first_seq: u32, limit: usize, out: &mut Vec<u32>) {
+        for run in &self.runs {
+            let start = run.start(value);
+            for posting in run.postings[start..]
+                .iter()
+                .take_while(|p| p.value == value)
+            {
+                if out.len() >= limit {
+                    return;
+                }
+                if posting.seq >= first_seq {
+                    out.push(posting.seq);
+                }
+            }
+        }
+    }
+
+    /// Adds one to every sequence number at or after `seq`, making room for a story
+    /// inserted out of order. Order within the runs is kept: a number that moves up
+    /// stays above every number below `seq`.
+    fn shift_from(&mut self, seq: u32) {
+        for posting in self.runs.iter_mut().flat_map(|run| &mut run.postings) {
+            if posting.seq >= seq {
+                posting.seq += 1;
+            }
+        }
+    }
+
+    /// Drops the postings before `first_seq` and numbers the rest from 0.
+    fn retain_from(&mut self, first_seq: u32) {
+        let mut runs: Vec<Vec<Posting>> = Vec::with_capacity(self.runs.len());
+        for mut run in self.runs.drain(..).map(|run| run.postings) {
+            run.retain(|p| p.seq >= first_seq);
+            for posting in run.iter_mut() {
+                posting.seq -= first_seq;
+            }
+            run.shrink_to_fit();
+            if !run.is_empty() {
+                runs.push(run);
+            }
+        }
+        // Runs that shrank may now be short next to newer ones; merging them from the
+        // newest end restores the geometric lengths.
+        let mut merged: Vec<Vec<Posting>> = Vec::with_capacity(runs.len());
+        for run in runs.into_iter().rev() {
+            merged.push(run);
+            while let [.., newer, older] = merged.as_slice() {
+                if older.len() > MERGE_FACTOR * newer.len() {
+                    break;
+                }
+                let mut older = merged.pop().unwrap_or_default();
+                let newer = merged.pop().unwrap_or_default();
+                merge(&mut older, &newer);
+                merged.push(older);
+            }
+        }
+        self.runs = merged.into_iter().rev().map(Run::new).collect();
+    }
+
+    fn len(&self) -> usize {
+        self.runs.iter().map(|run| run.postings.len()).sum()
+    }
+}
+
+/// Merges sorted `newer` into sorted `older`, in place from the back, so the only
+/// extra memory is `newer`'s length.
+fn merge(older: &mut Vec<Posting>, newer: &[Posting]) {
+    let (mut i, mut j) = (older.len(), newer.len());
+    older.reserve_exact(j);
+    older.resize(i + j, Posting::default());
+    let mut k = i + j;
+    while j > 0 {
+        if i > 0 && older[i - 1] > newer[j - 1] {
+            older[k - 1] = older[i - 1];
+            i -= 1;
+        } else {
+            older[k - 1] = newer[j - 1];
+            j -= 1;
+        }
+        k -= 1;
+    }
+}
+
+/// The stories seen within a time window, with their ids and sketches in memory.
+///
+/// A [`StoryWindow`] that keeps each story's id and sketch itself, for callers without
+/// a store (tests, benchmarks); the daemon keeps those in the store instead.
 #[derive(Debug, Clone)]
-struct Entry {
-    fingerprint: u64,
-    story: String,
-    first_seen: DateTime<Utc>,
-    /// Empty when unknown (the lead's text was gone when the index was rebuilt).
-    sketch: Box<[u32]>,
+pub struct StoryIndex {
+    stories: StoryWindow<(Box<str>, Box<[u32]>)>,
 }
 
 impl StoryIndex {
@@ -246,14 +635,7 @@ impl StoryIndex {
     /// `max_distance` bits.
     pub fn new(window: Duration, max_distance: u32) -> StoryIndex {
         StoryIndex {
-            // A window too large for chrono is as good as forever.
-            window: chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX),
-            max_distance,
-            entries: VecDeque::new(),
-            first_seq: 0,
-            postings: HashMap::new(),
-            stale: 0,
-            live: 0,
+            stories: StoryWindow::new(window, max_distance),
         }
     }
 
@@ -270,131 +652,61 @@ impl StoryIndex {
         at: DateTime<Utc>,
         sketch: Vec<u32>,
     ) {
-        let entry = Entry {
-            fingerprint,
-            story: story_id,
-            first_seen: at,
-            sketch: sketch.into_boxed_slice(),
-        };
-        match self.entries.back() {
-            Some(last) if last.first_seen > at => {
-                // Rare (only when rebuilding out of order): positions shift, so the
-                // postings are rebuilt.
-                let position = self.entries.partition_point(|e| e.first_seen <= at);
-                self.entries.insert(position, entry);
-                self.rebuild_postings();
-            }
-            _ => {
-                let seq = self.first_seq + self.entries.len() as u64;
-                for &value in indexed(&entry.sketch) {
-                    self.postings.entry(value).or_default().push(seq);
-                }
-                self.live += indexed(&entry.sketch).len();
-                self.entries.push_back(entry);
-            }
-        }
+        let payload = (story_id.into_boxed_str(), sketch.into_boxed_slice());
+        let values = payload.1.clone();
+        self.stories.insert(fingerprint, at, &values, payload);
     }
 
     /// Stories whose fingerprint is within the distance bound, nearest first (ties:
     /// the earlier story first), each story once. A linear scan, for tests and
-    /// diagnostics; the daemon uses [`StoryIndex::same_story`].
+    /// diagnostics; the daemon uses [`StoryWindow::same_story`].
     pub fn candidates(&self, fingerprint: u64) -> Vec<&str> {
-        let mut found: Vec<(u32, usize)> = self
-            .entries
+        let max_distance = self.stories.max_distance;
+        let mut found: Vec<(u32, usize, &str)> = self
+            .stories
             .iter()
             .enumerate()
-            .filter_map(|(position, e)| {
-                let distance = (e.fingerprint ^ fingerprint).count_ones();
-                (distance <= self.max_distance).then_some((distance, position))
+            .filter_map(|(position, story)| {
+                let distance = (story.fingerprint ^ fingerprint).count_ones();
+                (distance <= max_distance).then_some((distance, position, &*story.payload.0))
             })
             .collect();
         found.sort_unstable();
         let mut seen = HashSet::new();
         found
             .into_iter()
-            .map(|(_, position)| self.entries[position].story.as_str())
+            .map(|(_, _, story)| story)
             .filter(|story| seen.insert(*story))
             .collect()
     }
 
-    /// The story a text with this fingerprint and sketch belongs to: among the stories
-    /// sharing enough sketch values, the one with the highest estimated resemblance of
-    /// at least [`SAME_STORY`] whose fingerprint is within the distance bound.
+    /// The story a text with this fingerprint and sketch belongs to; see
+    /// [`StoryWindow::same_story`].
     pub fn same_story(&self, fingerprint: u64, sketch: &[u32]) -> Option<&str> {
-        let mut shared: HashSet<u64> = HashSet::new();
-        for value in indexed(sketch) {
-            if let Some(seqs) = self.postings.get(value) {
-                // A value in many sketches is a stock phrase ("the ministry said"),
-                // not evidence of a copy; skipping it keeps lookups short, and a real
-                // copy still shares plenty of rarer values.
-                if seqs.len() > MAX_POSTING {
-                    continue;
-                }
-                shared.extend(seqs.iter().filter(|&&seq| seq >= self.first_seq));
-            }
-        }
-        let mut best: Option<(f64, u64)> = None;
-        for seq in shared {
-            let Some(e) = self.entries.get((seq - self.first_seq) as usize) else {
-                continue;
-            };
-            if (e.fingerprint ^ fingerprint).count_ones() > self.max_distance {
-                continue;
-            }
-            let resemblance = estimate(&e.sketch, sketch);
-            let better = match best {
-                None => true,
-                Some((r, s)) => resemblance > r || (resemblance == r && seq < s),
-            };
-            if resemblance >= SAME_STORY && better {
-                best = Some((resemblance, seq));
-            }
-        }
-        best.and_then(|(_, seq)| self.entries.get((seq - self.first_seq) as usize))
-            .map(|e| e.story.as_str())
+        let Ok(found) = self
+            .stories
+            .same_story(fingerprint, sketch, |candidate, confirm| {
+                let (story, sketch) = candidate.payload;
+                confirm(story, sketch);
+                Ok::<(), Infallible>(())
+            });
+        let found = found?;
+        self.stories
+            .payload(found.position)
+            .map(|(story, _)| &**story)
     }
 
     /// Drops the stories first seen before `now - window`.
     pub fn expire(&mut self, now: DateTime<Utc>) {
-        let Some(cutoff) = now.checked_sub_signed(self.window) else {
-            return;
-        };
-        while self
-            .entries
-            .front()
-            .is_some_and(|oldest| oldest.first_seen < cutoff)
-        {
-            if let Some(gone) = self.entries.pop_front() {
-                self.stale += indexed(&gone.sketch).len();
-                self.live -= indexed(&gone.sketch).len();
-            }
-            self.first_seq += 1;
-        }
-        if self.stale > self.live {
-            self.rebuild_postings();
-        }
-    }
-
-    fn rebuild_postings(&mut self) {
-        self.postings.clear();
-        for (i, e) in self.entries.iter().enumerate() {
-            for &value in indexed(&e.sketch) {
-                self.postings
-                    .entry(value)
-                    .or_default()
-                    .push(self.first_seq + i as u64);
-            }
-        }
-        self.live = self.entries.iter().map(|e| indexed(&e.sketch).len()).sum();
-        self.stale = 0;
+        self.stories.expire(now);
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.stories.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.stories.is_empty()
     }
 }
 
@@ -726,5 +1038,327 @@ mod tests {
             index.same_story(simhash(&unrelated), &sketch(&unrelated)),
             None
         );
+    }
+    /// xorshift64, so the randomised tests below are exact and repeatable.
+    struct Xorshift(u64);
+
+    impl Xorshift {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// Postings against a plain list of (value, seq) pairs, through many pushes,
+    /// out-of-order shifts, compactions and the merges they cause.
+    #[test]
+    fn postings_agree_with_a_plain_list() {
+        let mut random = Xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut postings = Postings::default();
+        let mut model: Vec<(u32, u32)> = Vec::new();
+        let mut next_seq = 0u32;
+        let mut first_seq = 0u32;
+        let mut fenced = 0;
+        for step in 0..20_000 {
+            match random.below(100) {
+                0..5 if next_seq > first_seq => {
+                    // A story inserted out of order, somewhere in the live range.
+                    let at = first_seq + random.below(u64::from(next_seq - first_seq)) as u32;
+                    postings.shift_from(at);
+                    for (_, seq) in &mut model {
+                        if *seq >= at {
+                            *seq += 1;
+                        }
+                    }
+                    let values = distinct_values(&mut random, 300);
+                    postings.push(at, &values);
+                    model.extend(values.iter().map(|&v| (v, at)));
+                    next_seq += 1;
+                }
+                5 => {
+                    first_seq += random.below(u64::from(next_seq - first_seq) + 1) as u32;
+                    if random.below(2) == 0 {
+                        postings.retain_from(first_seq);
+                        model.retain(|&(_, seq)| seq >= first_seq);
+                        for (_, seq) in &mut model {
+                            *seq -= first_seq;
+                        }
+                        next_seq -= first_seq;
+                        first_seq = 0;
+                    }
+                }
+                _ => {
+                    let values = distinct_values(&mut random, 300);
+                    postings.push(next_seq, &values);
+                    model.extend(values.iter().map(|&v| (v, next_seq)));
+                    next_seq += 1;
+                }
+            }
+            if step % 97 == 0 || step == 19_999 {
+                assert_eq!(
+                    postings.len(),
+                    model.len(),
+                    "step {step}: postings before first_seq are kept until compacted"
+                );
+                fenced += usize::from(postings.runs.iter().any(|r| !r.fence.is_empty()));
+                for run in &postings.runs {
+                    let sorted = run.postings.windows(2).all(|w| w[0] < w[1]);
+                    assert!(sorted, "step {step}: a run is sorted");
+                    assert_eq!(run.fence, Run::new(run.postings.clone()).fence);
+                }
+                for value in 0..300 {
+                    let mut found = Vec::new();
+                    postings.find(value, first_seq, usize::MAX, &mut found);
+                    let mut limited = Vec::new();
+                    postings.find(value, first_seq, 3, &mut limited);
+                    assert_eq!(limited.len(), found.len().min(3), "step {step}");
+                    found.sort_unstable();
+                    let mut expected: Vec<u32> = model
+                        .iter()
+                        .filter(|&&(v, seq)| v == value && seq >= first_seq)
+                        .map(|&(_, seq)| seq)
+                        .collect();
+                    expected.sort_unstable();
+                    assert_eq!(found, expected, "step {step}, value {value}");
+                }
+            }
+        }
+        // The runs stay few: lengths grow geometrically from the newest.
+        assert!(postings.runs.len() <= 12, "{} runs", postings.runs.len());
+        assert!(fenced > 100, "only {fenced} checks searched a fenced run");
+    }
+
+    /// Up to INDEXED distinct values below `range`, sorted, like a sketch's start.
+    fn distinct_values(random: &mut Xorshift, range: u64) -> Vec<u32> {
+        let mut values: Vec<u32> = (0..random.below(INDEXED as u64 + 1))
+            .map(|_| random.below(range) as u32)
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        values
+    }
+
+    /// The rules of `StoryWindow::same_story`, the slow way: every live story, in time
+    /// order (stories with equal times in the order they came).
+    struct NaiveWindow {
+        window: chrono::Duration,
+        stories: Vec<(DateTime<Utc>, u64, String, Vec<u32>)>,
+    }
+
+    impl NaiveWindow {
+        fn insert(&mut self, fingerprint: u64, id: &str, at: DateTime<Utc>, sketch: &[u32]) {
+            let position = self.stories.partition_point(|s| s.0 <= at);
+            self.stories
+                .insert(position, (at, fingerprint, id.to_string(), sketch.to_vec()));
+        }
+
+        fn expire(&mut self, now: DateTime<Utc>) {
+            let cutoff = now - self.window;
+            let expired = self.stories.partition_point(|s| s.0 < cutoff);
+            self.stories.drain(..expired);
+        }
+
+        fn same_story(&self, fingerprint: u64, sketch: &[u32]) -> Option<&str> {
+            let holders = |value: &u32| {
+                self.stories
+                    .iter()
+                    .filter(|s| indexed(&s.3).contains(value))
+                    .count()
+            };
+            let usable: Vec<u32> = indexed(sketch)
+                .iter()
+                .filter(|v| holders(v) <= MAX_POSTING)
+                .copied()
+                .collect();
+            let mut best: Option<(f64, &str)> = None;
+            for (_, theirs, id, their_sketch) in &self.stories {
+                if !indexed(their_sketch).iter().any(|v| usable.contains(v))
+                    || (theirs ^ fingerprint).count_ones() > DEFAULT_MAX_DISTANCE
+                {
+                    continue;
+                }
+                let r = estimate(their_sketch, sketch);
+                if r >= SAME_STORY && best.is_none_or(|(b, _)| r > b) {
+                    best = Some((r, id));
+                }
+            }
+            best.map(|(_, id)| id)
+        }
+    }
+
+    /// The window through thousands of inserts (some out of order, some at equal
+    /// times), expiries and lookups, against the slow way. Sketch values come from a
+    /// small range, so stories share values, resemble each other and overflow
+    /// MAX_POSTING; fingerprints differ in few bits, so most pass the distance bound.
+    #[test]
+    fn story_window_agrees_with_a_linear_scan() {
+        let mut random = Xorshift(0x2545_f491_4f6c_dd1d);
+        let window = Duration::from_secs(3600);
+        let mut index = StoryIndex::new(window, DEFAULT_MAX_DISTANCE);
+        let mut naive = NaiveWindow {
+            window: chrono::Duration::from_std(window).unwrap(),
+            stories: Vec::new(),
+        };
+        let start = t(0);
+        let mut clock = start;
+        let mut earlier: Vec<Vec<u32>> = Vec::new();
+        let mut sketch_of = |random: &mut Xorshift| -> Vec<u32> {
+            let mut values: Vec<u32> = match earlier.len() {
+                // Half are edited copies of an earlier sketch: a few values replaced.
+                n if n > 0 && random.below(2) == 0 => {
+                    let mut copy =
+                        earlier[n - 1 - random.below(n.min(200) as u64) as usize].clone();
+                    for _ in 0..random.below(12) {
+                        let at = random.below(copy.len().max(1) as u64) as usize;
+                        if at < copy.len() {
+                            copy[at] = 10 + random.below(5_000) as u32;
+                        }
+                    }
+                    copy
+                }
+                _ => {
+                    // Some are whole short sets, most are SKETCH values long.
+                    let len = if random.below(4) == 0 {
+                        random.below(SKETCH as u64)
+                    } else {
+                        60
+                    };
+                    (0..len).map(|_| 10 + random.below(5_000) as u32).collect()
+                }
+            };
+            // Stock phrases: small values in most sketches, beyond MAX_POSTING.
+            for stock in 0..4 {
+                if random.below(10) < 7 {
+                    values.push(stock);
+                }
+            }
+            values.sort_unstable();
+            values.dedup();
+            values.truncate(SKETCH);
+            earlier.push(values.clone());
+            values
+        };
+        let (mut matched, mut compactions) = (0, 0);
+        for step in 0..3_000 {
+            let fingerprint = random.below(1 << 24) << 20;
+            let sketch = sketch_of(&mut random);
+            let expected = naive.same_story(fingerprint, &sketch).map(str::to_string);
+            assert_eq!(
+                index.same_story(fingerprint, &sketch).map(str::to_string),
+                expected,
+                "step {step}"
+            );
+            matched += usize::from(expected.is_some());
+            // Time moves on by up to a minute; a few stories come out of order or at
+            // the same time as the one before.
+            let at = match random.below(10) {
+                0 => clock - chrono::Duration::seconds(random.below(1800) as i64),
+                1 => clock,
+                _ => {
+                    clock += chrono::Duration::seconds(random.below(60) as i64 + 1);
+                    clock
+                }
+            };
+            let id = format!("s{step}");
+            index.insert_sketched(fingerprint, id.clone(), at, sketch.clone());
+            naive.insert(fingerprint, &id, at, &sketch);
+            if random.below(8) == 0 {
+                let stale_before = index.stories.stale;
+                index.expire(clock);
+                naive.expire(clock);
+                compactions += usize::from(index.stories.stale < stale_before);
+                assert_eq!(index.len(), naive.stories.len(), "step {step}");
+            }
+        }
+        println!("{matched} lookups found a story; {compactions} compactions");
+        assert!(
+            matched > 100 && matched < 2_900,
+            "{matched}: too easy a test"
+        );
+        assert!(compactions > 5, "{compactions}");
+        let order: Vec<&str> = index.stories.iter().map(|c| &*c.payload.0).collect();
+        let expected: Vec<&str> = naive.stories.iter().map(|s| s.2.as_str()).collect();
+        assert_eq!(order, expected);
+    }
+
+    /// A value held by MAX_POSTING stories still proposes them; one more and it is a
+    /// stock phrase, skipped, whatever those stories' fingerprints.
+    #[test]
+    fn posting_lists_beyond_max_posting_are_skipped() {
+        // The query and the story share only value 1 among their indexed values, and
+        // most of the rest of their sketches.
+        let query: Vec<u32> = [1].into_iter().chain(2..=12).chain(200..236).collect();
+        let story: Vec<u32> = [1].into_iter().chain(200..236).chain(300..311).collect();
+        assert!(estimate(&story, &query) >= SAME_STORY);
+        for (fillers, expected) in [(MAX_POSTING - 1, Some("story")), (MAX_POSTING, None)] {
+            let mut index = StoryIndex::new(Duration::from_secs(3600), DEFAULT_MAX_DISTANCE);
+            index.insert_sketched(0, "story".into(), t(1), story.clone());
+            for k in 0..fillers as u32 {
+                let other = [1]
+                    .into_iter()
+                    .chain(1_000 + k * 20..1_020 + k * 20)
+                    .collect();
+                index.insert_sketched(u64::MAX, format!("filler-{k}"), t(1), other);
+            }
+            assert_eq!(index.same_story(0, &query), expected, "{fillers} fillers");
+        }
+    }
+
+    /// Sequence numbers are u32: reaching the end numbers the stories from 0 again.
+    #[test]
+    fn story_window_renumbers_before_its_numbers_run_out() {
+        let mut index = StoryIndex::new(Duration::from_secs(3600), DEFAULT_MAX_DISTANCE);
+        index.stories.first_seq = u32::MAX - 3;
+        let text = |n: usize| -> String { (0..60).map(|i| format!("w{n}x{i} ")).collect() };
+        let now = Utc::now();
+        for n in 0..10 {
+            let s = shingles(&text(n));
+            index.insert_sketched(simhash(&s), format!("story-{n}"), now, sketch(&s));
+        }
+        assert!(index.stories.first_seq < 10);
+        for n in 0..10 {
+            let s = shingles(&text(n).replacen(" ", " changed ", 1));
+            let name = format!("story-{n}");
+            assert_eq!(
+                index.same_story(simhash(&s), &sketch(&s)),
+                Some(name.as_str())
+            );
+        }
+    }
+
+    /// What the daemon's window costs per story; run with `--nocapture`.
+    #[test]
+    fn story_window_memory_per_story() {
+        let mut random = Xorshift(7);
+        let mut window: StoryWindow = StoryWindow::new(Duration::from_secs(3600), 20);
+        let now = Utc::now();
+        let stories = 20_000;
+        for _ in 0..stories {
+            let mut values: Vec<u32> = (0..SKETCH).map(|_| random.below(1 << 31) as u32).collect();
+            values.sort_unstable();
+            window.insert(random.below(u64::MAX), now, &values, ());
+        }
+        let postings: usize = window
+            .postings
+            .runs
+            .iter()
+            .map(|r| {
+                r.postings.capacity() * std::mem::size_of::<Posting>() + r.fence.capacity() * 4
+            })
+            .sum();
+        let per_story = (postings
+            + window.times.capacity() * 8
+            + window.fingerprints.capacity() * 8
+            + window.indexed.capacity()) as f64
+            / stories as f64;
+        println!(
+            "{stories} stories: {} runs, {per_story:.0} bytes a story",
+            window.postings.runs.len()
+        );
+        // 12 postings of 8 bytes, 17 bytes of time, fingerprint and count, and the
+        // deques' spare capacity.
+        assert!(per_story < 160.0, "{per_story}");
     }
 }
