@@ -299,7 +299,7 @@ async fn reload_api(
 /// How often the poll loop reports progress at the least, and so how fresh the
 /// watchdog's proof of life is.
 const PROGRESS_TICK: Duration = Duration::from_secs(5);
-/// How often STATUS= is refreshed.
+/// How often STATUS= is refreshed, and freed memory returned to the system.
 const STATUS_EVERY: Duration = Duration::from_secs(30);
 
 /// One generation of the daemon's stages, built from one config.
@@ -426,6 +426,21 @@ async fn status_loop(
         notifier.status(&format!(
             "{feeds} feeds, {items} items, {pending} alerts pending"
         ));
+        release_free_memory();
+    }
+}
+
+/// Hands memory freed since the last call back to the kernel. glibc keeps freed
+/// chunks in each thread's arena for reuse; after the start (reading the story
+/// window) or a burst of polls on the blocking pool's threads, that was 40 MiB an
+/// idle daemon held for nothing (see BENCHMARKS.md, "Polling"). A no-op with other C
+/// libraries.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and returns the allocator's free lists; it is
+    // thread-safe and takes no pointers.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
