@@ -406,6 +406,10 @@ impl Store {
     /// `sketches` pairs an item id with its sketch. A sketch is stored (in
     /// `story_sketches`, under the lead's fetch time, fingerprint and story) only with
     /// a new item that leads its story; an empty one is not stored.
+    ///
+    /// The sketches are written after the transaction, not in it: one more tree in
+    /// every transaction cost more than the write itself, and a sketch lost to a
+    /// crash in between is rebuilt from its lead's text at the next start.
     pub fn insert_batch(
         &self,
         items: &[StoredItem],
@@ -434,7 +438,6 @@ impl Store {
             &self.topic_index,
             &self.stories,
             &self.stories_by_time,
-            &self.story_sketches,
             &self.outbox,
             &self.outbox_due,
         );
@@ -447,11 +450,11 @@ impl Store {
                 topic_index,
                 stories,
                 stories_by_time,
-                story_sketches,
                 outbox,
                 outbox_due,
             )| {
                 let mut new = 0;
+                let mut leads = Vec::new();
                 for (item, json) in &encoded {
                     let id = item.id.as_bytes();
                     if seen.get(id)?.is_some() {
@@ -478,13 +481,8 @@ impl Store {
                         stories,
                         stories_by_time,
                     };
-                    if let Some(sketch) = sketches.get(item.id.as_str()) {
-                        if item.is_story_lead {
-                            story_sketches.insert(
-                                sketch_key(item.fetched, item.fingerprint, &item.story),
-                                sketch.as_slice(),
-                            )?;
-                        }
+                    if item.is_story_lead {
+                        leads.push(*item);
                     }
                     let mine = encoded_alerts.iter().filter(|(a, _)| a.item_id == item.id);
                     let mut story = attach_to_story(&trees, item)?;
@@ -509,11 +507,26 @@ impl Store {
                     }
                     new += 1;
                 }
-                Ok(new)
+                Ok((new, leads))
             },
         );
-        let new = result.map_err(|err| tx_error(err, "storing items"))?;
+        let (new, leads) = result.map_err(|err| tx_error(err, "storing items"))?;
         self.item_count.fetch_add(new, Ordering::Relaxed);
+        let mut batch = sled::Batch::default();
+        for lead in leads {
+            if let Some(sketch) = sketches.get(lead.id.as_str()) {
+                batch.insert(
+                    sketch_key(lead.fetched, lead.fingerprint, &lead.story),
+                    sketch.as_slice(),
+                );
+            }
+        }
+        self.story_sketches
+            .apply_batch(batch)
+            .map_err(|cause| StoreError::Db {
+                op: "writing tree story_sketches",
+                cause,
+            })?;
         Ok(new)
     }
 
