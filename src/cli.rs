@@ -218,6 +218,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
+            // Only the long-running daemon: `once` exits, and pays for the cap in
+            // throughput (see the function).
+            service::limit_allocator_arenas();
             runtime()?.block_on(async {
                 let service = daemon::Service {
                     config_path: path,

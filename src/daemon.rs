@@ -408,7 +408,8 @@ impl Stages {
     }
 }
 
-/// Tells systemd how things stand (STATUS=), now and every [`STATUS_EVERY`].
+/// Tells systemd how things stand (STATUS=), now and every [`STATUS_EVERY`], and
+/// hands freed memory back to the system as often.
 async fn status_loop(
     store: Store,
     feeds: usize,
@@ -426,21 +427,7 @@ async fn status_loop(
         notifier.status(&format!(
             "{feeds} feeds, {items} items, {pending} alerts pending"
         ));
-        release_free_memory();
-    }
-}
-
-/// Hands memory freed since the last call back to the kernel. glibc keeps freed
-/// chunks in each thread's arena for reuse; after the start (reading the story
-/// window) or a burst of polls on the blocking pool's threads, that was 40 MiB an
-/// idle daemon held for nothing (see BENCHMARKS.md, "Polling"). A no-op with other C
-/// libraries.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks and returns the allocator's free lists; it is
-    // thread-safe and takes no pointers.
-    unsafe {
-        libc::malloc_trim(0);
+        service::release_free_memory();
     }
 }
 
