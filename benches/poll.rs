@@ -40,7 +40,7 @@
 //!   sketch, story lookup), to show where a cold run's time goes;
 //! - memory part: 10,000 feeds, `interval = "1h"`, `newswatch run` on a fresh store;
 //!   waits until the server has answered every feed and the daemon's CPU has been
-//!   quiet for 3 s, lets it idle 10 s, reads `VmRSS`/`VmHWM` from
+//!   quiet for 3 s, lets it idle 35 s (past one status period), reads `VmRSS`/`VmHWM` from
 //!   `/proc/<pid>/status`, then stops it with SIGTERM (bounded wait). Feeds still
 //!   unfetched after `INGEST_LIMIT` are frozen (answer 304), so a slow daemon still
 //!   gets every feed polled and goes idle in bounded time. Then the daemon is started
@@ -90,8 +90,10 @@ const COLD_LIMIT: Duration = Duration::from_secs(120);
 const INGEST_LIMIT: Duration = Duration::from_secs(60);
 /// Width of the buckets of the fetch-rate curve printed for each cold run.
 const CURVE_BUCKET: i64 = 15;
-/// How long the daemon idles before its memory is read.
-const IDLE_FOR: Duration = Duration::from_secs(10);
+/// How long the daemon idles before its memory is read: longer than its status
+/// period (30 s), after which an idle daemon has handed freed memory back to the
+/// system, so what is read is its steady idle state, not the tail of the ingest.
+const IDLE_FOR: Duration = Duration::from_secs(35);
 const SEED: u64 = 0x706f_6c6c_2d62_656e;
 
 // ---------------------------------------------------------------------------
