@@ -4,10 +4,11 @@
 //! over a bounded channel. Processing has two stages: the pure one (item ids, the seen
 //! check, cleaning, matching, fingerprints) runs on the blocking pool for a few feeds
 //! at once, so both cores work; the serial one takes the analysed feeds in arrival
-//! order, groups their items into stories (one in-memory index, so one owner), stores
-//! them in one transaction per feed, flushes the store, and only then saves the feed's
-//! new state (validators, next poll). A crash anywhere before that flush leaves the old state, so the
-//! feed is fetched again and its items, not yet marked seen, are processed again:
+//! order, groups their items into stories (one story window in memory, so one owner;
+//! the stories' sketches are in the store), stores them in one transaction per feed
+//! (the new stories' sketches in a batch right after it), flushes the store, and only
+//! then saves the feed's new state (validators, next poll). A crash anywhere before
+//! that flush leaves the old state, so the feed is fetched again and its items, not yet marked seen, are processed again:
 //! nothing accepted is lost, and nothing is stored twice.
 //!
 //! Shutdown follows the sources-first order: cancelling stops the poller scheduling,
@@ -37,7 +38,9 @@ use crate::pipeline::{Pipeline, Processed};
 use crate::poller::Progress;
 use crate::poller::{PollOutcome, PollResult, Poller};
 use crate::service::{self, Notifier, Signal, Signals};
-use crate::store::{FeedState, Store, StoredAlert, StoredEntity, StoredItem, StoredTopic};
+use crate::store::{
+    FeedState, Inserted, LeadSketch, Store, StoredAlert, StoredEntity, StoredItem, StoredTopic,
+};
 
 /// Poll results waiting to be processed; small, so a slow store slows the poller
 /// instead of piling fetched bodies up in memory.
@@ -72,6 +75,11 @@ struct Processor {
     stories: StoryWindow,
     /// Stories led by items of the batch being processed, not yet stored.
     pending: Vec<Lead>,
+    /// Stored stories whose sketches could not be written: kept, so that their
+    /// copies still find them, and written again before each feed until it works.
+    unwritten: Vec<LeadSketch>,
+    /// How long stories are compared with new items.
+    window: Duration,
     /// Woken after new alerts are durable, so delivery starts at once.
     alerts_stored: Option<Arc<Notify>>,
     summary: Summary,
@@ -427,7 +435,8 @@ async fn status_loop(
         notifier.status(&format!(
             "{feeds} feeds, {items} items, {pending} alerts pending"
         ));
-        service::release_free_memory();
+        // It walks every arena under its lock: not on a runtime worker.
+        let _ = tokio::task::spawn_blocking(service::release_free_memory).await;
     }
 }
 
@@ -661,6 +670,8 @@ impl Processor {
             store,
             stories,
             pending: Vec::new(),
+            unwritten: Vec::new(),
+            window,
             alerts_stored: None,
             summary: Summary::default(),
         })
@@ -703,8 +714,8 @@ impl Processor {
     }
 
     /// The serial part: groups a feed's analysed items into stories and writes them
-    /// with their alerts in one transaction. The flush and the feed's new state are
-    /// left to [`Processor::commit`].
+    /// with their alerts in one transaction, then the new stories' sketches. The flush
+    /// and the feed's new state are left to [`Processor::commit`].
     fn write(&mut self, analyzed: Analyzed) -> anyhow::Result<Written> {
         let Analyzed {
             feed,
@@ -723,6 +734,7 @@ impl Processor {
         let now = Utc::now();
         self.stories.expire(now);
         self.pending.clear();
+        self.write_unwritten_sketches(now);
         let mut batch: Vec<StoredItem> = Vec::new();
         let mut alerts: Vec<StoredAlert> = Vec::new();
         for item in items {
@@ -804,10 +816,25 @@ impl Processor {
                 .iter()
                 .map(|lead| (lead.item.as_str(), lead.sketch.as_slice()))
                 .collect();
-            let new = self
+            let Inserted {
+                new,
+                leads,
+                sketches,
+            } = self
                 .store
                 .insert_batch(&batch, &alerts, &sketches)
                 .with_context(|| format!("storing items of feed {}", feed.name))?;
+            // The items and alerts are stored: a failed sketch write must not undo
+            // that, nor may their copies start stories of their own.
+            if let Err(err) = sketches {
+                tracing::warn!(
+                    feed = %feed.name,
+                    error = %err,
+                    stories = leads.len(),
+                    "Could not store the sketches of new stories; kept in memory and written again before the next feed."
+                );
+                self.unwritten.extend(leads);
+            }
             self.summary.items_new += new;
             // Counted once stored, so a batch that fails and is fetched again is not
             // counted twice.
@@ -826,6 +853,23 @@ impl Processor {
         })
     }
 
+    /// Writes the sketches kept since a failed write, dropping those past the window.
+    /// A failure here was logged with the first one.
+    fn write_unwritten_sketches(&mut self, now: DateTime<Utc>) {
+        if self.unwritten.is_empty() {
+            return;
+        }
+        let window = chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX);
+        self.unwritten.retain(|lead| now - lead.first_seen < window);
+        if self.store.put_sketches(&self.unwritten).is_ok() {
+            tracing::info!(
+                stories = self.unwritten.len(),
+                "Stored the story sketches kept since a failed write."
+            );
+            self.unwritten.clear();
+        }
+    }
+
     /// The story an item belongs to: an earlier story whose text it nearly repeats,
     /// or a new one led by this item. Candidates come from the window in memory; their
     /// sketches from this batch's new stories, or else from the store.
@@ -836,7 +880,7 @@ impl Processor {
         sketch: Vec<u32>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<(String, bool)> {
-        let (pending, store) = (&self.pending, &self.store);
+        let (pending, unwritten, store) = (&self.pending, &self.unwritten, &self.store);
         let found = self
             .stories
             .same_story(fingerprint, &sketch, |candidate, confirm| {
@@ -845,6 +889,12 @@ impl Processor {
                         && lead.fingerprint == candidate.fingerprint
                 }) {
                     confirm(&lead.item, &lead.sketch);
+                }
+                for lead in unwritten.iter().filter(|lead| {
+                    lead.first_seen == candidate.first_seen
+                        && lead.fingerprint == candidate.fingerprint
+                }) {
+                    confirm(&lead.story, &lead.sketch);
                 }
                 for (story, sketch) in
                     store.story_sketches(candidate.first_seen, candidate.fingerprint)?
@@ -1036,5 +1086,74 @@ mod tests {
             story_of(&mut fresh, "copy", &shingles(4, true), Utc::now()).unwrap(),
             ("old".to_string(), false)
         );
+    }
+
+    /// A feed of one entry per `(guid, title, text)`, as the poller hands it over.
+    fn poll(config: &Config, entries: &[(&str, &str, String)]) -> PollResult {
+        PollResult {
+            feed: config.feeds[0].clone(),
+            items: entries
+                .iter()
+                .map(|(guid, title, text)| crate::parse::FeedItem {
+                    id: Some(guid.to_string()),
+                    title: title.to_string(),
+                    link: None,
+                    published: None,
+                    body: text.clone(),
+                })
+                .collect(),
+            state: FeedState::default(),
+            outcome: PollOutcome::Fetched {
+                items: entries.len(),
+                repairs: 0,
+            },
+        }
+    }
+
+    /// The sketch write after the items' transaction fails: the items stay stored,
+    /// the feed is not failed, a copy in the next feed still joins the story, and the
+    /// sketch is stored once writes work again.
+    #[test]
+    fn a_story_whose_sketch_could_not_be_stored_still_takes_its_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let text = "[storage]\npath = \"unused\"\n\n[[feeds]]\nname = \"Example\"\nurl = \"https://example.org/rss.xml\"\n";
+        let config = config::parse_str(text, Path::new("test.toml")).unwrap();
+        let mut processor = Processor::new(&config, store.clone()).unwrap();
+        let id = |guid: &str| {
+            identity::item_id(Some(guid), None, "", None, "https://example.org/rss.xml")
+        };
+        let write = |processor: &mut Processor, guid: &str, n: usize, edit: bool| {
+            let result = poll(
+                &config,
+                &[(guid, &format!("Title {n}"), self::text(n, edit))],
+            );
+            let analyzed = analyze(&processor.pipeline.clone(), &store, result).unwrap();
+            processor.write(analyzed)
+        };
+
+        store.fail_sketch_writes(true);
+        write(&mut processor, "lead", 1, false).expect("stored although the sketch failed");
+        let lead = store
+            .get_item(&id("lead"))
+            .unwrap()
+            .expect("the lead is stored");
+        assert!(lead.is_story_lead);
+        let story = store.get_story(&lead.story).unwrap().unwrap();
+        assert_eq!(store.story_sketch(&story).unwrap(), None);
+
+        write(&mut processor, "copy", 1, true).unwrap();
+        let copy = store.get_item(&id("copy")).unwrap().unwrap();
+        assert_eq!(copy.story, lead.story, "the copy joins the lead's story");
+        assert!(!copy.is_story_lead);
+
+        store.fail_sketch_writes(false);
+        write(&mut processor, "other", 2, false).unwrap();
+        assert!(processor.unwritten.is_empty());
+        assert!(store.story_sketch(&story).unwrap().is_some());
+        // The other story's sketch was written with its batch as usual.
+        let other = store.get_item(&id("other")).unwrap().unwrap();
+        let other = store.get_story(&other.story).unwrap().unwrap();
+        assert!(store.story_sketch(&other).unwrap().is_some());
     }
 }

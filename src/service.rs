@@ -335,11 +335,11 @@ fn watchdog_interval_from(usec: Option<&str>, pid: Option<&str>, me: u32) -> Opt
 /// after a 2,000-feed ingest its idle RSS kept creeping (124 → 150 MiB in 15 min with
 /// no polls), while with one arena per core it held at 117–119 MiB over 5 min. The
 /// price is allocator contention in bursts: a cold `once` of the same feeds took
-/// about 7% longer (BENCHMARKS.md, "Polling"), so only `run` sets the cap. A no-op
-/// with other C libraries.
+/// about 7% longer (BENCHMARKS.md, "Polling"), so only `run` sets the cap. An
+/// operator's own `MALLOC_ARENA_MAX` is left to rule. A no-op with other C libraries.
 pub fn limit_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
         // SAFETY: mallopt only sets a tunable of the allocator; called before the

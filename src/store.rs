@@ -303,6 +303,31 @@ pub struct Store {
     /// Items stored, kept as a counter: sled's `Tree::len` walks the whole tree (and
     /// fills the page cache doing it), far too costly for a status line every 30 s.
     item_count: Arc<AtomicUsize>,
+    /// Makes every sketch write fail, to test what the daemon does then.
+    #[cfg(test)]
+    fail_sketch_writes: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What [`Store::insert_batch`] did. Once it returns, the items and alerts are
+/// stored; their stories' sketches are written after them and may have failed on
+/// their own.
+#[derive(Debug)]
+pub struct Inserted {
+    /// Items stored (those not seen before).
+    pub new: usize,
+    /// The leads of new stories among them, with their sketches, for a caller that
+    /// must write them again when `sketches` failed.
+    pub leads: Vec<LeadSketch>,
+    pub sketches: Result<(), StoreError>,
+}
+
+/// A story's sketch with what it is stored under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeadSketch {
+    pub story: String,
+    pub first_seen: DateTime<Utc>,
+    pub fingerprint: u64,
+    pub sketch: Vec<u32>,
 }
 
 /// sled's page cache. Its default (1 GiB) lets an idle daemon's memory grow with the
@@ -351,6 +376,8 @@ impl Store {
             outbox: tree(OUTBOX)?,
             outbox_due: tree(OUTBOX_DUE)?,
             item_count: Arc::new(AtomicUsize::new(0)),
+            #[cfg(test)]
+            fail_sketch_writes: Default::default(),
             db,
         };
         store.check_schema()?;
@@ -400,6 +427,7 @@ impl Store {
         alerts: &[StoredAlert],
     ) -> Result<usize, StoreError> {
         self.insert_batch(items, alerts, &[])
+            .map(|inserted| inserted.new)
     }
 
     /// [`Store::insert_items_with_alerts`], also writing the sketches of story leads:
@@ -408,19 +436,20 @@ impl Store {
     /// a new item that leads its story; an empty one is not stored.
     ///
     /// The sketches are written after the transaction, not in it: one more tree in
-    /// every transaction cost more than the write itself, and a sketch lost to a
-    /// crash in between is rebuilt from its lead's text at the next start.
+    /// every transaction cost more than the write itself. A sketch lost to a crash in
+    /// between is rebuilt from its lead's text at the next start; one whose write
+    /// failed is in [`Inserted::leads`] for the caller to keep and write again
+    /// ([`Store::put_sketches`]).
     pub fn insert_batch(
         &self,
         items: &[StoredItem],
         alerts: &[StoredAlert],
         sketches: &[(&str, &[u32])],
-    ) -> Result<usize, StoreError> {
-        // Encoded outside the transaction, which sled may run more than once.
-        let sketches: HashMap<&str, Vec<u8>> = sketches
+    ) -> Result<Inserted, StoreError> {
+        let sketches: HashMap<&str, &[u32]> = sketches
             .iter()
             .filter(|(_, sketch)| !sketch.is_empty())
-            .map(|&(item, sketch)| (item, encode_sketch(sketch)))
+            .copied()
             .collect();
         let encoded: Vec<(&StoredItem, Vec<u8>)> = items
             .iter()
@@ -512,22 +541,53 @@ impl Store {
         );
         let (new, leads) = result.map_err(|err| tx_error(err, "storing items"))?;
         self.item_count.fetch_add(new, Ordering::Relaxed);
+        let leads: Vec<LeadSketch> = leads
+            .into_iter()
+            .filter_map(|lead| {
+                sketches.get(lead.id.as_str()).map(|sketch| LeadSketch {
+                    story: lead.story.clone(),
+                    first_seen: lead.fetched,
+                    fingerprint: lead.fingerprint,
+                    sketch: sketch.to_vec(),
+                })
+            })
+            .collect();
+        let sketches = self.put_sketches(&leads);
+        Ok(Inserted {
+            new,
+            leads,
+            sketches,
+        })
+    }
+
+    /// Writes stories' sketches, all or none; an empty sketch is not stored.
+    pub fn put_sketches(&self, leads: &[LeadSketch]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
-        for lead in leads {
-            if let Some(sketch) = sketches.get(lead.id.as_str()) {
-                batch.insert(
-                    sketch_key(lead.fetched, lead.fingerprint, &lead.story),
-                    sketch.as_slice(),
-                );
-            }
+        for lead in leads.iter().filter(|lead| !lead.sketch.is_empty()) {
+            batch.insert(
+                sketch_key(lead.first_seen, lead.fingerprint, &lead.story),
+                encode_sketch(&lead.sketch),
+            );
+        }
+        #[cfg(test)]
+        if self.fail_sketch_writes.load(Ordering::Relaxed) {
+            return Err(StoreError::Db {
+                op: "writing tree story_sketches",
+                cause: sled::Error::Unsupported("failing on purpose, for a test".into()),
+            });
         }
         self.story_sketches
             .apply_batch(batch)
             .map_err(|cause| StoreError::Db {
                 op: "writing tree story_sketches",
                 cause,
-            })?;
-        Ok(new)
+            })
+    }
+
+    /// Makes [`Store::put_sketches`] fail (or work again), for tests.
+    #[cfg(test)]
+    pub(crate) fn fail_sketch_writes(&self, fail: bool) {
+        self.fail_sketch_writes.store(fail, Ordering::Relaxed);
     }
 
     pub fn feed_state(&self, url: &str) -> Result<Option<FeedState>, StoreError> {
@@ -1459,10 +1519,10 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let batch = [lead.clone(), copy, other.clone(), wordless.clone()];
-            assert_eq!(store.insert_batch(&batch, &[], &sketches).unwrap(), 4);
+            assert_eq!(store.insert_batch(&batch, &[], &sketches).unwrap().new, 4);
             // Stored again: the items are seen, nothing changes.
             let changed = [(sketches[0].0, &[7u32][..])];
-            assert_eq!(store.insert_batch(&batch, &[], &changed).unwrap(), 0);
+            assert_eq!(store.insert_batch(&batch, &[], &changed).unwrap().new, 0);
         }
         let store = Store::open(dir.path()).unwrap();
         // Found by first-seen time and fingerprint, each under its own.

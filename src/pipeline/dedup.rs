@@ -139,9 +139,9 @@ pub const SKETCH: usize = 48;
 
 /// A bottom-k sketch of a shingle set: the [`SKETCH`] smallest hashes (top 32 bits).
 ///
-/// Stories are confirmed in memory from sketches ([`estimate`]) instead of reading
-/// and re-shingling each candidate's text from the store, which made a cold run over
-/// many similar items quadratic in store reads. 48 values (192 bytes a story) keep
+/// Stories are confirmed from sketches ([`estimate`]), one small record a candidate,
+/// instead of reading and re-shingling each candidate's text from the store, which
+/// made a cold run over many similar items quadratic in store reads. 48 values (192 bytes a story) keep
 /// the estimate's standard error near 0.07 around the 0.4 threshold, where copies
 /// measure 0.5 and more and different stories 0.06 at most.
 pub fn sketch(shingles: &[u64]) -> Vec<u32> {
