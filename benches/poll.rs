@@ -1707,7 +1707,7 @@ fn memory_run(
     }
 }
 
-fn memory_part(server: &Server, dir: &Path, sections: &str) {
+fn memory_part(server: &Server, dir: &Path, sections: &str, only_ingest: bool) {
     println!(
         "\n== memory: newswatch run, {MEMORY_FEEDS} feeds, interval 1h, idle {} s ==",
         IDLE_FOR.as_secs()
@@ -1726,7 +1726,10 @@ fn memory_part(server: &Server, dir: &Path, sections: &str) {
             false,
             "fresh store, every first poll 304",
         ),
-    ] {
+    ]
+    .into_iter()
+    .take(if only_ingest { 1 } else { 3 })
+    {
         let before = server.count();
         let idle = memory_run(server, dir, sections, name, route, restart);
         let after = server.count();
@@ -1786,9 +1789,13 @@ fn main() {
     let serve = parts.iter().any(|a| a == "serve");
     let stages = parts.iter().any(|a| a == "stages");
     let solo = serve || stages;
-    let (poll, memory) = (!solo && want("poll"), !solo && want("memory"));
+    let only_ingest = parts.iter().any(|a| a == "ingest");
+    let (poll, memory) = (
+        !solo && !only_ingest && want("poll"),
+        !solo && (only_ingest || want("memory")),
+    );
     if !solo && !poll && !memory {
-        eprintln!("poll bench: unknown part {parts:?}; use `poll`, `memory`, `stages` or `serve`");
+        eprintln!("poll bench: unknown part {parts:?}; use `poll`, `memory`, `ingest`, `stages` or `serve`");
         std::process::exit(2);
     }
     let bin = binary();
@@ -1856,6 +1863,10 @@ fn main() {
         poll_part(&server, dir.path(), &sections);
     }
     if memory {
-        memory_part(&server, dir.path(), &sections);
+        memory_part(&server, dir.path(), &sections, only_ingest);
+    }
+    if std::env::var_os("POLL_BENCH_KEEP").is_some() {
+        // For looking at a store and its daemon afterwards (heaptrack on a restart).
+        println!("kept: {}", dir.keep().display());
     }
 }
