@@ -1199,6 +1199,36 @@ fn benches(c: &mut Criterion) {
         );
     }
     group.finish();
+
+    // One large plain-text file as `scan` reads it: 50 MB of articles between
+    // separator lines, with typographic quotes, dashes, no-break spaces, CRLF, Cyrillic
+    // and a menu after each.
+    let paragraph = "Officials said on Tuesday that the \u{201C}talks\u{201D} \u{2014} the third \
+                     round \u{2014} would continue.\u{00A0}Мэр города сообщил, что мост откроют.\r\n";
+    let mut document = String::new();
+    while document.len() < 50_000_000 {
+        document.push_str("Headline of a story\n");
+        for _ in 0..20 {
+            document.push_str(paragraph);
+        }
+        document.push_str("=====\n- Home\n- News\n- Sport\n");
+    }
+    let articles = cleaner.clean_document(&document, false).len();
+    eprintln!(
+        "large document: {} bytes -> {articles} articles",
+        document.len()
+    );
+    let mut group = c.benchmark_group("large_document");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(30))
+        .throughput(Throughput::Bytes(document.len() as u64));
+    group.bench_function("clean_document_50mb", |b| {
+        b.iter(|| black_box(cleaner.clean_document(black_box(&document), false)))
+    });
+    group.finish();
 }
 
 criterion_group!(pipeline, benches);

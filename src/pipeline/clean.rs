@@ -1534,31 +1534,4 @@ mod tests {
             let _ = c.clean_item(text, text);
         }
     }
-
-    /// Timing of a 50 MB plain-text document; run with
-    /// `cargo test --release --lib pipeline::clean -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn time_50_mb() {
-        let paragraph =
-            "Officials said on Tuesday that the \u{201C}talks\u{201D} \u{2014} the third round \
-                         \u{2014} would continue.\u{00A0}Мэр города сообщил, что мост откроют.\r\n";
-        let mut text = String::new();
-        while text.len() < 50_000_000 {
-            text.push_str("Headline of a story\n");
-            for _ in 0..20 {
-                text.push_str(paragraph);
-            }
-            text.push_str("=====\n- Home\n- News\n- Sport\n");
-        }
-        let start = std::time::Instant::now();
-        let articles = cleaner().clean_document(&text, false);
-        let elapsed = start.elapsed();
-        eprintln!(
-            "{} MB -> {} articles in {elapsed:?}",
-            text.len() / 1_000_000,
-            articles.len()
-        );
-        assert!(!articles.is_empty());
-    }
 }
