@@ -1214,6 +1214,10 @@ fn benches(c: &mut Criterion) {
         document.push_str("=====\n- Home\n- News\n- Sport\n");
     }
     let articles = cleaner.clean_document(&document, false).len();
+    assert!(
+        articles > 1_000,
+        "the 50 MB document gave {articles} articles"
+    );
     eprintln!(
         "large document: {} bytes -> {articles} articles",
         document.len()

@@ -1789,11 +1789,10 @@ fn main() {
     let serve = parts.iter().any(|a| a == "serve");
     let stages = parts.iter().any(|a| a == "stages");
     let solo = serve || stages;
-    let only_ingest = parts.iter().any(|a| a == "ingest");
-    let (poll, memory) = (
-        !solo && !only_ingest && want("poll"),
-        !solo && (only_ingest || want("memory")),
-    );
+    // `ingest` is the first memory run alone, unless `memory` asks for all three.
+    let ingest = parts.iter().any(|a| a == "ingest");
+    let only_ingest = ingest && !parts.iter().any(|a| a == "memory");
+    let (poll, memory) = (!solo && want("poll"), !solo && (ingest || want("memory")));
     if !solo && !poll && !memory {
         eprintln!("poll bench: unknown part {parts:?}; use `poll`, `memory`, `ingest`, `stages` or `serve`");
         std::process::exit(2);
@@ -1865,7 +1864,7 @@ fn main() {
     if memory {
         memory_part(&server, dir.path(), &sections, only_ingest);
     }
-    if std::env::var_os("POLL_BENCH_KEEP").is_some() {
+    if std::env::var("POLL_BENCH_KEEP").is_ok_and(|v| !v.is_empty() && v != "0") {
         // For looking at a store and its daemon afterwards (heaptrack on a restart).
         println!("kept: {}", dir.keep().display());
     }

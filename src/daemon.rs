@@ -71,7 +71,8 @@ struct Processor {
     pipeline: Arc<Pipeline>,
     topics: Vec<Topic>,
     store: Store,
-    /// The recent stories; their ids and sketches are in the store.
+    /// The recent stories; their ids and sketches are in the store (or, until
+    /// written, in `pending` and `unwritten`).
     stories: StoryWindow,
     /// Stories led by items of the batch being processed, not yet stored.
     pending: Vec<Lead>,
@@ -473,6 +474,7 @@ async fn prune_loop(
                         tracing::info!(
                             items = report.items,
                             seen = report.seen,
+                            scanned = report.scanned,
                             "Pruned expired records."
                         );
                     }
@@ -859,20 +861,29 @@ impl Processor {
         if self.unwritten.is_empty() {
             return;
         }
+        // The same bound as the window's own expiry.
         let window = chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX);
-        self.unwritten.retain(|lead| now - lead.first_seen < window);
-        if self.store.put_sketches(&self.unwritten).is_ok() {
-            tracing::info!(
-                stories = self.unwritten.len(),
-                "Stored the story sketches kept since a failed write."
-            );
-            self.unwritten.clear();
+        self.unwritten
+            .retain(|lead| now - lead.first_seen <= window);
+        if self.unwritten.is_empty() {
+            return;
+        }
+        match self.store.put_sketches(&self.unwritten) {
+            Ok(()) => {
+                tracing::info!(
+                    stories = self.unwritten.len(),
+                    "Stored the story sketches kept since a failed write."
+                );
+                self.unwritten.clear();
+            }
+            Err(err) => tracing::debug!(error = %err, "Could not store story sketches yet."),
         }
     }
 
     /// The story an item belongs to: an earlier story whose text it nearly repeats,
     /// or a new one led by this item. Candidates come from the window in memory; their
-    /// sketches from this batch's new stories, or else from the store.
+    /// sketches from this batch's new stories, those kept since a failed write, or
+    /// else from the store.
     fn story_of(
         &mut self,
         id: &str,
@@ -1117,23 +1128,21 @@ mod tests {
     fn a_story_whose_sketch_could_not_be_stored_still_takes_its_copies() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let text = "[storage]\npath = \"unused\"\n\n[[feeds]]\nname = \"Example\"\nurl = \"https://example.org/rss.xml\"\n";
-        let config = config::parse_str(text, Path::new("test.toml")).unwrap();
+        let toml = "[storage]\npath = \"unused\"\n\n[[feeds]]\nname = \"Example\"\nurl = \"https://example.org/rss.xml\"\n";
+        let config = config::parse_str(toml, Path::new("test.toml")).unwrap();
         let mut processor = Processor::new(&config, store.clone()).unwrap();
         let id = |guid: &str| {
             identity::item_id(Some(guid), None, "", None, "https://example.org/rss.xml")
         };
         let write = |processor: &mut Processor, guid: &str, n: usize, edit: bool| {
-            let result = poll(
-                &config,
-                &[(guid, &format!("Title {n}"), self::text(n, edit))],
-            );
-            let analyzed = analyze(&processor.pipeline.clone(), &store, result).unwrap();
+            let result = poll(&config, &[(guid, &format!("Title {n}"), text(n, edit))]);
+            let analyzed = analyze(&processor.pipeline, &store, result).unwrap();
             processor.write(analyzed)
         };
 
         store.fail_sketch_writes(true);
         write(&mut processor, "lead", 1, false).expect("stored although the sketch failed");
+        assert_eq!(processor.unwritten.len(), 1);
         let lead = store
             .get_item(&id("lead"))
             .unwrap()

@@ -54,7 +54,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -273,6 +273,8 @@ pub struct PruneReport {
     pub items: usize,
     pub seen: usize,
     pub stories: usize,
+    /// Item time-index entries read to find the expired items.
+    pub scanned: usize,
     /// False when the pass stopped at its bound and more expired records remain.
     pub done: bool,
 }
@@ -303,6 +305,9 @@ pub struct Store {
     /// Items stored, kept as a counter: sled's `Tree::len` walks the whole tree (and
     /// fills the page cache doing it), far too costly for a status line every 30 s.
     item_count: Arc<AtomicUsize>,
+    /// How far (in milliseconds) prune passes have looked for items without a topic
+    /// past the history; see [`Store::expired_items`].
+    prune_scanned: Arc<AtomicU64>,
     /// Makes every sketch write fail, to test what the daemon does then.
     #[cfg(test)]
     fail_sketch_writes: Arc<std::sync::atomic::AtomicBool>,
@@ -376,6 +381,7 @@ impl Store {
             outbox: tree(OUTBOX)?,
             outbox_due: tree(OUTBOX_DUE)?,
             item_count: Arc::new(AtomicUsize::new(0)),
+            prune_scanned: Arc::new(AtomicU64::new(0)),
             #[cfg(test)]
             fail_sketch_writes: Default::default(),
             db,
@@ -871,8 +877,6 @@ impl Store {
         })
     }
 
-    /// Record counts. Each is a scan of its tree: for status lines and metrics, not
-    /// for hot paths.
     /// Items stored, without walking the tree.
     pub fn item_count(&self) -> usize {
         self.item_count.load(Ordering::Relaxed)
@@ -1076,6 +1080,15 @@ impl Store {
     }
 
     /// Oldest first: the `by_time` keys of items due for removal, at most `max`.
+    /// `by_time` keys of expired items, at most `max`: every item fetched before
+    /// `matched_cut`, and those without a topic fetched before `history_cut`.
+    ///
+    /// Items on a topic are kept for the retention, weeks after the plain items
+    /// around them are gone, so a pass that stepped over them all every time would
+    /// read more the longer the daemon runs. Passes remember how far they have
+    /// looked (`prune_scanned`) and go on from there. Items are stored with their
+    /// fetch time, so none is added behind that point while the store is open; one
+    /// stored with an older time (a clock set back) waits for the next start.
     fn expired_items(
         &self,
         history_cut: u64,
@@ -1083,12 +1096,33 @@ impl Store {
         max: usize,
         report: &mut PruneReport,
     ) -> Result<Vec<sled::IVec>, StoreError> {
-        let mut expired = Vec::new();
-        for entry in self.by_time.range(..time_key(history_cut, b"")) {
-            let (key, flag) = entry.map_err(|cause| StoreError::Db {
+        let read = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
+            entry.map_err(|cause| StoreError::Db {
                 op: "reading tree by_time",
                 cause,
-            })?;
+            })
+        };
+        let mut expired = Vec::new();
+        // Past the retention every item goes, topic or not.
+        for entry in self.by_time.range(..time_key(matched_cut, b"")) {
+            let (key, _) = read(entry)?;
+            report.scanned += 1;
+            if expired.len() >= max {
+                report.done = false;
+                return Ok(expired);
+            }
+            expired.push(key);
+        }
+        let from = self.prune_scanned.load(Ordering::Relaxed).max(matched_cut);
+        if from >= history_cut {
+            return Ok(expired);
+        }
+        for entry in self
+            .by_time
+            .range(time_key(from, b"")..time_key(history_cut, b""))
+        {
+            let (key, flag) = read(entry)?;
+            report.scanned += 1;
             // A malformed key sorts somewhere arbitrary; it is garbage and goes too.
             let at = split_time_key(&key).map_or(0, |(at, _)| at);
             // Items that matched a topic stay for the retention period. They are
@@ -1098,10 +1132,13 @@ impl Store {
             }
             if expired.len() >= max {
                 report.done = false;
-                break;
+                // Everything before `at` is expired (and in `expired`) or kept.
+                self.prune_scanned.store(at.max(from), Ordering::Relaxed);
+                return Ok(expired);
             }
             expired.push(key);
         }
+        self.prune_scanned.store(history_cut, Ordering::Relaxed);
         Ok(expired)
     }
 
@@ -1836,6 +1873,8 @@ mod tests {
                 items: 2,
                 seen: 1,
                 stories: 1,
+                // ancient-matched, then old-plain and old-matched.
+                scanned: 3,
                 done: true
             }
         );
@@ -1855,7 +1894,8 @@ mod tests {
         assert!(!store.seen("ancient-matched").unwrap());
         assert!(store.get_story("ancient-matched").unwrap().is_none());
         assert!(store.get_story("old-plain").unwrap().is_some());
-        // Nothing is left to do, and a second pass changes nothing.
+        // Nothing is left to do, and a second pass changes nothing; nor does it read
+        // the kept old-matched again.
         let again = store.prune(now, 7 * DAY, 20 * DAY, 100).unwrap();
         assert_eq!(
             again,
@@ -1915,6 +1955,52 @@ mod tests {
             )
         };
         assert_eq!(store2.0, "i9 i8 i7 i6 i5 i4");
+    }
+
+    /// Plain items among items on a topic, pruned in passes cut short by `max`:
+    /// every plain one goes, every matched one stays until the retention, and once
+    /// done, a pass reads none of the kept ones again.
+    #[test]
+    fn prune_passes_go_on_where_the_last_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let now = t(31, 0);
+        let items: Vec<StoredItem> = (0..12)
+            .map(|i| {
+                let topics: &[&str] = if i % 3 == 0 {
+                    &[]
+                } else {
+                    &["ceasefire-talks"]
+                };
+                let at = now - chrono::Duration::days(5) + chrono::Duration::minutes(i);
+                item(&format!("i{i}"), at, topics)
+            })
+            .collect();
+        store.insert_items(&items).unwrap();
+        let mut scanned = 0;
+        for pass in 1.. {
+            let report = store.prune(now, DAY, 10 * DAY, 2).unwrap();
+            assert!(report.items <= 2, "{report:?}");
+            scanned += report.scanned;
+            if report.done {
+                break;
+            }
+            assert!(pass < 10, "pruning never finishes");
+        }
+        assert_eq!(
+            ids(&store.items(&query(None, None, 100)).unwrap()).join(" "),
+            "i11 i10 i8 i7 i5 i4 i2 i1"
+        );
+        // Each kept item was read at most twice (again where a pass stopped), not
+        // once a pass.
+        assert!(scanned <= 12 + 4, "{scanned} entries read");
+        let again = store.prune(now, DAY, 10 * DAY, 2).unwrap();
+        assert_eq!((again.items, again.scanned, again.done), (0, 0, true));
+        // Past the retention the kept ones go too.
+        let later = now + chrono::Duration::days(6);
+        let report = store.prune(later, DAY, 10 * DAY, 100).unwrap();
+        assert_eq!((report.items, report.done), (8, true));
+        assert_eq!(store.counts().items, 0);
     }
 
     #[test]
