@@ -78,6 +78,10 @@ use crate::alert::payload::AlertPayload;
 
 /// The layout version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 2;
+/// Written while a schema-1 store's items are being moved (see
+/// [`Store::key_items_by_time`]): a build that reads schema 1 must not open a store
+/// half moved, and this build goes on with the move.
+const SCHEMA_MOVING_1_TO_2: u32 = 0x0001_0002;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 /// The `by_time` value of an item that matched a topic.
@@ -418,10 +422,15 @@ impl Store {
             op: "reading tree seen",
             cause,
         })?;
-        match fetched.as_deref().and_then(decode_millis) {
-            Some(at) => get_json(&self.items, ITEMS, &time_key(at, id.as_bytes())),
-            None => Ok(None),
-        }
+        let Some(fetched) = fetched else {
+            return Ok(None);
+        };
+        let at = decode_millis(&fetched).ok_or_else(|| StoreError::Corrupt {
+            tree: SEEN,
+            key: show_key(id.as_bytes()),
+            reason: format!("expected an 8-byte time, found {} bytes", fetched.len()),
+        })?;
+        get_json(&self.items, ITEMS, &time_key(at, id.as_bytes()))
     }
 
     pub fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError> {
@@ -1088,14 +1097,19 @@ impl Store {
                     })?;
                 if found == SCHEMA_VERSION {
                     Ok(())
-                } else if found == 1 {
+                } else if found == 1 || found == SCHEMA_MOVING_1_TO_2 {
+                    let write_version = |version: u32| {
+                        self.meta
+                            .insert(SCHEMA_KEY, &version.to_be_bytes()[..])
+                            .and_then(|_| self.db.flush())
+                            .map_err(|cause| StoreError::Db {
+                                op: "writing the schema version",
+                                cause,
+                            })
+                    };
+                    write_version(SCHEMA_MOVING_1_TO_2)?;
                     let moved = self.key_items_by_time()?;
-                    self.meta
-                        .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..])
-                        .map_err(|cause| StoreError::Db {
-                            op: "writing the schema version",
-                            cause,
-                        })?;
+                    write_version(SCHEMA_VERSION)?;
                     tracing::info!(
                         items = moved,
                         "Moved the store to schema 2 (items in time order)."
@@ -1114,7 +1128,7 @@ impl Store {
     /// Schema 1 to 2: items keyed by id are stored again under their time key, in
     /// batches, each atomic. Time keys start with zero bytes and ids with a letter,
     /// so what is left to move is everything from byte 1 on; a crash part way leaves
-    /// the version at 1 and the next open goes on. A record whose time cannot be
+    /// the version at [`SCHEMA_MOVING_1_TO_2`] and the next open goes on. A record whose time cannot be
     /// read (neither in it nor in `seen`) is unreachable either way and is dropped
     /// with a warning.
     fn key_items_by_time(&self) -> Result<usize, StoreError> {
@@ -1854,6 +1868,44 @@ mod tests {
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.counts().items, count);
+    }
+
+    /// A move cut short (some items under time keys, some under ids, the interim
+    /// version written) goes on at the next open; an older build refuses the store
+    /// meanwhile, since it reads only version 1.
+    #[test]
+    fn a_move_to_schema_2_cut_short_goes_on_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let items: Vec<StoredItem> = (0..6)
+                .map(|i| item(&format!("i{i}"), t(10, i), &[]))
+                .collect();
+            store.insert_items(&items).unwrap();
+            let records: Vec<_> = store.items.iter().map(Result::unwrap).collect();
+            for (key, value) in records.into_iter().step_by(2) {
+                let (_, id) = split_time_key(&key).unwrap();
+                store.items.insert(id, value).unwrap();
+                store.items.remove(key).unwrap();
+            }
+            store
+                .meta
+                .insert(SCHEMA_KEY, &SCHEMA_MOVING_1_TO_2.to_be_bytes()[..])
+                .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..6 {
+            assert!(store.get_item(&format!("i{i}")).unwrap().is_some(), "i{i}");
+        }
+        assert_eq!(store.counts().items, 6);
+        // A seen entry that is not a time is an error naming it, not a missing item.
+        store.seen.insert("i3", b"soon".as_slice()).unwrap();
+        let err = store.get_item("i3").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("corrupt record in tree seen at key i3: "),
+            "{err}"
+        );
     }
 
     #[test]
