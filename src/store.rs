@@ -1132,7 +1132,8 @@ impl Store {
     /// read (neither in it nor in `seen`) is unreachable either way and is dropped
     /// with a warning.
     fn key_items_by_time(&self) -> Result<usize, StoreError> {
-        const BATCH: usize = 10_000;
+        // Small in tests, so that a test's few items cross several batches.
+        const BATCH: usize = if cfg!(test) { 100 } else { 10_000 };
         let read_error = |cause| StoreError::Db {
             op: "reading tree items",
             cause,
@@ -1593,6 +1594,24 @@ fn show_key(key: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Opens a store, waiting (up to 5 s) while a store this test dropped still
+    /// holds the directory: sled lets go of its lock only when its background
+    /// threads, shared by every test in this process, have finished with it.
+    fn reopen(path: &Path) -> Store {
+        open_when_free(path).unwrap()
+    }
+
+    /// [`Store::open`], waiting as [`reopen`] does, for opens that must fail.
+    fn open_when_free(path: &Path) -> Result<Store, StoreError> {
+        for _ in 0..100 {
+            match Store::open(path) {
+                Err(StoreError::Locked { .. }) => std::thread::sleep(Duration::from_millis(50)),
+                other => return other,
+            }
+        }
+        Store::open(path)
+    }
     use chrono::TimeZone;
 
     const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -1666,14 +1685,14 @@ mod tests {
             ("d", &[]), // empty: not stored
         ];
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = reopen(dir.path());
             let batch = [lead.clone(), copy, other.clone(), wordless.clone()];
             assert_eq!(store.insert_batch(&batch, &[], &sketches).unwrap().new, 4);
             // Stored again: the items are seen, nothing changes.
             let changed = [(sketches[0].0, &[7u32][..])];
             assert_eq!(store.insert_batch(&batch, &[], &changed).unwrap().new, 0);
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         // Found by first-seen time and fingerprint, each under its own.
         assert_eq!(
             store.story_sketches(lead.fetched, 0xfeed).unwrap(),
@@ -1726,7 +1745,7 @@ mod tests {
             ..FeedState::default()
         };
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = reopen(dir.path());
             assert_eq!(
                 store
                     .insert_items(&[lead.clone(), copy_of(&lead, "b", t(10, 10))])
@@ -1741,7 +1760,7 @@ mod tests {
             drop(store);
             drop(clone);
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(store.get_item("a").unwrap(), Some(lead));
         assert!(store.seen("a").unwrap() && store.seen("b").unwrap());
         assert!(!store.seen("c").unwrap());
@@ -1772,7 +1791,7 @@ mod tests {
     fn schema_version_mismatch_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = reopen(dir.path());
             // A fresh directory gets the current version written.
             let version = store.meta.get(SCHEMA_KEY).unwrap().unwrap();
             assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
@@ -1781,7 +1800,7 @@ mod tests {
                 .insert(SCHEMA_KEY, &9u32.to_be_bytes()[..])
                 .unwrap();
         }
-        let err = Store::open(dir.path()).unwrap_err();
+        let err = open_when_free(dir.path()).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -1805,7 +1824,7 @@ mod tests {
                 .insert(SCHEMA_KEY, b"x".as_slice())
                 .unwrap();
         }
-        let err = Store::open(dir.path()).unwrap_err();
+        let err = open_when_free(dir.path()).unwrap_err();
         assert!(
             err.to_string().contains("tree meta at key schema_version"),
             "{err}"
@@ -1817,9 +1836,9 @@ mod tests {
     #[test]
     fn a_schema_1_store_is_moved_to_time_keys_on_open() {
         let dir = tempfile::tempdir().unwrap();
-        let count = 10_050; // more than one batch
+        let count = 250; // more than one batch
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = reopen(dir.path());
             let items: Vec<StoredItem> = (0..count)
                 .map(|i| {
                     let topics: &[&str] = if i == 7 { &["ceasefire-talks"] } else { &[] };
@@ -1846,7 +1865,7 @@ mod tests {
                 .unwrap();
             assert!(store.get_item("i7").unwrap().is_none());
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(
             store.meta.get(SCHEMA_KEY).unwrap().unwrap().as_ref(),
             SCHEMA_VERSION.to_be_bytes()
@@ -1866,7 +1885,7 @@ mod tests {
         );
         // Opened again: nothing left to move.
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(store.counts().items, count);
     }
 
@@ -1877,7 +1896,7 @@ mod tests {
     fn a_move_to_schema_2_cut_short_goes_on_at_the_next_open() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = reopen(dir.path());
             let items: Vec<StoredItem> = (0..6)
                 .map(|i| item(&format!("i{i}"), t(10, i), &[]))
                 .collect();
@@ -1893,7 +1912,7 @@ mod tests {
                 .insert(SCHEMA_KEY, &SCHEMA_MOVING_1_TO_2.to_be_bytes()[..])
                 .unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         for i in 0..6 {
             assert!(store.get_item(&format!("i{i}")).unwrap().is_some(), "i{i}");
         }
@@ -1940,7 +1959,7 @@ mod tests {
     #[test]
     fn inserting_a_batch_twice_stores_it_once() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let lead = item("a", t(10, 9), &["ceasefire-talks"]);
         let batch = vec![
             lead.clone(),
@@ -1967,7 +1986,7 @@ mod tests {
     #[test]
     fn story_lead_and_related_copies() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let lead = item("wire-1", t(14, 11), &["ceasefire-talks"]);
         store.insert_items(std::slice::from_ref(&lead)).unwrap();
         let story = store.get_story("wire-1").unwrap().unwrap();
@@ -2028,7 +2047,7 @@ mod tests {
     #[test]
     fn items_by_topic_since_and_limit_newest_first() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         store
             .insert_items(&[
                 item("d1", t(1, 0), &["ceasefire-talks"]),
@@ -2058,7 +2077,7 @@ mod tests {
     #[test]
     fn prune_keeps_topic_matched_items_for_the_retention() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let now = t(31, 0);
         store
             .insert_items(&[
@@ -2124,7 +2143,7 @@ mod tests {
     #[test]
     fn prune_is_bounded_by_max() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let now = t(31, 0);
         let old: Vec<StoredItem> = (0..10)
             .map(|i| {
@@ -2173,7 +2192,7 @@ mod tests {
     #[test]
     fn prune_passes_go_on_where_the_last_stopped() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let now = t(31, 0);
         let items: Vec<StoredItem> = (0..12)
             .map(|i| {
@@ -2216,7 +2235,7 @@ mod tests {
     #[test]
     fn corrupt_records_are_errors_or_skipped_never_panics() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         store
             .insert_items(&[
                 item("good", t(10, 0), &["ceasefire-talks"]),
@@ -2304,7 +2323,7 @@ mod tests {
     #[test]
     fn feed_state_round_trip() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let url = "https://example.org/world/rss.xml";
         assert_eq!(store.feed_state(url).unwrap(), None);
         let state = FeedState {
@@ -2348,7 +2367,7 @@ mod tests {
     #[tokio::test]
     async fn flush_then_counts() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         store.insert_items(&[item("a", t(10, 0), &[])]).unwrap();
         store.flush().await.unwrap();
         assert_eq!(
@@ -2420,7 +2439,7 @@ mod tests {
     #[test]
     fn alerts_are_written_once_per_story_topic_and_sink() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let now = t(10, 12);
         let lead = item("lead", now, &["talks"]);
         let copy = StoredItem {
@@ -2453,7 +2472,7 @@ mod tests {
     #[test]
     fn delivery_states_move_through_the_due_index() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let now = t(10, 12);
         let lead = item("lead", now, &["talks"]);
         let a = alert(&lead, "talks", "hook", now);
@@ -2517,7 +2536,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let now = t(10, 12);
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = reopen(dir.path());
             let batch = [
                 item("a", now, &[]),
                 item("b", now, &["talks"]),
@@ -2539,7 +2558,7 @@ mod tests {
             assert_eq!(store.item_count(), 1);
             assert_eq!(store.item_count(), store.counts().items);
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         assert_eq!(store.item_count(), 1);
     }
 }
