@@ -8,8 +8,9 @@
 //! the stories' sketches are in the store), stores them in one transaction per feed
 //! (the new stories' sketches in a batch right after it), flushes the store, and only
 //! then saves the feed's new state (validators, next poll). A crash anywhere before
-//! that flush leaves the old state, so the feed is fetched again and its items, not yet marked seen, are processed again:
-//! nothing accepted is lost, and nothing is stored twice.
+//! that flush leaves the old state, so the feed is fetched again and its items, not
+//! yet marked seen, are processed again: nothing accepted is lost, and nothing is
+//! stored twice.
 //!
 //! Shutdown follows the sources-first order: cancelling stops the poller scheduling,
 //! the channel closes when the poller returns, the processor drains what was already
@@ -79,8 +80,6 @@ struct Processor {
     /// Stored stories whose sketches could not be written: kept, so that their
     /// copies still find them, and written again before each feed until it works.
     unwritten: Vec<LeadSketch>,
-    /// How long stories are compared with new items.
-    window: Duration,
     /// Woken after new alerts are durable, so delivery starts at once.
     alerts_stored: Option<Arc<Notify>>,
     summary: Summary,
@@ -673,7 +672,6 @@ impl Processor {
             stories,
             pending: Vec::new(),
             unwritten: Vec::new(),
-            window,
             alerts_stored: None,
             summary: Summary::default(),
         })
@@ -862,7 +860,7 @@ impl Processor {
             return;
         }
         // The same bound as the window's own expiry.
-        let window = chrono::Duration::from_std(self.window).unwrap_or(chrono::Duration::MAX);
+        let window = self.stories.window();
         self.unwritten
             .retain(|lead| now - lead.first_seen <= window);
         if self.unwritten.is_empty() {

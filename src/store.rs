@@ -852,9 +852,13 @@ impl Store {
             budget,
             &mut report,
         )?;
-        report.seen = self.remove_timed(&self.seen, &self.seen_by_time, SEEN, &expired, |v| {
-            v.try_into().ok().map(u64::from_be_bytes)
-        })?;
+        report.seen = self.remove_timed(
+            &self.seen,
+            &self.seen_by_time,
+            SEEN,
+            &expired,
+            decode_millis,
+        )?;
 
         let budget = budget - expired.len();
         let expired = self.expired_keys(
@@ -1128,9 +1132,10 @@ impl Store {
     /// Schema 1 to 2: items keyed by id are stored again under their time key, in
     /// batches, each atomic. Time keys start with zero bytes and ids with a letter,
     /// so what is left to move is everything from byte 1 on; a crash part way leaves
-    /// the version at [`SCHEMA_MOVING_1_TO_2`] and the next open goes on. A record whose time cannot be
-    /// read (neither in it nor in `seen`) is unreachable either way and is dropped
-    /// with a warning.
+    /// the version at [`SCHEMA_MOVING_1_TO_2`] and the next open goes on. The time is
+    /// the one `seen` holds, which is where [`Store::get_item`] looks; a record with
+    /// no seen entry (none should lack one) falls back to its own fetch time, and one
+    /// with neither is unreachable either way and is dropped with a warning.
     fn key_items_by_time(&self) -> Result<usize, StoreError> {
         // Small in tests, so that a test's few items cross several batches.
         const BATCH: usize = if cfg!(test) { 100 } else { 10_000 };
@@ -1144,18 +1149,15 @@ impl Store {
             let mut in_batch = 0;
             for entry in self.items.range(&[1u8][..]..) {
                 let (id, value) = entry.map_err(read_error)?;
-                let at = match serde_json::from_slice::<StoredItem>(&value) {
-                    Ok(item) => Some(millis(item.fetched)),
-                    Err(_) => self
-                        .seen
-                        .get(&id)
-                        .map_err(|cause| StoreError::Db {
-                            op: "reading tree seen",
-                            cause,
-                        })?
-                        .as_deref()
-                        .and_then(decode_millis),
-                };
+                let seen = self.seen.get(&id).map_err(|cause| StoreError::Db {
+                    op: "reading tree seen",
+                    cause,
+                })?;
+                let at = seen.as_deref().and_then(decode_millis).or_else(|| {
+                    serde_json::from_slice::<StoredItem>(&value)
+                        .ok()
+                        .map(|item| millis(item.fetched))
+                });
                 match at {
                     Some(at) => batch.insert(time_key(at, &id), value),
                     None => {
@@ -1831,6 +1833,16 @@ mod tests {
         );
     }
 
+    /// Puts every `step`th item back under its bare id, as schema 1 kept them.
+    fn key_items_by_id(store: &Store, step: usize) {
+        let records: Vec<_> = store.items.iter().map(Result::unwrap).collect();
+        for (key, value) in records.into_iter().step_by(step) {
+            let (_, id) = split_time_key(&key).unwrap();
+            store.items.insert(id, value).unwrap();
+            store.items.remove(key).unwrap();
+        }
+    }
+
     /// A schema-1 store (items keyed by id) is moved to time keys when opened, in
     /// batches, and reads as before.
     #[test]
@@ -1850,13 +1862,7 @@ mod tests {
                 })
                 .collect();
             store.insert_items(&items).unwrap();
-            // Back to the schema-1 layout.
-            let records: Vec<_> = store.items.iter().map(Result::unwrap).collect();
-            for (key, value) in records {
-                let (_, id) = split_time_key(&key).unwrap();
-                store.items.insert(id, value).unwrap();
-                store.items.remove(key).unwrap();
-            }
+            key_items_by_id(&store, 1);
             // A record nothing says the time of.
             store.items.insert("lost", b"{not json".as_slice()).unwrap();
             store
@@ -1901,12 +1907,7 @@ mod tests {
                 .map(|i| item(&format!("i{i}"), t(10, i), &[]))
                 .collect();
             store.insert_items(&items).unwrap();
-            let records: Vec<_> = store.items.iter().map(Result::unwrap).collect();
-            for (key, value) in records.into_iter().step_by(2) {
-                let (_, id) = split_time_key(&key).unwrap();
-                store.items.insert(id, value).unwrap();
-                store.items.remove(key).unwrap();
-            }
+            key_items_by_id(&store, 2);
             store
                 .meta
                 .insert(SCHEMA_KEY, &SCHEMA_MOVING_1_TO_2.to_be_bytes()[..])

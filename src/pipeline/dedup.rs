@@ -141,8 +141,8 @@ pub const SKETCH: usize = 48;
 ///
 /// Stories are confirmed from sketches ([`estimate`]), one small record a candidate,
 /// instead of reading and re-shingling each candidate's text from the store, which
-/// made a cold run over many similar items quadratic in store reads. 48 values (192 bytes a story) keep
-/// the estimate's standard error near 0.07 around the 0.4 threshold, where copies
+/// made a cold run over many similar items quadratic in store reads. 48 values (192
+/// bytes a story) keep the estimate's standard error near 0.07 around the 0.4 threshold, where copies
 /// measure 0.5 and more and different stories 0.06 at most.
 pub fn sketch(shingles: &[u64]) -> Vec<u32> {
     // `shingles` is sorted, so its start is the smallest hashes and their top halves
@@ -402,6 +402,11 @@ impl<T> StoryWindow<T> {
     /// The payload of the story at `position` (oldest first).
     pub fn payload(&self, position: usize) -> Option<&T> {
         self.payloads.get(position)
+    }
+
+    /// How far back stories are kept.
+    pub fn window(&self) -> chrono::Duration {
+        self.window
     }
 
     pub fn len(&self) -> usize {
