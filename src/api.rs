@@ -39,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Api;
-use crate::store::{AlertStatus, ItemQuery, Store, StoredAlert, StoredItem};
+use crate::store::{AlertStatus, ItemQuery, Listing, Store, StoredAlert, StoredItem};
 
 /// Items or alerts listed when the query gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -469,7 +469,7 @@ async fn metrics(State(state): State<ApiState>) -> Response {
 async fn items(
     State(state): State<ApiState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut params = params(query.as_deref(), &["topic", "since", "limit"])?;
     let topic = params.remove("topic");
     if topic.as_deref() == Some("") {
@@ -487,13 +487,13 @@ async fn items(
     };
     let store = state.store.clone();
     let found = read(move || store.items(&query), "reading items").await?;
-    Ok(Json(Value::Array(found.iter().map(item_json).collect())))
+    Ok(listing_response(&found, item_json))
 }
 
 async fn alerts(
     State(state): State<ApiState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let mut params = params(query.as_deref(), &["status", "limit"])?;
     let status = params
         .remove("status")
@@ -510,7 +510,30 @@ async fn alerts(
     let limit = limit(params.remove("limit"))?;
     let store = state.store.clone();
     let found = read(move || store.alerts(status, limit), "reading alerts").await?;
-    Ok(Json(Value::Array(found.iter().map(alert_json).collect())))
+    Ok(listing_response(&found, alert_json))
+}
+
+/// Header on a listing that had to skip damaged records: the body keeps its shape
+/// (an array of what could be read), and a client that cares can tell.
+pub const SKIPPED_HEADER: &str = "x-newswatch-skipped";
+
+/// A JSON array of the listed records, with [`SKIPPED_HEADER`] when some could not be
+/// read (`cut-short` is added when the listing ended at a damaged index page).
+fn listing_response<T>(found: &Listing<T>, view: fn(&T) -> Value) -> Response {
+    let body = Json(Value::Array(found.iter().map(view).collect()));
+    if !found.is_damaged() {
+        return body.into_response();
+    }
+    let value = if found.cut_short {
+        format!("{}, cut-short", found.skipped)
+    } else {
+        found.skipped.to_string()
+    };
+    let mut response = body.into_response();
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(SKIPPED_HEADER, value);
+    }
+    response
 }
 
 /// Runs a store read on the blocking pool; a failure is logged and answered with a

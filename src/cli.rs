@@ -17,7 +17,7 @@ use crate::daemon;
 use crate::parse::{self, Parsed};
 use crate::pipeline::{Pipeline, Processed};
 use crate::service::{self, Notifier};
-use crate::store::{AlertStatus, ItemQuery, Store};
+use crate::store::{AlertStatus, ItemQuery, Listing, Store};
 
 /// The largest input `scan` reads; a larger file is refused rather than exhausting memory.
 const MAX_SCAN_BYTES: u64 = 256 * 1024 * 1024;
@@ -351,10 +351,35 @@ fn alerts(
         }
     }
     out.flush().context("writing to stdout")?;
+    report_damage(&found, "alerts", &config.storage.path);
     if found.is_empty() && !json {
         eprintln!("newswatch: no alerts");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr what a listing had to skip; the records shown are still good, so
+/// this is a warning and the exit code stays 0.
+fn report_damage<T>(listing: &Listing<T>, what: &str, store: &Path) {
+    if listing.skipped > 0 {
+        let (noun, verb) = match listing.skipped {
+            1 => (what.trim_end_matches('s'), "was"),
+            _ => (what, "were"),
+        };
+        eprintln!(
+            "newswatch: warning: {} stored {noun} could not be read and {verb} skipped \
+             (damaged records in the store at {}); the rest are shown",
+            listing.skipped,
+            store.display()
+        );
+    }
+    if listing.cut_short {
+        eprintln!(
+            "newswatch: warning: listing {what} stopped early at a damaged part of the \
+             store at {}; older {what} may be missing",
+            store.display()
+        );
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -421,6 +446,7 @@ fn items(
         }
     }
     out.flush().context("writing to stdout")?;
+    report_damage(&found, "items", path);
     if found.is_empty() && !json {
         eprintln!("newswatch: no items");
     }

@@ -298,6 +298,93 @@ pub struct StoreCounts {
     pub stories: usize,
 }
 
+/// Records listed from the store, and how many could not be read.
+///
+/// A damaged page or record (a disk error, a byte flipped on disk) costs only the
+/// records on it: listings go on past them, count them in `skipped`, and the caller
+/// says so. sled cannot step past an index page it cannot read, so a damaged index
+/// ends its listing there (`cut_short`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<T> {
+    pub records: Vec<T>,
+    /// Records skipped because they could not be read or decoded.
+    pub skipped: usize,
+    /// The listing ended early at an unreadable part of an index.
+    pub cut_short: bool,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            records: Vec::new(),
+            skipped: 0,
+            cut_short: false,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Listing<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.records
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Listing<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.iter()
+    }
+}
+
+impl<T> IntoIterator for Listing<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.into_iter()
+    }
+}
+
+impl<T> Listing<T> {
+    /// Whether anything could not be read.
+    pub fn is_damaged(&self) -> bool {
+        self.skipped > 0 || self.cut_short
+    }
+
+    /// Counts an unreadable record, or fails on an error that is not damage (an I/O
+    /// error may pass, and deserves to be seen as an error).
+    fn skip_damaged(
+        &mut self,
+        tree: &'static str,
+        key: &[u8],
+        cause: sled::Error,
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        if !matches!(cause, sled::Error::Corruption { .. }) {
+            return Err(StoreError::Db { op, cause });
+        }
+        tracing::warn!(tree, key = %show_key(key), error = %cause, "Skipped an unreadable record.");
+        self.skipped += 1;
+        Ok(())
+    }
+
+    /// Ends a listing at an index page that cannot be read.
+    fn stop_at_damage(
+        &mut self,
+        tree: &'static str,
+        cause: sled::Error,
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        if !matches!(cause, sled::Error::Corruption { .. }) {
+            return Err(StoreError::Db { op, cause });
+        }
+        tracing::warn!(tree, error = %cause, "Stopped listing at an unreadable part of the store.");
+        self.cut_short = true;
+        Ok(())
+    }
+}
+
 /// The store. Cloning is cheap: sled handles are reference-counted.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -373,6 +460,7 @@ impl Store {
                 cause,
             },
         };
+        remove_partial_snapshots(path);
         let db = sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_CAPACITY)
@@ -653,9 +741,11 @@ impl Store {
         Ok(out)
     }
 
-    /// Stored items, newest (by fetch time) first.
-    pub fn items(&self, query: &ItemQuery) -> Result<Vec<StoredItem>, StoreError> {
-        let mut out = Vec::new();
+    /// Stored items, newest (by fetch time) first. A record that cannot be read or
+    /// decoded (a damaged store) is skipped and counted, so that one bad page does not
+    /// hide every other item.
+    pub fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError> {
+        let mut out = Listing::default();
         if query.limit == 0 {
             return Ok(out);
         }
@@ -676,10 +766,13 @@ impl Store {
             None => tree.range(start..),
         };
         for entry in entries.rev() {
-            let (key, _) = entry.map_err(|cause| StoreError::Db {
-                op: "listing items",
-                cause,
-            })?;
+            let key = match entry {
+                Ok((key, _)) => key,
+                Err(cause) => {
+                    out.stop_at_damage(tree_name, cause, "listing items")?;
+                    break;
+                }
+            };
             let Some(item_key) = key.get(prefix.len()..) else {
                 continue;
             };
@@ -687,18 +780,24 @@ impl Store {
                 tracing::warn!(tree = tree_name, key = %show_key(&key), "Skipped a malformed index key.");
                 continue;
             };
-            let record = self.items.get(item_key).map_err(|cause| StoreError::Db {
-                op: "reading tree items",
-                cause,
-            })?;
+            let record = match self.items.get(item_key) {
+                Ok(record) => record,
+                Err(cause) => {
+                    out.skip_damaged(ITEMS, id, cause, "reading tree items")?;
+                    continue;
+                }
+            };
             // An index entry without its item: pruned meanwhile, or left behind by a
             // corrupt record. Not an item to list.
             let Some(record) = record else { continue };
-            if let Some(item) = decode_or_warn::<StoredItem>(ITEMS, id, &record) {
-                out.push(item);
-                if out.len() >= query.limit {
-                    break;
+            match decode_or_warn::<StoredItem>(ITEMS, id, &record) {
+                Some(item) => {
+                    out.records.push(item);
+                    if out.records.len() >= query.limit {
+                        break;
+                    }
                 }
+                None => out.skipped += 1,
             }
         }
         Ok(out)
@@ -1011,27 +1110,32 @@ impl Store {
         Ok(alert)
     }
 
-    /// Alerts, newest first, optionally of one status; at most `limit`.
+    /// Alerts, newest first, optionally of one status; at most `limit`. As with
+    /// [`Store::items`], unreadable records are skipped and counted.
     pub fn alerts(
         &self,
         status: Option<AlertStatus>,
         limit: usize,
-    ) -> Result<Vec<StoredAlert>, StoreError> {
-        let mut all: Vec<StoredAlert> = Vec::new();
+    ) -> Result<Listing<StoredAlert>, StoreError> {
+        let mut out = Listing::default();
         for entry in self.outbox.iter() {
-            let (key, value) = entry.map_err(|cause| StoreError::Db {
-                op: "reading tree outbox",
-                cause,
-            })?;
-            if let Some(alert) = decode_or_warn::<StoredAlert>(OUTBOX, &key, &value) {
-                if status.is_none_or(|s| s == alert.status) {
-                    all.push(alert);
+            let (key, value) = match entry {
+                Ok(entry) => entry,
+                Err(cause) => {
+                    out.stop_at_damage(OUTBOX, cause, "reading tree outbox")?;
+                    break;
                 }
+            };
+            match decode_or_warn::<StoredAlert>(OUTBOX, &key, &value) {
+                Some(alert) if status.is_none_or(|s| s == alert.status) => out.records.push(alert),
+                Some(_) => {}
+                None => out.skipped += 1,
             }
         }
-        all.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
-        all.truncate(limit);
-        Ok(all)
+        out.records
+            .sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+        out.records.truncate(limit);
+        Ok(out)
     }
 
     pub fn get_alert(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
@@ -1442,6 +1546,58 @@ fn read_item(
         .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
+/// Removes snapshots that sled began and never finished, before sled reads them.
+///
+/// sled writes its snapshot to `snap.<lsn>.generating`, syncs it, then renames it to
+/// `snap.<lsn>`; a write cut short (a full disk, a crash) leaves the partial file.
+/// sled 0.34 takes the newest-named file as the snapshot, `.generating` or not, so a
+/// 0-byte leftover made every later open fail with "Read corrupted data" although
+/// nothing else was damaged. Such a file holds nothing the log does not: the older
+/// snapshot is only removed after the rename, and sled replays the log from it.
+///
+/// Only while no process holds the store: a live daemon may be writing its snapshot
+/// right now. sled locks the `db` file with `flock`; taking that lock here for a
+/// moment proves the store is free (when it is not, sled's own open reports it).
+fn remove_partial_snapshots(path: &Path) {
+    use std::os::fd::AsRawFd;
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    let partial: Vec<PathBuf> = entries
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("snap.") && n.ends_with(".generating"))
+        })
+        .collect();
+    if partial.is_empty() {
+        return;
+    }
+    let Ok(db) = std::fs::OpenOptions::new().read(true).open(path.join("db")) else {
+        return;
+    };
+    // SAFETY: flock on a descriptor this function owns; it is released when `db` is
+    // closed at the end of the function.
+    let locked = unsafe { libc::flock(db.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if !locked {
+        return;
+    }
+    for file in partial {
+        match std::fs::remove_file(&file) {
+            Ok(()) => tracing::warn!(
+                file = %file.display(),
+                "Removed a snapshot that was never finished (a full disk or a crash while it was written)."
+            ),
+            Err(err) => tracing::warn!(
+                file = %file.display(),
+                error = %err,
+                "Could not remove a snapshot that was never finished; opening the store may fail."
+            ),
+        }
+    }
+}
+
 /// A time stored as milliseconds (`u64` BE), as `seen` holds it.
 fn decode_millis(bytes: &[u8]) -> Option<u64> {
     bytes.try_into().ok().map(u64::from_be_bytes)
@@ -1735,6 +1891,29 @@ mod tests {
             .unwrap();
         assert_eq!(store.story_sketch(&recent[2]).unwrap(), None);
         assert!(store.story_sketches(now, 0xfeed).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_partial_snapshot_is_left_alone_while_another_handle_holds_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = reopen(dir.path());
+        // The holder may be writing this very file: removing it would break its
+        // rename. sled's lock is an flock, which a second open in the same process
+        // meets as another process would.
+        let partial = dir.path().join("snap.00000000FFFFFFFF.generating");
+        std::fs::write(&partial, b"").unwrap();
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::Locked { .. })
+        ));
+        assert!(
+            partial.exists(),
+            "removed a snapshot the holder may be writing"
+        );
+        drop(held);
+        let store = reopen(dir.path());
+        assert!(!partial.exists(), "a free store kept its partial snapshot");
+        drop(store);
     }
 
     #[test]

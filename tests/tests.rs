@@ -24,3 +24,5 @@ mod poll;
 mod service;
 // The HTTP API: health, metrics, items and alerts over a real store, the bearer token.
 mod api;
+// The store on bad days: a full disk, a snapshot cut short, a damaged record.
+mod store;

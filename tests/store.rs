@@ -1,0 +1,238 @@
+//! The store on bad days: a full disk, a snapshot cut short, a damaged record.
+//!
+//! Each test builds a real store with the real binary, damages it the way a disk or a
+//! crash would, and checks that the read commands still show what can be read, say
+//! what they skipped, and never leave the store worse than they found it.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::{default_config, newswatch, run, Run};
+
+/// `newswatch ARGS` on the shipped config and sample feeds, storing in `data`.
+fn shipped(data: &Path, args: &[&str]) -> Run {
+    let mut cmd = newswatch();
+    cmd.args(args)
+        .arg("--config")
+        .arg(default_config())
+        .env("NEWSWATCH__STORAGE__PATH", data);
+    run(&mut cmd)
+}
+
+/// The number in "N stored items could not be read", if the warning was printed.
+fn skipped_in(stderr: &str) -> Option<usize> {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("could not be read and"))?;
+    let after = line.split("warning: ").nth(1)?;
+    after.split_whitespace().next()?.parse().ok()
+}
+
+/// A tmpfs of a few MiB mounted on a temporary directory, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// `None` (and a message saying why the test is skipped) when mounting is not
+    /// allowed here: it needs root, as in CI.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map(|out| out.status.success())
+            .unwrap_or(false);
+        if !mounted {
+            eprintln!(
+                "skipped: mounting a small tmpfs needs root (or mount is missing); \
+                 this test runs in CI as root"
+            );
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the filesystem with one file, to the last byte it takes.
+    fn fill(&self) -> PathBuf {
+        let path = self.path().join("filler");
+        let mut file = fs::File::create(&path).expect("create filler");
+        let block = vec![0u8; 64 * 1024];
+        // Bounded: a few MiB of tmpfs fill in well under 1,000 blocks of 64 KiB.
+        for _ in 0..10_000 {
+            if file.write_all(&block).is_err() {
+                break;
+            }
+        }
+        let byte = [0u8; 1];
+        for _ in 0..64 * 1024 {
+            if file.write_all(&byte).is_err() {
+                break;
+            }
+        }
+        let _ = file.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_read_on_a_full_disk_leaves_the_store_readable_once_space_is_back() {
+    let Some(disk) = SmallDisk::mount("4m") else {
+        return;
+    };
+    let data = disk.path().join("data");
+    let first = shipped(&data, &["once"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let before = shipped(&data, &["items", "--json", "--limit", "1000"]);
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    assert!(!before.items.is_empty(), "the sample feeds stored nothing");
+    // A second poll moves sled's log past its last snapshot, so the next open writes
+    // a new snapshot: the write a full disk cuts short.
+    let second = shipped(&data, &["once"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+
+    let filler = disk.fill();
+    let on_full = shipped(&data, &["items", "--json", "--limit", "1000"]);
+    assert!(
+        !on_full.stderr.contains("panicked"),
+        "items panicked on a full disk: {}",
+        on_full.stderr
+    );
+    fs::remove_file(filler).expect("remove filler");
+
+    let after = shipped(&data, &["items", "--json", "--limit", "1000"]);
+    assert_eq!(
+        after.code, 0,
+        "the store is unreadable after the disk was full: {}",
+        after.stderr
+    );
+    let ids = |run: &Run| -> Vec<String> {
+        run.items
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+    assert_eq!(ids(&after), ids(&before), "items were lost");
+    let again = shipped(&data, &["once"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}
+
+#[test]
+fn a_snapshot_never_finished_does_not_make_the_store_unreadable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let first = shipped(&data, &["once"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    // What a crash or a full disk leaves while sled writes a snapshot: the file is
+    // created, nothing is written to it, and it is never renamed.
+    let partial = data.join("snap.00000000FFFFFFFF.generating");
+    fs::write(&partial, b"").expect("plant a partial snapshot");
+
+    let listed = shipped(&data, &["items", "--json", "--limit", "1000"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(!listed.items.is_empty());
+    assert!(!partial.exists(), "the partial snapshot was left behind");
+    let again = shipped(&data, &["once"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+}
+
+/// Local RSS feeds of `items` items each, every description ~1 KB with a marker that
+/// names its item, so a test can find an item's bytes in the store file.
+fn write_feeds(dir: &Path, feeds: usize, items: usize) -> Vec<String> {
+    let filler = "Negotiators met again on Tuesday to discuss the harbour, the grain \
+                  corridor and the exchange of prisoners, officials said. ";
+    let mut urls = Vec::new();
+    for f in 0..feeds {
+        let mut xml = String::from(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Local</title>",
+        );
+        for i in 0..items {
+            xml.push_str(&format!(
+                "<item><guid>local-{f}-{i}</guid><title>Report {f}-{i} on the harbour talks</title>\
+                 <link>https://example.org/{f}/{i}</link>\
+                 <description>&lt;p&gt;{} marker-{f}-{i}-end&lt;/p&gt;</description></item>",
+                filler.repeat(7)
+            ));
+        }
+        xml.push_str("</channel></rss>");
+        let path = dir.join(format!("feed-{f}.xml"));
+        fs::write(&path, xml).expect("write feed");
+        urls.push(format!("file:{}", path.display()));
+    }
+    urls
+}
+
+#[test]
+fn a_damaged_record_is_skipped_and_counted_and_the_rest_are_listed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let urls = write_feeds(dir.path(), 4, 150);
+    let config = crate::util::feeds_config(dir.path(), &urls);
+    let polled = run(newswatch().arg("once").arg("--config").arg(&config));
+    assert_eq!(polled.code, 0, "{}", polled.stderr);
+    let list = || {
+        run(newswatch()
+            .args(["items", "--json", "--limit", "100000", "--config"])
+            .arg(&config))
+    };
+    let before = list();
+    assert_eq!(before.code, 0, "{}", before.stderr);
+    let total = before.items.len();
+    assert_eq!(total, 600);
+
+    // Zero the 4 KiB pages holding the newest copies of a few items' bytes, as a
+    // failing disk sector would.
+    let db = dir.path().join("data/db");
+    let mut bytes = fs::read(&db).expect("read db");
+    for marker in ["marker-0-20-end", "marker-1-75-end", "marker-3-140-end"] {
+        let at = bytes
+            .windows(marker.len())
+            .rposition(|w| w == marker.as_bytes())
+            .unwrap_or_else(|| panic!("{marker} is not in the store file"));
+        let page = at / 4096 * 4096;
+        let end = (page + 4096).min(bytes.len());
+        bytes[page..end].fill(0);
+    }
+    fs::write(&db, &bytes).expect("write db");
+
+    let after = list();
+    assert_eq!(
+        after.code, 0,
+        "one damaged page hid the whole store: {}",
+        after.stderr
+    );
+    let skipped = skipped_in(&after.stderr).unwrap_or_else(|| {
+        panic!(
+            "no warning about skipped records on stderr: {}",
+            after.stderr
+        )
+    });
+    assert!(skipped >= 1);
+    assert!(
+        after
+            .stderr
+            .contains(&dir.path().join("data").display().to_string()),
+        "the warning does not name the store: {}",
+        after.stderr
+    );
+    assert_eq!(
+        after.items.len() + skipped,
+        total,
+        "listed and skipped items do not add up to what was stored"
+    );
+}
