@@ -6,6 +6,7 @@
 //! cargo build --release                  # the binary under test
 //! cargo bench --bench poll               # everything
 //! cargo bench --bench poll -- poll       # cold/warm `once` and the parse baseline only
+//! cargo bench --bench poll -- local      # `scan` against a cold `once` on 200 feed files
 //! cargo bench --bench poll -- memory     # idle `run` with 10,000 feeds only
 //! cargo bench --bench poll -- stages     # only the in-process stage breakdown
 //! cargo bench --bench poll -- serve      # just the server and a 2,000-feed config,
@@ -1269,6 +1270,128 @@ fn mib(kib: u64) -> f64 {
 }
 
 // ---------------------------------------------------------------------------
+// The local part: what storing costs next to the pipeline alone.
+
+/// Feeds in the local part: the store issue's "≥ 200 local feeds × 50 items".
+const LOCAL_FEEDS: usize = 200;
+/// Rounds of the local part; the figures are medians, each round on a fresh store.
+const LOCAL_ROUNDS: usize = 3;
+
+/// Runs `newswatch ARGS --config CONFIG` to the end, draining its stdout.
+// The child is reaped with wait4 in `try_reap`, which clippy cannot see.
+#[allow(clippy::zombie_processes)]
+fn run_measured(args: &[&str], config: &Path, log: &Path) -> (Duration, Exit, String) {
+    let start = Instant::now();
+    let mut child = spawn(args, config, log);
+    let pid = child.id() as i32;
+    let mut stdout = child.stdout.take().expect("the child's stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stdout, &mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    let mut peak = Peak::default();
+    let exit = loop {
+        if let Some(exit) = try_reap(pid, &mut peak) {
+            break exit;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let wall = start.elapsed();
+    let out = reader.join().unwrap_or_default();
+    if exit.code != Some(0) {
+        eprintln!(
+            "poll bench: newswatch {args:?} failed ({:?}); log tail:",
+            exit.code
+        );
+        eprintln!("{}", tail(log, 20));
+        std::process::exit(1);
+    }
+    (wall, exit, out)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// `newswatch scan` and a cold `newswatch once` over the same 200 feed files (`file:`
+/// URLs, no server), alternating, each `once` on a fresh store: CPU per item of each,
+/// their ratio, and the store's size on disk against the feeds' bytes.
+fn local_part(docs: &[Doc], dir: &Path, sections: &str) {
+    let feeds_dir = dir.join("local-feeds");
+    fs::create_dir_all(&feeds_dir).expect("creating the feeds dir");
+    let mut paths = Vec::new();
+    let mut raw_bytes = 0u64;
+    for (n, doc) in docs[..LOCAL_FEEDS].iter().enumerate() {
+        let path = feeds_dir.join(format!("{n}.xml"));
+        fs::write(&path, &doc.body).expect("writing a feed file");
+        raw_bytes += doc.body.len() as u64;
+        paths.push(path);
+    }
+    let base = format!("file:{}", dir.display());
+    let items = (LOCAL_FEEDS * ITEMS) as f64;
+    println!(
+        "local: {LOCAL_FEEDS} feed files, {items} items, {:.1} MiB ({:.0} bytes an item)",
+        raw_bytes as f64 / 1048576.0,
+        raw_bytes as f64 / items
+    );
+    let (mut scan_cpu, mut once_cpu, mut disk, mut ratios) = (vec![], vec![], vec![], vec![]);
+    for round in 0..LOCAL_ROUNDS {
+        let name = format!("local{round}");
+        let (config, store) = write_config(dir, &name, &base, "local-feeds", 0, "5m", sections);
+        // write_config names feeds `{base}/{route}/{n}`; these files end in `.xml`.
+        let mut toml = fs::read_to_string(&config).expect("reading the bench config");
+        let tables = toml.split_off(toml.find("[cleaning]").unwrap_or(toml.len()));
+        for n in 0..LOCAL_FEEDS {
+            let _ = write!(
+                toml,
+                "[[feeds]]\nurl = \"{base}/local-feeds/{n}.xml\"\nname = \"Outlet {n}\"\n\n"
+            );
+        }
+        toml.push_str(&tables);
+        fs::write(&config, toml).expect("writing the bench config");
+
+        let mut args: Vec<&str> = vec!["scan"];
+        let path_strs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        args.extend(path_strs.iter().map(String::as_str));
+        let (scan_wall, scan, out) = run_measured(&args, &config, &dir.join("scan.log"));
+        let scanned = out.lines().filter(|l| l.starts_with('{')).count();
+        let (once_wall, once, summary) = run_measured(&["once"], &config, &dir.join("once.log"));
+        let size = dir_size(&store);
+        let (s, o) = (
+            scan.cpu.as_secs_f64() * 1e6 / items,
+            once.cpu.as_secs_f64() * 1e6 / items,
+        );
+        println!(
+            "local round {round}: scan {scanned} items, {:.2} s wall, {s:.1} µs CPU an item; \
+             cold once {:.2} s wall, {o:.1} µs CPU an item ({:.2}× scan), peak RSS {:.1} MiB; \
+             store {:.1} MiB, {:.0} bytes an item ({:.2}× the feed bytes); {summary}",
+            scan_wall.as_secs_f64(),
+            once_wall.as_secs_f64(),
+            o / s,
+            mib(once.max_rss_kib),
+            size as f64 / 1048576.0,
+            size as f64 / items,
+            size as f64 / raw_bytes as f64,
+        );
+        scan_cpu.push(s);
+        once_cpu.push(o);
+        ratios.push(o / s);
+        disk.push(size as f64 / raw_bytes as f64);
+        let _ = fs::remove_dir_all(&store);
+    }
+    println!(
+        "local (median of {LOCAL_ROUNDS}): scan {:.1} µs CPU an item, cold once {:.1} µs; \
+         once ÷ scan {:.2} (target ≤ 2); store ÷ feed bytes {:.2} (target ≤ 2.5)",
+        median(scan_cpu),
+        median(once_cpu),
+        median(ratios),
+        median(disk)
+    );
+}
+
+// ---------------------------------------------------------------------------
 // The poll part.
 
 fn poll_part(server: &Server, dir: &Path, sections: &str) {
@@ -1793,8 +1916,9 @@ fn main() {
     let ingest = parts.iter().any(|a| a == "ingest");
     let only_ingest = ingest && !parts.iter().any(|a| a == "memory");
     let (poll, memory) = (!solo && want("poll"), !solo && (ingest || want("memory")));
-    if !solo && !poll && !memory {
-        eprintln!("poll bench: unknown part {parts:?}; use `poll`, `memory`, `ingest`, `stages` or `serve`");
+    let local = !solo && want("local");
+    if !solo && !poll && !memory && !local {
+        eprintln!("poll bench: unknown part {parts:?}; use `poll`, `local`, `memory`, `ingest`, `stages` or `serve`");
         std::process::exit(2);
     }
     let bin = binary();
@@ -1857,6 +1981,9 @@ fn main() {
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
+    }
+    if local {
+        local_part(&server.served.docs, dir.path(), &sections);
     }
     if poll {
         poll_part(&server, dir.path(), &sections);
