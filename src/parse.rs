@@ -206,7 +206,7 @@ fn first_element(text: &str) -> Option<String> {
         if let Some(after) = rest.strip_prefix("<!--") {
             rest = &after[after.find("-->")? + 3..];
         } else if rest.starts_with("<?") || rest.starts_with("<!") {
-            if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
+            if repair::starts_with_ignore_ascii_case(rest, "<!doctype") {
                 // An internal subset (`<!DOCTYPE rss [<!ENTITY ...>]>`) holds `>`s
                 // of its own; only the part before it names the document type.
                 let end = repair::skip_doctype(rest, 0);

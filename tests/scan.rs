@@ -244,3 +244,57 @@ fn explain_says_why() {
     );
     assert!(topic["score"].as_f64().unwrap() >= 1.0);
 }
+
+/// Feeds in Chinese, Japanese, Korean, Cyrillic and Arabic, with such text right after
+/// a `<`, in processing instructions, a doctype, authors and attribute values: every
+/// item is read, and a good file after them is still scanned.
+#[test]
+fn feeds_in_cjk_cyrillic_and_arabic_scripts_are_read_whole() {
+    let out = crate::util::scan(&[
+        &fixture("feed-cjk-rss.xml"),
+        &fixture("feed-cyrillic-arabic-atom.xml"),
+        &fixture("sport.txt"),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    let titles: Vec<&str> = out
+        .items
+        .iter()
+        .map(|i| i["title"].as_str().unwrap_or(""))
+        .collect();
+    for title in [
+        "東京で停戦交渉",
+        "北京举行停火谈判",
+        "서울에서 휴전 회담",
+        "Переговоры о перемирии",
+        "محادثات وقف إطلاق النار",
+    ] {
+        assert!(
+            titles.contains(&title),
+            "{title} is missing from {titles:?}"
+        );
+    }
+    assert_eq!(out.items.len(), 6, "{titles:?}");
+    let text_of = |title: &str| {
+        out.items
+            .iter()
+            .find(|i| i["title"] == title)
+            .and_then(|i| i["text"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(text_of("東京で停戦交渉").contains("停戦交渉が東京で始まった"));
+    assert!(text_of("北京举行停火谈判").contains("俄罗斯和乌克兰"));
+    assert!(text_of("محادثات وقف إطلاق النار").contains("جدة"));
+    let russian = out
+        .items
+        .iter()
+        .find(|i| i["title"] == "Переговоры о перемирии")
+        .expect("the Russian entry");
+    let entities = crate::util::entity_ids(russian);
+    assert!(
+        entities.contains(&"putin".to_string()) && entities.contains(&"zelensky".to_string()),
+        "{entities:?}"
+    );
+    assert!(titles.iter().any(|t| t.contains("Rovers climb")));
+}

@@ -26,3 +26,5 @@ mod service;
 mod api;
 // The store on bad days: a full disk, a snapshot cut short, a damaged record.
 mod store;
+// Seeded byte mutations of every fixture through decoding, parsing and the pipeline.
+mod mutation;

@@ -272,7 +272,7 @@ fn skip_markup(text: &str, at: usize, out: &mut Rewriter<'_>, seen: &mut Seen) -
     if rest.starts_with("<?") {
         return past("?>");
     }
-    if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
+    if starts_with_ignore_ascii_case(rest, "<!doctype") {
         return skip_doctype(text, at);
     }
     let next = rest[1..].chars().next();
@@ -303,7 +303,7 @@ pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
             past("]]>")
         } else if rest.starts_with("<!--") {
             past("-->")
-        } else if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
+        } else if starts_with_ignore_ascii_case(rest, "<!doctype") {
             skip_doctype(text, at)
         } else if rest.starts_with("<?") || rest.starts_with("<!") {
             past(">")
@@ -322,6 +322,17 @@ pub(crate) fn nests_deeper_than(text: &str, limit: usize) -> bool {
         };
     }
     false
+}
+
+/// Whether `text` starts with `prefix`, ignoring ASCII case, compared as bytes.
+///
+/// Slicing `text[..prefix.len()]` would panic when that many bytes end inside a
+/// character, as they do before any non-ASCII text (`<東京`, `<Иван`): a feed of
+/// Chinese or Cyrillic titles was lost that way.
+pub(crate) fn starts_with_ignore_ascii_case(text: &str, prefix: &str) -> bool {
+    text.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// Past a doctype, including an internal subset in brackets.
@@ -440,7 +451,7 @@ fn root_start(text: &str) -> Option<usize> {
         let rest = &text[pos..];
         if rest.starts_with("<!--") {
             pos += rest.find("-->")? + 3;
-        } else if rest.len() >= 9 && rest[..9].eq_ignore_ascii_case("<!doctype") {
+        } else if starts_with_ignore_ascii_case(rest, "<!doctype") {
             pos = skip_doctype(text, pos);
         } else if rest.starts_with("<?") || rest.starts_with("<!") {
             pos += rest.find('>')? + 1;
