@@ -1,7 +1,8 @@
 //! The command line: parses arguments, runs a command, maps the outcome to an exit code.
 //!
 //! Exit codes: 0 success; 1 a command failed (for `scan`, an input could not be read
-//! at all); 2 the config is invalid or the arguments are wrong.
+//! at all; for `once`, every feed failed); 2 the config is invalid or the arguments
+//! are wrong.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -210,7 +211,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 summary.alerts_retrying,
                 summary.alerts_failed
             );
-            Ok(ExitCode::SUCCESS)
+            Ok(once_exit(&summary))
         }
         Command::Run { config } => {
             let path = config.unwrap_or_else(config::default_path);
@@ -356,6 +357,24 @@ fn alerts(
         eprintln!("newswatch: no alerts");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `once`'s exit code: 1 when feeds were configured and none could be polled, so that
+/// cron and systemd timers see a run that did nothing; failures of some feeds only are
+/// said on stderr and exit 0 (the others were stored). A 304 counts as polled.
+fn once_exit(summary: &daemon::Summary) -> ExitCode {
+    let (failed, polled) = (summary.feeds_failed, summary.feeds_polled);
+    if failed == 0 {
+        return ExitCode::SUCCESS;
+    }
+    if failed == polled {
+        eprintln!(
+            "newswatch: no feed could be polled: all {failed} failed (the log above says why)"
+        );
+        return ExitCode::from(1);
+    }
+    eprintln!("newswatch: {failed} of {polled} feeds failed (the log above says why)");
+    ExitCode::SUCCESS
 }
 
 /// Says on stderr what a listing had to skip; the records shown are still good, so

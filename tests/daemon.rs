@@ -218,3 +218,39 @@ fn a_copy_arriving_after_a_restart_joins_its_story_and_does_not_alert() {
         "one alert for the story, none for its copy"
     );
 }
+
+#[test]
+fn once_fails_when_no_feed_could_be_polled_and_says_how_many_failed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = |n: usize| {
+        format!(
+            "file:{}",
+            dir.path().join(format!("gone-{n}.xml")).display()
+        )
+    };
+    let config = feeds_config(dir.path(), &[missing(1), missing(2)]);
+    let all_failed = run(newswatch().arg("once").arg("--config").arg(&config));
+    assert_eq!(all_failed.code, 1, "{}", all_failed.stderr);
+    assert!(
+        all_failed
+            .stderr
+            .contains("no feed could be polled: all 2 failed"),
+        "{}",
+        all_failed.stderr
+    );
+
+    let good = dir.path().join("good.xml");
+    std::fs::copy(crate::util::fixture("feed-rss.xml"), &good).expect("copy a feed");
+    let config = feeds_config(
+        dir.path(),
+        &[missing(1), format!("file:{}", good.display())],
+    );
+    let some_failed = run(newswatch().arg("once").arg("--config").arg(&config));
+    assert_eq!(some_failed.code, 0, "{}", some_failed.stderr);
+    assert!(
+        some_failed.stderr.contains("1 of 2 feeds failed"),
+        "{}",
+        some_failed.stderr
+    );
+    assert_eq!(stored(&config).len(), 3);
+}
