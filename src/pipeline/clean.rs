@@ -989,6 +989,10 @@ fn drop_dated_captions(lines: Vec<&str>, title_first: bool) -> Vec<&str> {
 const MAX_HEADLINE_CHARS: usize = 200;
 /// Longest derived title, in characters, `…` included.
 const DERIVED_TITLE_CHARS: usize = 120;
+/// Longest feed title kept, in characters, `…` included. A feed can put megabytes in
+/// a `<title>`; whole, it was stored, sent in every alert and logged. No headline
+/// comes near this.
+pub const MAX_TITLE_CHARS: usize = 500;
 
 /// Title and body from cleaned lines; `None` when nothing is left.
 fn split_title(lines: &[&str]) -> Option<Article> {
@@ -1007,10 +1011,17 @@ fn split_title(lines: &[&str]) -> Option<Article> {
 }
 
 /// The start of `lede`, cut at a word boundary to at most
-/// [`DERIVED_TITLE_CHARS`] characters including the final `…`. Counts and cuts
-/// whole grapheme clusters so no accent or emoji is split.
+/// [`DERIVED_TITLE_CHARS`] characters including the final `…`.
 fn title_from_lede(lede: &str) -> String {
-    let budget = DERIVED_TITLE_CHARS - 1;
+    shorten(lede, DERIVED_TITLE_CHARS)
+}
+
+/// `text` cut at a word boundary to at most `max` characters including the final
+/// `…`, or whole when it fits. Counts and cuts whole grapheme clusters so no accent
+/// or emoji is split.
+fn shorten(text: &str, max: usize) -> String {
+    let lede = text;
+    let budget = max - 1;
     let mut used = 0;
     let mut end = 0;
     let mut last_space = None;
@@ -1057,7 +1068,12 @@ fn clean_title(title: &str) -> String {
         // `<title>`): better the raw characters than no title.
         text = normalize(title);
     }
-    text.lines().collect::<Vec<_>>().join(" ")
+    let title = text.lines().collect::<Vec<_>>().join(" ");
+    if title.chars().count() > MAX_TITLE_CHARS {
+        shorten(&title, MAX_TITLE_CHARS)
+    } else {
+        title
+    }
 }
 
 #[cfg(test)]
@@ -1533,5 +1549,26 @@ mod tests {
             let _ = c.clean_document(text, false);
             let _ = c.clean_item(text, text);
         }
+    }
+
+    #[test]
+    fn a_huge_feed_title_is_cut_at_a_word_on_a_character_boundary() {
+        let cleaner = cleaner();
+        let huge = "переговоры о перемирии ".repeat(300_000);
+        let article = cleaner.clean_item(&huge, "<p>Body.</p>");
+        let chars = article.title.chars().count();
+        assert!(chars <= MAX_TITLE_CHARS, "{chars} characters");
+        assert!(chars > MAX_TITLE_CHARS / 2, "{chars} characters");
+        assert!(article.title.ends_with("…"));
+        // Cut between words: what is kept is a prefix that a space followed.
+        let kept = article.title.trim_end_matches('…');
+        assert!(huge.starts_with(kept));
+        assert!(huge[kept.len()..].starts_with(' '), "{kept:?}");
+        let cjk = "東京で停戦交渉".repeat(1_000);
+        let title = cleaner.clean_item(&cjk, "").title;
+        assert!(title.chars().count() <= MAX_TITLE_CHARS);
+        assert!(title.starts_with("東京で停戦交渉東京"));
+        let short = cleaner.clean_item("Talks resume in Istanbul", "").title;
+        assert_eq!(short, "Talks resume in Istanbul");
     }
 }
