@@ -209,7 +209,7 @@ name = ["not", "a", "string"]
     let out = run(newswatch().arg("check").arg("--config").arg(&path));
     assert_eq!(out.code, 2, "{}", out.stderr);
     let expected = format!(
-        "{}: feeds[1].name: invalid type: sequence, expected a string",
+        "{}: feeds[1].name: must be text in quotes, found an array",
         path.display()
     );
     assert!(
@@ -217,4 +217,57 @@ name = ["not", "a", "string"]
         "missing {expected:?} in:\n{}",
         out.stderr
     );
+}
+
+/// Values that would switch a guard off or mean something else than written: each is
+/// an error naming the key, and the environment's text values are not mistaken for
+/// them.
+#[test]
+fn values_that_switch_a_guard_off_or_are_not_what_was_meant_are_errors() {
+    let cases = [
+        (
+            "[poller]\nmax_body = \"999999999999999TiB\"\n",
+            "poller.max_body",
+            "larger than the most allowed",
+        ),
+        ("[storage]\npath = 5\n", "storage.path", "must be text"),
+        (
+            "[cleaning]\nsplit_on = ['']\n",
+            "cleaning.split_on[0]",
+            "empty line",
+        ),
+        (
+            "[cleaning]\ndrop_lines = ['^\\s*$']\n",
+            "cleaning.drop_lines[0]",
+            "empty line",
+        ),
+        (
+            "[feeds]\nurl = \"https://example.org/rss.xml\"\n",
+            "feeds:",
+            "[[feeds]]",
+        ),
+        (
+            "[[entities]]\nid = \"e\"\nkind = \"place\"\nname = \"E\"\naliases = [\"E\", 7]\n",
+            "entities[0].aliases[1]",
+            "must be text",
+        ),
+    ];
+    for (text, key, why) in cases {
+        let (_dir, path) = temp_config(text);
+        let out = run(newswatch().arg("check").arg("--config").arg(&path));
+        assert_eq!(out.code, 2, "{text}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(key) && out.stderr.contains(why),
+            "{text}: wanted {key} and {why:?} in {}",
+            out.stderr
+        );
+    }
+    // The same key set from the environment is text, and fine.
+    let (_dir, path) = temp_config("[poller]\nmax_body = \"8MiB\"\n");
+    let out = run(newswatch()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env("NEWSWATCH__STORAGE__PATH", "5"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
 }

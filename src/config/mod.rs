@@ -212,6 +212,19 @@ fn parse_with_env(text: &str, file: &Path, env: bool) -> Result<Config, ConfigEr
         .build()
         .and_then(|c| c.try_deserialize())
         .map_err(|err| one(String::new(), format!("not valid TOML: {err}")))?;
+    let shape = shape_errors(&value);
+    if !shape.is_empty() {
+        return Err(ConfigErrors(
+            shape
+                .into_iter()
+                .map(|(key, reason)| ConfigError {
+                    file: file.to_path_buf(),
+                    key,
+                    reason,
+                })
+                .collect(),
+        ));
+    }
     let mut unknown = Vec::new();
     let raw: RawConfig = serde_ignored::deserialize(value, |path| unknown.push(key_of(&path)))
         .map_err(|err| {
@@ -244,6 +257,127 @@ fn parse_with_env(text: &str, file: &Path, env: bool) -> Result<Config, ConfigEr
     }
 }
 
+/// Keys whose values are text, by section.
+const TEXT_KEYS: &[(&str, &[&str])] = &[
+    ("storage", &["path", "history", "retention"]),
+    ("poller", &["interval", "timeout", "max_body", "user_agent"]),
+    ("api", &["listen", "token_env"]),
+];
+
+/// Arrays of tables (`[[feeds]]`), with their text keys and their lists of text.
+const TABLE_ARRAYS: &[(&str, &[&str], &[&str])] = &[
+    ("feeds", &["url", "name", "interval"], &[]),
+    ("entities", &["id", "kind", "name"], &["aliases"]),
+    ("topics", &["id", "name", "query"], &["sinks"]),
+    (
+        "sinks",
+        &[
+            "id",
+            "kind",
+            "url",
+            "secret_env",
+            "max_age",
+            "retry_base",
+            "retry_max",
+            "rate_limit",
+            "digest",
+        ],
+        &[],
+    ),
+];
+
+/// Values of the wrong shape, found before deserializing: the `config` crate turns a
+/// number into text where text is expected (`path = 5` became the directory "5"), and
+/// its error for `[feeds]` written as one table named no key.
+fn shape_errors(value: &config::Value) -> Vec<(String, String)> {
+    use config::ValueKind as K;
+    fn what(kind: &K) -> String {
+        match kind {
+            K::Nil => "nothing".into(),
+            K::Boolean(b) => format!("the boolean {b}"),
+            K::I64(n) => format!("the number {n}"),
+            K::I128(n) => format!("the number {n}"),
+            K::U64(n) => format!("the number {n}"),
+            K::U128(n) => format!("the number {n}"),
+            K::Float(n) => format!("the number {n}"),
+            K::String(_) => "text".into(),
+            K::Table(_) => "a table".into(),
+            K::Array(_) => "an array".into(),
+        }
+    }
+    let mut errors = Vec::new();
+    let text = |errors: &mut Vec<(String, String)>, key: String, v: &config::Value| {
+        if !matches!(v.kind, K::String(_)) {
+            let found = what(&v.kind);
+            errors.push((key, format!("must be text in quotes, found {found}")));
+        }
+    };
+    let texts = |errors: &mut Vec<(String, String)>, key: String, v: &config::Value| match &v.kind {
+        K::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                text(errors, format!("{key}[{i}]"), item);
+            }
+        }
+        other => errors.push((
+            key,
+            format!("must be an array of text, found {}", what(other)),
+        )),
+    };
+    let K::Table(root) = &value.kind else {
+        return errors;
+    };
+    for (section, keys) in TEXT_KEYS {
+        if let Some(K::Table(table)) = root.get(*section).map(|v| &v.kind) {
+            for key in *keys {
+                if let Some(v) = table.get(*key) {
+                    text(&mut errors, format!("{section}.{key}"), v);
+                }
+            }
+        }
+    }
+    if let Some(K::Table(cleaning)) = root.get("cleaning").map(|v| &v.kind) {
+        for key in ["split_on", "drop_lines"] {
+            if let Some(v) = cleaning.get(key) {
+                texts(&mut errors, format!("cleaning.{key}"), v);
+            }
+        }
+    }
+    for (name, keys, lists) in TABLE_ARRAYS {
+        match root.get(*name).map(|v| &v.kind) {
+            None => {}
+            Some(K::Array(entries)) => {
+                for (i, entry) in entries.iter().enumerate() {
+                    let K::Table(table) = &entry.kind else {
+                        errors.push((
+                            format!("{name}[{i}]"),
+                            format!("must be a table, found {}", what(&entry.kind)),
+                        ));
+                        continue;
+                    };
+                    for key in *keys {
+                        if let Some(v) = table.get(*key) {
+                            text(&mut errors, format!("{name}[{i}].{key}"), v);
+                        }
+                    }
+                    for key in *lists {
+                        if let Some(v) = table.get(*key) {
+                            texts(&mut errors, format!("{name}[{i}].{key}"), v);
+                        }
+                    }
+                }
+            }
+            Some(other) => errors.push((
+                name.to_string(),
+                format!(
+                    "must be an array of tables, each written [[{name}]], found {}",
+                    what(other)
+                ),
+            )),
+        }
+    }
+    errors
+}
+
 /// `feeds[0].nmae` from serde_ignored's path.
 fn key_of(path: &serde_ignored::Path<'_>) -> String {
     use serde_ignored::Path as P;
@@ -269,6 +403,9 @@ struct Problems<'a> {
     file: &'a Path,
     errors: Vec<ConfigError>,
 }
+
+/// The largest `poller.max_body`: far above any real feed, low enough to be a guard.
+pub const MAX_BODY_LIMIT: u64 = 1024 * 1024 * 1024;
 
 impl Problems<'_> {
     fn add(&mut self, key: impl Into<String>, reason: impl Into<String>) {
@@ -296,8 +433,20 @@ impl Problems<'_> {
         }
     }
 
-    fn size(&mut self, key: &str, text: &str) -> u64 {
+    /// A size of at most `max` bytes. Sizes are guards (a cap on a body); a huge one
+    /// (`999999999999999TiB` saturates) would switch the guard off without a word.
+    fn size(&mut self, key: &str, text: &str, max: u64) -> u64 {
         match text.trim().parse::<bytesize::ByteSize>() {
+            Ok(size) if size.as_u64() > max => {
+                self.add(
+                    key,
+                    format!(
+                        "{text:?} is larger than the most allowed, {}",
+                        bytesize::ByteSize(max).to_string_as(true)
+                    ),
+                );
+                max
+            }
             Ok(size) if size.as_u64() > 0 => size.as_u64(),
             Ok(_) => {
                 self.add(key, "must be larger than zero");
@@ -317,6 +466,14 @@ impl Problems<'_> {
         let mut out = Vec::new();
         for (i, pattern) in patterns.iter().enumerate() {
             match Regex::new(pattern) {
+                // A rule that matches an empty line would split (or drop) at every
+                // blank line: never what was meant, and `''` is an easy slip.
+                Ok(re) if re.is_match("") => self.add(
+                    format!("{key}[{i}]"),
+                    format!(
+                        "{pattern:?} matches an empty line, so it would apply to every blank line"
+                    ),
+                ),
                 Ok(re) => out.push(re),
                 Err(err) => self.add(
                     format!("{key}[{i}]"),
@@ -366,7 +523,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
         concurrency: raw.poller.concurrency as usize,
         per_host: raw.poller.per_host as usize,
         timeout: p.duration("poller.timeout", &raw.poller.timeout),
-        max_body: p.size("poller.max_body", &raw.poller.max_body),
+        max_body: p.size("poller.max_body", &raw.poller.max_body, MAX_BODY_LIMIT),
         user_agent: raw
             .poller
             .user_agent
