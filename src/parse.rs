@@ -363,6 +363,55 @@ mod tests {
         assert!(items[0].body.contains("<p>Body</p>"));
     }
 
+    /// `first_element` looks at the start of every document: `<?xml ééé?>` or a
+    /// processing instruction in Japanese there panicked before anything was read.
+    #[test]
+    fn the_first_element_is_found_past_markup_in_any_script() {
+        for text in repair::tests::in_every_script_and_alignment() {
+            for head in [
+                format!("<?xml {text}?>"),
+                format!("<?{text} x=\"{text}\"?>"),
+                format!("<!-- {text} -->"),
+                format!("<!DOCTYPE rss [<!ENTITY x \"{text}\">]>"),
+            ] {
+                let doc = format!("{head}\n<rss version=\"2.0\"><title>{text}</title></rss>");
+                assert_eq!(first_element(&doc).as_deref(), Some("rss"), "{doc}");
+            }
+            let doc = format!("<?{text}?><!DOCTYPE html><p>{text}</p>");
+            assert_eq!(first_element(&doc).as_deref(), Some("html"), "{doc}");
+            assert_eq!(first_element(&format!("<?{text}")), None);
+        }
+    }
+
+    /// Feeds whose titles, authors, processing instructions and attribute values hold
+    /// non-ASCII text right after a `<` are read whole, in RSS and in Atom.
+    #[test]
+    fn feeds_with_text_in_any_script_after_markup_are_read() {
+        for text in repair::tests::in_every_script_and_alignment() {
+            let rss = format!(
+                "<?xml {text}?>\n<rss version=\"2.0\"><channel><title>{text}</title>\
+                 <item><title>{text}</title><author>{text}</author>\
+                 <enclosure url=\"https://example.org/a.jpg\" length=\"1\" type=\"image/jpeg\" title=\"x<{text}\"/>\
+                 <description>&lt;p title=\"&lt;{text}\"&gt;{text}&lt;/p&gt;</description></item></channel></rss>"
+            );
+            let atom = format!(
+                "<?xml version=\"1.0\"?>\n<?{text} x=\"1\"?>\n<!DOCTYPE feed>\n\
+                 <feed xmlns=\"http://www.w3.org/2005/Atom\"><title>{text}</title><id>urn:x</id>\
+                 <updated>2025-03-14T10:00:00Z</updated><entry><title>{text}</title><id>urn:x:1</id>\
+                 <updated>2025-03-14T10:00:00Z</updated><author><name>{text}</name></author>\
+                 <content type=\"html\">&lt;p class=\"&lt;{text}\"&gt;{text}&lt;/p&gt;</content></entry></feed>"
+            );
+            for feed in [rss, atom] {
+                let Ok(Parsed::Feed(items)) = parse(&feed) else {
+                    panic!("not read as a feed: {feed}")
+                };
+                assert_eq!(items.len(), 1, "{feed}");
+                assert_eq!(items[0].title, text, "{feed}");
+                assert!(items[0].body.contains(&format!(">{text}</p>")), "{feed}");
+            }
+        }
+    }
+
     #[test]
     fn broken_feed_is_a_named_error() {
         let err = parse("<rss><channel><item><title>x</channel>").unwrap_err();

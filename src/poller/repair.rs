@@ -745,8 +745,30 @@ const OTHER: &[(&str, u32)] = &[
 ];
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Text in Japanese, Chinese, Korean, Cyrillic, Arabic and accented Latin, each
+    /// after 0 to 3 ASCII letters. Characters are 2 or 3 bytes wide here, so in some
+    /// of these the 9th byte after a `<` lands inside a character whatever the
+    /// script: the fixed-length slice that lost such feeds panicked there.
+    pub(crate) fn in_every_script_and_alignment() -> Vec<String> {
+        let scripts = [
+            "東京で停戦交渉",
+            "北京举行停火谈判",
+            "서울에서 휴전 회담",
+            "Иван Петров",
+            "محادثات وقف إطلاق النار",
+            "ééé",
+        ];
+        let mut texts = Vec::new();
+        for script in scripts {
+            for pad in ["", "a", "ab", "abc"] {
+                texts.push(format!("{pad}{script}"));
+            }
+        }
+        texts
+    }
 
     /// A repair of an owned text, for tests that build the text in place.
     struct Owned {
@@ -918,6 +940,61 @@ mod tests {
             "<a x=\"1\"/><b>t</b><![CDATA[<p><p>]]><!-- <c> -->".repeat(100)
         );
         assert!(!nests_deeper_than(&flat, 2));
+    }
+
+    #[test]
+    fn prefixes_are_compared_as_bytes() {
+        assert!(starts_with_ignore_ascii_case("<!DOCTYPE rss>", "<!doctype"));
+        assert!(starts_with_ignore_ascii_case("<!doctype", "<!DOCTYPE"));
+        assert!(!starts_with_ignore_ascii_case("<!doc", "<!doctype"));
+        for text in in_every_script_and_alignment() {
+            assert!(!starts_with_ignore_ascii_case(
+                &format!("<{text}"),
+                "<!doctype"
+            ));
+            assert!(!starts_with_ignore_ascii_case(
+                &format!("<?{text}"),
+                "<!doctype"
+            ));
+        }
+    }
+
+    /// `nests_deeper_than` runs first on every XML feed: a title or author starting
+    /// with non-ASCII text panicked there, so no such feed was ever read.
+    #[test]
+    fn nesting_is_measured_before_text_in_any_script() {
+        for text in in_every_script_and_alignment() {
+            let feed = format!(
+                "<?{text}?><!DOCTYPE rss><rss><channel><title>{text}</title>\
+                 <author>{text}</author><a href=\"{text}\"/><{text}>{text}</{text}></channel></rss>"
+            );
+            assert!(!nests_deeper_than(&feed, 3), "{feed}");
+            assert!(nests_deeper_than(&feed, 2), "{feed}");
+        }
+    }
+
+    /// The repair pass visits every `<`, including one inside an attribute value
+    /// (not well-formed, but feeds have them) right before non-ASCII text, and the
+    /// root is found past processing instructions and a doctype in any script.
+    #[test]
+    fn markup_before_text_in_any_script_is_skipped_whole() {
+        for text in in_every_script_and_alignment() {
+            let feed = format!(
+                "<?xml version=\"1.0\"?>\n<?{text} x=\"{text}\"?>\n<!DOCTYPE {text}>\n\
+                 <rss><channel><title>{text}</title><author>{text}</author>\
+                 <enclosure url=\"https://example.org/a\" title=\"a<{text}\"/></channel></rss>"
+            );
+            let r = repair(&feed);
+            assert_eq!(r.repairs, vec![Repair::RssVersion], "{feed}");
+            let fixed = feed.replace("<rss>", "<rss version=\"2.0\">");
+            assert_eq!(r.text, fixed);
+        }
+        // A `<` that starts no tag is escaped, whatever follows it.
+        let r = repair("<rss version=\"2.0\"><title>1 <«東京» 2 <😀</title></rss>");
+        assert_eq!(
+            r.text,
+            "<rss version=\"2.0\"><title>1 &lt;«東京» 2 &lt;😀</title></rss>"
+        );
     }
 
     #[test]
