@@ -207,6 +207,13 @@ fn ascii_segments(text: &str) -> impl Iterator<Item = (usize, &str)> {
             }
         } else if first == b'\r' && bytes.get(end) == Some(&b'\n') {
             end += 1;
+        } else {
+            // Only ASCII lines come here (see `each_word`). Should a caller ever pass
+            // more, a character stays one segment: `end` one byte on would slice
+            // through it and panic.
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
         }
         let segment = (start, &text[start..end]);
         start = end;
@@ -481,6 +488,21 @@ mod tests {
                 assert_eq!(fast, reference, "{text:?}");
             }
             assert_eq!(fast_words(&text), reference_words(&text), "{text:?}");
+        }
+    }
+
+    /// The ASCII fast path is only given ASCII lines, but text in other scripts must
+    /// not make it slice through a character if that ever changes.
+    #[test]
+    fn ascii_segments_keep_other_characters_whole() {
+        for text in ["東京で停戦交渉", "a東 Иван, محادثات 서울", "é\u{301}x"]
+        {
+            let segments: Vec<(usize, &str)> = ascii_segments(text).collect();
+            let joined: String = segments.iter().map(|(_, s)| *s).collect();
+            assert_eq!(joined, text);
+            assert!(segments
+                .iter()
+                .all(|(at, s)| &text[*at..*at + s.len()] == *s));
         }
     }
 
