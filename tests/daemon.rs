@@ -254,3 +254,46 @@ fn once_fails_when_no_feed_could_be_polled_and_says_how_many_failed() {
     );
     assert_eq!(stored(&config).len(), 3);
 }
+
+/// `once` over feeds in Japanese, Chinese, Korean, Cyrillic and Arabic whose text
+/// follows a `<` in titles, authors, processing instructions and attributes: every
+/// item is stored and no feed fails (reading them used to panic, and the daemon
+/// marked such a feed failed on every poll).
+#[test]
+fn once_stores_feeds_in_other_scripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        "feed-cjk-rss.xml",
+        "feed-cyrillic-arabic-atom.xml",
+        "feed-arabic-rss.xml",
+        "feed-korean-atom.xml",
+        "feed-pi-and-attributes.xml",
+    ];
+    let urls: Vec<String> = names
+        .iter()
+        .map(|n| format!("file:{}", crate::util::fixture(n).display()))
+        .collect();
+    let config = feeds_config(dir.path(), &urls);
+    let summary = once(&config);
+    assert!(
+        summary.contains("polled 5 feeds") && summary.contains("0 failed"),
+        "{summary}"
+    );
+    let items = stored(&config);
+    let titles: HashSet<&str> = items
+        .iter()
+        .map(|i| i["title"].as_str().unwrap_or_default())
+        .collect();
+    for title in [
+        "東京で停戦交渉",
+        "北京举行停火谈判",
+        "서울에서 휴전 회담",
+        "Переговоры о перемирии",
+        "محادثات وقف إطلاق النار",
+        "مفاوضات وقف إطلاق النار في جدة",
+        "휴전 협상 재개",
+    ] {
+        assert!(titles.contains(title), "{title} not stored: {titles:?}");
+    }
+    assert_eq!(items.len(), 10, "{titles:?}");
+}

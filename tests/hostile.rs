@@ -1164,6 +1164,62 @@ fn a_truncated_json_feed_is_reported() {
     assert_good(&out, &good);
 }
 
+/// The inputs of issue 17, each of which panicked at a fixed-length byte slice that
+/// ended inside a character: a Japanese title (`nests_deeper_than`), a Cyrillic Atom
+/// author, `<?xml ééé?>` (`first_element`) and a `<` in an attribute value right
+/// before Japanese text (the repair pass). Each is read whole, and the file after
+/// each one is still scanned.
+#[test]
+fn feeds_with_non_ascii_right_after_a_tag_are_read_and_the_next_file_scanned() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inputs = [
+        (
+            "title.xml",
+            "<rss version=\"2.0\"><channel><title>News</title><item><title>東京で停戦交渉</title></item></channel></rss>",
+            "東京で停戦交渉",
+        ),
+        (
+            "author.xml",
+            "<feed xmlns=\"http://www.w3.org/2005/Atom\"><title>t</title><id>urn:x</id>\
+             <updated>2025-03-14T10:00:00Z</updated><entry><title>Talks resume</title><id>urn:x:1</id>\
+             <updated>2025-03-14T10:00:00Z</updated><author><name>Иван Петров</name></author></entry></feed>",
+            "Talks resume",
+        ),
+        (
+            "declaration.xml",
+            "<?xml ééé?><rss version=\"2.0\"><channel><title>t</title><item><title>Déclaration</title></item></channel></rss>",
+            "Déclaration",
+        ),
+        (
+            "attribute.xml",
+            "<rss version=\"2.0\"><channel><title>t</title><item><title>Photos</title>\
+             <enclosure url=\"https://example.org/a.jpg\" type=\"image/jpeg\" length=\"1\" title=\"a<東京の写真\"/>\
+             </item></channel></rss>",
+            "Photos",
+        ),
+    ];
+    let mut files = Vec::new();
+    for (i, (name, text, _)) in inputs.iter().enumerate() {
+        files.push(write(&dir, name, text.as_bytes()));
+        files.push(write(&dir, &format!("good-{i}.txt"), GOOD.as_bytes()));
+    }
+    let out = scan(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+    assert_sane(&out);
+    assert_code(&out, 0);
+    for (pair, (_, _, title)) in files.chunks(2).zip(inputs) {
+        let items = out.items_of(&pair[0]);
+        assert_eq!(
+            items.len(),
+            1,
+            "{}\nstderr:\n{}",
+            pair[0].display(),
+            out.err()
+        );
+        assert_eq!(items[0]["title"], title);
+        assert_good(&out, &pair[1]);
+    }
+}
+
 #[test]
 fn an_rss_feed_with_10000_items_gives_10000_lines() {
     let (dir, good) = workspace();

@@ -217,6 +217,13 @@ async fn serve(State(seen): State<Arc<Seen>>, request: Request) -> Response {
         ),
         "/temp" => response(307, &[("location", "/new-home".into())], Body::empty()),
         "/new-home" => feed_response(rss("new-home", 2)),
+        p if p.starts_with("/fixture/") => {
+            let name = &p["/fixture/".len()..];
+            match std::fs::read(crate::util::fixture(name)) {
+                Ok(bytes) => feed_response(bytes),
+                Err(_) => response(404, &[], "no such fixture"),
+            }
+        }
         "/big" => {
             let mut xml = rss("big", 1);
             xml.push_str(&"<!-- padding -->".repeat(2 * MAX_BODY as usize / 16));
@@ -865,6 +872,45 @@ async fn rss_without_version_and_with_html_entities_is_repaired() {
             "{}",
             result.items[0].body
         );
+    })
+    .await;
+}
+
+/// Feeds in Japanese, Chinese, Korean, Cyrillic and Arabic, with such text right after
+/// `<` in titles, authors, processing instructions, doctypes and attribute values, are
+/// fetched with all their items and no error: before, reading them panicked, and the
+/// poller marked each such feed failed on every poll.
+#[tokio::test]
+async fn feeds_in_other_scripts_are_fetched_not_failed() {
+    bounded(async {
+        let server = FeedServer::start().await;
+        for (name, titles) in [
+            (
+                "feed-cjk-rss.xml",
+                &["東京で停戦交渉", "北京举行停火谈判", "서울에서 휴전 회담"][..],
+            ),
+            (
+                "feed-cyrillic-arabic-atom.xml",
+                &["Переговоры о перемирии", "محادثات وقف إطلاق النار"][..],
+            ),
+            (
+                "feed-arabic-rss.xml",
+                &["مفاوضات وقف إطلاق النار في جدة", "عودة الطلاب إلى المدارس"][..],
+            ),
+            ("feed-korean-atom.xml", &["휴전 협상 재개", "봄 축제 개막"][..]),
+            ("feed-pi-and-attributes.xml", &["東京で停戦交渉"][..]),
+        ] {
+            let result = poll(&server, &format!("/fixture/{name}"), FeedState::default()).await;
+            assert!(
+                matches!(result.outcome, PollOutcome::Fetched { items, .. } if items == titles.len()),
+                "{name}: {:?}",
+                result.outcome
+            );
+            assert_eq!(result.state.last_error, None, "{name}");
+            assert_eq!(result.state.failures, 0, "{name}");
+            let got: Vec<&str> = result.items.iter().map(|i| i.title.as_str()).collect();
+            assert_eq!(got, titles, "{name}");
+        }
     })
     .await;
 }

@@ -298,3 +298,66 @@ fn feeds_in_cjk_cyrillic_and_arabic_scripts_are_read_whole() {
     );
     assert!(titles.iter().any(|t| t.contains("Rovers climb")));
 }
+
+/// Korean and Arabic feeds whose processing instructions, doctypes (one with an
+/// internal subset) and attribute values hold such text right after a `<`, and a feed
+/// opening with `<?xml ééé?>` with a raw `<` before Japanese inside an attribute value:
+/// each item comes out under its own file, and the files after them are scanned.
+#[test]
+fn feeds_with_non_ascii_after_markup_are_read_and_later_files_scanned() {
+    let files = [
+        fixture("feed-pi-and-attributes.xml"),
+        fixture("feed-korean-atom.xml"),
+        fixture("feed-arabic-rss.xml"),
+        fixture("sport.txt"),
+    ];
+    let out = scan(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    let of = |path: &std::path::Path| -> Vec<(String, String)> {
+        let source = path.display().to_string();
+        out.items
+            .iter()
+            .filter(|i| i["source"] == source.as_str())
+            .map(|i| {
+                let field = |k: &str| i[k].as_str().unwrap_or_default().to_string();
+                (field("title"), field("text"))
+            })
+            .collect()
+    };
+    let pi = of(&files[0]);
+    assert_eq!(pi.len(), 1, "{pi:?}\n{}", out.stderr);
+    assert_eq!(pi[0].0, "東京で停戦交渉");
+    assert!(pi[0].1.contains("opened in Tokyo"), "{pi:?}");
+    let tokyo = out
+        .items
+        .iter()
+        .find(|i| i["title"] == "東京で停戦交渉")
+        .expect("the Tokyo item");
+    assert!(on_topic(tokyo), "{tokyo}");
+    assert!(entity(tokyo, "russia").is_some() && entity(tokyo, "ukraine").is_some());
+
+    let korean = of(&files[1]);
+    let titles: Vec<&str> = korean.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(titles, ["휴전 협상 재개", "봄 축제 개막"], "{}", out.stderr);
+    assert!(
+        korean[0].1.contains("휴전 협상을 다시 시작했다"),
+        "{korean:?}"
+    );
+
+    let arabic = of(&files[2]);
+    let titles: Vec<&str> = arabic.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        titles,
+        ["مفاوضات وقف إطلاق النار في جدة", "عودة الطلاب إلى المدارس"],
+        "{}",
+        out.stderr
+    );
+    assert!(arabic[0].1.contains("لبحث هدنة"), "{arabic:?}");
+
+    let sport = of(&files[3]);
+    assert!(
+        sport.iter().any(|(t, _)| t.contains("Rovers climb")),
+        "{sport:?}"
+    );
+}
