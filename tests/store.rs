@@ -195,20 +195,42 @@ fn a_damaged_record_is_skipped_and_counted_and_the_rest_are_listed() {
     let total = before.items.len();
     assert_eq!(total, 600);
 
-    // Zero the 4 KiB pages holding the newest copies of a few items' bytes, as a
-    // failing disk sector would.
-    let db = dir.path().join("data/db");
-    let mut bytes = fs::read(&db).expect("read db");
-    for marker in ["marker-0-20-end", "marker-1-75-end", "marker-3-140-end"] {
-        let at = bytes
-            .windows(marker.len())
-            .rposition(|w| w == marker.as_bytes())
-            .unwrap_or_else(|| panic!("{marker} is not in the store file"));
-        let page = at / 4096 * 4096;
-        let end = (page + 4096).min(bytes.len());
-        bytes[page..end].fill(0);
+    // Cut three item records short, as a write torn by a crash in an older build or
+    // a bit flipped before sled's checksum was taken would leave them. (Zeroing sled's
+    // own pages instead is not a fair test of newswatch: sled's recovery may hang or
+    // refuse the file, depending on where the zeroes fall.)
+    let damaged = ["Report 0-20 ", "Report 1-75 ", "Report 3-140 "];
+    let ids: Vec<&str> = before
+        .items
+        .iter()
+        .filter(|item| {
+            let title = item["title"].as_str().unwrap_or("");
+            damaged.iter().any(|d| title.starts_with(d))
+        })
+        .map(|item| item["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), damaged.len(), "{:?}", before.items.first());
+    {
+        let db = sled::open(dir.path().join("data")).expect("open the store with sled");
+        let items = db.open_tree("items").expect("items tree");
+        let mut cut = 0;
+        for entry in items.iter() {
+            let (key, value) = entry.expect("read an item");
+            // Item keys are the fetch time (8 bytes) then the item id.
+            if ids.iter().any(|id| key.ends_with(id.as_bytes())) {
+                items
+                    .insert(&key, &value[..value.len() / 2])
+                    .expect("cut a record short");
+                cut += 1;
+            }
+        }
+        assert_eq!(
+            cut,
+            damaged.len(),
+            "the damaged items were not all found by id"
+        );
+        db.flush().expect("flush");
     }
-    fs::write(&db, &bytes).expect("write db");
 
     let after = list();
     assert_eq!(
@@ -222,7 +244,7 @@ fn a_damaged_record_is_skipped_and_counted_and_the_rest_are_listed() {
             after.stderr
         )
     });
-    assert!(skipped >= 1);
+    assert_eq!(skipped, damaged.len(), "{}", after.stderr);
     assert!(
         after
             .stderr

@@ -2,9 +2,9 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -47,13 +47,17 @@ pub struct Run {
     pub stderr: String,
 }
 
+/// How long one run of the binary may take before the test fails, so that a hang
+/// is a named failure and not a CI job that never ends.
+pub const RUN_LIMIT: Duration = Duration::from_secs(300);
+
 pub fn run(cmd: &mut Command) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = cmd.output().expect("run newswatch");
-    finish(status.code().unwrap_or(-1), stdout, stderr)
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn newswatch");
+    wait_bounded(child, format!("{cmd:?}"))
 }
 
 /// Runs with `input` on stdin.
@@ -69,9 +73,42 @@ pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Run {
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&input);
     });
-    let out = child.wait_with_output().expect("wait for newswatch");
+    let run = wait_bounded(child, format!("{cmd:?}"));
     let _ = writer.join();
-    finish(out.status.code().unwrap_or(-1), out.stdout, out.stderr)
+    run
+}
+
+/// Waits for `child` at most `RUN_LIMIT`, reading its output meanwhile so that a full
+/// pipe cannot stall it.
+fn wait_bounded(mut child: Child, what: String) -> Run {
+    fn drain(mut from: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = from.read_to_end(&mut buf);
+            buf
+        })
+    }
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for newswatch") {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = stderr.join().unwrap_or_default();
+            panic!(
+                "{what} did not finish within {RUN_LIMIT:?}; stderr: {}",
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    finish(status.code().unwrap_or(-1), stdout, stderr)
 }
 
 fn finish(code: i32, stdout: Vec<u8>, stderr: Vec<u8>) -> Run {
