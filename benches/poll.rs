@@ -1018,6 +1018,10 @@ fn write_config(
 /// The release binary: under `CARGO_TARGET_DIR` when that is set (as for `cargo build`),
 /// else under the package's `target/`.
 fn binary() -> PathBuf {
+    // Another build (an older commit's, say) to compare with this one.
+    if let Some(path) = std::env::var_os("POLL_BENCH_BIN") {
+        return PathBuf::from(path);
+    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));

@@ -1,25 +1,26 @@
 //! The embedded store: everything newswatch keeps between runs, in one sled directory.
 //!
-//! This is the only module that touches sled. Records are JSON (readable with any
-//! sled tool, and fields can be added without a migration); keys that must sort by
-//! time start with the time in milliseconds since the epoch as a big-endian `u64`,
-//! so sled's byte order is time order.
+//! This is the only module that touches sled. Records are compact (postcard, and
+//! zstd for records with text; schema 3), written and read only by `codec.rs`, which
+//! also reads the JSON records of earlier schemas; keys that must sort by time start
+//! with the time in milliseconds since the epoch as a big-endian `u64`, so sled's
+//! byte order is time order.
 //!
 //! Trees and their layout (`++` is concatenation):
 //!
 //! | tree | key | value |
 //! | --- | --- | --- |
 //! | `meta` | `schema_version` | `u32` BE, currently [`SCHEMA_VERSION`] |
-//! | `items` | fetched ms ++ item id | JSON [`StoredItem`] |
+//! | `items` | fetched ms ++ item id | [`StoredItem`], compressed |
 //! | `by_time` | fetched ms ++ item id | `[1]` when the item matched a topic, else empty |
 //! | `seen` | item id | first-seen ms (`u64` BE) |
 //! | `seen_by_time` | first-seen ms ++ item id | empty |
 //! | `topic_index` | topic id ++ `0x00` ++ fetched ms ++ item id | score (`f64` BE) |
-//! | `stories` | story id | JSON [`StoredStory`] |
+//! | `stories` | story id | [`StoredStory`] |
 //! | `stories_by_time` | first-seen ms ++ story id | empty |
 //! | `story_sketches` | first-seen ms ++ fingerprint (`u64` BE) ++ story id | the lead's sketch, `u32` BE each |
-//! | `feeds` | feed URL as configured | JSON [`FeedState`] |
-//! | `outbox` | alert id | JSON [`StoredAlert`] |
+//! | `feeds` | feed URL as configured | [`FeedState`] |
+//! | `outbox` | alert id | [`StoredAlert`], compressed |
 //! | `outbox_due` | sink id ++ `0x00` ++ next attempt ms ++ alert id | empty; pending alerts only |
 //!
 //! Alerts are written in the same transaction as their item, and whether a story
@@ -76,8 +77,10 @@ use sled::{Transactional, Tree};
 
 use crate::alert::payload::AlertPayload;
 
+mod codec;
+
 /// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 /// Written while a schema-1 store's items are being moved (see
 /// [`Store::key_items_by_time`]): a build that reads schema 1 must not open a store
 /// half moved, and this build goes on with the move.
@@ -135,12 +138,12 @@ pub enum StoreError {
         key: String,
         reason: String,
     },
-    /// A record that could not be encoded (a non-finite number, say).
-    #[error("encoding a record for tree {tree} at key {key}: {cause}")]
+    /// A record that could not be encoded.
+    #[error("encoding a record for tree {tree} at key {key}: {reason}")]
     Encode {
         tree: &'static str,
         key: String,
-        cause: serde_json::Error,
+        reason: String,
     },
 }
 
@@ -973,7 +976,7 @@ impl Store {
             STORIES,
             &expired,
             |v| {
-                serde_json::from_slice::<StoredStory>(v)
+                codec::decode::<StoredStory>(v)
                     .ok()
                     .map(|s| millis(s.first_seen))
             },
@@ -1205,6 +1208,20 @@ impl Store {
                     })?;
                 if found == SCHEMA_VERSION {
                     Ok(())
+                } else if found == 2 {
+                    // Schema 3 differs in how records are encoded, and reads the JSON
+                    // records of schema 2 as they are (see `codec`): nothing to move.
+                    // The new number keeps an older build, which cannot read compact
+                    // records, out of the store.
+                    self.meta
+                        .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..])
+                        .and_then(|_| self.db.flush())
+                        .map_err(|cause| StoreError::Db {
+                            op: "writing the schema version",
+                            cause,
+                        })?;
+                    tracing::info!("Moved the store to schema 3 (compact records).");
+                    Ok(())
                 } else if found == 1 || found == SCHEMA_MOVING_1_TO_2 {
                     let write_version = |version: u32| {
                         self.meta
@@ -1258,7 +1275,7 @@ impl Store {
                     cause,
                 })?;
                 let at = seen.as_deref().and_then(decode_millis).or_else(|| {
-                    serde_json::from_slice::<StoredItem>(&value)
+                    codec::decode::<StoredItem>(&value)
                         .ok()
                         .map(|item| millis(item.fetched))
                 });
@@ -1365,7 +1382,7 @@ impl Store {
                 op: "reading tree items",
                 cause,
             })?;
-            let topic_keys = match record.as_deref().map(serde_json::from_slice::<StoredItem>) {
+            let topic_keys = match record.as_deref().map(codec::decode::<StoredItem>) {
                 Some(Ok(item)) => item
                     .topics
                     .iter()
@@ -1469,7 +1486,7 @@ struct StoryTrees<'a> {
 fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxResult<StoredStory> {
     let key = item.story.as_bytes();
     let existing = match trees.stories.get(key)? {
-        Some(bytes) => match serde_json::from_slice::<StoredStory>(&bytes) {
+        Some(bytes) => match codec::decode::<StoredStory>(&bytes) {
             Ok(story) => Some(story),
             Err(err) => {
                 // Unreadable either way; a fresh record keeps the new copies grouped.
@@ -1543,7 +1560,7 @@ fn read_item(
     Ok(trees
         .items
         .get(time_key(at, id.as_bytes()))?
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+        .and_then(|bytes| codec::decode(&bytes).ok()))
 }
 
 /// Removes snapshots that sled began and never finished, before sled reads them.
@@ -1621,37 +1638,21 @@ fn get_json<T: DeserializeOwned>(
         op: match name {
             ITEMS => "reading tree items",
             STORIES => "reading tree stories",
+            OUTBOX => "reading tree outbox",
             _ => "reading tree feeds",
         },
         cause,
     })?;
     value
-        .map(|bytes| {
-            serde_json::from_slice(&bytes).map_err(|err| StoreError::Corrupt {
-                tree: name,
-                key: show_key(key),
-                reason: err.to_string(),
-            })
-        })
+        .map(|bytes| codec::decode_at(name, key, &bytes))
         .transpose()
 }
 
-fn decode_or_warn<T: DeserializeOwned>(tree: &'static str, key: &[u8], value: &[u8]) -> Option<T> {
-    match serde_json::from_slice(value) {
-        Ok(record) => Some(record),
-        Err(err) => {
-            tracing::warn!(tree, key = %show_key(key), error = %err, "Skipped a corrupt record.");
-            None
-        }
-    }
-}
+use codec::decode_or_warn;
 
+/// A record in its stored form: compressed where it carries text (items, alerts).
 fn encode<T: Serialize>(tree: &'static str, key: &str, record: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(record).map_err(|cause| StoreError::Encode {
-        tree,
-        key: key.to_string(),
-        cause,
-    })
+    codec::encode(tree, key, record, matches!(tree, ITEMS | OUTBOX))
 }
 
 fn tx_error(err: TransactionError<StoreError>, op: &'static str) -> StoreError {
@@ -2740,5 +2741,85 @@ mod tests {
         }
         let store = reopen(dir.path());
         assert_eq!(store.item_count(), 1);
+    }
+
+    /// Rewrites every record of `tree` as JSON, the form schema 2 wrote.
+    fn rewrite_as_json<T: Serialize + DeserializeOwned>(tree: &sled::Tree) -> usize {
+        let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
+        for (key, value) in &records {
+            let record: T = codec::decode(value).unwrap();
+            tree.insert(key, serde_json::to_vec(&record).unwrap())
+                .unwrap();
+        }
+        records.len()
+    }
+
+    /// A schema-2 store, every record JSON, opens as schema 3 and reads as before;
+    /// records written after that are compact.
+    #[test]
+    fn a_schema_2_store_of_json_records_reads_as_before_and_new_records_are_compact() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = t(10, 12);
+        let lead = item("lead", now, &["talks"]);
+        let copy = copy_of(&lead, "copy", t(10, 13));
+        let pending = alert(&lead, "talks", "hook", now);
+        let state = FeedState {
+            etag: Some("\"v7\"".into()),
+            items_total: 2,
+            ..FeedState::default()
+        };
+        let story;
+        {
+            let store = reopen(dir.path());
+            store
+                .insert_items_with_alerts(
+                    &[lead.clone(), copy.clone()],
+                    std::slice::from_ref(&pending),
+                )
+                .unwrap();
+            store
+                .put_feed_state("https://example.org/rss", &state)
+                .unwrap();
+            story = store.get_story("lead").unwrap().unwrap();
+            assert_eq!(rewrite_as_json::<StoredItem>(&store.items), 2);
+            assert_eq!(rewrite_as_json::<StoredStory>(&store.stories), 1);
+            assert_eq!(rewrite_as_json::<FeedState>(&store.feeds), 1);
+            assert_eq!(rewrite_as_json::<StoredAlert>(&store.outbox), 1);
+            store
+                .meta
+                .insert(SCHEMA_KEY, &2u32.to_be_bytes()[..])
+                .unwrap();
+        }
+        let store = reopen(dir.path());
+        assert_eq!(
+            store.meta.get(SCHEMA_KEY).unwrap().unwrap().as_ref(),
+            SCHEMA_VERSION.to_be_bytes()
+        );
+        assert_eq!(store.get_item("lead").unwrap(), Some(lead.clone()));
+        assert_eq!(store.get_item("copy").unwrap(), Some(copy));
+        assert_eq!(store.get_story("lead").unwrap(), Some(story));
+        assert_eq!(
+            store.feed_state("https://example.org/rss").unwrap(),
+            Some(state)
+        );
+        assert_eq!(store.get_alert(&pending.id).unwrap(), Some(pending));
+        assert_eq!(store.items(&query(None, None, 10)).unwrap().skipped, 0);
+
+        let later = item("later", t(11, 0), &[]);
+        let json_size = serde_json::to_vec(&later).unwrap().len();
+        store.insert_items(std::slice::from_ref(&later)).unwrap();
+        let (_, value) = store
+            .items
+            .iter()
+            .map(Result::unwrap)
+            .find(|(key, _)| key.ends_with(b"later"))
+            .expect("the new item is stored");
+        assert_ne!(value[0], b'{', "a new record was written as JSON");
+        assert!(
+            value.len() < json_size,
+            "{} bytes compact, {json_size} as JSON",
+            value.len()
+        );
+        assert_eq!(store.get_item("later").unwrap(), Some(later));
     }
 }
