@@ -11,6 +11,7 @@
 //! | tree | key | value |
 //! | --- | --- | --- |
 //! | `meta` | `schema_version` | `u32` BE, currently [`SCHEMA_VERSION`] |
+//! | `meta` | `items_written` | items ever stored, `u64` BE |
 //! | `items` | fetched ms ++ item id | [`StoredItem`], compressed |
 //! | `by_time` | fetched ms ++ item id | `[1]` when the item matched a topic, else empty |
 //! | `seen` | item id | first-seen ms (`u64` BE) |
@@ -53,6 +54,13 @@
 //! stays for the retention period, so an item that reappears in a feed after its
 //! record was pruned is still not processed again.
 //!
+//! sled recovers a log damaged in its middle by reading up to the damage and dropping
+//! the rest, without an error, and rewrites its files as it goes: a read-only command
+//! makes the loss permanent. Beside sled's files, [`FLUSHED_FILE`] holds
+//! `items_written` as of the last flush; a store that comes back with a lower count is
+//! refused ([`StoreError::Lost`]) instead of being shown short. A panic inside sled's
+//! open (it has one for a zeroed segment) is [`StoreError::Damaged`].
+//!
 //! A record that does not decode is an error naming the tree and key when it was asked
 //! for by key ([`Store::get_item`], [`Store::feed_state`]), and is skipped with a
 //! warning when it turns up in a listing. Nothing here panics on stored bytes.
@@ -87,6 +95,14 @@ pub const SCHEMA_VERSION: u32 = 3;
 const SCHEMA_MOVING_1_TO_2: u32 = 0x0001_0002;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
+/// Items ever written to the store (u64 BE), raised in the same transaction as the
+/// items: never lowered, so it can be compared with [`FLUSHED_FILE`].
+const WRITTEN_KEY: &[u8] = b"items_written";
+/// A file beside sled's, holding `WRITTEN_KEY`'s value as of the last flush that
+/// succeeded. sled recovers a log damaged in the middle by dropping everything after
+/// the damage, silently; a store whose counter comes back lower than this file says
+/// has lost flushed items, and is refused with a message rather than shown short.
+pub const FLUSHED_FILE: &str = "newswatch-flushed";
 /// The `by_time` value of an item that matched a topic.
 const MATCHED: &[u8] = &[1];
 /// The value of index entries that carry nothing but their key.
@@ -113,6 +129,26 @@ pub enum StoreError {
     /// damaged log).
     #[error("opening the store at {}: {cause}", path.display())]
     Open { path: PathBuf, cause: sled::Error },
+    /// sled gave up reading its own log: the files were damaged outside newswatch.
+    #[error(
+        "the store at {} is damaged and cannot be opened (sled: {reason}); move it aside \
+         and restore a backup, or start a new store there",
+        path.display()
+    )]
+    Damaged { path: PathBuf, reason: String },
+    /// sled opened the store, but with fewer items than were flushed to it.
+    #[error(
+        "the store at {} has lost items: {flushed} had been written and flushed, but \
+         sled's log gives back only {recovered} (its files were damaged: a disk error, \
+         or an edit); restore a backup, or delete {} to go on with what is left",
+        path.display(),
+        path.join(FLUSHED_FILE).display()
+    )]
+    Lost {
+        path: PathBuf,
+        flushed: u64,
+        recovered: u64,
+    },
     /// Another process holds the store: sled allows one process at a time.
     #[error(
         "the store at {} is in use by another newswatch process (a running `newswatch run`?); \
@@ -392,6 +428,8 @@ impl<T> Listing<T> {
 #[derive(Debug, Clone)]
 pub struct Store {
     db: sled::Db,
+    /// The store's directory, where [`FLUSHED_FILE`] is kept beside sled's files.
+    path: Arc<PathBuf>,
     meta: Tree,
     items: Tree,
     by_time: Tree,
@@ -464,11 +502,24 @@ impl Store {
             },
         };
         remove_partial_snapshots(path);
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_CAPACITY)
-            .open()
-            .map_err(open_error)?;
+        // sled panics on some damage to its log ("tried to serialize Uninitialized"
+        // when a segment is zeroed); a damaged store is an error naming it, not a
+        // crash of whichever command opened it.
+        let opened = std::panic::catch_unwind(|| {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_CAPACITY)
+                .open()
+        });
+        let db = match opened {
+            Ok(db) => db.map_err(open_error)?,
+            Err(panic) => {
+                return Err(StoreError::Damaged {
+                    path: path.to_path_buf(),
+                    reason: panic_message(panic.as_ref()),
+                })
+            }
+        };
         let tree = |name: &str| db.open_tree(name).map_err(open_error);
         let store = Store {
             meta: tree(META)?,
@@ -488,8 +539,10 @@ impl Store {
             #[cfg(test)]
             fail_sketch_writes: Default::default(),
             db,
+            path: Arc::new(path.to_path_buf()),
         };
         store.check_schema()?;
+        store.check_nothing_flushed_was_lost()?;
         // One walk at open; from then on the counter follows inserts and prunes. It
         // walks `by_time`, which has one small entry per item: walking `items` pulled
         // every record through sled's cache, far past its capacity (175 MB of heap at
@@ -590,6 +643,7 @@ impl Store {
             &self.stories_by_time,
             &self.outbox,
             &self.outbox_due,
+            &self.meta,
         );
         let result = trees.transaction(
             |(
@@ -602,6 +656,7 @@ impl Store {
                 stories_by_time,
                 outbox,
                 outbox_due,
+                meta,
             )| {
                 let mut new = 0;
                 let mut leads = Vec::new();
@@ -657,6 +712,10 @@ impl Store {
                         stories.insert(story.id.as_bytes(), json)?;
                     }
                     new += 1;
+                }
+                if new > 0 {
+                    let written = read_u64(meta.get(WRITTEN_KEY)?.as_deref());
+                    meta.insert(WRITTEN_KEY, &(written + new as u64).to_be_bytes()[..])?;
                 }
                 Ok((new, leads))
             },
@@ -1005,10 +1064,63 @@ impl Store {
 
     /// Waits until everything written so far is on disk; returns the bytes flushed.
     pub async fn flush(&self) -> Result<usize, StoreError> {
-        self.db.flush_async().await.map_err(|cause| StoreError::Db {
-            op: "flushing the store",
+        // Read before flushing: every write that counted up to this value is in the
+        // flush, so the file never claims more than sled holds.
+        let written = self.written()?;
+        let bytes = self
+            .db
+            .flush_async()
+            .await
+            .map_err(|cause| StoreError::Db {
+                op: "flushing the store",
+                cause,
+            })?;
+        if written > 0 {
+            if let Err(err) = self.record_flushed(written) {
+                // Only the check for lost items depends on it; the items are stored.
+                tracing::warn!(path = %self.path.join(FLUSHED_FILE).display(), error = %err, "Could not record the flushed item count.");
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Items ever written, as sled holds it now.
+    fn written(&self) -> Result<u64, StoreError> {
+        let value = self.meta.get(WRITTEN_KEY).map_err(|cause| StoreError::Db {
+            op: "reading the written item count",
             cause,
-        })
+        })?;
+        Ok(read_u64(value.as_deref()))
+    }
+
+    /// Writes [`FLUSHED_FILE`] whole or not at all (a new file renamed over the old).
+    fn record_flushed(&self, written: u64) -> std::io::Result<()> {
+        let file = self.path.join(FLUSHED_FILE);
+        let partial = self.path.join(format!("{FLUSHED_FILE}.new"));
+        std::fs::write(&partial, format!("{written}\n"))?;
+        std::fs::rename(&partial, &file)
+    }
+
+    /// Refuses a store that sled gave back with fewer items than were flushed.
+    fn check_nothing_flushed_was_lost(&self) -> Result<(), StoreError> {
+        let file = self.path.join(FLUSHED_FILE);
+        // A missing or unreadable file (an older build, a crash while writing it)
+        // only means there is nothing to compare with.
+        let Some(flushed) = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+        else {
+            return Ok(());
+        };
+        let recovered = self.written()?;
+        if recovered < flushed {
+            return Err(StoreError::Lost {
+                path: self.path.to_path_buf(),
+                flushed,
+                recovered,
+            });
+        }
+        Ok(())
     }
 
     /// Items stored, without walking the tree.
@@ -1649,6 +1761,22 @@ fn get_json<T: DeserializeOwned>(
 }
 
 use codec::decode_or_warn;
+
+/// A u64 stored big-endian; a missing or malformed value counts as 0.
+fn read_u64(value: Option<&[u8]>) -> u64 {
+    value
+        .and_then(|v| <[u8; 8]>::try_from(v).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// The text of a caught panic.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
+}
 
 /// A record in its stored form: compressed where it carries text (items, alerts).
 fn encode<T: Serialize>(tree: &'static str, key: &str, record: &T) -> Result<Vec<u8>, StoreError> {
@@ -2821,5 +2949,40 @@ mod tests {
             value.len()
         );
         assert_eq!(store.get_item("later").unwrap(), Some(later));
+    }
+
+    /// The flushed count on file is what a flush made durable; items written after
+    /// it (not flushed by hand) never make a store look damaged, a larger count does.
+    #[tokio::test]
+    async fn a_store_with_fewer_items_than_were_flushed_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FLUSHED_FILE);
+        {
+            let store = reopen(dir.path());
+            store
+                .insert_items(&[item("a", t(10, 0), &[]), item("b", t(10, 1), &[])])
+                .unwrap();
+            store.flush().await.unwrap();
+            assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "2");
+            store.insert_items(&[item("c", t(10, 2), &[])]).unwrap();
+            // Stored again: not counted twice.
+            store.insert_items(&[item("c", t(10, 2), &[])]).unwrap();
+        }
+        let store = reopen(dir.path());
+        assert_eq!(store.written().unwrap(), 3);
+        drop(store);
+
+        std::fs::write(&file, "99\n").unwrap();
+        match Store::open(dir.path()) {
+            Err(StoreError::Lost {
+                flushed: 99,
+                recovered: 3,
+                ..
+            }) => {}
+            other => panic!("{other:?}"),
+        }
+        // A file cut short by a crash is no evidence either way.
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(reopen(dir.path()).get_item("c").unwrap().unwrap().id, "c");
     }
 }
