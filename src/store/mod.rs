@@ -12,6 +12,7 @@
 //! | --- | --- | --- |
 //! | `meta` | `schema_version` | `u32` BE, currently [`SCHEMA_VERSION`] |
 //! | `meta` | `items_written` | items ever stored, `u64` BE |
+//! | `meta` | `items_stored` | items stored now, `u64` BE (kept, not counted at open) |
 //! | `items` | fetched ms ++ item id | [`StoredItem`], compressed |
 //! | `by_time` | fetched ms ++ item id | `[1]` when the item matched a topic, else empty |
 //! | `seen` | item id | first-seen ms (`u64` BE) |
@@ -98,6 +99,9 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 /// Items ever written to the store (u64 BE), raised in the same transaction as the
 /// items: never lowered, so it can be compared with [`FLUSHED_FILE`].
 const WRITTEN_KEY: &[u8] = b"items_written";
+/// Items stored now (u64 BE), raised and lowered in the transactions that store and
+/// prune them, so that opening a store does not walk it to count them.
+const STORED_KEY: &[u8] = b"items_stored";
 /// A file beside sled's, holding `WRITTEN_KEY`'s value as of the last flush that
 /// succeeded. sled recovers a log damaged in the middle by dropping everything after
 /// the damage, silently; a store whose counter comes back lower than this file says
@@ -543,14 +547,35 @@ impl Store {
         };
         store.check_schema()?;
         store.check_nothing_flushed_was_lost()?;
-        // One walk at open; from then on the counter follows inserts and prunes. It
-        // walks `by_time`, which has one small entry per item: walking `items` pulled
-        // every record through sled's cache, far past its capacity (175 MB of heap at
-        // the peak for 100,000 items), and the allocator kept most of it afterwards.
-        store
-            .item_count
-            .store(store.by_time.len(), Ordering::Relaxed);
+        let count = match store.meta.get(STORED_KEY).map_err(|cause| StoreError::Db {
+            op: "reading the stored item count",
+            cause,
+        })? {
+            Some(value) => read_u64(Some(&value)),
+            None => store.count_items_once()?,
+        };
+        store.item_count.store(
+            usize::try_from(count).unwrap_or(usize::MAX),
+            Ordering::Relaxed,
+        );
         Ok(store)
+    }
+
+    /// Counts the items of a store that does not keep its count yet (written by an
+    /// older build) and keeps it from then on. It walks `by_time`, which has one small
+    /// entry per item: walking `items` pulled every record through sled's cache, far
+    /// past its capacity (175 MB of heap at the peak for 100,000 items).
+    fn count_items_once(&self) -> Result<u64, StoreError> {
+        let counted = self.by_time.len() as u64;
+        // Only if no writer set it meanwhile (the store is opened by one process).
+        let _ = self
+            .meta
+            .compare_and_swap(STORED_KEY, None::<&[u8]>, Some(&counted.to_be_bytes()[..]))
+            .map_err(|cause| StoreError::Db {
+                op: "writing the stored item count",
+                cause,
+            })?;
+        Ok(counted)
     }
 
     /// True when an item with this id was stored before (and its id not yet expired).
@@ -714,8 +739,10 @@ impl Store {
                     new += 1;
                 }
                 if new > 0 {
-                    let written = read_u64(meta.get(WRITTEN_KEY)?.as_deref());
-                    meta.insert(WRITTEN_KEY, &(written + new as u64).to_be_bytes()[..])?;
+                    for key in [WRITTEN_KEY, STORED_KEY] {
+                        let count = read_u64(meta.get(key)?.as_deref());
+                        meta.insert(key, &(count + new as u64).to_be_bytes()[..])?;
+                    }
                 }
                 Ok((new, leads))
             },
@@ -1510,8 +1537,9 @@ impl Store {
             };
             plan.push((key.as_ref(), topic_keys));
         }
-        let result = (&self.items, &self.by_time, &self.topic_index).transaction(
-            |(items, by_time, topic_index)| {
+        let result = (&self.items, &self.by_time, &self.topic_index, &self.meta).transaction(
+            |(items, by_time, topic_index, meta)| {
+                let mut removed = 0u64;
                 for (key, topic_keys) in &plan {
                     // Items are keyed like their `by_time` entry, so a record stored
                     // again later (its seen id had expired) has a key of its own.
@@ -1519,8 +1547,12 @@ impl Store {
                     for topic_key in topic_keys {
                         topic_index.remove(topic_key.as_slice())?;
                     }
-                    by_time.remove(*key)?;
+                    if by_time.remove(*key)?.is_some() {
+                        removed += 1;
+                    }
                 }
+                let count = read_u64(meta.get(STORED_KEY)?.as_deref());
+                meta.insert(STORED_KEY, &count.saturating_sub(removed).to_be_bytes()[..])?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             },
         );
@@ -2869,6 +2901,25 @@ mod tests {
         }
         let store = reopen(dir.path());
         assert_eq!(store.item_count(), 1);
+        assert_eq!(
+            read_u64(store.meta.get(STORED_KEY).unwrap().as_deref()),
+            1,
+            "the count is kept in the store"
+        );
+
+        // A store of an older build, without the count: counted once, then kept.
+        store.meta.remove(STORED_KEY).unwrap();
+        drop(store);
+        let store = reopen(dir.path());
+        assert_eq!(store.item_count(), 1);
+        assert_eq!(read_u64(store.meta.get(STORED_KEY).unwrap().as_deref()), 1);
+        // Opening reads the count; it does not walk the items to recount them.
+        store
+            .meta
+            .insert(STORED_KEY, &7u64.to_be_bytes()[..])
+            .unwrap();
+        drop(store);
+        assert_eq!(reopen(dir.path()).item_count(), 7);
     }
 
     /// Rewrites every record of `tree` as JSON, the form schema 2 wrote.
