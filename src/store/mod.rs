@@ -60,7 +60,9 @@
 //! makes the loss permanent. Beside sled's files, [`FLUSHED_FILE`] holds
 //! `items_written` as of the last flush; a store that comes back with a lower count is
 //! refused ([`StoreError::Lost`]) instead of being shown short. A panic inside sled's
-//! open (it has one for a zeroed segment) is [`StoreError::Damaged`].
+//! open (it has one for a zeroed segment) or a failed checksum is
+//! [`StoreError::Damaged`]; when a snapshot file is what failed, it is renamed
+//! `damaged-snap.*` and sled rebuilds its page table from the log instead.
 //!
 //! A record that does not decode is an error naming the tree and key when it was asked
 //! for by key ([`Store::get_item`], [`Store::feed_state`]), and is skipped with a
@@ -506,23 +508,30 @@ impl Store {
             },
         };
         remove_partial_snapshots(path);
-        // sled panics on some damage to its log ("tried to serialize Uninitialized"
-        // when a segment is zeroed); a damaged store is an error naming it, not a
-        // crash of whichever command opened it.
-        let opened = std::panic::catch_unwind(|| {
-            sled::Config::new()
-                .path(path)
-                .cache_capacity(CACHE_CAPACITY)
-                .open()
-        });
-        let db = match opened {
-            Ok(db) => db.map_err(open_error)?,
-            Err(panic) => {
-                return Err(StoreError::Damaged {
-                    path: path.to_path_buf(),
-                    reason: panic_message(panic.as_ref()),
-                })
-            }
+        let db = match open_sled(path) {
+            Ok(db) => db,
+            // A damaged snapshot makes sled refuse the whole store, though the
+            // snapshot only saves reading the log: without it sled rebuilds the
+            // pages from the log. Set it aside (never deleted) and try once more;
+            // the check below still refuses a store that lost flushed items.
+            Err(OpenFailure::Damaged(reason)) => match set_aside_snapshots(path) {
+                Some(moved) if !moved.is_empty() => match open_sled(path) {
+                    Ok(db) => {
+                        for (from, to) in &moved {
+                            tracing::warn!(snapshot = %from.display(), moved_to = %to.display(), reason = %reason, "The store's snapshot was damaged; set it aside and rebuilt the store from its log.");
+                        }
+                        db
+                    }
+                    Err(failure) => {
+                        for (from, to) in &moved {
+                            let _ = std::fs::rename(to, from);
+                        }
+                        return Err(failure.into_error(path, open_error));
+                    }
+                },
+                _ => return Err(OpenFailure::Damaged(reason).into_error(path, open_error)),
+            },
+            Err(failure) => return Err(failure.into_error(path, open_error)),
         };
         let tree = |name: &str| db.open_tree(name).map_err(open_error);
         let store = Store {
@@ -1719,6 +1728,81 @@ fn read_item(
 /// Only while no process holds the store: a live daemon may be writing its snapshot
 /// right now. sled locks the `db` file with `flock`; taking that lock here for a
 /// moment proves the store is free (when it is not, sled's own open reports it).
+/// Why sled did not open a store.
+enum OpenFailure {
+    /// sled found its files damaged (a checksum, a panic while reading its log).
+    Damaged(String),
+    Other(sled::Error),
+}
+
+impl OpenFailure {
+    fn into_error(self, path: &Path, other: impl FnOnce(sled::Error) -> StoreError) -> StoreError {
+        match self {
+            OpenFailure::Damaged(reason) => StoreError::Damaged {
+                path: path.to_path_buf(),
+                reason,
+            },
+            OpenFailure::Other(cause) => other(cause),
+        }
+    }
+}
+
+fn open_sled(path: &Path) -> Result<sled::Db, OpenFailure> {
+    // sled panics on some damage to its log ("tried to serialize Uninitialized" when
+    // a segment is zeroed); a damaged store is an error naming it, not a crash of
+    // whichever command opened it.
+    let opened = std::panic::catch_unwind(|| {
+        sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_CAPACITY)
+            .open()
+    });
+    match opened {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(sled::Error::Corruption { .. })) => Err(OpenFailure::Damaged(
+            "its files failed a checksum".to_string(),
+        )),
+        Ok(Err(cause)) => Err(OpenFailure::Other(cause)),
+        Err(panic) => Err(OpenFailure::Damaged(panic_message(panic.as_ref()))),
+    }
+}
+
+/// Renames the store's finished snapshots `snap.*` to `damaged-snap.*`, under the
+/// store's lock: `None` when the lock is held elsewhere (another process has the
+/// store open, so its files are not ours to move), else the renames made.
+fn set_aside_snapshots(path: &Path) -> Option<Vec<(PathBuf, PathBuf)>> {
+    use std::os::fd::AsRawFd;
+    let db = std::fs::OpenOptions::new()
+        .read(true)
+        .open(path.join("db"))
+        .ok()?;
+    // SAFETY: flock on a descriptor this function owns; released when `db` closes.
+    if unsafe { libc::flock(db.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return None;
+    }
+    let snapshots: Vec<PathBuf> = std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("snap.") && !n.ends_with(".generating"))
+        })
+        .collect();
+    let mut moved = Vec::new();
+    for from in snapshots {
+        // sled reads every file named `snap.*`, so the new name must not start so.
+        let Some(name) = from.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let to = path.join(format!("damaged-{name}"));
+        if std::fs::rename(&from, &to).is_ok() {
+            moved.push((from, to));
+        }
+    }
+    Some(moved)
+}
+
 fn remove_partial_snapshots(path: &Path) {
     use std::os::fd::AsRawFd;
     let Ok(entries) = std::fs::read_dir(path) else {
