@@ -18,7 +18,7 @@ use crate::daemon;
 use crate::parse::{self, Parsed};
 use crate::pipeline::{Pipeline, Processed};
 use crate::service::{self, Notifier};
-use crate::store::{AlertStatus, ItemQuery, Listing, Store};
+use crate::store::{AlertStatus, ItemQuery, Listing, Store, StoreError};
 
 /// The largest input `scan` reads; a larger file is refused rather than exhausting memory.
 const MAX_SCAN_BYTES: u64 = 256 * 1024 * 1024;
@@ -271,7 +271,31 @@ fn alerts(
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let path = &config.storage.path;
-    let store = Store::open(path).map_err(anyhow::Error::from)?;
+    let store = match open_for_reading(config)? {
+        Reader::Store(store) => store,
+        Reader::Api(api) if retry.is_none() && !retry_all_failed => {
+            let mut query = vec![("limit", api.limit(limit).to_string())];
+            query.extend(status.map(|s| {
+                let status = match s {
+                    StatusArg::Pending => AlertStatus::Pending,
+                    StatusArg::Delivered => AlertStatus::Delivered,
+                    StatusArg::Failed => AlertStatus::Failed,
+                };
+                ("status", status.as_str().to_string())
+            }));
+            let rows = api.get("alerts", &query, path)?;
+            print_rows(&rows, json, alert_line)?;
+            if rows.is_empty() && !json {
+                eprintln!("newswatch: no alerts");
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        Reader::Api(_) => anyhow::bail!(
+            "the store at {} is in use by a running newswatch; stop it to requeue alerts \
+             (its API only reads)",
+            path.display()
+        ),
+    };
     let flush = |store: &Store| -> anyhow::Result<()> {
         runtime()?
             .block_on(store.flush())
@@ -324,36 +348,10 @@ fn alerts(
         StatusArg::Failed => AlertStatus::Failed,
     });
     let found = store.alerts(status, limit).context("reading the outbox")?;
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    for alert in &found {
-        if json {
-            let line = crate::api::alert_json(alert);
-            serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
-            writeln!(out).context("writing to stdout")?;
-        } else {
-            writeln!(
-                out,
-                "{}  {:<9}  {:<10}  {:<16}  {} attempt{}  {}{}",
-                alert.id,
-                alert.status.as_str(),
-                truncate(&alert.sink, 10),
-                truncate(&alert.topic, 16),
-                alert.attempts,
-                if alert.attempts == 1 { "" } else { "s" },
-                alert.payload.item.title,
-                alert
-                    .last_error
-                    .as_deref()
-                    .map(|e| format!("  [{e}]"))
-                    .unwrap_or_default(),
-            )
-            .context("writing to stdout")?;
-        }
-    }
-    out.flush().context("writing to stdout")?;
-    report_damage(&found, "alerts", &config.storage.path);
-    if found.is_empty() && !json {
+    report_damage(&found, "alerts", path);
+    let rows: Vec<Value> = found.iter().map(crate::api::alert_json).collect();
+    print_rows(&rows, json, alert_line)?;
+    if rows.is_empty() && !json {
         eprintln!("newswatch: no alerts");
     }
     Ok(ExitCode::SUCCESS)
@@ -435,41 +433,204 @@ fn items(
         }
     }
     let path = &config.storage.path;
-    let store = Store::open(path).map_err(anyhow::Error::from)?;
-    let found = store
-        .items(&ItemQuery {
-            topic,
-            since,
-            limit,
-        })
-        .context("reading items")?;
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    for item in &found {
-        if json {
-            let line = crate::api::item_json(item);
-            serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
-            writeln!(out).context("writing to stdout")?;
-        } else {
-            let topics: Vec<&str> = item.topics.iter().map(|t| t.id.as_str()).collect();
-            writeln!(
-                out,
-                "{}  {:<20}  {:<18}  {}{}",
-                item.fetched.format("%Y-%m-%d %H:%M"),
-                truncate(&item.feed_name, 20),
-                truncate(&topics.join(","), 18),
-                item.title,
-                if item.is_story_lead { "" } else { "  (copy)" },
-            )
-            .context("writing to stdout")?;
+    let rows = match open_for_reading(config)? {
+        Reader::Store(store) => {
+            let found = store
+                .items(&ItemQuery {
+                    topic,
+                    since,
+                    limit,
+                })
+                .context("reading items")?;
+            report_damage(&found, "items", path);
+            found.iter().map(crate::api::item_json).collect()
         }
-    }
-    out.flush().context("writing to stdout")?;
-    report_damage(&found, "items", path);
-    if found.is_empty() && !json {
+        Reader::Api(api) => {
+            let mut query = vec![("limit", api.limit(limit).to_string())];
+            query.extend(topic.map(|t| ("topic", t)));
+            query.extend(since.map(|s| ("since", s.to_rfc3339())));
+            api.get("items", &query, path)?
+        }
+    };
+    print_rows(&rows, json, item_line)?;
+    if rows.is_empty() && !json {
         eprintln!("newswatch: no items");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `items` output, from the item's JSON form (local or from the API).
+fn item_line(item: &Value) -> String {
+    let text = |key: &str| item[key].as_str().unwrap_or("");
+    let fetched = DateTime::parse_from_rfc3339(text("fetched"))
+        .map(|t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default();
+    let topics: Vec<&str> = item["topics"]
+        .as_array()
+        .map(|topics| topics.iter().filter_map(|t| t["id"].as_str()).collect())
+        .unwrap_or_default();
+    format!(
+        "{fetched}  {:<20}  {:<18}  {}{}",
+        truncate(text("feed"), 20),
+        truncate(&topics.join(","), 18),
+        text("title"),
+        if item["story_lead"].as_bool().unwrap_or(true) {
+            ""
+        } else {
+            "  (copy)"
+        },
+    )
+}
+
+/// One line of `alerts` output, from the alert's JSON form.
+fn alert_line(alert: &Value) -> String {
+    let text = |key: &str| alert[key].as_str().unwrap_or("");
+    let attempts = alert["attempts"].as_u64().unwrap_or(0);
+    format!(
+        "{}  {:<9}  {:<10}  {:<16}  {attempts} attempt{}  {}{}",
+        text("id"),
+        text("status"),
+        truncate(text("sink"), 10),
+        truncate(text("topic"), 16),
+        if attempts == 1 { "" } else { "s" },
+        text("title"),
+        alert["last_error"]
+            .as_str()
+            .map(|e| format!("  [{e}]"))
+            .unwrap_or_default(),
+    )
+}
+
+/// Prints rows as JSON lines or as text lines.
+fn print_rows(rows: &[Value], json: bool, line: fn(&Value) -> String) -> anyhow::Result<()> {
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    for row in rows {
+        if json {
+            serde_json::to_writer(&mut out, row).context("writing to stdout")?;
+            writeln!(out).context("writing to stdout")?;
+        } else {
+            writeln!(out, "{}", line(row)).context("writing to stdout")?;
+        }
+    }
+    out.flush().context("writing to stdout")
+}
+
+/// Where `items` and `alerts` read: the store, or the running daemon's API while the
+/// daemon holds the store (sled lets one process open it).
+enum Reader {
+    Store(Store),
+    Api(ApiReader),
+}
+
+fn open_for_reading(config: &Config) -> anyhow::Result<Reader> {
+    match Store::open(&config.storage.path) {
+        Ok(store) => Ok(Reader::Store(store)),
+        Err(StoreError::Locked { .. }) => match &config.api {
+            Some(api) => Ok(Reader::Api(ApiReader::new(api)?)),
+            None => anyhow::bail!(
+                "the store at {} is in use by another newswatch process (a running \
+                 `newswatch run`?), and the config has no [api] to read through instead; \
+                 stop it, or add [api] listen to the config and restart it so that `items` \
+                 and `alerts` read through its API",
+                config.storage.path.display()
+            ),
+        },
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Reads listings from a running daemon's API.
+struct ApiReader {
+    base: String,
+    token: Option<String>,
+}
+
+impl ApiReader {
+    fn new(api: &config::Api) -> anyhow::Result<ApiReader> {
+        // A daemon listening on every address is reached on loopback.
+        let mut addr = api.listen;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(match addr {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        let token = crate::api::load_token(api).context("reading the API token")?;
+        Ok(ApiReader {
+            base: format!("http://{addr}"),
+            token,
+        })
+    }
+
+    /// The API lists at most `MAX_LIMIT` records a request.
+    fn limit(&self, limit: usize) -> usize {
+        if limit > crate::api::MAX_LIMIT {
+            eprintln!(
+                "newswatch: note: reading through the running daemon's API, which lists at \
+                 most {} records",
+                crate::api::MAX_LIMIT
+            );
+        }
+        limit.clamp(1, crate::api::MAX_LIMIT)
+    }
+
+    /// `GET /api/{what}` with `query`: the records, after saying on stderr that they
+    /// come from the daemon and what it skipped.
+    fn get(
+        &self,
+        what: &str,
+        query: &[(&str, String)],
+        store: &Path,
+    ) -> anyhow::Result<Vec<Value>> {
+        let url = format!("{}/api/{what}", self.base);
+        eprintln!(
+            "newswatch: the store at {} is held by a running newswatch; reading {what} \
+             through its API at {}",
+            store.display(),
+            self.base
+        );
+        let fetch = async {
+            let mut request = reqwest::Client::new()
+                .get(&url)
+                .query(query)
+                .timeout(std::time::Duration::from_secs(30));
+            if let Some(token) = &self.token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await?;
+            let status = response.status();
+            let skipped = response
+                .headers()
+                .get(crate::api::SKIPPED_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let body = response.text().await?;
+            Ok::<_, reqwest::Error>((status, skipped, body))
+        };
+        let (status, skipped, body) = runtime()?.block_on(fetch).with_context(|| {
+            format!(
+                "the store at {} is in use by a running newswatch, and its API at {url} \
+                 did not answer; stop the daemon, or check [api] in the config",
+                store.display()
+            )
+        })?;
+        if !status.is_success() {
+            anyhow::bail!(
+                "the running newswatch's API at {url} answered {status}: {}",
+                body.trim()
+            );
+        }
+        let rows: Vec<Value> = serde_json::from_str(&body)
+            .with_context(|| format!("the answer of {url} is not a JSON array"))?;
+        if let Some(skipped) = skipped {
+            eprintln!(
+                "newswatch: warning: the running daemon skipped damaged {what} records \
+                 ({skipped}); the rest are shown"
+            );
+        }
+        Ok(rows)
+    }
 }
 
 fn truncate(text: &str, width: usize) -> String {

@@ -545,3 +545,103 @@ fn the_running_daemon_serves_metrics_that_move_with_polls() {
 
     daemon.stop(Duration::from_secs(10));
 }
+
+/// While `run` holds the store, `items` and `alerts` read through its API (with its
+/// token); requeueing, which writes, says to stop the daemon; and with no `[api]` the
+/// lock error says what to configure.
+#[test]
+fn items_and_alerts_read_through_the_running_daemon() {
+    use crate::util::daemon::{run_command, Daemon};
+    use crate::util::receiver::free_addr;
+    use crate::util::server::FeedServer;
+    use crate::util::{newswatch, run};
+
+    let server = FeedServer::start(8);
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (0..5).map(|n| server.url(n)).collect();
+    let config = crate::util::feeds_config(dir.path(), &urls);
+    let bare = std::fs::read_to_string(&config).unwrap();
+    let listen = free_addr();
+    let with_api = dir.path().join("with-api.toml");
+    std::fs::write(
+        &with_api,
+        format!("{bare}[api]\nlisten = \"{listen}\"\ntoken_env = \"NEWSWATCH_TEST_TOKEN\"\n"),
+    )
+    .unwrap();
+
+    let daemon = Daemon::spawn(run_command(&with_api).env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+    assert!(
+        daemon
+            .log
+            .wait_for("Fetched feed.", 5, Duration::from_secs(60)),
+        "the daemon did not poll its five feeds"
+    );
+    let items = |config: &std::path::Path, extra: &[&str]| {
+        run(newswatch()
+            .arg("items")
+            .args(extra)
+            .arg("--config")
+            .arg(config)
+            .env("NEWSWATCH_TEST_TOKEN", "s3cret"))
+    };
+    // Processing follows fetching: bounded wait until all 40 are listed.
+    let mut listed = None;
+    for _ in 0..100 {
+        let out = items(&with_api, &["--json", "--limit", "100"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        if out.items.len() == 40 {
+            listed = Some(out);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let listed = listed.expect("items never listed the 40 stored items");
+    assert!(
+        listed.stderr.contains("reading items through its API"),
+        "{}",
+        listed.stderr
+    );
+    assert!(listed.items.iter().all(|i| i["title"].is_string()));
+    let text = items(&with_api, &["--limit", "3"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert_eq!(text.stdout.lines().count(), 3, "{}", text.stdout);
+
+    let alerts = run(newswatch()
+        .args(["alerts", "--json", "--config"])
+        .arg(&with_api)
+        .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+    assert_eq!(alerts.code, 0, "{}", alerts.stderr);
+    assert!(alerts.stderr.contains("reading alerts through its API"));
+
+    // A wrong token is the API's refusal, said as such.
+    let refused = run(newswatch()
+        .args(["items", "--config"])
+        .arg(&with_api)
+        .env("NEWSWATCH_TEST_TOKEN", "wrong"));
+    assert_eq!(refused.code, 1);
+    assert!(refused.stderr.contains("401"), "{}", refused.stderr);
+
+    let retry = run(newswatch()
+        .args(["alerts", "--retry-all-failed", "--config"])
+        .arg(&with_api)
+        .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+    assert_eq!(retry.code, 1);
+    assert!(
+        retry.stderr.contains("stop it to requeue alerts"),
+        "{}",
+        retry.stderr
+    );
+
+    let no_api = items(&config, &[]);
+    assert_eq!(no_api.code, 1);
+    assert!(
+        no_api
+            .stderr
+            .contains("in use by another newswatch process")
+            && no_api.stderr.contains("add [api] listen"),
+        "{}",
+        no_api.stderr
+    );
+
+    daemon.stop(Duration::from_secs(10));
+}
