@@ -359,3 +359,88 @@ fn a_damaged_snapshot_is_set_aside_and_the_store_rebuilt_from_its_log() {
         "the damaged snapshot was not kept for a look"
     );
 }
+
+#[test]
+fn store_check_and_backup_find_damage_and_copy_every_item() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let urls = write_feeds(dir.path(), 4, 150);
+    let config = crate::util::feeds_config(dir.path(), &urls);
+    let polled = run(newswatch().arg("once").arg("--config").arg(&config));
+    assert_eq!(polled.code, 0, "{}", polled.stderr);
+    let store_cmd = |args: &[&str]| {
+        run(newswatch()
+            .arg("store")
+            .args(args)
+            .arg("--config")
+            .arg(&config))
+    };
+    let ids = |data: &Path| -> Vec<String> {
+        let out = run(newswatch()
+            .args(["items", "--json", "--limit", "100000", "--config"])
+            .arg(&config)
+            .env("NEWSWATCH__STORAGE__PATH", data));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.items
+            .iter()
+            .map(|i| i["id"].as_str().expect("id").to_string())
+            .collect()
+    };
+
+    let clean = store_cmd(&["check"]);
+    assert_eq!(clean.code, 0, "{}{}", clean.stdout, clean.stderr);
+    assert!(clean
+        .stdout
+        .contains("every record decodes and every index agrees"));
+
+    let copy = dir.path().join("copy");
+    let backup = store_cmd(&["backup", copy.to_str().expect("utf-8 path")]);
+    assert_eq!(backup.code, 0, "{}{}", backup.stdout, backup.stderr);
+    let original = ids(&dir.path().join("data"));
+    assert_eq!(original.len(), 600);
+    assert_eq!(
+        ids(&copy),
+        original,
+        "the copy does not list the same items"
+    );
+    let again = store_cmd(&["backup", copy.to_str().expect("utf-8 path")]);
+    assert_eq!(again.code, 1);
+    assert!(
+        again.stderr.contains("exists and is not empty"),
+        "{}",
+        again.stderr
+    );
+
+    // Damage: two records cut short and one index entry gone.
+    {
+        let db = sled::open(dir.path().join("data")).expect("open the store with sled");
+        let items = db.open_tree("items").expect("items tree");
+        for entry in items.iter().take(2) {
+            let (key, value) = entry.expect("read an item");
+            items
+                .insert(&key, &value[..value.len() / 2])
+                .expect("cut a record short");
+        }
+        let by_time = db.open_tree("by_time").expect("by_time tree");
+        let (last, _) = by_time.last().expect("read").expect("an entry");
+        by_time.remove(last).expect("remove an index entry");
+        db.flush().expect("flush");
+    }
+    let damaged = store_cmd(&["check"]);
+    assert_eq!(damaged.code, 1, "{}{}", damaged.stdout, damaged.stderr);
+    for finding in [
+        "2 × item record that does not decode",
+        "1 × item without its by_time entry",
+        "1 × kept item count differs from the items there are",
+    ] {
+        assert!(
+            damaged.stdout.contains(finding),
+            "{finding:?} not in {}",
+            damaged.stdout
+        );
+    }
+    assert!(
+        damaged.stderr.contains("has 4 problems"),
+        "{}",
+        damaged.stderr
+    );
+}

@@ -88,7 +88,10 @@ use sled::{Transactional, Tree};
 
 use crate::alert::payload::AlertPayload;
 
+mod check;
 mod codec;
+
+pub use check::{BackupReport, CheckReport};
 
 /// The layout version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -135,6 +138,9 @@ pub enum StoreError {
     /// damaged log).
     #[error("opening the store at {}: {cause}", path.display())]
     Open { path: PathBuf, cause: sled::Error },
+    /// A backup could not be made where it was asked for.
+    #[error("backing up the store to {}: {reason}", path.display())]
+    Backup { path: PathBuf, reason: String },
     /// sled gave up reading its own log: the files were damaged outside newswatch.
     #[error(
         "the store at {} is damaged and cannot be opened (sled: {reason}); move it aside \

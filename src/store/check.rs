@@ -1,0 +1,266 @@
+//! `newswatch store check` and `newswatch store backup`: reading every record of a
+//! store to see that it decodes and that the indexes and the records agree, and
+//! copying a store, tree by tree, into a new directory.
+//!
+//! Both need the store itself (sled lets one process open it), so they run while the
+//! daemon is stopped; a backup is then consistent because nothing writes meanwhile.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{
+    codec, read_u64, split_time_key, AlertStatus, FeedState, Store, StoreError, StoredAlert,
+    StoredItem, StoredStory, BY_TIME, FEEDS, FLUSHED_FILE, ITEMS, OUTBOX, OUTBOX_DUE, SEEN,
+    STORED_KEY, STORIES, TOPIC_INDEX, WRITTEN_KEY,
+};
+
+/// How many examples of one kind of problem a report keeps; the count is always whole.
+const EXAMPLES: usize = 5;
+
+/// What [`Store::check`] found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CheckReport {
+    /// Entries read, by tree.
+    pub entries: BTreeMap<String, usize>,
+    /// Problems by kind: how many, and the first few keys or details.
+    pub problems: BTreeMap<&'static str, (usize, Vec<String>)>,
+}
+
+impl CheckReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// Problems found, all kinds together.
+    pub fn problem_count(&self) -> usize {
+        self.problems.values().map(|(n, _)| n).sum()
+    }
+
+    fn problem(&mut self, kind: &'static str, detail: impl FnOnce() -> String) {
+        let (count, examples) = self.problems.entry(kind).or_default();
+        *count += 1;
+        if examples.len() < EXAMPLES {
+            examples.push(detail());
+        }
+    }
+}
+
+/// What [`Store::backup`] copied.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BackupReport {
+    pub trees: usize,
+    pub entries: usize,
+}
+
+impl Store {
+    /// Reads every record and index entry: records that do not decode, index entries
+    /// without their record, records without their index entries, and a kept item
+    /// count that differs from the items there are. Read errors of sled itself are
+    /// errors; everything else is a problem in the report.
+    pub fn check(&self) -> Result<CheckReport, StoreError> {
+        let mut report = CheckReport::default();
+        let db_error = |op: &'static str| move |cause| StoreError::Db { op, cause };
+
+        let mut items = 0usize;
+        for entry in self.items.iter() {
+            let (key, value) = entry.map_err(db_error("reading tree items"))?;
+            items += 1;
+            let Some((_, id)) = split_time_key(&key) else {
+                report.problem("item key without a time", || super::show_key(&key));
+                continue;
+            };
+            if let Err(reason) = codec::decode::<StoredItem>(&value) {
+                report.problem("item record that does not decode", || {
+                    format!("{}: {reason}", super::show_key(id))
+                });
+            }
+            if !self
+                .by_time
+                .contains_key(&key)
+                .map_err(db_error("reading tree by_time"))?
+            {
+                report.problem("item without its by_time entry", || super::show_key(id));
+            }
+            if !self
+                .seen
+                .contains_key(id)
+                .map_err(db_error("reading tree seen"))?
+            {
+                report.problem("item without its seen entry", || super::show_key(id));
+            }
+        }
+        report.entries.insert(ITEMS.into(), items);
+
+        let mut by_time = 0u64;
+        for entry in self.by_time.iter() {
+            let (key, _) = entry.map_err(db_error("reading tree by_time"))?;
+            by_time += 1;
+            if !self
+                .items
+                .contains_key(&key)
+                .map_err(db_error("reading tree items"))?
+            {
+                report.problem("by_time entry without its item", || super::show_key(&key));
+            }
+        }
+        report.entries.insert(BY_TIME.into(), by_time as usize);
+
+        let mut topics = 0usize;
+        for entry in self.topic_index.iter() {
+            let (key, _) = entry.map_err(db_error("reading tree topic_index"))?;
+            topics += 1;
+            let item_key = key.iter().position(|&b| b == 0).map(|at| &key[at + 1..]);
+            let found = match item_key {
+                Some(item_key) => self
+                    .items
+                    .contains_key(item_key)
+                    .map_err(db_error("reading tree items"))?,
+                None => false,
+            };
+            if !found {
+                report.problem("topic index entry without its item", || {
+                    super::show_key(&key)
+                });
+            }
+        }
+        report.entries.insert(TOPIC_INDEX.into(), topics);
+
+        report.entries.insert(SEEN.into(), self.seen.len());
+        let stories = self.decode_all::<StoredStory>(&self.stories, STORIES, &mut report)?;
+        report.entries.insert(STORIES.into(), stories);
+        let feeds = self.decode_all::<FeedState>(&self.feeds, FEEDS, &mut report)?;
+        report.entries.insert(FEEDS.into(), feeds);
+
+        let mut outbox = 0usize;
+        for entry in self.outbox.iter() {
+            let (key, value) = entry.map_err(db_error("reading tree outbox"))?;
+            outbox += 1;
+            match codec::decode::<StoredAlert>(&value) {
+                Ok(alert) if alert.status == AlertStatus::Pending => {
+                    if !self
+                        .outbox_due
+                        .contains_key(super::due_key(&alert))
+                        .map_err(db_error("reading tree outbox_due"))?
+                    {
+                        report.problem("pending alert without its due entry", || {
+                            super::show_key(&key)
+                        });
+                    }
+                }
+                Ok(_) => {}
+                Err(reason) => report.problem("alert record that does not decode", || {
+                    format!("{}: {reason}", super::show_key(&key))
+                }),
+            }
+        }
+        report.entries.insert(OUTBOX.into(), outbox);
+        report
+            .entries
+            .insert(OUTBOX_DUE.into(), self.outbox_due.len());
+
+        let kept = self
+            .meta
+            .get(STORED_KEY)
+            .map_err(db_error("reading tree meta"))?;
+        if let Some(kept) = kept {
+            let kept = read_u64(Some(&kept));
+            if kept != by_time {
+                report.problem("kept item count differs from the items there are", || {
+                    format!("kept {kept}, counted {by_time}")
+                });
+            }
+        }
+        Ok(report)
+    }
+
+    fn decode_all<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        name: &'static str,
+        report: &mut CheckReport,
+    ) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for entry in tree.iter() {
+            let (key, value) = entry.map_err(|cause| StoreError::Db {
+                op: "reading a tree to check it",
+                cause,
+            })?;
+            count += 1;
+            if let Err(reason) = codec::decode::<T>(&value) {
+                let kind = match name {
+                    STORIES => "story record that does not decode",
+                    _ => "feed state that does not decode",
+                };
+                report.problem(kind, || format!("{}: {reason}", super::show_key(&key)));
+            }
+        }
+        Ok(count)
+    }
+
+    /// Copies every tree into a new store at `to`, which must not exist or be an empty
+    /// directory, and flushes it. The copy is consistent when nothing else writes to
+    /// this store meanwhile (the CLI holds it, so no daemon does).
+    pub fn backup(&self, to: &Path) -> Result<BackupReport, StoreError> {
+        let refuse = |reason: String| StoreError::Backup {
+            path: to.to_path_buf(),
+            reason,
+        };
+        if let Ok(mut entries) = std::fs::read_dir(to) {
+            if entries.next().is_some() {
+                return Err(refuse("it exists and is not empty".into()));
+            }
+        } else if to.exists() {
+            return Err(refuse("it exists and is not a directory".into()));
+        }
+        let copy = sled::Config::new()
+            .path(to)
+            .cache_capacity(super::CACHE_CAPACITY)
+            .open()
+            .map_err(|cause| refuse(format!("creating it: {cause}")))?;
+        let mut report = BackupReport::default();
+        for name in self.db.tree_names() {
+            let from = self.db.open_tree(&name).map_err(|cause| StoreError::Db {
+                op: "opening a tree to back it up",
+                cause,
+            })?;
+            let into = copy
+                .open_tree(&name)
+                .map_err(|cause| refuse(format!("creating a tree: {cause}")))?;
+            let mut batch = sled::Batch::default();
+            let mut in_batch = 0;
+            for entry in from.iter() {
+                let (key, value) = entry.map_err(|cause| StoreError::Db {
+                    op: "reading a tree to back it up",
+                    cause,
+                })?;
+                batch.insert(key, value);
+                in_batch += 1;
+                report.entries += 1;
+                if in_batch == 1000 {
+                    into.apply_batch(std::mem::take(&mut batch))
+                        .map_err(|cause| refuse(format!("writing: {cause}")))?;
+                    in_batch = 0;
+                }
+            }
+            into.apply_batch(batch)
+                .map_err(|cause| refuse(format!("writing: {cause}")))?;
+            report.trees += 1;
+        }
+        copy.flush()
+            .map_err(|cause| refuse(format!("flushing: {cause}")))?;
+        let written = read_u64(
+            self.meta
+                .get(WRITTEN_KEY)
+                .map_err(|cause| StoreError::Db {
+                    op: "reading tree meta",
+                    cause,
+                })?
+                .as_deref(),
+        );
+        if written > 0 {
+            std::fs::write(to.join(FLUSHED_FILE), format!("{written}\n"))
+                .map_err(|e| refuse(format!("writing {FLUSHED_FILE}: {e}")))?;
+        }
+        Ok(report)
+    }
+}
