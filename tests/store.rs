@@ -444,3 +444,193 @@ fn store_check_and_backup_find_damage_and_copy_every_item() {
         damaged.stderr
     );
 }
+
+/// Feeds of distinct stories, every item on the `harbour` topic: `feeds` × `items`.
+fn write_story_feeds(dir: &Path, feeds: usize, items: usize) -> PathBuf {
+    let words = [
+        "grain",
+        "corridor",
+        "prisoners",
+        "ministry",
+        "border",
+        "villages",
+        "drones",
+        "power",
+        "grid",
+        "envoy",
+        "summit",
+        "convoy",
+        "ferry",
+        "tariff",
+        "reactor",
+        "bridge",
+        "monitor",
+        "mayor",
+        "court",
+        "budget",
+        "railway",
+        "pipeline",
+        "harvest",
+        "vaccine",
+    ];
+    // A fixed xorshift, so the corpus is the same on every run.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut config = format!(
+        "[storage]\npath = {:?}\n[poller]\ninterval = \"1h\"\nconcurrency = 4\nper_host = 4\n",
+        dir.join("data")
+    );
+    for f in 0..feeds {
+        let mut xml = String::from(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Local</title>",
+        );
+        for i in 0..items {
+            let text: Vec<&str> = (0..60)
+                .map(|_| words[(next() % words.len() as u64) as usize])
+                .collect();
+            xml.push_str(&format!(
+                "<item><guid>s-{f}-{i}</guid><title>Harbour report {f}-{i}</title>\
+                 <link>https://example.org/s/{f}/{i}</link>\
+                 <description>The harbour {}.</description></item>",
+                text.join(" ")
+            ));
+        }
+        xml.push_str("</channel></rss>");
+        let path = dir.join(format!("story-feed-{f}.xml"));
+        fs::write(&path, xml).expect("write feed");
+        config.push_str(&format!("[[feeds]]\nurl = \"file:{}\"\n", path.display()));
+    }
+    config.push_str(
+        "[[entities]]\nid = \"putin\"\nkind = \"person\"\nname = \"Vladimir Putin\"\n\
+         [[sinks]]\nid = \"log\"\nkind = \"log\"\n\
+         [[topics]]\nid = \"harbour\"\nquery = \"harbour\"\nsinks = [\"log\"]\n",
+    );
+    let path = dir.join("stories.toml");
+    fs::write(&path, config).expect("write config");
+    path
+}
+
+/// `once` killed with SIGKILL at points spread over its run, each on a fresh store,
+/// then run again to the end: every item is stored once, the store checks clean, and
+/// every story on the topic has exactly one alert for its topic and sink.
+#[test]
+fn once_killed_at_any_point_loses_nothing_and_alerts_each_story_once() {
+    use std::collections::{HashMap, HashSet};
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (feeds, per_feed) = (20, 50);
+    let config = write_story_feeds(dir.path(), feeds, per_feed);
+    let with_store = |data: &Path, args: &[&str]| {
+        let mut cmd = newswatch();
+        cmd.args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("NEWSWATCH__STORAGE__PATH", data);
+        cmd
+    };
+
+    // How long a whole run takes here.
+    let started = Instant::now();
+    let full = run(&mut with_store(&dir.path().join("timing"), &["once"]));
+    assert_eq!(full.code, 0, "{}", full.stderr);
+    let whole = started.elapsed();
+
+    let points = 8u32;
+    let mut killed_running = 0;
+    for point in 1..=points {
+        let data = dir.path().join(format!("store-{point}"));
+        let mut child = with_store(&data, &["once"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn once");
+        // Points over the first 80% of a run: later ones may find it done.
+        std::thread::sleep(whole * point * 4 / (5 * (points + 1)));
+        if child.try_wait().expect("poll once").is_none() {
+            killed_running += 1;
+        }
+        let _ = child.kill();
+        child.wait().expect("reap once");
+
+        let again = run(&mut with_store(&data, &["once"]));
+        assert_eq!(again.code, 0, "point {point}: {}", again.stderr);
+        let items = run(&mut with_store(
+            &data,
+            &["items", "--json", "--limit", "100000"],
+        ));
+        assert_eq!(items.code, 0, "point {point}: {}", items.stderr);
+        let ids: HashSet<&str> = items
+            .items
+            .iter()
+            .map(|i| i["id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(
+            ids.len(),
+            items.items.len(),
+            "point {point}: an item stored twice"
+        );
+        assert_eq!(
+            ids.len(),
+            feeds * per_feed,
+            "point {point}: items were lost"
+        );
+
+        let check = run(&mut with_store(&data, &["store", "check"]));
+        assert_eq!(
+            check.code, 0,
+            "point {point}: {}{}",
+            check.stdout, check.stderr
+        );
+
+        let story_of: HashMap<&str, &str> = items
+            .items
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_str().expect("id"),
+                    i["story"].as_str().expect("story"),
+                )
+            })
+            .collect();
+        let alerts = run(&mut with_store(
+            &data,
+            &["alerts", "--json", "--limit", "100000"],
+        ));
+        assert_eq!(alerts.code, 0, "point {point}: {}", alerts.stderr);
+        let mut per_story: HashMap<(&str, String, String), usize> = HashMap::new();
+        for alert in &alerts.items {
+            let item = alert["item"].as_str().expect("item");
+            let story = story_of.get(item).expect("an alert's item is stored");
+            *per_story
+                .entry((story, alert["topic"].to_string(), alert["sink"].to_string()))
+                .or_default() += 1;
+        }
+        let stories: HashSet<&str> = story_of.values().copied().collect();
+        assert_eq!(
+            per_story.len(),
+            stories.len(),
+            "point {point}: a story on the topic has no alert"
+        );
+        assert!(
+            per_story.values().all(|&n| n == 1),
+            "point {point}: a story alerted twice: {:?}",
+            per_story
+                .iter()
+                .filter(|(_, &n)| n > 1)
+                .take(3)
+                .collect::<Vec<_>>()
+        );
+    }
+    // Timing on a shared machine varies; most kills must still land mid-run, or the
+    // test would prove nothing.
+    assert!(
+        killed_running >= points / 2,
+        "only {killed_running} of {points} runs were still running when killed"
+    );
+}
