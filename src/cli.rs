@@ -309,7 +309,7 @@ fn store_command(config: &Config, backup_to: Option<&Path>) -> anyhow::Result<Ex
     let (checked, report) = match backup_to {
         None => (path.to_path_buf(), store.check()?),
         Some(dir) => {
-            let copied = store.backup(dir)?;
+            let (copied, copy) = store.backup(dir)?;
             drop(store);
             println!(
                 "copied {} entries of {} trees from {} to {}",
@@ -318,8 +318,6 @@ fn store_command(config: &Config, backup_to: Option<&Path>) -> anyhow::Result<Ex
                 path.display(),
                 dir.display()
             );
-            let copy = Store::open(dir)
-                .with_context(|| format!("opening the copy at {}", dir.display()))?;
             (dir.to_path_buf(), copy.check()?)
         }
     };

@@ -198,9 +198,11 @@ impl Store {
     }
 
     /// Copies every tree into a new store at `to`, which must not exist or be an empty
-    /// directory, and flushes it. The copy is consistent when nothing else writes to
-    /// this store meanwhile (the CLI holds it, so no daemon does).
-    pub fn backup(&self, to: &Path) -> Result<BackupReport, StoreError> {
+    /// directory, and flushes it; returns the copy, open (sled releases a directory's
+    /// lock some time after its last handle drops, so opening it again at once could
+    /// find it locked). The copy is consistent when nothing else writes to this store
+    /// meanwhile (the CLI holds it, so no daemon does).
+    pub fn backup(&self, to: &Path) -> Result<(BackupReport, Store), StoreError> {
         let refuse = |reason: String| StoreError::Backup {
             path: to.to_path_buf(),
             reason,
@@ -261,6 +263,6 @@ impl Store {
             std::fs::write(to.join(FLUSHED_FILE), format!("{written}\n"))
                 .map_err(|e| refuse(format!("writing {FLUSHED_FILE}: {e}")))?;
         }
-        Ok(report)
+        Ok((report, Store::from_db(copy, to)?))
     }
 }
