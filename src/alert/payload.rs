@@ -1,4 +1,4 @@
-//! The alert as receivers see it: the JSON body of design.md's webhook contract.
+//! The alert as receivers see it: the JSON body of docs/webhooks.md ("Body").
 //!
 //! This is a wire type, kept apart from the domain types: fields may be added, never
 //! renamed. The body is built once, when the alert is written to the outbox, and sent

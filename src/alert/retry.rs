@@ -1,5 +1,6 @@
 //! When a delivery failed, whether to try again and when: the HTTP status rules of
-//! design.md's webhook contract, `Retry-After`, and exponential backoff with jitter.
+//! docs/webhooks.md ("Your answer, and retries"), `Retry-After`, and exponential
+//! backoff with jitter.
 //!
 //! Everything here is pure (no clock, no randomness of its own), so the outbox can
 //! compute the next attempt from what it stored and the tests are exact.

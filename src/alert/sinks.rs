@@ -6,8 +6,8 @@
 //! again is [`super::retry`]'s business and remembering attempts is the outbox's. The
 //! format functions are pure so they can be tested without a network.
 //!
-//! The generic webhook follows the Standard Webhooks specification (design.md, "Alerts
-//! and webhook contract"; docs/webhooks.md for receivers). Slack and Discord webhook
+//! The generic webhook follows the Standard Webhooks specification (docs/webhooks.md,
+//! "The request" and "Verifying the signature"). Slack and Discord webhook
 //! URLs carry their credentials in the path, so error messages and `Debug` name only
 //! the host.
 
@@ -257,7 +257,7 @@ fn read_secret(
 // Formats
 // ---------------------------------------------------------------------------------
 
-/// The generic webhook body: the payload as JSON, exactly design.md's body.
+/// The generic webhook body: the payload as JSON, exactly docs/webhooks.md's "Body".
 pub fn webhook_body(payload: &AlertPayload) -> Vec<u8> {
     match serde_json::to_vec(payload) {
         Ok(body) => body,
