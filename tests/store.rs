@@ -178,18 +178,27 @@ fn write_feeds(dir: &Path, feeds: usize, items: usize) -> Vec<String> {
     urls
 }
 
+/// 4 feeds of 150 items polled once into `dir/data`: the config and what `once` said.
+fn polled_store(dir: &Path) -> (PathBuf, Run) {
+    let urls = write_feeds(dir, 4, 150);
+    let config = crate::util::feeds_config(dir, &urls);
+    let polled = run(newswatch().arg("once").arg("--config").arg(&config));
+    assert_eq!(polled.code, 0, "{}", polled.stderr);
+    (config, polled)
+}
+
+/// `newswatch items --json` with no limit to speak of.
+fn all_items(config: &Path) -> Run {
+    run(newswatch()
+        .args(["items", "--json", "--limit", "100000", "--config"])
+        .arg(config))
+}
+
 #[test]
 fn a_damaged_record_is_skipped_and_counted_and_the_rest_are_listed() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let urls = write_feeds(dir.path(), 4, 150);
-    let config = crate::util::feeds_config(dir.path(), &urls);
-    let polled = run(newswatch().arg("once").arg("--config").arg(&config));
-    assert_eq!(polled.code, 0, "{}", polled.stderr);
-    let list = || {
-        run(newswatch()
-            .args(["items", "--json", "--limit", "100000", "--config"])
-            .arg(&config))
-    };
+    let (config, _) = polled_store(dir.path());
+    let list = || all_items(&config);
     let before = list();
     assert_eq!(before.code, 0, "{}", before.stderr);
     let total = before.items.len();
@@ -262,15 +271,8 @@ fn a_damaged_record_is_skipped_and_counted_and_the_rest_are_listed() {
 #[test]
 fn a_store_whose_log_lost_flushed_items_says_so_instead_of_showing_fewer() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let urls = write_feeds(dir.path(), 4, 150);
-    let config = crate::util::feeds_config(dir.path(), &urls);
-    let polled = run(newswatch().arg("once").arg("--config").arg(&config));
-    assert_eq!(polled.code, 0, "{}", polled.stderr);
-    let items = || {
-        run(newswatch()
-            .args(["items", "--json", "--limit", "100000", "--config"])
-            .arg(&config))
-    };
+    let (config, polled) = polled_store(dir.path());
+    let items = || all_items(&config);
     assert!(polled.stdout.contains("600 new items"), "{}", polled.stdout);
 
     // Zero 4 KiB in the middle of sled's log, as a failing sector would. sled reads
@@ -314,15 +316,8 @@ fn a_store_whose_log_lost_flushed_items_says_so_instead_of_showing_fewer() {
 #[test]
 fn a_damaged_snapshot_is_set_aside_and_the_store_rebuilt_from_its_log() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let urls = write_feeds(dir.path(), 4, 150);
-    let config = crate::util::feeds_config(dir.path(), &urls);
-    let polled = run(newswatch().arg("once").arg("--config").arg(&config));
-    assert_eq!(polled.code, 0, "{}", polled.stderr);
-    let items = || {
-        run(newswatch()
-            .args(["items", "--json", "--limit", "100000", "--config"])
-            .arg(&config))
-    };
+    let (config, _) = polled_store(dir.path());
+    let items = || all_items(&config);
     // Opening and closing the store again leaves a snapshot of sled's page table.
     assert_eq!(items().items.len(), 600);
     let data = dir.path().join("data");
@@ -363,10 +358,7 @@ fn a_damaged_snapshot_is_set_aside_and_the_store_rebuilt_from_its_log() {
 #[test]
 fn store_check_and_backup_find_damage_and_copy_every_item() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let urls = write_feeds(dir.path(), 4, 150);
-    let config = crate::util::feeds_config(dir.path(), &urls);
-    let polled = run(newswatch().arg("once").arg("--config").arg(&config));
-    assert_eq!(polled.code, 0, "{}", polled.stderr);
+    let (config, _) = polled_store(dir.path());
     let store_cmd = |args: &[&str]| {
         run(newswatch()
             .arg("store")

@@ -59,7 +59,6 @@ impl Store {
     /// errors; everything else is a problem in the report.
     pub fn check(&self) -> Result<CheckReport, StoreError> {
         let mut report = CheckReport::default();
-        let db_error = |op: &'static str| move |cause| StoreError::Db { op, cause };
 
         let mut items = 0usize;
         for entry in self.items.iter() {
@@ -126,9 +125,17 @@ impl Store {
         report.entries.insert(TOPIC_INDEX.into(), topics);
 
         report.entries.insert(SEEN.into(), self.seen.len());
-        let stories = self.decode_all::<StoredStory>(&self.stories, STORIES, &mut report)?;
+        let stories = Store::decode_all::<StoredStory>(
+            &self.stories,
+            "story record that does not decode",
+            &mut report,
+        )?;
         report.entries.insert(STORIES.into(), stories);
-        let feeds = self.decode_all::<FeedState>(&self.feeds, FEEDS, &mut report)?;
+        let feeds = Store::decode_all::<FeedState>(
+            &self.feeds,
+            "feed state that does not decode",
+            &mut report,
+        )?;
         report.entries.insert(FEEDS.into(), feeds);
 
         let mut outbox = 0usize;
@@ -173,24 +180,17 @@ impl Store {
         Ok(report)
     }
 
+    /// Decodes every record of `tree`; each that does not is a problem of `kind`.
     fn decode_all<T: serde::de::DeserializeOwned>(
-        &self,
         tree: &sled::Tree,
-        name: &'static str,
+        kind: &'static str,
         report: &mut CheckReport,
     ) -> Result<usize, StoreError> {
         let mut count = 0;
         for entry in tree.iter() {
-            let (key, value) = entry.map_err(|cause| StoreError::Db {
-                op: "reading a tree to check it",
-                cause,
-            })?;
+            let (key, value) = entry.map_err(db_error("reading a tree to check it"))?;
             count += 1;
             if let Err(reason) = codec::decode::<T>(&value) {
-                let kind = match name {
-                    STORIES => "story record that does not decode",
-                    _ => "feed state that does not decode",
-                };
                 report.problem(kind, || format!("{}: {reason}", super::show_key(&key)));
             }
         }
@@ -221,20 +221,17 @@ impl Store {
             .map_err(|cause| refuse(format!("creating it: {cause}")))?;
         let mut report = BackupReport::default();
         for name in self.db.tree_names() {
-            let from = self.db.open_tree(&name).map_err(|cause| StoreError::Db {
-                op: "opening a tree to back it up",
-                cause,
-            })?;
+            let from = self
+                .db
+                .open_tree(&name)
+                .map_err(db_error("opening a tree to back it up"))?;
             let into = copy
                 .open_tree(&name)
                 .map_err(|cause| refuse(format!("creating a tree: {cause}")))?;
             let mut batch = sled::Batch::default();
             let mut in_batch = 0;
             for entry in from.iter() {
-                let (key, value) = entry.map_err(|cause| StoreError::Db {
-                    op: "reading a tree to back it up",
-                    cause,
-                })?;
+                let (key, value) = entry.map_err(db_error("reading a tree to back it up"))?;
                 batch.insert(key, value);
                 in_batch += 1;
                 report.entries += 1;
@@ -253,10 +250,7 @@ impl Store {
         let written = read_u64(
             self.meta
                 .get(WRITTEN_KEY)
-                .map_err(|cause| StoreError::Db {
-                    op: "reading tree meta",
-                    cause,
-                })?
+                .map_err(db_error("reading tree meta"))?
                 .as_deref(),
         );
         if written > 0 {
@@ -265,4 +259,9 @@ impl Store {
         }
         Ok((report, Store::from_db(copy, to)?))
     }
+}
+
+/// A sled error while doing `op`.
+fn db_error(op: &'static str) -> impl Fn(sled::Error) -> StoreError {
+    move |cause| StoreError::Db { op, cause }
 }

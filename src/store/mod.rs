@@ -462,6 +462,9 @@ pub struct Store {
     /// How far (in milliseconds) prune passes have looked for items without a topic
     /// past the history; see [`Store::expired_items`].
     prune_scanned: Arc<AtomicU64>,
+    /// The count last written to [`FLUSHED_FILE`], so that a flush with nothing new
+    /// (a burst of 304s) does not write the file again.
+    recorded_flushed: Arc<AtomicU64>,
     /// Makes every sketch write fail, to test what the daemon does then.
     #[cfg(test)]
     fail_sketch_writes: Arc<std::sync::atomic::AtomicBool>,
@@ -516,31 +519,7 @@ impl Store {
             },
         };
         remove_partial_snapshots(path);
-        let db = match open_sled(path) {
-            Ok(db) => db,
-            // A damaged snapshot makes sled refuse the whole store, though the
-            // snapshot only saves reading the log: without it sled rebuilds the
-            // pages from the log. Set it aside (never deleted) and try once more;
-            // the check below still refuses a store that lost flushed items.
-            Err(OpenFailure::Damaged(reason)) => match set_aside_snapshots(path) {
-                Some(moved) if !moved.is_empty() => match open_sled(path) {
-                    Ok(db) => {
-                        for (from, to) in &moved {
-                            tracing::warn!(snapshot = %from.display(), moved_to = %to.display(), reason = %reason, "The store's snapshot was damaged; set it aside and rebuilt the store from its log.");
-                        }
-                        db
-                    }
-                    Err(failure) => {
-                        for (from, to) in &moved {
-                            let _ = std::fs::rename(to, from);
-                        }
-                        return Err(failure.into_error(path, open_error));
-                    }
-                },
-                _ => return Err(OpenFailure::Damaged(reason).into_error(path, open_error)),
-            },
-            Err(failure) => return Err(failure.into_error(path, open_error)),
-        };
+        let db = open_recovering(path).map_err(|failure| failure.into_error(path, open_error))?;
         Store::from_db(db, path)
     }
 
@@ -567,6 +546,7 @@ impl Store {
             outbox_due: tree(OUTBOX_DUE)?,
             item_count: Arc::new(AtomicUsize::new(0)),
             prune_scanned: Arc::new(AtomicU64::new(0)),
+            recorded_flushed: Arc::new(AtomicU64::new(0)),
             #[cfg(test)]
             fail_sketch_writes: Default::default(),
             db,
@@ -1040,7 +1020,7 @@ impl Store {
                 op: "flushing the store",
                 cause,
             })?;
-        if written > 0 {
+        if written > self.recorded_flushed.load(Ordering::Relaxed) {
             if let Err(err) = self.record_flushed(written) {
                 // Only the check for lost items depends on it; the items are stored.
                 tracing::warn!(path = %self.path.join(FLUSHED_FILE).display(), error = %err, "Could not record the flushed item count.");
@@ -1063,7 +1043,9 @@ impl Store {
         let file = self.path.join(FLUSHED_FILE);
         let partial = self.path.join(format!("{FLUSHED_FILE}.new"));
         std::fs::write(&partial, format!("{written}\n"))?;
-        std::fs::rename(&partial, &file)
+        std::fs::rename(&partial, &file)?;
+        self.recorded_flushed.fetch_max(written, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Refuses a store that sled gave back with fewer items than were flushed.
@@ -1379,6 +1361,32 @@ impl OpenFailure {
             OpenFailure::Other(cause) => other(cause),
         }
     }
+}
+
+/// [`open_sled`], and when sled finds the store damaged and a snapshot is there, once
+/// more without the snapshot. A damaged snapshot makes sled refuse the whole store,
+/// though the snapshot only saves reading the log: without it sled rebuilds the pages
+/// from the log. It is set aside (never deleted); if the store still does not open,
+/// it is put back. [`Store::open`]'s lost-items check still refuses a store that
+/// came back short.
+fn open_recovering(path: &Path) -> Result<sled::Db, OpenFailure> {
+    let reason = match open_sled(path) {
+        Err(OpenFailure::Damaged(reason)) => reason,
+        other => return other,
+    };
+    let moved = match set_aside_snapshots(path) {
+        Some(moved) if !moved.is_empty() => moved,
+        _ => return Err(OpenFailure::Damaged(reason)),
+    };
+    let reopened = open_sled(path);
+    for (from, to) in &moved {
+        if reopened.is_ok() {
+            tracing::warn!(snapshot = %from.display(), moved_to = %to.display(), reason = %reason, "The store's snapshot was damaged; set it aside and rebuilt the store from its log.");
+        } else {
+            let _ = std::fs::rename(to, from);
+        }
+    }
+    reopened
 }
 
 fn open_sled(path: &Path) -> Result<sled::Db, OpenFailure> {
@@ -2733,6 +2741,10 @@ mod tests {
                 .unwrap();
             store.flush().await.unwrap();
             assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "2");
+            // A flush with nothing new written (a burst of 304s) leaves the file be.
+            std::fs::remove_file(&file).unwrap();
+            store.flush().await.unwrap();
+            assert!(!file.exists(), "the file was written again for nothing");
             store.insert_items(&[item("c", t(10, 2), &[])]).unwrap();
             // Stored again: not counted twice.
             store.insert_items(&[item("c", t(10, 2), &[])]).unwrap();
