@@ -1,0 +1,101 @@
+//! Key layouts: time keys (milliseconds since the epoch, big-endian, then an id) so
+//! that sled's byte order is time order, and the prefixed keys of the indexes.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::StoredAlert;
+
+/// A time stored as milliseconds (`u64` BE), as `seen` holds it.
+pub(super) fn decode_millis(bytes: &[u8]) -> Option<u64> {
+    bytes.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// Milliseconds since the epoch; times before 1970 (never a fetch time) count as 0.
+pub(super) fn millis(t: DateTime<Utc>) -> u64 {
+    u64::try_from(t.timestamp_millis()).unwrap_or(0)
+}
+
+/// `now - age` in milliseconds; an age beyond the calendar means "nothing is older".
+pub(super) fn cutoff(now: DateTime<Utc>, age: Duration) -> u64 {
+    chrono::Duration::from_std(age)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
+        .map_or(0, millis)
+}
+
+pub(super) fn time_key(at: u64, id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + id.len());
+    key.extend_from_slice(&at.to_be_bytes());
+    key.extend_from_slice(id);
+    key
+}
+
+pub(super) fn split_time_key(key: &[u8]) -> Option<(u64, &[u8])> {
+    let (at, id) = key.split_first_chunk::<8>()?;
+    Some((u64::from_be_bytes(*at), id))
+}
+
+pub(super) fn sink_prefix(sink: &str) -> Vec<u8> {
+    let mut key = sink.as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+pub(super) fn due_key(alert: &StoredAlert) -> Vec<u8> {
+    let mut key = sink_prefix(&alert.sink);
+    key.extend_from_slice(&time_key(millis(alert.next_attempt), alert.id.as_bytes()));
+    key
+}
+
+pub(super) fn topic_prefix(topic: &str) -> Vec<u8> {
+    let mut key = topic.as_bytes().to_vec();
+    key.push(0);
+    key
+}
+
+pub(super) fn topic_key(topic: &str, at: u64, id: &[u8]) -> Vec<u8> {
+    let mut key = topic_prefix(topic);
+    key.extend_from_slice(&time_key(at, id));
+    key
+}
+
+/// The `story_sketches` key of a story; with an empty `story`, the prefix of every
+/// story first seen in that millisecond with that fingerprint.
+pub(super) fn sketch_key(first_seen: DateTime<Utc>, fingerprint: u64, story: &str) -> Vec<u8> {
+    let mut key = time_key(millis(first_seen), &fingerprint.to_be_bytes());
+    key.extend_from_slice(story.as_bytes());
+    key
+}
+
+pub(super) fn encode_sketch(sketch: &[u32]) -> Vec<u8> {
+    sketch.iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
+pub(super) fn decode_sketch(bytes: &[u8]) -> Option<Vec<u32>> {
+    (bytes.len() % 4 == 0).then(|| {
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    })
+}
+
+/// A key for messages: as text when it is printable text, else in hex.
+pub(super) fn show_key(key: &[u8]) -> String {
+    let printable = |key: &[u8]| {
+        std::str::from_utf8(key)
+            .ok()
+            .filter(|text| !text.is_empty() && !text.chars().any(char::is_control))
+            .map(str::to_string)
+    };
+    if let Some(text) = printable(key) {
+        return text;
+    }
+    // A time key: its milliseconds, then the id it ends with.
+    if let Some((at, id)) = split_time_key(key).and_then(|(at, id)| Some((at, printable(id)?))) {
+        return format!("{at}/{id}");
+    }
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}

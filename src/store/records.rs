@@ -1,0 +1,250 @@
+//! The records the store keeps and the listings it returns: what every backend reads
+//! and writes, independent of how it lays them out.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::payload::AlertPayload;
+
+use super::{show_key, StoreError};
+
+/// An item as stored: the cleaned text and what the pipeline found in it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredItem {
+    pub id: String,
+    /// The feed's configured URL.
+    pub feed: String,
+    pub feed_name: String,
+    pub title: String,
+    pub url: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub fetched: DateTime<Utc>,
+    /// The cleaned body.
+    pub text: String,
+    pub entities: Vec<StoredEntity>,
+    pub topics: Vec<StoredTopic>,
+    /// The story the item belongs to.
+    pub story: String,
+    /// True for the first copy of its story, the one that alerts.
+    pub is_story_lead: bool,
+    pub fingerprint: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEntity {
+    pub id: String,
+    pub mentions: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTopic {
+    pub id: String,
+    pub score: f64,
+    pub matched: Vec<String>,
+}
+
+/// A story: the first copy of an article and the copies seen after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredStory {
+    pub id: String,
+    pub first_item: String,
+    pub first_seen: DateTime<Utc>,
+    pub fingerprint: u64,
+    pub related: Vec<Related>,
+    /// Topics this story has raised alerts for; a later copy does not alert on them again.
+    #[serde(default)]
+    pub alerted: Vec<String>,
+}
+
+/// Where an alert is in its delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Pending => "pending",
+            AlertStatus::Delivered => "delivered",
+            AlertStatus::Failed => "failed",
+        }
+    }
+}
+
+/// An alert in the outbox: what to send, where, and how its delivery went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAlert {
+    /// Stable across retries and restarts: derived from story, topic and sink.
+    pub id: String,
+    pub sink: String,
+    pub topic: String,
+    pub item_id: String,
+    pub story: String,
+    pub created: DateTime<Utc>,
+    pub status: AlertStatus,
+    pub attempts: u32,
+    pub next_attempt: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The body, built once so every retry sends the same bytes.
+    pub payload: AlertPayload,
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Attempt {
+    Delivered { at: DateTime<Utc> },
+    Retry { next: DateTime<Utc>, error: String },
+    Failed { error: String },
+}
+
+/// A later copy of a story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Related {
+    pub item_id: String,
+    /// The feed's configured URL.
+    pub feed: String,
+    pub url: Option<String>,
+    pub title: String,
+}
+
+/// What the poller remembers about a feed between polls.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeedState {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    /// Consecutive failures.
+    pub failures: u32,
+    pub next_poll: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// Why the feed is no longer polled, e.g. "410 Gone".
+    pub disabled: Option<String>,
+    /// Where a 301/308 said the feed now lives.
+    pub permanent_url: Option<String>,
+    pub repairs: u64,
+    pub items_total: u64,
+}
+
+/// Which items to list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemQuery {
+    /// Only items that matched this topic.
+    pub topic: Option<String>,
+    /// Only items fetched at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many items.
+    pub limit: usize,
+}
+
+/// What one [`Store::prune`] pass removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    pub items: usize,
+    pub seen: usize,
+    pub stories: usize,
+    /// Item time-index entries read to find the expired items.
+    pub scanned: usize,
+    /// False when the pass stopped at its bound and more expired records remain.
+    pub done: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    pub items: usize,
+    pub feeds: usize,
+    pub stories: usize,
+}
+
+/// Records listed from the store, and how many could not be read.
+///
+/// A damaged page or record (a disk error, a byte flipped on disk) costs only the
+/// records on it: listings go on past them, count them in `skipped`, and the caller
+/// says so. sled cannot step past an index page it cannot read, so a damaged index
+/// ends its listing there (`cut_short`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<T> {
+    pub records: Vec<T>,
+    /// Records skipped because they could not be read or decoded.
+    pub skipped: usize,
+    /// The listing ended early at an unreadable part of an index.
+    pub cut_short: bool,
+}
+
+impl<T> Default for Listing<T> {
+    fn default() -> Self {
+        Listing {
+            records: Vec::new(),
+            skipped: 0,
+            cut_short: false,
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Listing<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.records
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Listing<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.iter()
+    }
+}
+
+impl<T> IntoIterator for Listing<T> {
+    type Item = T;
+    type IntoIter = std::vec::IntoIter<T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.records.into_iter()
+    }
+}
+
+impl<T> Listing<T> {
+    /// Whether anything could not be read.
+    pub fn is_damaged(&self) -> bool {
+        self.skipped > 0 || self.cut_short
+    }
+
+    /// Counts an unreadable record, or fails on an error that is not damage (an I/O
+    /// error may pass, and deserves to be seen as an error).
+    pub(super) fn skip_damaged(
+        &mut self,
+        tree: &'static str,
+        key: &[u8],
+        cause: sled::Error,
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        if !matches!(cause, sled::Error::Corruption { .. }) {
+            return Err(StoreError::Db { op, cause });
+        }
+        tracing::warn!(tree, key = %show_key(key), error = %cause, "Skipped an unreadable record.");
+        self.skipped += 1;
+        Ok(())
+    }
+
+    /// Ends a listing at an index page that cannot be read.
+    pub(super) fn stop_at_damage(
+        &mut self,
+        tree: &'static str,
+        cause: sled::Error,
+        op: &'static str,
+    ) -> Result<(), StoreError> {
+        if !matches!(cause, sled::Error::Corruption { .. }) {
+            return Err(StoreError::Db { op, cause });
+        }
+        tracing::warn!(tree, error = %cause, "Stopped listing at an unreadable part of the store.");
+        self.cut_short = true;
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! Stories and their sketches: attaching a stored item to its story inside the item
+//! transaction, the window's reads on start, and the sketches written after it.
+
+use super::*;
+
+impl Store {
+    pub fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError> {
+        get_json(&self.stories, STORIES, id.as_bytes())
+    }
+
+    /// Writes stories' sketches, all or none; an empty sketch is not stored.
+    pub fn put_sketches(&self, leads: &[LeadSketch]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for lead in leads.iter().filter(|lead| !lead.sketch.is_empty()) {
+            batch.insert(
+                sketch_key(lead.first_seen, lead.fingerprint, &lead.story),
+                encode_sketch(&lead.sketch),
+            );
+        }
+        #[cfg(test)]
+        if self.fail_sketch_writes.load(Ordering::Relaxed) {
+            return Err(StoreError::Db {
+                op: "writing tree story_sketches",
+                cause: sled::Error::Unsupported("failing on purpose, for a test".into()),
+            });
+        }
+        self.story_sketches
+            .apply_batch(batch)
+            .map_err(|cause| StoreError::Db {
+                op: "writing tree story_sketches",
+                cause,
+            })
+    }
+
+    /// Makes [`Store::put_sketches`] fail (or work again), for tests.
+    #[cfg(test)]
+    pub(crate) fn fail_sketch_writes(&self, fail: bool) {
+        self.fail_sketch_writes.store(fail, Ordering::Relaxed);
+    }
+
+    /// Stories first seen at or after `since`, oldest first (the order
+    /// [`crate::pipeline::dedup::StoryWindow`] is rebuilt in).
+    pub fn recent_stories(&self, since: DateTime<Utc>) -> Result<Vec<StoredStory>, StoreError> {
+        self.stories_since(since).collect()
+    }
+
+    /// [`Store::recent_stories`] read one at a time, so that a window of many stories
+    /// is never all in memory at once.
+    pub fn stories_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Iterator<Item = Result<StoredStory, StoreError>> + '_ {
+        self.stories_by_time
+            .range(time_key(millis(since), b"")..)
+            .filter_map(move |entry| {
+                let (key, _) = match entry {
+                    Ok(entry) => entry,
+                    Err(cause) => {
+                        return Some(Err(StoreError::Db {
+                            op: "reading tree stories_by_time",
+                            cause,
+                        }))
+                    }
+                };
+                let Some((at, id)) = split_time_key(&key) else {
+                    tracing::warn!(tree = STORIES_BY_TIME, key = %show_key(&key), "Skipped a malformed index key.");
+                    return None;
+                };
+                let record = match self.stories.get(id) {
+                    Ok(record) => record?,
+                    Err(cause) => {
+                        return Some(Err(StoreError::Db {
+                            op: "reading tree stories",
+                            cause,
+                        }))
+                    }
+                };
+                let story = decode_or_warn::<StoredStory>(STORIES, id, &record)?;
+                // A story whose first copy changed has an older index entry left behind;
+                // it is listed under its current time only.
+                (millis(story.first_seen) == at).then_some(Ok(story))
+            })
+    }
+
+    /// The sketches stored for stories first seen at `first_seen` (to the millisecond)
+    /// with this fingerprint, with their story ids: normally one story, or none when
+    /// it has no sketch.
+    pub fn story_sketches(
+        &self,
+        first_seen: DateTime<Utc>,
+        fingerprint: u64,
+    ) -> Result<Vec<(String, Vec<u32>)>, StoreError> {
+        let prefix = sketch_key(first_seen, fingerprint, "");
+        let mut out = Vec::new();
+        for entry in self.story_sketches.scan_prefix(&prefix) {
+            let (key, value) = entry.map_err(|cause| StoreError::Db {
+                op: "reading tree story_sketches",
+                cause,
+            })?;
+            let story = std::str::from_utf8(&key[prefix.len()..]).ok();
+            match (story, decode_sketch(&value)) {
+                (Some(story), Some(sketch)) => out.push((story.to_string(), sketch)),
+                _ => {
+                    tracing::warn!(tree = STORY_SKETCHES, key = %show_key(&key), "Skipped a corrupt record.")
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The sketch stored for `story` under its first-seen time and fingerprint.
+    pub fn story_sketch(&self, story: &StoredStory) -> Result<Option<Vec<u32>>, StoreError> {
+        let key = sketch_key(story.first_seen, story.fingerprint, &story.id);
+        let value = self
+            .story_sketches
+            .get(&key)
+            .map_err(|cause| StoreError::Db {
+                op: "reading tree story_sketches",
+                cause,
+            })?;
+        Ok(value.and_then(|value| {
+            let sketch = decode_sketch(&value);
+            if sketch.is_none() {
+                tracing::warn!(tree = STORY_SKETCHES, key = %show_key(&key), "Skipped a corrupt record.");
+            }
+            sketch
+        }))
+    }
+
+    /// Stores `story`'s sketch under its first-seen time and fingerprint: for stories
+    /// stored without one (by an older build, or whose lead changed), so that
+    /// [`Store::story_sketch`] and [`Store::story_sketches`] find it from then on.
+    pub fn put_story_sketch(&self, story: &StoredStory, sketch: &[u32]) -> Result<(), StoreError> {
+        if sketch.is_empty() {
+            return Ok(());
+        }
+        self.story_sketches
+            .insert(
+                sketch_key(story.first_seen, story.fingerprint, &story.id),
+                encode_sketch(sketch),
+            )
+            .map_err(|cause| StoreError::Db {
+                op: "writing tree story_sketches",
+                cause,
+            })?;
+        Ok(())
+    }
+}
+
+/// The trees a story update touches, inside the item transaction.
+pub(super) struct StoryTrees<'a> {
+    pub(super) items: &'a TransactionalTree,
+    pub(super) seen: &'a TransactionalTree,
+    pub(super) stories: &'a TransactionalTree,
+    pub(super) stories_by_time: &'a TransactionalTree,
+}
+
+/// Creates, claims or extends the story of a newly stored item, and returns it as stored.
+pub(super) fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxResult<StoredStory> {
+    let key = item.story.as_bytes();
+    let existing = match trees.stories.get(key)? {
+        Some(bytes) => match codec::decode::<StoredStory>(&bytes) {
+            Ok(story) => Some(story),
+            Err(err) => {
+                // Unreadable either way; a fresh record keeps the new copies grouped.
+                tracing::warn!(tree = STORIES, key = %show_key(key), error = %err, "Replacing a corrupt record.");
+                None
+            }
+        },
+        None => None,
+    };
+    let story = match existing {
+        Some(mut story) if item.is_story_lead => {
+            // Copies arrived first (out of order within a batch): the lead takes the
+            // story over and the copy that stood in for it becomes a related one.
+            if story.first_item != item.id {
+                if let Some(previous) = read_item(trees, &story.first_item)? {
+                    if !story.related.iter().any(|r| r.item_id == previous.id) {
+                        story.related.insert(0, related(&previous));
+                    }
+                }
+                story.first_item = item.id.clone();
+            }
+            story.related.retain(|r| r.item_id != item.id);
+            story.fingerprint = item.fingerprint;
+            if item.fetched < story.first_seen {
+                trees
+                    .stories_by_time
+                    .remove(time_key(millis(story.first_seen), key))?;
+                story.first_seen = item.fetched;
+                trees
+                    .stories_by_time
+                    .insert(time_key(millis(story.first_seen), key), EMPTY)?;
+            }
+            story
+        }
+        Some(mut story) => {
+            if story.first_item != item.id && !story.related.iter().any(|r| r.item_id == item.id) {
+                story.related.push(related(item));
+            }
+            story
+        }
+        None => {
+            if !item.is_story_lead {
+                // The story was pruned or never stored: the copy stands in for its lead.
+                tracing::warn!(story = %item.story, item = %item.id, "Started a story from a copy; its lead is not stored.");
+            }
+            trees
+                .stories_by_time
+                .insert(time_key(millis(item.fetched), key), EMPTY)?;
+            StoredStory {
+                id: item.story.clone(),
+                first_item: item.id.clone(),
+                first_seen: item.fetched,
+                fingerprint: item.fingerprint,
+                related: Vec::new(),
+                alerted: Vec::new(),
+            }
+        }
+    };
+    let json = encode(STORIES, &story.id, &story).map_err(ConflictableTransactionError::Abort)?;
+    trees.stories.insert(key, json)?;
+    Ok(story)
+}
+
+pub(super) fn read_item(
+    trees: &StoryTrees<'_>,
+    id: &str,
+) -> Result<Option<StoredItem>, UnabortableTransactionError> {
+    let Some(at) = trees.seen.get(id)?.as_deref().and_then(decode_millis) else {
+        return Ok(None);
+    };
+    Ok(trees
+        .items
+        .get(time_key(at, id.as_bytes()))?
+        .and_then(|bytes| codec::decode(&bytes).ok()))
+}
+
+pub(super) fn related(item: &StoredItem) -> Related {
+    Related {
+        item_id: item.id.clone(),
+        feed: item.feed.clone(),
+        url: item.url.clone(),
+        title: item.title.clone(),
+    }
+}

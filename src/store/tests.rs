@@ -1,0 +1,1130 @@
+//! Tests of the sled store, on real sled directories in temporary directories.
+
+use super::*;
+
+/// Opens a store, waiting (up to 5 s) while a store this test dropped still
+/// holds the directory: sled lets go of its lock only when its background
+/// threads, shared by every test in this process, have finished with it.
+fn reopen(path: &Path) -> Store {
+    open_when_free(path).unwrap()
+}
+
+/// [`Store::open`], waiting as [`reopen`] does, for opens that must fail.
+fn open_when_free(path: &Path) -> Result<Store, StoreError> {
+    for _ in 0..100 {
+        match Store::open(path) {
+            Err(StoreError::Locked { .. }) => std::thread::sleep(Duration::from_millis(50)),
+            other => return other,
+        }
+    }
+    Store::open(path)
+}
+use chrono::TimeZone;
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+fn t(day: u32, hour: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, day, hour, 0, 0).unwrap()
+}
+
+fn item(id: &str, fetched: DateTime<Utc>, topics: &[&str]) -> StoredItem {
+    StoredItem {
+        id: id.to_string(),
+        feed: "https://example.org/world/rss.xml".into(),
+        feed_name: "Example World".into(),
+        title: format!("Title of {id}"),
+        url: Some(format!("https://example.org/{id}")),
+        published: Some(fetched - chrono::Duration::minutes(5)),
+        fetched,
+        text: format!("Body of {id}."),
+        entities: vec![StoredEntity {
+            id: "putin".into(),
+            mentions: 2,
+        }],
+        topics: topics
+            .iter()
+            .map(|topic| StoredTopic {
+                id: topic.to_string(),
+                score: 2.5,
+                matched: vec!["ceasefire".into()],
+            })
+            .collect(),
+        story: id.to_string(),
+        is_story_lead: true,
+        fingerprint: 0xfeed,
+    }
+}
+
+fn copy_of(lead: &StoredItem, id: &str, fetched: DateTime<Utc>) -> StoredItem {
+    StoredItem {
+        story: lead.story.clone(),
+        is_story_lead: false,
+        feed: "https://example.net/wire/atom.xml".into(),
+        ..item(id, fetched, &[])
+    }
+}
+
+fn ids(items: &[StoredItem]) -> Vec<&str> {
+    items.iter().map(|i| i.id.as_str()).collect()
+}
+
+fn query(topic: Option<&str>, since: Option<DateTime<Utc>>, limit: usize) -> ItemQuery {
+    ItemQuery {
+        topic: topic.map(str::to_string),
+        since,
+        limit,
+    }
+}
+
+#[test]
+fn story_sketches_are_stored_with_their_leads_and_pruned_after_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = t(20, 12);
+    let lead = item("a", now - chrono::Duration::days(3), &[]);
+    let copy = copy_of(&lead, "b", now - chrono::Duration::days(3));
+    let mut other = item("c", lead.fetched, &[]);
+    other.fingerprint = 0xbeef;
+    let wordless = item("d", now, &[]);
+    let sketches: [(&str, &[u32]); 4] = [
+        ("a", &[1, 2, 3]),
+        ("b", &[9]), // not a lead: not stored
+        ("c", &[4, 5]),
+        ("d", &[]), // empty: not stored
+    ];
+    {
+        let store = reopen(dir.path());
+        let batch = [lead.clone(), copy, other.clone(), wordless.clone()];
+        assert_eq!(store.insert_batch(&batch, &[], &sketches).unwrap().new, 4);
+        // Stored again: the items are seen, nothing changes.
+        let changed = [(sketches[0].0, &[7u32][..])];
+        assert_eq!(store.insert_batch(&batch, &[], &changed).unwrap().new, 0);
+    }
+    let store = reopen(dir.path());
+    // Found by first-seen time and fingerprint, each under its own.
+    assert_eq!(
+        store.story_sketches(lead.fetched, 0xfeed).unwrap(),
+        [("a".to_string(), vec![1, 2, 3])]
+    );
+    assert_eq!(
+        store.story_sketches(lead.fetched, 0xbeef).unwrap(),
+        [("c".to_string(), vec![4, 5])]
+    );
+    assert!(store
+        .story_sketches(lead.fetched + chrono::Duration::milliseconds(1), 0xfeed)
+        .unwrap()
+        .is_empty());
+    let recent: Vec<StoredStory> = store
+        .stories_since(now - chrono::Duration::days(4))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let ids: Vec<&str> = recent.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c", "d"], "oldest first");
+    assert_eq!(store.story_sketch(&recent[0]).unwrap(), Some(vec![1, 2, 3]));
+    assert_eq!(store.story_sketch(&recent[2]).unwrap(), None);
+    // A story stored without a sketch gets one.
+    store.put_story_sketch(&recent[2], &[6, 7]).unwrap();
+    assert_eq!(store.story_sketch(&recent[2]).unwrap(), Some(vec![6, 7]));
+    // Sketches go after the history period, the stories after the retention.
+    store.prune(now, 2 * DAY, 20 * DAY, 100).unwrap();
+    assert!(store.story_sketch(&recent[0]).unwrap().is_none());
+    assert!(store
+        .story_sketches(lead.fetched, 0xbeef)
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.story_sketch(&recent[2]).unwrap(), Some(vec![6, 7]));
+    assert!(store.get_story("a").unwrap().is_some());
+    // A corrupt sketch is skipped, never a panic.
+    store
+        .story_sketches
+        .insert(sketch_key(now, 0xfeed, "d"), &[1u8, 2, 3][..])
+        .unwrap();
+    assert_eq!(store.story_sketch(&recent[2]).unwrap(), None);
+    assert!(store.story_sketches(now, 0xfeed).unwrap().is_empty());
+}
+
+#[test]
+fn a_partial_snapshot_is_left_alone_while_another_handle_holds_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = reopen(dir.path());
+    // The holder may be writing this very file: removing it would break its
+    // rename. sled's lock is an flock, which a second open in the same process
+    // meets as another process would.
+    let partial = dir.path().join("snap.00000000FFFFFFFF.generating");
+    std::fs::write(&partial, b"").unwrap();
+    assert!(matches!(
+        Store::open(dir.path()),
+        Err(StoreError::Locked { .. })
+    ));
+    assert!(
+        partial.exists(),
+        "removed a snapshot the holder may be writing"
+    );
+    drop(held);
+    let store = reopen(dir.path());
+    assert!(!partial.exists(), "a free store kept its partial snapshot");
+    drop(store);
+}
+
+#[test]
+fn reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let lead = item("a", t(10, 9), &["ceasefire-talks"]);
+    let state = FeedState {
+        etag: Some("\"v1\"".into()),
+        failures: 2,
+        ..FeedState::default()
+    };
+    {
+        let store = reopen(dir.path());
+        assert_eq!(
+            store
+                .insert_items(&[lead.clone(), copy_of(&lead, "b", t(10, 10))])
+                .unwrap(),
+            2
+        );
+        store
+            .put_feed_state("https://example.org/world/rss.xml", &state)
+            .unwrap();
+        // A clone shares the handles; dropping both closes the directory.
+        let clone = store.clone();
+        drop(store);
+        drop(clone);
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.get_item("a").unwrap(), Some(lead));
+    assert!(store.seen("a").unwrap() && store.seen("b").unwrap());
+    assert!(!store.seen("c").unwrap());
+    assert_eq!(store.get_story("a").unwrap().unwrap().related.len(), 1);
+    assert_eq!(
+        store
+            .feed_state("https://example.org/world/rss.xml")
+            .unwrap(),
+        Some(state)
+    );
+    assert_eq!(
+        ids(&store
+            .items(&query(Some("ceasefire-talks"), None, 10))
+            .unwrap()),
+        ["a"]
+    );
+    assert_eq!(
+        store.counts(),
+        StoreCounts {
+            items: 2,
+            feeds: 1,
+            stories: 1
+        }
+    );
+}
+
+#[test]
+fn schema_version_mismatch_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = reopen(dir.path());
+        // A fresh directory gets the current version written.
+        let version = store.meta.get(SCHEMA_KEY).unwrap().unwrap();
+        assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        store
+            .meta
+            .insert(SCHEMA_KEY, &9u32.to_be_bytes()[..])
+            .unwrap();
+    }
+    let err = open_when_free(dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Schema {
+                found: 9,
+                supported: SCHEMA_VERSION
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+            err.to_string(),
+            format!(
+                "store schema version 9 is not supported by this build (it reads version {SCHEMA_VERSION})"
+            )
+        );
+    {
+        let db = sled::open(dir.path()).unwrap();
+        db.open_tree(META)
+            .unwrap()
+            .insert(SCHEMA_KEY, b"x".as_slice())
+            .unwrap();
+    }
+    let err = open_when_free(dir.path()).unwrap_err();
+    assert!(
+        err.to_string().contains("tree meta at key schema_version"),
+        "{err}"
+    );
+}
+
+/// Puts every `step`th item back under its bare id, as schema 1 kept them.
+fn key_items_by_id(store: &Store, step: usize) {
+    let records: Vec<_> = store.items.iter().map(Result::unwrap).collect();
+    for (key, value) in records.into_iter().step_by(step) {
+        let (_, id) = split_time_key(&key).unwrap();
+        store.items.insert(id, value).unwrap();
+        store.items.remove(key).unwrap();
+    }
+}
+
+/// A schema-1 store (items keyed by id) is moved to time keys when opened, in
+/// batches, and reads as before.
+#[test]
+fn a_schema_1_store_is_moved_to_time_keys_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let count = 250; // more than one batch
+    {
+        let store = reopen(dir.path());
+        let items: Vec<StoredItem> = (0..count)
+            .map(|i| {
+                let topics: &[&str] = if i == 7 { &["ceasefire-talks"] } else { &[] };
+                item(
+                    &format!("i{i}"),
+                    t(10, 0) + chrono::Duration::seconds(i as i64),
+                    topics,
+                )
+            })
+            .collect();
+        store.insert_items(&items).unwrap();
+        key_items_by_id(&store, 1);
+        // A record nothing says the time of.
+        store.items.insert("lost", b"{not json".as_slice()).unwrap();
+        store
+            .meta
+            .insert(SCHEMA_KEY, &1u32.to_be_bytes()[..])
+            .unwrap();
+        assert!(store.get_item("i7").unwrap().is_none());
+    }
+    let store = reopen(dir.path());
+    assert_eq!(
+        store.meta.get(SCHEMA_KEY).unwrap().unwrap().as_ref(),
+        SCHEMA_VERSION.to_be_bytes()
+    );
+    assert_eq!(store.counts().items, count);
+    let i7 = store.get_item("i7").unwrap().expect("moved");
+    assert_eq!(i7.title, "Title of i7");
+    assert_eq!(
+        ids(&store
+            .items(&query(Some("ceasefire-talks"), None, 10))
+            .unwrap()),
+        ["i7"]
+    );
+    assert_eq!(
+        ids(&store.items(&query(None, None, 2)).unwrap()),
+        [format!("i{}", count - 1), format!("i{}", count - 2)]
+    );
+    // Opened again: nothing left to move.
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(store.counts().items, count);
+}
+
+/// A move cut short (some items under time keys, some under ids, the interim
+/// version written) goes on at the next open; an older build refuses the store
+/// meanwhile, since it reads only version 1.
+#[test]
+fn a_move_to_schema_2_cut_short_goes_on_at_the_next_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = reopen(dir.path());
+        let items: Vec<StoredItem> = (0..6)
+            .map(|i| item(&format!("i{i}"), t(10, i), &[]))
+            .collect();
+        store.insert_items(&items).unwrap();
+        key_items_by_id(&store, 2);
+        store
+            .meta
+            .insert(SCHEMA_KEY, &SCHEMA_MOVING_1_TO_2.to_be_bytes()[..])
+            .unwrap();
+    }
+    let store = reopen(dir.path());
+    for i in 0..6 {
+        assert!(store.get_item(&format!("i{i}")).unwrap().is_some(), "i{i}");
+    }
+    assert_eq!(store.counts().items, 6);
+    // A seen entry that is not a time is an error naming it, not a missing item.
+    store.seen.insert("i3", b"soon".as_slice()).unwrap();
+    let err = store.get_item("i3").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("corrupt record in tree seen at key i3: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_store_held_by_another_opener_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db");
+    let _held = Store::open(&path).unwrap();
+    let err = Store::open(&path).expect_err("the second open must fail");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains("in use by another newswatch process"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_unopenable_path_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Store::open(&file).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
+    assert!(
+        message.starts_with(&format!("opening the store at {}: ", file.display())),
+        "{message}"
+    );
+}
+
+#[test]
+fn inserting_a_batch_twice_stores_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let lead = item("a", t(10, 9), &["ceasefire-talks"]);
+    let batch = vec![
+        lead.clone(),
+        copy_of(&lead, "b", t(10, 9)),
+        item("c", t(10, 9), &[]),
+        // The same id twice within a batch counts once.
+        item("c", t(10, 9), &[]),
+    ];
+    assert_eq!(store.insert_items(&batch).unwrap(), 3);
+    assert_eq!(store.insert_items(&batch).unwrap(), 0);
+    assert_eq!(store.items(&query(None, None, 100)).unwrap().len(), 3);
+    assert_eq!(store.get_story("a").unwrap().unwrap().related.len(), 1);
+    assert_eq!(
+        store
+            .items(&query(Some("ceasefire-talks"), None, 100))
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(store.recent_stories(t(1, 0)).unwrap().len(), 2);
+    assert_eq!(store.insert_items(&[]).unwrap(), 0);
+}
+
+#[test]
+fn story_lead_and_related_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let lead = item("wire-1", t(14, 11), &["ceasefire-talks"]);
+    store.insert_items(std::slice::from_ref(&lead)).unwrap();
+    let story = store.get_story("wire-1").unwrap().unwrap();
+    assert_eq!(story.first_item, "wire-1");
+    assert_eq!(story.first_seen, t(14, 11));
+    assert_eq!(story.fingerprint, 0xfeed);
+    assert!(story.related.is_empty());
+
+    store
+        .insert_items(&[copy_of(&lead, "outlet-1", t(14, 12))])
+        .unwrap();
+    let story = store.get_story("wire-1").unwrap().unwrap();
+    assert_eq!(
+        story.related,
+        [Related {
+            item_id: "outlet-1".into(),
+            feed: "https://example.net/wire/atom.xml".into(),
+            url: Some("https://example.org/outlet-1".into()),
+            title: "Title of outlet-1".into(),
+        }]
+    );
+    let stored = store.get_item("outlet-1").unwrap().unwrap();
+    assert!(!stored.is_story_lead);
+    assert_eq!(stored.story, "wire-1");
+
+    // Within one batch a copy may come before its lead: the lead still leads.
+    let lead2 = item("wire-2", t(14, 13), &[]);
+    let early_copy = copy_of(&lead2, "outlet-2", t(14, 13));
+    store.insert_items(&[early_copy, lead2]).unwrap();
+    let story = store.get_story("wire-2").unwrap().unwrap();
+    assert_eq!(story.first_item, "wire-2");
+    assert_eq!(ids_of(&story), ["outlet-2"]);
+
+    // A copy of a story that is not stored starts it.
+    let orphan = StoredItem {
+        story: "gone".into(),
+        ..copy_of(&lead, "outlet-3", t(14, 14))
+    };
+    store.insert_items(&[orphan]).unwrap();
+    assert_eq!(
+        store.get_story("gone").unwrap().unwrap().first_item,
+        "outlet-3"
+    );
+
+    let recent: Vec<String> = store
+        .recent_stories(t(14, 12))
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(recent, ["wire-2", "gone"], "since honoured, oldest first");
+}
+
+fn ids_of(story: &StoredStory) -> Vec<&str> {
+    story.related.iter().map(|r| r.item_id.as_str()).collect()
+}
+
+#[test]
+fn items_by_topic_since_and_limit_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    store
+        .insert_items(&[
+            item("d1", t(1, 0), &["ceasefire-talks"]),
+            item("d3", t(3, 0), &["ceasefire-talks", "energy"]),
+            item("d2", t(2, 0), &[]),
+            item("d4", t(4, 0), &["energy"]),
+        ])
+        .unwrap();
+    store
+        .insert_items(&[item("d5", t(5, 0), &["ceasefire-talks"])])
+        .unwrap();
+    let list =
+        |topic, since, limit| ids(&store.items(&query(topic, since, limit)).unwrap()).join(" ");
+    assert_eq!(list(None, None, 10), "d5 d4 d3 d2 d1");
+    assert_eq!(list(None, None, 2), "d5 d4");
+    assert_eq!(list(None, Some(t(3, 0)), 10), "d5 d4 d3");
+    assert_eq!(list(None, None, 0), "");
+    assert_eq!(list(Some("ceasefire-talks"), None, 10), "d5 d3 d1");
+    assert_eq!(list(Some("ceasefire-talks"), Some(t(2, 0)), 10), "d5 d3");
+    assert_eq!(list(Some("ceasefire-talks"), None, 1), "d5");
+    assert_eq!(list(Some("energy"), None, 10), "d4 d3");
+    // A topic id that is a prefix of another is its own topic.
+    assert_eq!(list(Some("energ"), None, 10), "");
+    assert_eq!(list(Some("unknown"), None, 10), "");
+}
+
+#[test]
+fn prune_keeps_topic_matched_items_for_the_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let now = t(31, 0);
+    store
+        .insert_items(&[
+            item("old-plain", now - chrono::Duration::days(10), &[]),
+            item(
+                "old-matched",
+                now - chrono::Duration::days(10),
+                &["ceasefire-talks"],
+            ),
+            item(
+                "ancient-matched",
+                now - chrono::Duration::days(25),
+                &["ceasefire-talks"],
+            ),
+            item("new-plain", now - chrono::Duration::days(1), &[]),
+        ])
+        .unwrap();
+    let report = store.prune(now, 7 * DAY, 20 * DAY, 100).unwrap();
+    assert_eq!(
+        report,
+        PruneReport {
+            items: 2,
+            seen: 1,
+            stories: 1,
+            // ancient-matched, then old-plain and old-matched.
+            scanned: 3,
+            done: true
+        }
+    );
+    assert_eq!(
+        ids(&store.items(&query(None, None, 10)).unwrap()),
+        ["new-plain", "old-matched"]
+    );
+    assert_eq!(
+        ids(&store
+            .items(&query(Some("ceasefire-talks"), None, 10))
+            .unwrap()),
+        ["old-matched"]
+    );
+    assert!(store.get_item("old-plain").unwrap().is_none());
+    // The pruned plain item's id is still seen until the retention passes.
+    assert!(store.seen("old-plain").unwrap());
+    assert!(!store.seen("ancient-matched").unwrap());
+    assert!(store.get_story("ancient-matched").unwrap().is_none());
+    assert!(store.get_story("old-plain").unwrap().is_some());
+    // Nothing is left to do, and a second pass changes nothing; nor does it read
+    // the kept old-matched again.
+    let again = store.prune(now, 7 * DAY, 20 * DAY, 100).unwrap();
+    assert_eq!(
+        again,
+        PruneReport {
+            done: true,
+            ..PruneReport::default()
+        }
+    );
+    // Re-inserting a pruned but still seen item stores nothing.
+    assert_eq!(
+        store.insert_items(&[item("old-plain", now, &[])]).unwrap(),
+        0
+    );
+}
+
+#[test]
+fn prune_is_bounded_by_max() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let now = t(31, 0);
+    let old: Vec<StoredItem> = (0..10)
+        .map(|i| {
+            item(
+                &format!("i{i}"),
+                now - chrono::Duration::days(30) + chrono::Duration::minutes(i),
+                &[],
+            )
+        })
+        .collect();
+    store.insert_items(&old).unwrap();
+    let mut passes = 0;
+    let mut removed = 0;
+    loop {
+        let report = store.prune(now, DAY, 2 * DAY, 4).unwrap();
+        assert!(
+            report.items + report.seen + report.stories <= 4,
+            "{report:?}"
+        );
+        removed += report.items + report.seen + report.stories;
+        passes += 1;
+        if report.done {
+            break;
+        }
+        assert!(passes < 20, "pruning never finishes");
+    }
+    assert_eq!(removed, 30, "10 items, 10 seen ids, 10 stories");
+    assert_eq!(store.counts().items, 0);
+    // Oldest first: the first pass took the four oldest items.
+    let store2 = {
+        let dir2 = tempfile::tempdir().unwrap();
+        let s = Store::open(dir2.path()).unwrap();
+        s.insert_items(&old).unwrap();
+        s.prune(now, DAY, 2 * DAY, 4).unwrap();
+        (
+            ids(&s.items(&query(None, None, 100)).unwrap()).join(" "),
+            dir2,
+        )
+    };
+    assert_eq!(store2.0, "i9 i8 i7 i6 i5 i4");
+}
+
+/// Plain items among items on a topic, pruned in passes cut short by `max`:
+/// every plain one goes, every matched one stays until the retention, and once
+/// done, a pass reads none of the kept ones again.
+#[test]
+fn prune_passes_go_on_where_the_last_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let now = t(31, 0);
+    let items: Vec<StoredItem> = (0..12)
+        .map(|i| {
+            let topics: &[&str] = if i % 3 == 0 {
+                &[]
+            } else {
+                &["ceasefire-talks"]
+            };
+            let at = now - chrono::Duration::days(5) + chrono::Duration::minutes(i);
+            item(&format!("i{i}"), at, topics)
+        })
+        .collect();
+    store.insert_items(&items).unwrap();
+    let mut scanned = 0;
+    for pass in 1.. {
+        let report = store.prune(now, DAY, 10 * DAY, 2).unwrap();
+        assert!(report.items <= 2, "{report:?}");
+        scanned += report.scanned;
+        if report.done {
+            break;
+        }
+        assert!(pass < 10, "pruning never finishes");
+    }
+    assert_eq!(
+        ids(&store.items(&query(None, None, 100)).unwrap()).join(" "),
+        "i11 i10 i8 i7 i5 i4 i2 i1"
+    );
+    // Each kept item was read at most twice (again where a pass stopped), not
+    // once a pass.
+    assert!(scanned <= 12 + 4, "{scanned} entries read");
+    let again = store.prune(now, DAY, 10 * DAY, 2).unwrap();
+    assert_eq!((again.items, again.scanned, again.done), (0, 0, true));
+    // Past the retention the kept ones go too.
+    let later = now + chrono::Duration::days(6);
+    let report = store.prune(later, DAY, 10 * DAY, 100).unwrap();
+    assert_eq!((report.items, report.done), (8, true));
+    assert_eq!(store.counts().items, 0);
+}
+
+#[test]
+fn corrupt_records_are_errors_or_skipped_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    store
+        .insert_items(&[
+            item("good", t(10, 0), &["ceasefire-talks"]),
+            item("bad", t(11, 0), &["ceasefire-talks"]),
+        ])
+        .unwrap();
+    let bad_key = time_key(millis(t(11, 0)), b"bad");
+    store
+        .items
+        .insert(bad_key, b"{not json".as_slice())
+        .unwrap();
+    store.stories.insert("bad", b"\xff\xfe".as_slice()).unwrap();
+    store
+        .feeds
+        .insert(
+            "https://broken.example/feed",
+            br#"{"failures":"many"}"#.as_slice(),
+        )
+        .unwrap();
+    store
+        .put_feed_state("https://ok.example/feed", &FeedState::default())
+        .unwrap();
+    // Garbage in an index.
+    store
+        .by_time
+        .insert(b"\x00\x00\x00".as_slice(), b"".as_slice())
+        .unwrap();
+
+    let err = store.get_item("bad").unwrap_err();
+    assert!(
+        matches!(err, StoreError::Corrupt { tree: "items", ref key, .. } if key.ends_with("/bad")),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("corrupt record in tree items at key 1741651200000/bad: "),
+        "{err}"
+    );
+    let err = store.get_story("bad").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("corrupt record in tree stories at key bad: "),
+        "{err}"
+    );
+    let err = store.feed_state("https://broken.example/feed").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("tree feeds at key https://broken.example/feed"),
+        "{err}"
+    );
+
+    // Listings skip what they cannot read.
+    assert_eq!(ids(&store.items(&query(None, None, 10)).unwrap()), ["good"]);
+    assert_eq!(
+        ids(&store
+            .items(&query(Some("ceasefire-talks"), None, 10))
+            .unwrap()),
+        ["good"]
+    );
+    let states = store.feed_states().unwrap();
+    assert_eq!(states.len(), 1);
+    assert_eq!(states[0].0, "https://ok.example/feed");
+    assert_eq!(store.recent_stories(t(1, 0)).unwrap().len(), 1);
+
+    // A copy of a story whose record is corrupt gets a fresh, readable record.
+    let copy = StoredItem {
+        story: "bad".into(),
+        is_story_lead: false,
+        ..item("copy", t(12, 0), &[])
+    };
+    assert_eq!(store.insert_items(&[copy]).unwrap(), 1);
+    assert_eq!(store.get_story("bad").unwrap().unwrap().first_item, "copy");
+
+    // Pruning removes corrupt records like any other.
+    let report = store.prune(t(31, 0), DAY, DAY, 100).unwrap();
+    assert!(report.done);
+    assert_eq!(store.counts().items, 0);
+    assert!(store.by_time.is_empty());
+    assert!(store.topic_index.iter().all(|e| {
+        let (key, _) = e.unwrap();
+        !key.ends_with(b"good")
+    }));
+}
+
+#[test]
+fn feed_state_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let url = "https://example.org/world/rss.xml";
+    assert_eq!(store.feed_state(url).unwrap(), None);
+    let state = FeedState {
+        etag: Some("W/\"abc\"".into()),
+        last_modified: Some("Tue, 18 Mar 2025 21:05:00 GMT".into()),
+        last_attempt: Some(t(18, 21)),
+        last_success: Some(t(18, 21)),
+        failures: 0,
+        next_poll: Some(t(18, 22)),
+        last_error: None,
+        disabled: Some("410 Gone".into()),
+        permanent_url: Some("https://example.org/rss".into()),
+        repairs: 3,
+        items_total: 42,
+    };
+    store.put_feed_state(url, &state).unwrap();
+    assert_eq!(store.feed_state(url).unwrap().as_ref(), Some(&state));
+    let updated = FeedState {
+        failures: 1,
+        last_error: Some("timed out".into()),
+        ..state
+    };
+    store.put_feed_state(url, &updated).unwrap();
+    assert_eq!(store.feed_states().unwrap(), [(url.to_string(), updated)]);
+    // Fields added later default when older records lack them.
+    store
+        .feeds
+        .insert("https://old.example/feed", br#"{"etag":"x"}"#.as_slice())
+        .unwrap();
+    assert_eq!(
+        store
+            .feed_state("https://old.example/feed")
+            .unwrap()
+            .unwrap()
+            .etag
+            .as_deref(),
+        Some("x")
+    );
+}
+
+#[tokio::test]
+async fn flush_then_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    store.insert_items(&[item("a", t(10, 0), &[])]).unwrap();
+    store.flush().await.unwrap();
+    assert_eq!(
+        store.counts(),
+        StoreCounts {
+            items: 1,
+            feeds: 0,
+            stories: 1
+        }
+    );
+}
+
+/// Number of alerts of each status: (pending, delivered, failed).
+fn alert_counts(store: &Store) -> (usize, usize, usize) {
+    let mut counts = (0, 0, 0);
+    for alert in store.alerts(None, usize::MAX).unwrap() {
+        match alert.status {
+            AlertStatus::Pending => counts.0 += 1,
+            AlertStatus::Delivered => counts.1 += 1,
+            AlertStatus::Failed => counts.2 += 1,
+        }
+    }
+    counts
+}
+
+fn alert(item: &StoredItem, topic: &str, sink: &str, now: DateTime<Utc>) -> StoredAlert {
+    use crate::alert::payload::*;
+    let id = format!("a-{}-{topic}-{sink}", item.story);
+    StoredAlert {
+        id: id.clone(),
+        sink: sink.into(),
+        topic: topic.into(),
+        item_id: item.id.clone(),
+        story: item.story.clone(),
+        created: now,
+        status: AlertStatus::Pending,
+        attempts: 0,
+        next_attempt: now,
+        last_error: None,
+        delivered_at: None,
+        payload: AlertPayload {
+            kind: ALERT_TYPE.into(),
+            version: ALERT_VERSION,
+            id,
+            topic: TopicRef {
+                id: topic.into(),
+                name: topic.into(),
+            },
+            item: ItemRef {
+                id: item.id.clone(),
+                feed: item.feed_name.clone(),
+                title: item.title.clone(),
+                url: item.url.clone(),
+                published: item.published,
+                summary: item.text.clone(),
+            },
+            entities: vec![],
+            matched: vec!["ceasefire".into()],
+            score: 2.5,
+            story: StoryRef {
+                id: item.story.clone(),
+                related: vec![],
+            },
+            detected_at: now,
+        },
+    }
+}
+
+#[test]
+fn alerts_are_written_once_per_story_topic_and_sink() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let now = t(10, 12);
+    let lead = item("lead", now, &["talks"]);
+    let copy = StoredItem {
+        topics: lead.topics.clone(),
+        ..copy_of(&lead, "copy", now)
+    };
+    let alerts = vec![
+        alert(&lead, "talks", "hook", now),
+        alert(&lead, "talks", "log", now),
+        alert(&copy, "talks", "hook", now),
+    ];
+    // The copy's alert has the lead's id (same story, topic, sink) in real use;
+    // here it differs, and still must not be written: the story already alerted.
+    let new = store
+        .insert_items_with_alerts(&[lead.clone(), copy.clone()], &alerts)
+        .unwrap();
+    assert_eq!(new, 2);
+    let all = store.alerts(None, 100).unwrap();
+    let mut ids: Vec<&str> = all.iter().map(|a| a.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, ["a-lead-talks-hook", "a-lead-talks-log"]);
+    assert_eq!(store.get_story("lead").unwrap().unwrap().alerted, ["talks"]);
+    // Storing the batch again writes nothing.
+    store
+        .insert_items_with_alerts(&[lead, copy], &alerts)
+        .unwrap();
+    assert_eq!(store.alerts(None, 100).unwrap().len(), 2);
+}
+
+#[test]
+fn delivery_states_move_through_the_due_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let now = t(10, 12);
+    let lead = item("lead", now, &["talks"]);
+    let a = alert(&lead, "talks", "hook", now);
+    store
+        .insert_items_with_alerts(&[lead], std::slice::from_ref(&a))
+        .unwrap();
+    assert_eq!(store.due_alerts("hook", now, 10).unwrap().len(), 1);
+    assert!(store.due_alerts("other", now, 10).unwrap().is_empty());
+    assert_eq!(store.next_due("hook").unwrap(), Some(now));
+
+    let later = now + chrono::Duration::minutes(5);
+    store
+        .record_attempt(
+            &a.id,
+            &Attempt::Retry {
+                next: later,
+                error: "503".into(),
+            },
+        )
+        .unwrap();
+    assert!(
+        store.due_alerts("hook", now, 10).unwrap().is_empty(),
+        "not due yet"
+    );
+    assert_eq!(store.next_due("hook").unwrap(), Some(later));
+    let due = store.due_alerts("hook", later, 10).unwrap();
+    assert_eq!((due.len(), due[0].attempts), (1, 1));
+
+    store
+        .record_attempt(
+            &a.id,
+            &Attempt::Failed {
+                error: "400 Bad Request".into(),
+            },
+        )
+        .unwrap();
+    assert!(store.due_alerts("hook", later, 10).unwrap().is_empty());
+    assert_eq!(store.next_due("hook").unwrap(), None);
+    assert_eq!(
+        store.alerts(Some(AlertStatus::Failed), 10).unwrap().len(),
+        1
+    );
+    assert_eq!(alert_counts(&store), (0, 0, 1));
+
+    assert!(store.retry_alert(&a.id, later).unwrap());
+    assert!(
+        !store.retry_alert(&a.id, later).unwrap(),
+        "only failed alerts are retried"
+    );
+    let due = store.due_alerts("hook", later, 10).unwrap();
+    assert_eq!((due.len(), due[0].attempts), (1, 0));
+    store
+        .record_attempt(&a.id, &Attempt::Delivered { at: later })
+        .unwrap();
+    assert_eq!(alert_counts(&store), (0, 1, 0));
+    assert!(store.due_alerts("hook", later, 10).unwrap().is_empty());
+}
+
+#[test]
+fn the_item_count_follows_inserts_and_prunes_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = t(10, 12);
+    {
+        let store = reopen(dir.path());
+        let batch = [
+            item("a", now, &[]),
+            item("b", now, &["talks"]),
+            item("c", now, &[]),
+        ];
+        store.insert_items(&batch).unwrap();
+        store.insert_items(&batch).unwrap();
+        assert_eq!(store.item_count(), 3, "a batch stored twice counts once");
+        let later = now + chrono::Duration::days(8);
+        let report = store
+            .prune(
+                later,
+                Duration::from_secs(7 * 86400),
+                Duration::from_secs(90 * 86400),
+                100,
+            )
+            .unwrap();
+        assert_eq!(report.items, 2, "the two items without a topic expire");
+        assert_eq!(store.item_count(), 1);
+        assert_eq!(store.item_count(), store.counts().items);
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.item_count(), 1);
+    assert_eq!(
+        read_u64(store.meta.get(STORED_KEY).unwrap().as_deref()),
+        1,
+        "the count is kept in the store"
+    );
+
+    // A store of an older build, without the count: counted once, then kept.
+    store.meta.remove(STORED_KEY).unwrap();
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(store.item_count(), 1);
+    assert_eq!(read_u64(store.meta.get(STORED_KEY).unwrap().as_deref()), 1);
+    // Opening reads the count; it does not walk the items to recount them.
+    store
+        .meta
+        .insert(STORED_KEY, &7u64.to_be_bytes()[..])
+        .unwrap();
+    drop(store);
+    assert_eq!(reopen(dir.path()).item_count(), 7);
+}
+
+/// Rewrites every record of `tree` as JSON, the form schema 2 wrote.
+fn rewrite_as_json<T: Serialize + DeserializeOwned>(tree: &sled::Tree) -> usize {
+    let records: Vec<_> = tree.iter().map(Result::unwrap).collect();
+    for (key, value) in &records {
+        let record: T = codec::decode(value).unwrap();
+        tree.insert(key, serde_json::to_vec(&record).unwrap())
+            .unwrap();
+    }
+    records.len()
+}
+
+/// A schema-2 store, every record JSON, opens as schema 3 and reads as before;
+/// records written after that are compact.
+#[test]
+fn a_schema_2_store_of_json_records_reads_as_before_and_new_records_are_compact() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = t(10, 12);
+    let lead = item("lead", now, &["talks"]);
+    let copy = copy_of(&lead, "copy", t(10, 13));
+    let pending = alert(&lead, "talks", "hook", now);
+    let state = FeedState {
+        etag: Some("\"v7\"".into()),
+        items_total: 2,
+        ..FeedState::default()
+    };
+    let story;
+    {
+        let store = reopen(dir.path());
+        store
+            .insert_items_with_alerts(
+                &[lead.clone(), copy.clone()],
+                std::slice::from_ref(&pending),
+            )
+            .unwrap();
+        store
+            .put_feed_state("https://example.org/rss", &state)
+            .unwrap();
+        story = store.get_story("lead").unwrap().unwrap();
+        assert_eq!(rewrite_as_json::<StoredItem>(&store.items), 2);
+        assert_eq!(rewrite_as_json::<StoredStory>(&store.stories), 1);
+        assert_eq!(rewrite_as_json::<FeedState>(&store.feeds), 1);
+        assert_eq!(rewrite_as_json::<StoredAlert>(&store.outbox), 1);
+        store
+            .meta
+            .insert(SCHEMA_KEY, &2u32.to_be_bytes()[..])
+            .unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(
+        store.meta.get(SCHEMA_KEY).unwrap().unwrap().as_ref(),
+        SCHEMA_VERSION.to_be_bytes()
+    );
+    assert_eq!(store.get_item("lead").unwrap(), Some(lead.clone()));
+    assert_eq!(store.get_item("copy").unwrap(), Some(copy));
+    assert_eq!(store.get_story("lead").unwrap(), Some(story));
+    assert_eq!(
+        store.feed_state("https://example.org/rss").unwrap(),
+        Some(state)
+    );
+    assert_eq!(store.get_alert(&pending.id).unwrap(), Some(pending));
+    assert_eq!(store.items(&query(None, None, 10)).unwrap().skipped, 0);
+
+    let later = item("later", t(11, 0), &[]);
+    let json_size = serde_json::to_vec(&later).unwrap().len();
+    store.insert_items(std::slice::from_ref(&later)).unwrap();
+    let (_, value) = store
+        .items
+        .iter()
+        .map(Result::unwrap)
+        .find(|(key, _)| key.ends_with(b"later"))
+        .expect("the new item is stored");
+    assert_ne!(value[0], b'{', "a new record was written as JSON");
+    assert!(
+        value.len() < json_size,
+        "{} bytes compact, {json_size} as JSON",
+        value.len()
+    );
+    assert_eq!(store.get_item("later").unwrap(), Some(later));
+}
+
+/// The flushed count on file is what a flush made durable; items written after
+/// it (not flushed by hand) never make a store look damaged, a larger count does.
+#[tokio::test]
+async fn a_store_with_fewer_items_than_were_flushed_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(FLUSHED_FILE);
+    {
+        let store = reopen(dir.path());
+        store
+            .insert_items(&[item("a", t(10, 0), &[]), item("b", t(10, 1), &[])])
+            .unwrap();
+        store.flush().await.unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "2");
+        // A flush with nothing new written (a burst of 304s) leaves the file be.
+        std::fs::remove_file(&file).unwrap();
+        store.flush().await.unwrap();
+        assert!(!file.exists(), "the file was written again for nothing");
+        store.insert_items(&[item("c", t(10, 2), &[])]).unwrap();
+        // Stored again: not counted twice.
+        store.insert_items(&[item("c", t(10, 2), &[])]).unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.written().unwrap(), 3);
+    drop(store);
+
+    std::fs::write(&file, "99\n").unwrap();
+    match Store::open(dir.path()) {
+        Err(StoreError::Lost {
+            flushed: 99,
+            recovered: 3,
+            ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    // A file cut short by a crash is no evidence either way.
+    std::fs::write(&file, "").unwrap();
+    assert_eq!(reopen(dir.path()).get_item("c").unwrap().unwrap().id, "c");
+}
