@@ -4,7 +4,7 @@
 //! Run with `cargo run --release --example flushcost`; figures in BENCHMARKS.md.
 
 use chrono::Utc;
-use newswatch::store::{Store, StoredItem};
+use newswatch::store::{SledStore, StoredItem};
 use std::time::Instant;
 
 fn item(i: usize) -> StoredItem {
@@ -34,7 +34,7 @@ async fn main() {
         ("once at end", n),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let items: Vec<StoredItem> = (0..n).map(item).collect();
         let start = Instant::now();
         for chunk in items.chunks(batch) {

@@ -39,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Api;
-use crate::store::{AlertStatus, ItemQuery, Listing, Store, StoredAlert, StoredItem};
+use crate::store::{AlertStatus, ItemQuery, Listing, SharedStore, StoredAlert, StoredItem};
 
 /// Items or alerts listed when the query gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -57,7 +57,7 @@ pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8
 /// What the handlers share.
 #[derive(Debug, Clone)]
 pub struct ApiState {
-    pub store: Store,
+    pub store: SharedStore,
     pub health: Health,
     /// Shared with the daemon, which replaces it on reload: a rotated token or a new
     /// poll interval takes effect without rebinding the port.
@@ -76,7 +76,7 @@ struct Access {
 
 impl ApiState {
     pub fn new(
-        store: Store,
+        store: SharedStore,
         health: Health,
         token: Option<String>,
         progress_bound: Duration,
@@ -649,7 +649,7 @@ mod tests {
         let health = Health::new();
         health.set_store_open(true);
         let state = ApiState::new(
-            Store::open(dir.path()).unwrap(),
+            std::sync::Arc::new(crate::store::SledStore::open(dir.path()).unwrap()),
             health.clone(),
             Some("alpha".to_string()),
             Duration::from_secs(3600),

@@ -18,7 +18,7 @@ use crate::daemon;
 use crate::parse::{self, Parsed};
 use crate::pipeline::{Pipeline, Processed};
 use crate::service::{self, Notifier};
-use crate::store::{AlertStatus, ItemQuery, Listing, Store, StoreError};
+use crate::store::{AlertStatus, ItemQuery, Listing, SharedStore, SledStore, StoreError};
 
 /// The largest input `scan` reads; a larger file is refused rather than exhausting memory.
 const MAX_SCAN_BYTES: u64 = 256 * 1024 * 1024;
@@ -297,7 +297,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// `store check`, and `store backup DIR` (a copy, then a check of the copy).
 fn store_command(config: &Config, backup_to: Option<&Path>) -> anyhow::Result<ExitCode> {
     let path = &config.storage.path;
-    let store = match Store::open(path) {
+    let store = match SledStore::open(path) {
         Err(StoreError::Locked { .. }) => anyhow::bail!(
             "the store at {} is in use by another newswatch process (a running \
              `newswatch run`?); checking or backing up needs the store to itself: stop \
@@ -377,7 +377,7 @@ fn alerts(
             path.display()
         ),
     };
-    let flush = |store: &Store| -> anyhow::Result<()> {
+    let flush = |store: &SharedStore| -> anyhow::Result<()> {
         runtime()?
             .block_on(store.flush())
             .context("flushing the store")?;
@@ -600,12 +600,12 @@ fn print_rows(rows: &[Value], json: bool, line: fn(&Value) -> String) -> anyhow:
 /// Where `items` and `alerts` read: the store, or the running daemon's API while the
 /// daemon holds the store (sled lets one process open it).
 enum Reader {
-    Store(Store),
+    Store(SharedStore),
     Api(ApiReader),
 }
 
 fn open_for_reading(config: &Config) -> anyhow::Result<Reader> {
-    match Store::open(&config.storage.path) {
+    match crate::store::open(&config.storage) {
         Ok(store) => Ok(Reader::Store(store)),
         Err(StoreError::Locked { .. }) => match &config.api {
             Some(api) => Ok(Reader::Api(ApiReader::new(api)?)),

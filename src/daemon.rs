@@ -40,7 +40,8 @@ use crate::poller::Progress;
 use crate::poller::{PollOutcome, PollResult, Poller};
 use crate::service::{self, Notifier, Signal, Signals};
 use crate::store::{
-    FeedState, Inserted, LeadSketch, Store, StoredAlert, StoredEntity, StoredItem, StoredTopic,
+    FeedState, Inserted, LeadSketch, SharedStore, Store, StoredAlert, StoredEntity, StoredItem,
+    StoredTopic,
 };
 
 /// Poll results waiting to be processed; small, so a slow store slows the poller
@@ -71,7 +72,7 @@ pub struct Summary {
 struct Processor {
     pipeline: Arc<Pipeline>,
     topics: Vec<Topic>,
-    store: Store,
+    store: SharedStore,
     /// The recent stories; their ids and sketches are in the store (or, until
     /// written, in `pending` and `unwritten`).
     stories: StoryWindow,
@@ -100,7 +101,7 @@ pub async fn once(config: &Config) -> anyhow::Result<Summary> {
     let dispatcher = Dispatcher::new(config, store.clone()).context("setting up alert sinks")?;
     let mut processor = Processor::new(config, store.clone())?;
     let poller = Poller::new(config).context("setting up the HTTP client")?;
-    let states = feed_states(&store)?;
+    let states = feed_states(store.as_ref())?;
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let feeds = config.feeds.clone();
     let polling = tokio::spawn(async move { poller.poll_once(&feeds, states, tx).await });
@@ -201,7 +202,7 @@ pub async fn run(mut config: Config, mut service: Service) -> anyhow::Result<()>
 fn reload(
     running: &Config,
     path: &Path,
-    store: &Store,
+    store: &SharedStore,
     health: &Health,
     notifier: &Notifier,
 ) -> anyhow::Result<(Config, Stages)> {
@@ -242,7 +243,7 @@ struct ApiTask {
 /// Binds and serves the API when the config has one.
 async fn start_api(
     config: &Config,
-    store: &Store,
+    store: &SharedStore,
     health: &Health,
     stop: CancellationToken,
 ) -> anyhow::Result<Option<ApiTask>> {
@@ -270,7 +271,7 @@ async fn reload_api(
     running: Option<ApiTask>,
     old: &Config,
     new: &Config,
-    store: &Store,
+    store: &SharedStore,
     health: &Health,
     api_stop: &CancellationToken,
 ) -> Option<ApiTask> {
@@ -322,7 +323,7 @@ impl Stages {
     /// reporter.
     fn start(
         config: &Config,
-        store: &Store,
+        store: &SharedStore,
         health: &Health,
         notifier: &Notifier,
     ) -> anyhow::Result<Stages> {
@@ -343,7 +344,7 @@ impl Stages {
         let poller = Poller::new(config)
             .context("setting up the HTTP client")?
             .with_progress(Progress { tick, beat });
-        let states = feed_states(store)?;
+        let states = feed_states(store.as_ref())?;
         let stop = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
 
@@ -419,7 +420,7 @@ impl Stages {
 /// Tells systemd how things stand (STATUS=), now and every [`STATUS_EVERY`], and
 /// hands freed memory back to the system as often.
 async fn status_loop(
-    store: Store,
+    store: SharedStore,
     feeds: usize,
     notifier: Notifier,
     stop: CancellationToken,
@@ -440,12 +441,11 @@ async fn status_loop(
     }
 }
 
-fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let path = &config.storage.path;
-    Store::open(path).map_err(anyhow::Error::from)
+fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    crate::store::open(&config.storage).map_err(anyhow::Error::from)
 }
 
-fn feed_states(store: &Store) -> anyhow::Result<HashMap<String, FeedState>> {
+fn feed_states(store: &dyn Store) -> anyhow::Result<HashMap<String, FeedState>> {
     Ok(store
         .feed_states()
         .context("reading feed states")?
@@ -454,7 +454,7 @@ fn feed_states(store: &Store) -> anyhow::Result<HashMap<String, FeedState>> {
 }
 
 async fn prune_loop(
-    store: Store,
+    store: SharedStore,
     history: Duration,
     retention: Duration,
     shutdown: CancellationToken,
@@ -512,7 +512,7 @@ struct AnalyzedItem {
 /// The pure part of processing a feed: ids, the seen check, the pipeline, shingles,
 /// fingerprint and sketch. Runs on the blocking pool, several feeds at a time; it
 /// reads the store but never writes it.
-fn analyze(pipeline: &Pipeline, store: &Store, result: PollResult) -> anyhow::Result<Analyzed> {
+fn analyze(pipeline: &Pipeline, store: &dyn Store, result: PollResult) -> anyhow::Result<Analyzed> {
     let PollResult {
         feed,
         items,
@@ -579,7 +579,8 @@ async fn process_results(
         while let Some(result) = results.recv().await {
             let feed = result.feed.clone();
             let (pipeline, store) = (pipeline.clone(), store.clone());
-            let task = tokio::task::spawn_blocking(move || analyze(&pipeline, &store, result));
+            let task =
+                tokio::task::spawn_blocking(move || analyze(&pipeline, store.as_ref(), result));
             if ahead.send((feed, task)).await.is_err() {
                 break;
             }
@@ -662,9 +663,9 @@ impl Unflushed {
 }
 
 impl Processor {
-    fn new(config: &Config, store: Store) -> anyhow::Result<Processor> {
+    fn new(config: &Config, store: SharedStore) -> anyhow::Result<Processor> {
         let window = config.storage.history.min(STORY_WINDOW);
-        let stories = recent_stories(&store, window)?;
+        let stories = recent_stories(store.as_ref(), window)?;
         Ok(Processor {
             pipeline: Arc::new(Pipeline::from_config(config)),
             topics: config.topics.clone(),
@@ -934,7 +935,7 @@ impl Processor {
 /// store keeps for the history period, longer than the window, and the sketch is
 /// stored for the next start. Without sketches no earlier story could be matched
 /// after a restart.
-fn recent_stories(store: &Store, window: Duration) -> anyhow::Result<StoryWindow> {
+fn recent_stories(store: &dyn Store, window: Duration) -> anyhow::Result<StoryWindow> {
     let mut stories = StoryWindow::new(window, dedup::DEFAULT_MAX_DISTANCE);
     let since =
         Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(7));
@@ -978,12 +979,13 @@ fn recent_stories(store: &Store, window: Duration) -> anyhow::Result<StoryWindow
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::SledStore;
 
     /// A processor on `store`; the config's storage path is not opened.
-    fn processor(store: &Store) -> Processor {
+    fn processor(store: &SledStore) -> Processor {
         let text = "[storage]\npath = \"unused\"\n";
         let config = config::parse_str(text, Path::new("test.toml")).unwrap();
-        Processor::new(&config, store.clone()).unwrap()
+        Processor::new(&config, Arc::new(store.clone())).unwrap()
     }
 
     /// A text of 60 words; `edit` changes one of them.
@@ -1032,7 +1034,7 @@ mod tests {
     #[test]
     fn copies_find_their_story_in_the_batch_and_then_in_the_store() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let mut fresh = processor(&store);
         let now = Utc::now();
         assert_eq!(
@@ -1080,7 +1082,7 @@ mod tests {
     #[test]
     fn stories_stored_without_sketches_get_them_at_start() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let now = Utc::now() - chrono::Duration::hours(1);
         let old = lead("old", 4, now);
         store.insert_items(std::slice::from_ref(&old)).unwrap();
@@ -1125,10 +1127,10 @@ mod tests {
     #[test]
     fn a_story_whose_sketch_could_not_be_stored_still_takes_its_copies() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let toml = "[storage]\npath = \"unused\"\n\n[[feeds]]\nname = \"Example\"\nurl = \"https://example.org/rss.xml\"\n";
         let config = config::parse_str(toml, Path::new("test.toml")).unwrap();
-        let mut processor = Processor::new(&config, store.clone()).unwrap();
+        let mut processor = Processor::new(&config, Arc::new(store.clone())).unwrap();
         let id = |guid: &str| {
             identity::item_id(Some(guid), None, "", None, "https://example.org/rss.xml")
         };

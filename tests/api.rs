@@ -12,7 +12,7 @@ use newswatch::alert::payload::{AlertPayload, ItemRef, StoryRef, TopicRef, ALERT
 use newswatch::api::{self, ApiState, Health};
 use newswatch::metrics;
 use newswatch::store::{
-    AlertStatus, Attempt, Store, StoredAlert, StoredEntity, StoredItem, StoredTopic,
+    AlertStatus, Attempt, SledStore, StoredAlert, StoredEntity, StoredItem, StoredTopic,
 };
 use prometheus_parse::{Scrape, Value as Sample};
 use serde_json::Value;
@@ -32,14 +32,14 @@ struct Server {
 impl Server {
     async fn start(token: Option<&str>) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store = Store::open(dir.path()).expect("open store");
+        let store = SledStore::open(dir.path()).expect("open store");
         let now = Utc::now();
         fill(&store, now);
         let health = Health::new();
         health.set_store_open(true);
         health.progress();
         let state = ApiState::new(
-            store,
+            std::sync::Arc::new(store),
             health.clone(),
             token.map(str::to_string),
             api::progress_bound(Duration::from_secs(60)),
@@ -175,7 +175,7 @@ fn alert(item: &StoredItem, topic: &str, sink: &str, created: DateTime<Utc>) -> 
 
 /// Items i1 (5 h ago, ceasefire), i2 (3 h, energy), i3 (1 h, both), i4 (10 min, none);
 /// alerts: i1's pending, i2's failed, i3's delivered.
-fn fill(store: &Store, now: DateTime<Utc>) {
+fn fill(store: &SledStore, now: DateTime<Utc>) {
     let ago = |minutes| now - chrono::Duration::minutes(minutes);
     let items = [
         item("i1", ago(300), &["ceasefire"]),

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::{Config, Sink};
-use crate::store::{Attempt, Store, StoreError, StoredAlert};
+use crate::store::{Attempt, SharedStore, StoreError, StoredAlert};
 use payload::AlertPayload;
 use retry::{Backoff, DeliveryError};
 use sinks::{SinkClient, SinkError};
@@ -284,7 +284,7 @@ fn outcome(
 
 /// Delivers the outbox's alerts to their sinks.
 pub struct Dispatcher {
-    store: Store,
+    store: SharedStore,
     workers: Vec<Worker>,
     http: reqwest::Client,
     wake: Arc<Notify>,
@@ -311,7 +311,7 @@ impl Worker {
 impl Dispatcher {
     /// Sets up every configured sink; a sink whose secret is missing is an error, so
     /// the daemon refuses to start rather than sending unsigned alerts.
-    pub fn new(config: &Config, store: Store) -> Result<Dispatcher, DispatchError> {
+    pub fn new(config: &Config, store: SharedStore) -> Result<Dispatcher, DispatchError> {
         let mut workers = Vec::new();
         for sink in &config.sinks {
             let secrets = sinks::load_secret(sink)?;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{
-    codec, read_u64, split_time_key, AlertStatus, FeedState, Store, StoreError, StoredAlert,
+    codec, read_u64, split_time_key, AlertStatus, FeedState, SledStore, StoreError, StoredAlert,
     StoredItem, StoredStory, BY_TIME, FEEDS, FLUSHED_FILE, ITEMS, OUTBOX, OUTBOX_DUE, SEEN,
     STORED_KEY, STORIES, TOPIC_INDEX, WRITTEN_KEY,
 };
@@ -17,7 +17,7 @@ use super::{
 /// How many examples of one kind of problem a report keeps; the count is always whole.
 const EXAMPLES: usize = 5;
 
-/// What [`Store::check`] found.
+/// What [`SledStore::check`] found.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct CheckReport {
     /// Entries read, by tree.
@@ -45,14 +45,14 @@ impl CheckReport {
     }
 }
 
-/// What [`Store::backup`] copied.
+/// What [`SledStore::backup`] copied.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct BackupReport {
     pub trees: usize,
     pub entries: usize,
 }
 
-impl Store {
+impl SledStore {
     /// Reads every record and index entry: records that do not decode, index entries
     /// without their record, records without their index entries, and a kept item
     /// count that differs from the items there are. Read errors of sled itself are
@@ -125,13 +125,13 @@ impl Store {
         report.entries.insert(TOPIC_INDEX.into(), topics);
 
         report.entries.insert(SEEN.into(), self.seen.len());
-        let stories = Store::decode_all::<StoredStory>(
+        let stories = SledStore::decode_all::<StoredStory>(
             &self.stories,
             "story record that does not decode",
             &mut report,
         )?;
         report.entries.insert(STORIES.into(), stories);
-        let feeds = Store::decode_all::<FeedState>(
+        let feeds = SledStore::decode_all::<FeedState>(
             &self.feeds,
             "feed state that does not decode",
             &mut report,
@@ -202,7 +202,7 @@ impl Store {
     /// lock some time after its last handle drops, so opening it again at once could
     /// find it locked). The copy is consistent when nothing else writes to this store
     /// meanwhile (the CLI holds it, so no daemon does).
-    pub fn backup(&self, to: &Path) -> Result<(BackupReport, Store), StoreError> {
+    pub fn backup(&self, to: &Path) -> Result<(BackupReport, SledStore), StoreError> {
         let refuse = |reason: String| StoreError::Backup {
             path: to.to_path_buf(),
             reason,
@@ -257,7 +257,7 @@ impl Store {
             std::fs::write(to.join(FLUSHED_FILE), format!("{written}\n"))
                 .map_err(|e| refuse(format!("writing {FLUSHED_FILE}: {e}")))?;
         }
-        Ok((report, Store::from_db(copy, to)?))
+        Ok((report, SledStore::from_db(copy, to)?))
     }
 }
 

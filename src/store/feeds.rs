@@ -2,7 +2,7 @@
 
 use super::*;
 
-impl Store {
+impl SledStore {
     pub fn feed_state(&self, url: &str) -> Result<Option<FeedState>, StoreError> {
         get_json(&self.feeds, FEEDS, url.as_bytes())
     }

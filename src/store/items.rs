@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Store {
+impl SledStore {
     pub fn seen(&self, id: &str) -> Result<bool, StoreError> {
         self.seen.contains_key(id).map_err(|cause| StoreError::Db {
             op: "reading tree seen",
@@ -37,7 +37,7 @@ impl Store {
         self.insert_items_with_alerts(items, &[])
     }
 
-    /// [`Store::insert_items`], writing each new item's alerts to the outbox in the
+    /// [`SledStore::insert_items`], writing each new item's alerts to the outbox in the
     /// same transaction. An alert is written only when its story has not alerted on
     /// its topic before (through an earlier copy, or an earlier item of this batch);
     /// alerts of items already seen are dropped with them.
@@ -50,7 +50,7 @@ impl Store {
             .map(|inserted| inserted.new)
     }
 
-    /// [`Store::insert_items_with_alerts`], also writing the sketches of story leads:
+    /// [`SledStore::insert_items_with_alerts`], also writing the sketches of story leads:
     /// `sketches` pairs an item id with its sketch. A sketch is stored (in
     /// `story_sketches`, under the lead's fetch time, fingerprint and story) only with
     /// a new item that leads its story; an empty one is not stored.
@@ -59,7 +59,7 @@ impl Store {
     /// every transaction cost more than the write itself. A sketch lost to a crash in
     /// between is rebuilt from its lead's text at the next start; one whose write
     /// failed is in [`Inserted::leads`] for the caller to keep and write again
-    /// ([`Store::put_sketches`]).
+    /// ([`SledStore::put_sketches`]).
     pub fn insert_batch(
         &self,
         items: &[StoredItem],

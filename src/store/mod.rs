@@ -41,7 +41,7 @@
 //! sketches are one prefix scan away, and the tree is in time order for pruning, which
 //! follows the items' history period (the window never looks further back). Stores
 //! written before this tree existed have no sketches for their stories; the daemon
-//! computes those from the leads' texts at start ([`Store::put_story_sketch`]).
+//! computes those from the leads' texts at start ([`SledStore::put_story_sketch`]).
 //!
 //! `items` is keyed like `by_time`, in time order, not by id: new items are then
 //! appended at the end of the tree instead of landing on a random page each. With
@@ -65,11 +65,11 @@
 //! `damaged-snap.*` and sled rebuilds its page table from the log instead.
 //!
 //! A record that does not decode is an error naming the tree and key when it was asked
-//! for by key ([`Store::get_item`], [`Store::feed_state`]), and is skipped with a
+//! for by key ([`SledStore::get_item`], [`SledStore::feed_state`]), and is skipped with a
 //! warning when it turns up in a listing. Nothing here panics on stored bytes.
 //!
 //! sled writes to disk in the background: a write is durable only after
-//! [`Store::flush`], so callers flush before acknowledging anything that must survive
+//! [`SledStore::flush`], so callers flush before acknowledging anything that must survive
 //! a crash.
 //!
 //! Files: `records.rs` the record types; `keys.rs` the key layouts above; `items.rs`
@@ -86,6 +86,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sled::transaction::{
@@ -115,7 +116,7 @@ use stories::*;
 /// The layout version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 3;
 /// Written while a schema-1 store's items are being moved (see
-/// [`Store::key_items_by_time`]): a build that reads schema 1 must not open a store
+/// [`SledStore::key_items_by_time`]): a build that reads schema 1 must not open a store
 /// half moved, and this build goes on with the move.
 const SCHEMA_MOVING_1_TO_2: u32 = 0x0001_0002;
 
@@ -214,9 +215,203 @@ pub enum StoreError {
     },
 }
 
-/// The store. Cloning is cheap: sled handles are reference-counted.
+/// What the daemon, the alert workers, the API and the CLI ask of a store: the one
+/// interface every backend implements. [`SledStore`] is the embedded default; a
+/// backend shared by several daemons implements the same calls, so neither the
+/// pipeline nor the poller knows which one is behind it.
+///
+/// The guarantees every backend keeps (docs/store.md): an item's alerts are stored
+/// atomically with it, and a story alerts once per topic and sink however its copies
+/// arrive ([`Store::insert_batch`]); nothing written is durable before
+/// [`Store::flush`] returns, and callers acknowledge nothing (a feed's new state, an
+/// alert wake-up) before that. Calls other than `flush` may block for a short read or
+/// write; `flush` waits for the disk (or the database), so it is asynchronous.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Where the store is, for messages: a directory, a database.
+    fn location(&self) -> String;
+
+    /// True when an item with this id was stored before (and its id not yet expired).
+    fn seen(&self, id: &str) -> Result<bool, StoreError>;
+    fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError>;
+    /// Stores a feed's new items, their alerts and their new stories' sketches: items
+    /// already seen are skipped with their alerts, and an alert is stored only when its
+    /// story has not alerted on its topic before. Items and alerts are one atomic
+    /// write; the sketches follow it and may fail on their own ([`Inserted`]).
+    fn insert_batch(
+        &self,
+        items: &[StoredItem],
+        alerts: &[StoredAlert],
+        sketches: &[(&str, &[u32])],
+    ) -> Result<Inserted, StoreError>;
+    /// Stored items, newest first; unreadable records are skipped and counted.
+    fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError>;
+    /// Items stored, without walking them.
+    fn item_count(&self) -> usize;
+
+    fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError>;
+    /// Stories first seen at or after `since`, oldest first, read as they are used.
+    fn stories_since<'a>(
+        &'a self,
+        since: DateTime<Utc>,
+    ) -> Box<dyn Iterator<Item = Result<StoredStory, StoreError>> + 'a>;
+    /// The sketches of the stories first seen at `first_seen` with `fingerprint`.
+    fn story_sketches(
+        &self,
+        first_seen: DateTime<Utc>,
+        fingerprint: u64,
+    ) -> Result<Vec<(String, Vec<u32>)>, StoreError>;
+    fn story_sketch(&self, story: &StoredStory) -> Result<Option<Vec<u32>>, StoreError>;
+    fn put_story_sketch(&self, story: &StoredStory, sketch: &[u32]) -> Result<(), StoreError>;
+    /// Writes stories' sketches, all or none.
+    fn put_sketches(&self, leads: &[LeadSketch]) -> Result<(), StoreError>;
+
+    fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError>;
+    fn put_feed_state(&self, url: &str, state: &FeedState) -> Result<(), StoreError>;
+
+    /// Pending alerts of `sink` due at `now`, earliest first, at most `limit`.
+    fn due_alerts(
+        &self,
+        sink: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StoredAlert>, StoreError>;
+    /// When the next pending alert of `sink` is due.
+    fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+    fn record_attempt(&self, id: &str, attempt: &Attempt) -> Result<StoredAlert, StoreError>;
+    /// Alerts, newest first, optionally of one status.
+    fn alerts(
+        &self,
+        status: Option<AlertStatus>,
+        limit: usize,
+    ) -> Result<Listing<StoredAlert>, StoreError>;
+    fn get_alert(&self, id: &str) -> Result<Option<StoredAlert>, StoreError>;
+    /// Puts a failed alert back in the queue, due at `now`, with its attempts reset;
+    /// false when it is not failed.
+    fn retry_alert(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    fn pending_alerts(&self) -> usize;
+
+    /// One bounded pruning pass: at most `max` removals.
+    fn prune(
+        &self,
+        now: DateTime<Utc>,
+        history: Duration,
+        retention: Duration,
+        max: usize,
+    ) -> Result<PruneReport, StoreError>;
+    /// Waits until everything written so far is durable; returns the bytes flushed.
+    fn flush(&self) -> BoxFuture<'_, Result<usize, StoreError>>;
+}
+
+/// A store shared by the stages of a daemon.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the store the config names.
+pub fn open(storage: &crate::config::Storage) -> Result<SharedStore, StoreError> {
+    Ok(Arc::new(SledStore::open(&storage.path)?))
+}
+
+impl Store for SledStore {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn seen(&self, id: &str) -> Result<bool, StoreError> {
+        SledStore::seen(self, id)
+    }
+    fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
+        SledStore::get_item(self, id)
+    }
+    fn insert_batch(
+        &self,
+        items: &[StoredItem],
+        alerts: &[StoredAlert],
+        sketches: &[(&str, &[u32])],
+    ) -> Result<Inserted, StoreError> {
+        SledStore::insert_batch(self, items, alerts, sketches)
+    }
+    fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError> {
+        SledStore::items(self, query)
+    }
+    fn item_count(&self) -> usize {
+        SledStore::item_count(self)
+    }
+    fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError> {
+        SledStore::get_story(self, id)
+    }
+    fn stories_since<'a>(
+        &'a self,
+        since: DateTime<Utc>,
+    ) -> Box<dyn Iterator<Item = Result<StoredStory, StoreError>> + 'a> {
+        Box::new(SledStore::stories_since(self, since))
+    }
+    fn story_sketches(
+        &self,
+        first_seen: DateTime<Utc>,
+        fingerprint: u64,
+    ) -> Result<Vec<(String, Vec<u32>)>, StoreError> {
+        SledStore::story_sketches(self, first_seen, fingerprint)
+    }
+    fn story_sketch(&self, story: &StoredStory) -> Result<Option<Vec<u32>>, StoreError> {
+        SledStore::story_sketch(self, story)
+    }
+    fn put_story_sketch(&self, story: &StoredStory, sketch: &[u32]) -> Result<(), StoreError> {
+        SledStore::put_story_sketch(self, story, sketch)
+    }
+    fn put_sketches(&self, leads: &[LeadSketch]) -> Result<(), StoreError> {
+        SledStore::put_sketches(self, leads)
+    }
+    fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError> {
+        SledStore::feed_states(self)
+    }
+    fn put_feed_state(&self, url: &str, state: &FeedState) -> Result<(), StoreError> {
+        SledStore::put_feed_state(self, url, state)
+    }
+    fn due_alerts(
+        &self,
+        sink: &str,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        SledStore::due_alerts(self, sink, now, limit)
+    }
+    fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        SledStore::next_due(self, sink)
+    }
+    fn record_attempt(&self, id: &str, attempt: &Attempt) -> Result<StoredAlert, StoreError> {
+        SledStore::record_attempt(self, id, attempt)
+    }
+    fn alerts(
+        &self,
+        status: Option<AlertStatus>,
+        limit: usize,
+    ) -> Result<Listing<StoredAlert>, StoreError> {
+        SledStore::alerts(self, status, limit)
+    }
+    fn get_alert(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
+        SledStore::get_alert(self, id)
+    }
+    fn retry_alert(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        SledStore::retry_alert(self, id, now)
+    }
+    fn pending_alerts(&self) -> usize {
+        SledStore::pending_alerts(self)
+    }
+    fn prune(
+        &self,
+        now: DateTime<Utc>,
+        history: Duration,
+        retention: Duration,
+        max: usize,
+    ) -> Result<PruneReport, StoreError> {
+        SledStore::prune(self, now, history, retention, max)
+    }
+    fn flush(&self) -> BoxFuture<'_, Result<usize, StoreError>> {
+        Box::pin(SledStore::flush(self))
+    }
+}
+
+/// The embedded store, on sled. Cloning is cheap: sled handles are reference-counted.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct SledStore {
     db: sled::Db,
     /// The store's directory, where [`FLUSHED_FILE`] is kept beside sled's files.
     path: Arc<PathBuf>,
@@ -236,7 +431,7 @@ pub struct Store {
     /// fills the page cache doing it), far too costly for a status line every 30 s.
     item_count: Arc<AtomicUsize>,
     /// How far (in milliseconds) prune passes have looked for items without a topic
-    /// past the history; see [`Store::expired_items`].
+    /// past the history; see [`SledStore::expired_items`].
     prune_scanned: Arc<AtomicU64>,
     /// The count last written to [`FLUSHED_FILE`], so that a flush with nothing new
     /// (a burst of 304s) does not write the file again.
@@ -246,7 +441,7 @@ pub struct Store {
     fail_sketch_writes: Arc<std::sync::atomic::AtomicBool>,
 }
 
-/// What [`Store::insert_batch`] did. Once it returns, the items and alerts are
+/// What [`SledStore::insert_batch`] did. Once it returns, the items and alerts are
 /// stored; their stories' sketches are written after them and may have failed on
 /// their own.
 #[derive(Debug)]
@@ -275,9 +470,9 @@ const CACHE_CAPACITY: u64 = 16 * 1024 * 1024;
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
-impl Store {
+impl SledStore {
     /// Opens (or creates) the store in directory `path`.
-    pub fn open(path: &Path) -> Result<Store, StoreError> {
+    pub fn open(path: &Path) -> Result<SledStore, StoreError> {
         let open_error = |cause: sled::Error| match &cause {
             // sled takes an exclusive lock on the directory; say who holds it.
             // (sled wraps the OS error in its own message, so the kind is lost.)
@@ -296,18 +491,18 @@ impl Store {
         };
         remove_partial_snapshots(path);
         let db = open_recovering(path).map_err(|failure| failure.into_error(path, open_error))?;
-        Store::from_db(db, path)
+        SledStore::from_db(db, path)
     }
 
     /// The store over an open sled database at `path`: its trees, the schema move if
     /// one is due, the lost-items check and the kept count.
-    pub(super) fn from_db(db: sled::Db, path: &Path) -> Result<Store, StoreError> {
+    pub(super) fn from_db(db: sled::Db, path: &Path) -> Result<SledStore, StoreError> {
         let open_error = |cause| StoreError::Open {
             path: path.to_path_buf(),
             cause,
         };
         let tree = |name: &str| db.open_tree(name).map_err(open_error);
-        let store = Store {
+        let store = SledStore {
             meta: tree(META)?,
             items: tree(ITEMS)?,
             by_time: tree(BY_TIME)?,
@@ -430,7 +625,7 @@ impl Store {
     }
 
     /// Exact counts by walking the trees: O(n), for tests and one-off reports; the
-    /// daemon's periodic status uses [`Store::item_count`].
+    /// daemon's periodic status uses [`SledStore::item_count`].
     pub fn counts(&self) -> StoreCounts {
         StoreCounts {
             items: self.items.len(),

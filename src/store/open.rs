@@ -30,7 +30,7 @@ impl OpenFailure {
 /// more without the snapshot. A damaged snapshot makes sled refuse the whole store,
 /// though the snapshot only saves reading the log: without it sled rebuilds the pages
 /// from the log. It is set aside (never deleted); if the store still does not open,
-/// it is put back. [`Store::open`]'s lost-items check still refuses a store that
+/// it is put back. [`SledStore::open`]'s lost-items check still refuses a store that
 /// came back short.
 pub(super) fn open_recovering(path: &Path) -> Result<sled::Db, OpenFailure> {
     let reason = match open_sled(path) {

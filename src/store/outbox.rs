@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Store {
+impl SledStore {
     /// Pending alerts of `sink` due at `now`, earliest first, at most `limit`.
     pub fn due_alerts(
         &self,
@@ -92,7 +92,7 @@ impl Store {
     }
 
     /// Alerts, newest first, optionally of one status; at most `limit`. As with
-    /// [`Store::items`], unreadable records are skipped and counted.
+    /// [`SledStore::items`], unreadable records are skipped and counted.
     pub fn alerts(
         &self,
         status: Option<AlertStatus>,

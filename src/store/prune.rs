@@ -4,7 +4,7 @@
 
 use super::*;
 
-impl Store {
+impl SledStore {
     /// One bounded pruning pass: at most `max` removals.
     ///
     /// Items fetched before `now - history` go, with their index entries, unless they

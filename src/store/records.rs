@@ -143,7 +143,7 @@ pub struct ItemQuery {
     pub limit: usize,
 }
 
-/// What one [`Store::prune`] pass removed.
+/// What one [`SledStore::prune`] pass removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PruneReport {
     pub items: usize,

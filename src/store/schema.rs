@@ -1,11 +1,11 @@
-//! Schema versions and the moves between them: what `Store::open` does to a store
+//! Schema versions and the moves between them: what `SledStore::open` does to a store
 //! written by an older build before anything else reads it. The moves are the risky
 //! code of the store (they rewrite records in place), so they live apart, each
 //! resumable: a move cut short goes on at the next open.
 
 use super::*;
 
-impl Store {
+impl SledStore {
     pub(super) fn check_schema(&self) -> Result<(), StoreError> {
         let db_error = |cause| StoreError::Db {
             op: "reading the schema version",
@@ -77,7 +77,7 @@ impl Store {
     /// batches, each atomic. Time keys start with zero bytes and ids with a letter,
     /// so what is left to move is everything from byte 1 on; a crash part way leaves
     /// the version at [`SCHEMA_MOVING_1_TO_2`] and the next open goes on. The time is
-    /// the one `seen` holds, which is where [`Store::get_item`] looks; a record with
+    /// the one `seen` holds, which is where [`SledStore::get_item`] looks; a record with
     /// no seen entry (none should lack one) falls back to its own fetch time, and one
     /// with neither is unreachable either way and is dropped with a warning.
     fn key_items_by_time(&self) -> Result<usize, StoreError> {

@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Store {
+impl SledStore {
     pub fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError> {
         get_json(&self.stories, STORIES, id.as_bytes())
     }
@@ -32,7 +32,7 @@ impl Store {
             })
     }
 
-    /// Makes [`Store::put_sketches`] fail (or work again), for tests.
+    /// Makes [`SledStore::put_sketches`] fail (or work again), for tests.
     #[cfg(test)]
     pub(crate) fn fail_sketch_writes(&self, fail: bool) {
         self.fail_sketch_writes.store(fail, Ordering::Relaxed);
@@ -44,7 +44,7 @@ impl Store {
         self.stories_since(since).collect()
     }
 
-    /// [`Store::recent_stories`] read one at a time, so that a window of many stories
+    /// [`SledStore::recent_stories`] read one at a time, so that a window of many stories
     /// is never all in memory at once.
     pub fn stories_since(
         &self,
@@ -129,7 +129,7 @@ impl Store {
 
     /// Stores `story`'s sketch under its first-seen time and fingerprint: for stories
     /// stored without one (by an older build, or whose lead changed), so that
-    /// [`Store::story_sketch`] and [`Store::story_sketches`] find it from then on.
+    /// [`SledStore::story_sketch`] and [`SledStore::story_sketches`] find it from then on.
     pub fn put_story_sketch(&self, story: &StoredStory, sketch: &[u32]) -> Result<(), StoreError> {
         if sketch.is_empty() {
             return Ok(());

@@ -5,19 +5,19 @@ use super::*;
 /// Opens a store, waiting (up to 5 s) while a store this test dropped still
 /// holds the directory: sled lets go of its lock only when its background
 /// threads, shared by every test in this process, have finished with it.
-fn reopen(path: &Path) -> Store {
+fn reopen(path: &Path) -> SledStore {
     open_when_free(path).unwrap()
 }
 
-/// [`Store::open`], waiting as [`reopen`] does, for opens that must fail.
-fn open_when_free(path: &Path) -> Result<Store, StoreError> {
+/// [`SledStore::open`], waiting as [`reopen`] does, for opens that must fail.
+fn open_when_free(path: &Path) -> Result<SledStore, StoreError> {
     for _ in 0..100 {
-        match Store::open(path) {
+        match SledStore::open(path) {
             Err(StoreError::Locked { .. }) => std::thread::sleep(Duration::from_millis(50)),
             other => return other,
         }
     }
-    Store::open(path)
+    SledStore::open(path)
 }
 use chrono::TimeZone;
 
@@ -152,7 +152,7 @@ fn a_partial_snapshot_is_left_alone_while_another_handle_holds_the_store() {
     let partial = dir.path().join("snap.00000000FFFFFFFF.generating");
     std::fs::write(&partial, b"").unwrap();
     assert!(matches!(
-        Store::open(dir.path()),
+        SledStore::open(dir.path()),
         Err(StoreError::Locked { .. })
     ));
     assert!(
@@ -262,7 +262,7 @@ fn schema_version_mismatch_is_a_clear_error() {
 }
 
 /// Puts every `step`th item back under its bare id, as schema 1 kept them.
-fn key_items_by_id(store: &Store, step: usize) {
+fn key_items_by_id(store: &SledStore, step: usize) {
     let records: Vec<_> = store.items.iter().map(Result::unwrap).collect();
     for (key, value) in records.into_iter().step_by(step) {
         let (_, id) = split_time_key(&key).unwrap();
@@ -360,8 +360,8 @@ fn a_move_to_schema_2_cut_short_goes_on_at_the_next_open() {
 fn a_store_held_by_another_opener_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("db");
-    let _held = Store::open(&path).unwrap();
-    let err = Store::open(&path).expect_err("the second open must fail");
+    let _held = SledStore::open(&path).unwrap();
+    let err = SledStore::open(&path).expect_err("the second open must fail");
     assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains(&path.display().to_string()), "{message}");
@@ -376,7 +376,7 @@ fn an_unopenable_path_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"x").unwrap();
-    let err = Store::open(&file).unwrap_err();
+    let err = SledStore::open(&file).unwrap_err();
     let message = err.to_string();
     assert!(matches!(err, StoreError::Open { .. }), "{err:?}");
     assert!(
@@ -604,7 +604,7 @@ fn prune_is_bounded_by_max() {
     // Oldest first: the first pass took the four oldest items.
     let store2 = {
         let dir2 = tempfile::tempdir().unwrap();
-        let s = Store::open(dir2.path()).unwrap();
+        let s = SledStore::open(dir2.path()).unwrap();
         s.insert_items(&old).unwrap();
         s.prune(now, DAY, 2 * DAY, 4).unwrap();
         (
@@ -810,7 +810,7 @@ async fn flush_then_counts() {
 }
 
 /// Number of alerts of each status: (pending, delivered, failed).
-fn alert_counts(store: &Store) -> (usize, usize, usize) {
+fn alert_counts(store: &SledStore) -> (usize, usize, usize) {
     let mut counts = (0, 0, 0);
     for alert in store.alerts(None, usize::MAX).unwrap() {
         match alert.status {
@@ -1116,7 +1116,7 @@ async fn a_store_with_fewer_items_than_were_flushed_is_refused() {
     drop(store);
 
     std::fs::write(&file, "99\n").unwrap();
-    match Store::open(dir.path()) {
+    match SledStore::open(dir.path()) {
         Err(StoreError::Lost {
             flushed: 99,
             recovered: 3,
