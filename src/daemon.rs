@@ -930,41 +930,42 @@ impl Processor {
 
 /// The stories first seen within `window`, from the store, for the story window.
 ///
-/// Each story's sketch comes from `story_sketches`; a story stored without one (by an
-/// older build, or one whose lead changed) gets it from its lead's text, which the
-/// store keeps for the history period, longer than the window, and the sketch is
-/// stored for the next start. Without sketches no earlier story could be matched
-/// after a restart.
+/// Each story's sketch comes from `story_sketches`, which holds one for every story
+/// (one-item stories have no other record). A story stored without one (by an older
+/// build, or one whose lead changed) gets it from its lead's text, which the store
+/// keeps for the history period, longer than the window, and the sketch is stored for
+/// the next start. Without sketches no earlier story could be matched after a restart.
 fn recent_stories(store: &dyn Store, window: Duration) -> anyhow::Result<StoryWindow> {
     let mut stories = StoryWindow::new(window, dedup::DEFAULT_MAX_DISTANCE);
     let since =
         Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::Duration::days(7));
-    let (mut stored, mut computed) = (0usize, 0usize);
+    let mut stored = 0usize;
+    for lead in store.sketches_since(since) {
+        let lead = lead.context("reading story sketches")?;
+        stories.insert(lead.fingerprint, lead.first_seen, &lead.sketch, ());
+        stored += 1;
+    }
+    let mut computed = 0usize;
     for story in store.stories_since(since) {
         let story = story.context("reading recent stories")?;
-        let sketch = match store
+        if store
             .story_sketch(&story)
             .context("reading a story sketch")?
+            .is_some()
         {
-            Some(sketch) => {
-                stored += 1;
-                sketch
+            continue;
+        }
+        let sketch = match store.get_item(&story.first_item) {
+            Ok(Some(lead)) => {
+                dedup::sketch(&dedup::shingles(&format!("{}\n{}", lead.title, lead.text)))
             }
-            None => {
-                let sketch = match store.get_item(&story.first_item) {
-                    Ok(Some(lead)) => {
-                        dedup::sketch(&dedup::shingles(&format!("{}\n{}", lead.title, lead.text)))
-                    }
-                    _ => Vec::new(),
-                };
-                store
-                    .put_story_sketch(&story, &sketch)
-                    .context("storing a story sketch")?;
-                computed += 1;
-                sketch
-            }
+            _ => Vec::new(),
         };
+        store
+            .put_story_sketch(&story, &sketch)
+            .context("storing a story sketch")?;
         stories.insert(story.fingerprint, story.first_seen, &sketch, ());
+        computed += 1;
     }
     if computed > 0 {
         tracing::info!(
@@ -1085,8 +1086,15 @@ mod tests {
         let store = SledStore::open(dir.path()).unwrap();
         let now = Utc::now() - chrono::Duration::hours(1);
         let old = lead("old", 4, now);
-        store.insert_items(std::slice::from_ref(&old)).unwrap();
+        // Older builds wrote a record for every story; a copy makes one here.
+        let earlier_copy = StoredItem {
+            story: "old".into(),
+            is_story_lead: false,
+            ..lead("earlier-copy", 4, now)
+        };
+        store.insert_items(&[old, earlier_copy]).unwrap();
         let story = store.get_story("old").unwrap().unwrap();
+        assert_eq!(store.stories_since(now).count(), 1);
         assert_eq!(store.story_sketch(&story).unwrap(), None);
         let mut fresh = processor(&store);
         assert_eq!(

@@ -137,7 +137,7 @@ impl SledStore {
                         leads.push(*item);
                     }
                     let mine = encoded_alerts.iter().filter(|(a, _)| a.item_id == item.id);
-                    let mut story = attach_to_story(&trees, item)?;
+                    let Attached { mut story, stored } = attach_to_story(&trees, item)?;
                     let mut alerted = Vec::new();
                     for (alert, json) in mine {
                         if story.alerted.contains(&alert.topic) {
@@ -153,6 +153,12 @@ impl SledStore {
                     }
                     if !alerted.is_empty() {
                         story.alerted.extend(alerted);
+                        if !stored {
+                            stories_by_time.insert(
+                                time_key(millis(story.first_seen), story.id.as_bytes()),
+                                EMPTY,
+                            )?;
+                        }
                         let json = encode(STORIES, &story.id, &story)
                             .map_err(ConflictableTransactionError::Abort)?;
                         stories.insert(story.id.as_bytes(), json)?;

@@ -69,6 +69,17 @@ pub(super) fn sketch_key(first_seen: DateTime<Utc>, fingerprint: u64, story: &st
     key
 }
 
+/// A `story_sketches` key's first-seen time, fingerprint and story id.
+pub(super) fn split_sketch_key(key: &[u8]) -> Option<(u64, u64, &str)> {
+    let (at, rest) = split_time_key(key)?;
+    let (fingerprint, story) = rest.split_first_chunk::<8>()?;
+    Some((
+        at,
+        u64::from_be_bytes(*fingerprint),
+        std::str::from_utf8(story).ok()?,
+    ))
+}
+
 pub(super) fn encode_sketch(sketch: &[u32]) -> Vec<u8> {
     sketch.iter().flat_map(|v| v.to_be_bytes()).collect()
 }

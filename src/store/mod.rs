@@ -18,7 +18,7 @@
 //! | `seen` | item id | first-seen ms (`u64` BE) |
 //! | `seen_by_time` | first-seen ms ++ item id | empty |
 //! | `topic_index` | topic id ++ `0x00` ++ fetched ms ++ item id | score (`f64` BE) |
-//! | `stories` | story id | [`StoredStory`] |
+//! | `stories` | story id | [`StoredStory`]; only once a copy joined or it alerted |
 //! | `stories_by_time` | first-seen ms ++ story id | empty |
 //! | `story_sketches` | first-seen ms ++ fingerprint (`u64` BE) ++ story id | the lead's sketch, `u32` BE each |
 //! | `feeds` | feed URL as configured | [`FeedState`] |
@@ -42,6 +42,9 @@
 //! follows the items' history period (the window never looks further back). Stores
 //! written before this tree existed have no sketches for their stories; the daemon
 //! computes those from the leads' texts at start ([`SledStore::put_story_sketch`]).
+//! The window is rebuilt from this tree ([`SledStore::sketches_since`]): a story of
+//! one item that never alerted has no `stories` record (its lead says all of it;
+//! [`SledStore::get_story`]), which saves two keys for most items.
 //!
 //! `items` is keyed like `by_time`, in time order, not by id: new items are then
 //! appended at the end of the tree instead of landing on a random page each. With
@@ -249,11 +252,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn item_count(&self) -> usize;
 
     fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError>;
-    /// Stories first seen at or after `since`, oldest first, read as they are used.
+    /// Stories with a record (more than one copy, or alerted) first seen at or after
+    /// `since`, oldest first, read as they are used.
     fn stories_since<'a>(
         &'a self,
         since: DateTime<Utc>,
     ) -> Box<dyn Iterator<Item = Result<StoredStory, StoreError>> + 'a>;
+    /// The sketches of stories first seen at or after `since`, oldest first (stories
+    /// of one item included, which `stories_since` does not list).
+    fn sketches_since<'a>(
+        &'a self,
+        since: DateTime<Utc>,
+    ) -> Box<dyn Iterator<Item = Result<LeadSketch, StoreError>> + 'a>;
     /// The sketches of the stories first seen at `first_seen` with `fingerprint`.
     fn story_sketches(
         &self,
@@ -342,6 +352,12 @@ impl Store for SledStore {
         since: DateTime<Utc>,
     ) -> Box<dyn Iterator<Item = Result<StoredStory, StoreError>> + 'a> {
         Box::new(SledStore::stories_since(self, since))
+    }
+    fn sketches_since<'a>(
+        &'a self,
+        since: DateTime<Utc>,
+    ) -> Box<dyn Iterator<Item = Result<LeadSketch, StoreError>> + 'a> {
+        Box::new(SledStore::sketches_since(self, since))
     }
     fn story_sketches(
         &self,

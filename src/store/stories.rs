@@ -4,8 +4,16 @@
 use super::*;
 
 impl SledStore {
+    /// A story by id: its record, or for a story of one item (which has none, see
+    /// [`attach_to_story`]) what its lead says.
     pub fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError> {
-        get_json(&self.stories, STORIES, id.as_bytes())
+        if let Some(story) = get_json(&self.stories, STORIES, id.as_bytes())? {
+            return Ok(Some(story));
+        }
+        Ok(self
+            .get_item(id)?
+            .filter(|item| item.is_story_lead && item.story == id)
+            .map(|lead| story_of_lead(&lead)))
     }
 
     /// Writes stories' sketches, all or none; an empty sketch is not stored.
@@ -82,6 +90,39 @@ impl SledStore {
             })
     }
 
+    /// The sketches of stories first seen at or after `since`, oldest first: what
+    /// the daemon's story window is rebuilt from, stories of one item included.
+    pub fn sketches_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Iterator<Item = Result<LeadSketch, StoreError>> + '_ {
+        self.story_sketches
+            .range(time_key(millis(since), b"")..)
+            .filter_map(|entry| {
+                let (key, value) = match entry {
+                    Ok(entry) => entry,
+                    Err(cause) => {
+                        return Some(Err(StoreError::Db {
+                            op: "reading tree story_sketches",
+                            cause,
+                        }))
+                    }
+                };
+                let lead = split_sketch_key(&key).and_then(|(at, fingerprint, story)| {
+                    Some(LeadSketch {
+                        story: story.to_string(),
+                        first_seen: DateTime::from_timestamp_millis(i64::try_from(at).ok()?)?,
+                        fingerprint,
+                        sketch: decode_sketch(&value)?,
+                    })
+                });
+                if lead.is_none() {
+                    tracing::warn!(tree = STORY_SKETCHES, key = %show_key(&key), "Skipped a corrupt record.");
+                }
+                lead.map(Ok)
+            })
+    }
+
     /// The sketches stored for stories first seen at `first_seen` (to the millisecond)
     /// with this fingerprint, with their story ids: normally one story, or none when
     /// it has no sketch.
@@ -155,8 +196,20 @@ pub(super) struct StoryTrees<'a> {
     pub(super) stories_by_time: &'a TransactionalTree,
 }
 
-/// Creates, claims or extends the story of a newly stored item, and returns it as stored.
-pub(super) fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxResult<StoredStory> {
+/// A story as [`attach_to_story`] left it. `stored` is false for a story of one
+/// item, its lead, which has no record of its own (see [`SledStore::get_story`]).
+pub(super) struct Attached {
+    pub(super) story: StoredStory,
+    pub(super) stored: bool,
+}
+
+/// Creates, claims or extends the story of a newly stored item, and returns it.
+///
+/// Most stories never get a second copy, and most never alert: a story of one item
+/// is not written (its lead's record says all of it), which saved two of the seven
+/// keys an item cost (docs/store.md). Its record is written when a copy joins it
+/// (here) or when it alerts (by the caller, which then writes it).
+pub(super) fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxResult<Attached> {
     let key = item.story.as_bytes();
     let existing = match trees.stories.get(key)? {
         Some(bytes) => match codec::decode::<StoredStory>(&bytes) {
@@ -200,27 +253,51 @@ pub(super) fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxRe
             }
             story
         }
+        None if item.is_story_lead => {
+            return Ok(Attached {
+                story: story_of_lead(item),
+                stored: false,
+            });
+        }
         None => {
-            if !item.is_story_lead {
-                // The story was pruned or never stored: the copy stands in for its lead.
-                tracing::warn!(story = %item.story, item = %item.id, "Started a story from a copy; its lead is not stored.");
-            }
+            // The first copy to join a story of one item: the story gets its record.
+            let mut story = match read_item(trees, &item.story)? {
+                Some(lead) if lead.is_story_lead && lead.story == item.story => {
+                    let mut story = story_of_lead(&lead);
+                    story.related.push(related(item));
+                    story
+                }
+                _ => {
+                    // The lead was pruned or never stored: the copy stands in for it.
+                    tracing::warn!(story = %item.story, item = %item.id, "Started a story from a copy; its lead is not stored.");
+                    story_of_lead(item)
+                }
+            };
+            story.id = item.story.clone();
             trees
                 .stories_by_time
-                .insert(time_key(millis(item.fetched), key), EMPTY)?;
-            StoredStory {
-                id: item.story.clone(),
-                first_item: item.id.clone(),
-                first_seen: item.fetched,
-                fingerprint: item.fingerprint,
-                related: Vec::new(),
-                alerted: Vec::new(),
-            }
+                .insert(time_key(millis(story.first_seen), key), EMPTY)?;
+            story
         }
     };
-    let json = encode(STORIES, &story.id, &story).map_err(ConflictableTransactionError::Abort)?;
-    trees.stories.insert(key, json)?;
-    Ok(story)
+    let record = encode(STORIES, &story.id, &story).map_err(ConflictableTransactionError::Abort)?;
+    trees.stories.insert(key, record)?;
+    Ok(Attached {
+        story,
+        stored: true,
+    })
+}
+
+/// The story of one item, as its lead says it: what a story without a record is.
+pub(super) fn story_of_lead(lead: &StoredItem) -> StoredStory {
+    StoredStory {
+        id: lead.story.clone(),
+        first_item: lead.id.clone(),
+        first_seen: lead.fetched,
+        fingerprint: lead.fingerprint,
+        related: Vec::new(),
+        alerted: Vec::new(),
+    }
 }
 
 pub(super) fn read_item(

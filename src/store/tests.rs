@@ -113,13 +113,36 @@ fn story_sketches_are_stored_with_their_leads_and_pruned_after_the_history() {
         .story_sketches(lead.fetched + chrono::Duration::milliseconds(1), 0xfeed)
         .unwrap()
         .is_empty());
-    let recent: Vec<StoredStory> = store
-        .stories_since(now - chrono::Duration::days(4))
+    // The window is rebuilt from the sketches: every story with one, oldest first,
+    // stories of one item ("c") included.
+    let since = now - chrono::Duration::days(4);
+    let window: Vec<(String, u64, Vec<u32>)> = store
+        .sketches_since(since)
+        .map(|lead| lead.map(|l| (l.story, l.fingerprint, l.sketch)))
         .collect::<Result<_, _>>()
         .unwrap();
-    let ids: Vec<&str> = recent.iter().map(|s| s.id.as_str()).collect();
-    assert_eq!(ids, ["a", "c", "d"], "oldest first");
+    assert_eq!(
+        window,
+        // First seen in the same millisecond: in fingerprint order.
+        [
+            ("c".to_string(), 0xbeef, vec![4, 5]),
+            ("a".to_string(), 0xfeed, vec![1, 2, 3])
+        ]
+    );
+    // Only "a" has a copy, and so a record.
+    let recorded: Vec<StoredStory> = store
+        .stories_since(since)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let ids: Vec<&str> = recorded.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["a"]);
+    let recent = [
+        recorded[0].clone(),
+        store.get_story("c").unwrap().unwrap(),
+        store.get_story("d").unwrap().unwrap(),
+    ];
     assert_eq!(store.story_sketch(&recent[0]).unwrap(), Some(vec![1, 2, 3]));
+    assert_eq!(store.story_sketch(&recent[1]).unwrap(), Some(vec![4, 5]));
     assert_eq!(store.story_sketch(&recent[2]).unwrap(), None);
     // A story stored without a sketch gets one.
     store.put_story_sketch(&recent[2], &[6, 7]).unwrap();
@@ -408,7 +431,18 @@ fn inserting_a_batch_twice_stores_it_once() {
             .len(),
         1
     );
-    assert_eq!(store.recent_stories(t(1, 0)).unwrap().len(), 2);
+    // "a" has a copy, so a record of its own; "c" is a story of one item, which
+    // has none and is told by its lead.
+    let recorded: Vec<String> = store
+        .recent_stories(t(1, 0))
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(recorded, ["a"]);
+    let c = store.get_story("c").unwrap().unwrap();
+    assert_eq!((c.first_item.as_str(), c.related.len()), ("c", 0));
+    assert_eq!(store.get_story("b").unwrap(), None, "a copy leads no story");
     assert_eq!(store.insert_items(&[]).unwrap(), 0);
 }
 
@@ -530,7 +564,8 @@ fn prune_keeps_topic_matched_items_for_the_retention() {
         PruneReport {
             items: 2,
             seen: 1,
-            stories: 1,
+            // Stories of one item have no record: they go with their leads.
+            stories: 0,
             // ancient-matched, then old-plain and old-matched.
             scanned: 3,
             done: true
@@ -551,7 +586,8 @@ fn prune_keeps_topic_matched_items_for_the_retention() {
     assert!(store.seen("old-plain").unwrap());
     assert!(!store.seen("ancient-matched").unwrap());
     assert!(store.get_story("ancient-matched").unwrap().is_none());
-    assert!(store.get_story("old-plain").unwrap().is_some());
+    assert!(store.get_story("old-plain").unwrap().is_none());
+    assert!(store.get_story("old-matched").unwrap().is_some());
     // Nothing is left to do, and a second pass changes nothing; nor does it read
     // the kept old-matched again.
     let again = store.prune(now, 7 * DAY, 20 * DAY, 100).unwrap();
@@ -574,16 +610,18 @@ fn prune_is_bounded_by_max() {
     let dir = tempfile::tempdir().unwrap();
     let store = reopen(dir.path());
     let now = t(31, 0);
-    let old: Vec<StoredItem> = (0..10)
-        .map(|i| {
-            item(
-                &format!("i{i}"),
-                now - chrono::Duration::days(30) + chrono::Duration::minutes(i),
-                &[],
-            )
-        })
-        .collect();
+    // Five stories of two items each, so that each has a record to prune.
+    let mut old: Vec<StoredItem> = Vec::new();
+    for i in 0..10 {
+        let fetched = now - chrono::Duration::days(30) + chrono::Duration::minutes(i);
+        let id = format!("i{i}");
+        old.push(match old.last() {
+            Some(lead) if i % 2 == 1 => copy_of(lead, &id, fetched),
+            _ => item(&id, fetched, &[]),
+        });
+    }
     store.insert_items(&old).unwrap();
+    assert_eq!(store.counts().stories, 5);
     let mut passes = 0;
     let mut removed = 0;
     loop {
@@ -599,7 +637,8 @@ fn prune_is_bounded_by_max() {
         }
         assert!(passes < 20, "pruning never finishes");
     }
-    assert_eq!(removed, 30, "10 items, 10 seen ids, 10 stories");
+    assert_eq!(removed, 25, "10 items, 10 seen ids, 5 stories");
+    assert_eq!(store.counts().stories, 0);
     assert_eq!(store.counts().items, 0);
     // Oldest first: the first pass took the four oldest items.
     let store2 = {
@@ -678,6 +717,10 @@ fn corrupt_records_are_errors_or_skipped_never_panics() {
         .unwrap();
     store.stories.insert("bad", b"\xff\xfe".as_slice()).unwrap();
     store
+        .stories_by_time
+        .insert(time_key(millis(t(11, 0)), b"bad"), b"".as_slice())
+        .unwrap();
+    store
         .feeds
         .insert(
             "https://broken.example/feed",
@@ -727,7 +770,9 @@ fn corrupt_records_are_errors_or_skipped_never_panics() {
     let states = store.feed_states().unwrap();
     assert_eq!(states.len(), 1);
     assert_eq!(states[0].0, "https://ok.example/feed");
-    assert_eq!(store.recent_stories(t(1, 0)).unwrap().len(), 1);
+    // "good" is a story of one item (no record); "bad"'s record does not decode.
+    assert!(store.recent_stories(t(1, 0)).unwrap().is_empty());
+    assert_eq!(store.get_story("good").unwrap().unwrap().first_item, "good");
 
     // A copy of a story whose record is corrupt gets a fresh, readable record.
     let copy = StoredItem {
@@ -804,7 +849,8 @@ async fn flush_then_counts() {
         StoreCounts {
             items: 1,
             feeds: 0,
-            stories: 1
+            // A story of one item has no record.
+            stories: 0
         }
     );
 }
@@ -1127,4 +1173,72 @@ async fn a_store_with_fewer_items_than_were_flushed_is_refused() {
     // A file cut short by a crash is no evidence either way.
     std::fs::write(&file, "").unwrap();
     assert_eq!(reopen(dir.path()).get_item("c").unwrap().unwrap().id, "c");
+}
+
+/// Most stories are one item and never alert: they are not written as records (two
+/// keys an item saved). A record appears when a copy joins, built from the lead, or
+/// when the story alerts, and from then on the story behaves as before.
+#[test]
+fn a_story_of_one_item_has_a_record_only_once_a_copy_joins_or_it_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = t(10, 12);
+    let quiet = item("quiet", now, &[]);
+    let loud = item("loud", now, &["talks"]);
+    {
+        let store = reopen(dir.path());
+        let alerts = [alert(&loud, "talks", "hook", now)];
+        store
+            .insert_items_with_alerts(&[quiet.clone(), loud.clone()], &alerts)
+            .unwrap();
+        let recorded: Vec<String> = store
+            .stories
+            .iter()
+            .keys()
+            .map(|k| String::from_utf8(k.unwrap().to_vec()).unwrap())
+            .collect();
+        assert_eq!(recorded, ["loud"], "only the story that alerted is written");
+        assert_eq!(store.stories_by_time.len(), 1);
+        assert_eq!(store.get_story("loud").unwrap().unwrap().alerted, ["talks"]);
+        let told = store.get_story("quiet").unwrap().unwrap();
+        assert_eq!(
+            (told.first_item.as_str(), told.first_seen, told.fingerprint),
+            ("quiet", now, quiet.fingerprint)
+        );
+        assert!(told.related.is_empty() && told.alerted.is_empty());
+    }
+    // Later batches, after a restart: a copy of each story.
+    let store = reopen(dir.path());
+    let later = now + chrono::Duration::minutes(30);
+    let quiet_copy = copy_of(&quiet, "quiet-copy", later);
+    let loud_copy = StoredItem {
+        topics: loud.topics.clone(),
+        ..copy_of(&loud, "loud-copy", later)
+    };
+    // An alert id of its own, so that only the story's record can hold it back.
+    let again = StoredAlert {
+        id: "another-id".into(),
+        ..alert(&loud_copy, "talks", "hook", later)
+    };
+    store
+        .insert_items_with_alerts(&[quiet_copy, loud_copy], &[again])
+        .unwrap();
+    assert_eq!(
+        store.alerts(None, 10).unwrap().len(),
+        1,
+        "the story alerted once"
+    );
+    let story = store.get_story("quiet").unwrap().unwrap();
+    assert_eq!(story.first_item, "quiet");
+    assert_eq!(story.first_seen, now, "the lead's time, not the copy's");
+    let related: Vec<&str> = story.related.iter().map(|r| r.item_id.as_str()).collect();
+    assert_eq!(related, ["quiet-copy"]);
+    assert_eq!(store.get_story("loud").unwrap().unwrap().related.len(), 1);
+    let ids: Vec<String> = store
+        .recent_stories(now)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"quiet".to_string()) && ids.contains(&"loud".to_string()));
 }
