@@ -10,8 +10,8 @@ use std::path::Path;
 
 use super::{
     codec, read_u64, split_time_key, AlertStatus, FeedState, SledStore, StoreError, StoredAlert,
-    StoredItem, StoredStory, BY_TIME, FEEDS, FLUSHED_FILE, ITEMS, OUTBOX, OUTBOX_DUE, SEEN,
-    STORED_KEY, STORIES, TOPIC_INDEX, WRITTEN_KEY,
+    StoredStory, BY_TIME, FEEDS, FLUSHED_FILE, ITEMS, OUTBOX, OUTBOX_DUE, SEEN, STORED_KEY,
+    STORIES, TOPIC_INDEX, WRITTEN_KEY,
 };
 
 /// How many examples of one kind of problem a report keeps; the count is always whole.
@@ -64,36 +64,46 @@ impl SledStore {
         for entry in self.items.iter() {
             let (key, value) = entry.map_err(db_error("reading tree items"))?;
             items += 1;
-            let Some((_, id)) = split_time_key(&key) else {
+            if split_time_key(&key).is_none() {
                 report.problem("item key without a time", || super::show_key(&key));
                 continue;
-            };
-            if let Err(reason) = codec::decode::<StoredItem>(&value) {
-                report.problem("item record that does not decode", || {
-                    format!("{}: {reason}", super::show_key(id))
-                });
+            }
+            match codec::decode_items(&value) {
+                Err(reason) => report.problem("item record that does not decode", || {
+                    format!("{}: {reason}", super::show_key(&key))
+                }),
+                Ok(stored) => {
+                    for item in &stored {
+                        // Its `seen` entry must lead back to this record.
+                        let seen = self
+                            .seen
+                            .get(item.id.as_bytes())
+                            .map_err(db_error("reading tree seen"))?;
+                        let back =
+                            seen.and_then(|seen| super::item_record_key(&seen, item.id.as_bytes()));
+                        if back.as_deref() != Some(key.as_ref()) {
+                            report.problem("item without its seen entry", || item.id.clone());
+                        }
+                    }
+                }
             }
             if !self
                 .by_time
                 .contains_key(&key)
                 .map_err(db_error("reading tree by_time"))?
             {
-                report.problem("item without its by_time entry", || super::show_key(id));
-            }
-            if !self
-                .seen
-                .contains_key(id)
-                .map_err(db_error("reading tree seen"))?
-            {
-                report.problem("item without its seen entry", || super::show_key(id));
+                report.problem("item without its by_time entry", || super::show_key(&key));
             }
         }
         report.entries.insert(ITEMS.into(), items);
 
+        // Items counted by their `by_time` entries, which say how many each record has.
         let mut by_time = 0u64;
+        let mut counted = 0u64;
         for entry in self.by_time.iter() {
-            let (key, _) = entry.map_err(db_error("reading tree by_time"))?;
+            let (key, value) = entry.map_err(db_error("reading tree by_time"))?;
             by_time += 1;
+            counted += super::read_by_time(&value).1 as u64;
             if !self
                 .items
                 .contains_key(&key)
@@ -108,11 +118,23 @@ impl SledStore {
         for entry in self.topic_index.iter() {
             let (key, _) = entry.map_err(db_error("reading tree topic_index"))?;
             topics += 1;
-            let item_key = key.iter().position(|&b| b == 0).map(|at| &key[at + 1..]);
-            let found = match item_key {
-                Some(item_key) => self
+            let id = key
+                .iter()
+                .position(|&b| b == 0)
+                .and_then(|at| split_time_key(&key[at + 1..]))
+                .map(|(_, id)| id);
+            let record = match id {
+                Some(id) => self
+                    .seen
+                    .get(id)
+                    .map_err(db_error("reading tree seen"))?
+                    .and_then(|seen| super::item_record_key(&seen, id)),
+                None => None,
+            };
+            let found = match record {
+                Some(record) => self
                     .items
-                    .contains_key(item_key)
+                    .contains_key(record)
                     .map_err(db_error("reading tree items"))?,
                 None => false,
             };
@@ -171,9 +193,9 @@ impl SledStore {
             .map_err(db_error("reading tree meta"))?;
         if let Some(kept) = kept {
             let kept = read_u64(Some(&kept));
-            if kept != by_time {
+            if kept != counted {
                 report.problem("kept item count differs from the items there are", || {
-                    format!("kept {kept}, counted {by_time}")
+                    format!("kept {kept}, counted {counted}")
                 });
             }
         }

@@ -19,12 +19,15 @@ use std::cell::RefCell;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{show_key, StoreError};
+use super::{show_key, StoreError, StoredItem};
 
 /// Postcard, uncompressed: small records with no text to speak of (stories, feeds).
 const PLAIN: u8 = 0xA1;
 /// Postcard compressed with zstd: records with text (alerts).
 const PACKED: u8 = 0xA2;
+/// The items of one feed poll fetched in the same millisecond, as one record:
+/// postcard of the list, compressed with zstd (schema 4; see `items.rs`).
+const BATCH: u8 = 0xA3;
 /// What JSON records of earlier schemas start with.
 const JSON: u8 = b'{';
 
@@ -39,6 +42,7 @@ const MAX_RECORD: usize = 64 * 1024 * 1024;
 thread_local! {
     // A compression context costs more to set up than compressing a record does.
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
 }
 
 /// A record in its compact form.
@@ -83,6 +87,19 @@ fn encode_with<T: Serialize>(
     Ok(out)
 }
 
+/// Items as one record ([`BATCH`]).
+pub(super) fn encode_batch(key: &str, items: &[&StoredItem]) -> Result<Vec<u8>, StoreError> {
+    encode_with(super::ITEMS, key, &items, &[BATCH], true)
+}
+
+/// The items of an `items` record: a batch, or one item as schemas 1 to 3 wrote it.
+pub(super) fn decode_items(value: &[u8]) -> Result<Vec<StoredItem>, String> {
+    match value.split_first() {
+        Some((&BATCH, body)) => unpack(body),
+        _ => decode(value).map(|item| vec![item]),
+    }
+}
+
 /// Decodes a record in any form this build reads.
 pub(super) fn decode<T: DeserializeOwned>(value: &[u8]) -> Result<T, String> {
     let (tag, body) = value.split_first().ok_or("empty record")?;
@@ -105,7 +122,16 @@ fn unpack<T: DeserializeOwned>(packed: &[u8]) -> Result<T, String> {
         .ok()
         .filter(|&n| n <= MAX_RECORD)
         .ok_or_else(|| format!("compressed record claims {size} bytes"))?;
-    let raw = zstd::bulk::decompress(packed, size).map_err(|e| format!("decompressing: {e}"))?;
+    let raw = DECOMPRESSOR
+        .with(|cell| {
+            let mut cell = cell.borrow_mut();
+            let decompressor = match cell.as_mut() {
+                Some(d) => d,
+                None => cell.insert(zstd::bulk::Decompressor::new()?),
+            };
+            decompressor.decompress(packed, size)
+        })
+        .map_err(|e| format!("decompressing: {e}"))?;
     postcard::from_bytes(&raw).map_err(|e| e.to_string())
 }
 

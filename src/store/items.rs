@@ -12,27 +12,43 @@ impl SledStore {
     }
 
     pub fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
-        let fetched = self.seen.get(id).map_err(|cause| StoreError::Db {
+        let seen = self.seen.get(id).map_err(|cause| StoreError::Db {
             op: "reading tree seen",
             cause,
         })?;
-        let Some(fetched) = fetched else {
+        let Some(seen) = seen else {
             return Ok(None);
         };
-        let at = decode_millis(&fetched).ok_or_else(|| StoreError::Corrupt {
+        let key = item_record_key(&seen, id.as_bytes()).ok_or_else(|| StoreError::Corrupt {
             tree: SEEN,
             key: show_key(id.as_bytes()),
-            reason: format!("expected an 8-byte time, found {} bytes", fetched.len()),
+            reason: format!(
+                "expected an 8-byte time or a 13-byte batch key, found {} bytes",
+                seen.len()
+            ),
         })?;
-        get_json(&self.items, ITEMS, &time_key(at, id.as_bytes()))
+        let value = self.items.get(&key).map_err(|cause| StoreError::Db {
+            op: "reading tree items",
+            cause,
+        })?;
+        let Some(value) = value else {
+            return Ok(None);
+        };
+        let items = codec::decode_items(&value).map_err(|reason| StoreError::Corrupt {
+            tree: ITEMS,
+            key: format!("{} (item {id})", show_key(&key)),
+            reason,
+        })?;
+        Ok(items.into_iter().find(|item| item.id == id))
     }
 
     /// Stores a batch of items in one transaction and returns how many were new.
     ///
-    /// Each new item gets its record, its `by_time`, `seen` and `topic_index` entries;
-    /// a story lead creates its story, a later copy is appended to its story's
-    /// `related`. Items whose id is already in `seen` are skipped, so storing the same
-    /// batch twice stores nothing the second time.
+    /// The new items of each fetch time become one record (those on a topic another),
+    /// with one `by_time` and one `seen_by_time` entry; each item gets its `seen` entry
+    /// and its `topic_index` entries. A later copy is added to its story's `related`
+    /// (the story gets its record then). Items whose id is already in `seen` are
+    /// skipped, so storing the same batch twice stores nothing the second time.
     pub fn insert_items(&self, items: &[StoredItem]) -> Result<usize, StoreError> {
         self.insert_items_with_alerts(items, &[])
     }
@@ -57,8 +73,11 @@ impl SledStore {
     ///
     /// The sketches are written after the transaction, not in it: one more tree in
     /// every transaction cost more than the write itself. A sketch lost to a crash in
-    /// between is rebuilt from its lead's text at the next start; one whose write
-    /// failed is in [`Inserted::leads`] for the caller to keep and write again
+    /// between is rebuilt from its lead's text at the next start when its story has a
+    /// record; a story of one item without its sketch is not found by later copies,
+    /// which then start a story of their own (an alert on it is still one: the lost
+    /// story had not alerted, or it would have a record). One whose write failed is in
+    /// [`Inserted::leads`] for the caller to keep and write again
     /// ([`SledStore::put_sketches`]).
     pub fn insert_batch(
         &self,
@@ -71,14 +90,19 @@ impl SledStore {
             .filter(|(_, sketch)| !sketch.is_empty())
             .copied()
             .collect();
-        let encoded: Vec<(&StoredItem, Vec<u8>)> = items
-            .iter()
-            .map(|item| Ok((item, encode(ITEMS, &item.id, item)?)))
-            .collect::<Result<_, StoreError>>()?;
         let encoded_alerts: Vec<(&StoredAlert, Vec<u8>)> = alerts
             .iter()
             .map(|alert| Ok((alert, encode(OUTBOX, &alert.id, alert)?)))
             .collect::<Result<_, StoreError>>()?;
+        // One record for the new items of each fetch time (a feed poll has one), topic
+        // matched ones apart so that pruning can keep them longer without rewriting.
+        // Keys are chosen before the transaction, which sled may run more than once.
+        let mut record_keys: HashMap<(u64, bool), Vec<u8>> = HashMap::new();
+        for item in items {
+            record_keys
+                .entry((millis(item.fetched), !item.topics.is_empty()))
+                .or_insert_with(|| self.next_batch_key(millis(item.fetched)));
+        }
         let trees = (
             &self.items,
             &self.by_time,
@@ -93,7 +117,7 @@ impl SledStore {
         );
         let result = trees.transaction(
             |(
-                items,
+                items_tree,
                 by_time,
                 seen,
                 seen_by_time,
@@ -104,37 +128,32 @@ impl SledStore {
                 outbox_due,
                 meta,
             )| {
-                let mut new = 0;
+                let mut accepted: Vec<&StoredItem> = Vec::new();
                 let mut leads = Vec::new();
-                for (item, json) in &encoded {
+                for item in items {
                     let id = item.id.as_bytes();
                     if seen.get(id)?.is_some() {
                         continue;
                     }
                     let fetched = millis(item.fetched);
-                    items.insert(time_key(fetched, id), json.as_slice())?;
-                    let flag = if item.topics.is_empty() {
-                        EMPTY
-                    } else {
-                        MATCHED
-                    };
-                    by_time.insert(time_key(fetched, id), flag)?;
-                    seen.insert(id, &fetched.to_be_bytes()[..])?;
-                    seen_by_time.insert(time_key(fetched, id), EMPTY)?;
+                    let record = &record_keys[&(fetched, !item.topics.is_empty())];
+                    seen.insert(id, record.as_slice())?;
                     for topic in &item.topics {
                         topic_index.insert(
                             topic_key(&topic.id, fetched, id),
                             &topic.score.to_be_bytes()[..],
                         )?;
                     }
+                    accepted.push(item);
                     let trees = StoryTrees {
-                        items,
+                        items: items_tree,
                         seen,
                         stories,
                         stories_by_time,
+                        accepted: &accepted,
                     };
                     if item.is_story_lead {
-                        leads.push(*item);
+                        leads.push(item);
                     }
                     let mine = encoded_alerts.iter().filter(|(a, _)| a.item_id == item.id);
                     let Attached { mut story, stored } = attach_to_story(&trees, item)?;
@@ -163,8 +182,36 @@ impl SledStore {
                             .map_err(ConflictableTransactionError::Abort)?;
                         stories.insert(story.id.as_bytes(), json)?;
                     }
-                    new += 1;
                 }
+                for ((fetched, matched), key) in &record_keys {
+                    let mut members: Vec<&StoredItem> = accepted
+                        .iter()
+                        .filter(|i| {
+                            millis(i.fetched) == *fetched && i.topics.is_empty() != *matched
+                        })
+                        .copied()
+                        .collect();
+                    if members.is_empty() {
+                        continue;
+                    }
+                    // Listed newest first by reading records backwards: within one
+                    // record, by id, as keys of one item each were ordered before.
+                    members.sort_by(|a, b| a.id.cmp(&b.id));
+                    let record = codec::encode_batch(&show_key(key), &members)
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    items_tree.insert(key.as_slice(), record)?;
+                    by_time.insert(key.as_slice(), by_time_value(*matched, members.len()))?;
+                    let ids: Vec<&str> = members.iter().map(|i| i.id.as_str()).collect();
+                    let ids = postcard::to_stdvec(&ids).map_err(|e| {
+                        ConflictableTransactionError::Abort(StoreError::Encode {
+                            tree: SEEN_BY_TIME,
+                            key: show_key(key),
+                            reason: e.to_string(),
+                        })
+                    })?;
+                    seen_by_time.insert(key.as_slice(), ids)?;
+                }
+                let new = accepted.len();
                 if new > 0 {
                     for key in [WRITTEN_KEY, STORED_KEY] {
                         let count = read_u64(meta.get(key)?.as_deref());
@@ -204,56 +251,138 @@ impl SledStore {
             return Ok(out);
         }
         let since = query.since.map(millis).unwrap_or(0);
-        let (tree, tree_name, prefix) = match &query.topic {
-            Some(topic) => (&self.topic_index, TOPIC_INDEX, topic_prefix(topic)),
-            None => (&self.by_time, BY_TIME, Vec::new()),
-        };
-        let mut start = prefix.clone();
-        start.extend_from_slice(&since.to_be_bytes());
-        let entries = match &query.topic {
-            // The topic's range ends where the next byte after its 0x00 separator would.
-            Some(topic) => {
-                let mut end = topic.as_bytes().to_vec();
-                end.push(1);
-                tree.range(start..end)
-            }
-            None => tree.range(start..),
-        };
-        for entry in entries.rev() {
-            let key = match entry {
-                Ok((key, _)) => key,
+        match &query.topic {
+            None => self.list_all(since, query.limit, &mut out)?,
+            Some(topic) => self.list_topic(topic, since, query.limit, &mut out)?,
+        }
+        Ok(out)
+    }
+
+    /// Every record from `since` on, newest first, through `by_time`.
+    fn list_all(
+        &self,
+        since: u64,
+        limit: usize,
+        out: &mut Listing<StoredItem>,
+    ) -> Result<(), StoreError> {
+        for entry in self.by_time.range(time_key(since, b"")..).rev() {
+            let (key, value) = match entry {
+                Ok(entry) => entry,
                 Err(cause) => {
-                    out.stop_at_damage(tree_name, cause, "listing items")?;
+                    out.stop_at_damage(BY_TIME, cause, "listing items")?;
                     break;
                 }
             };
-            let Some(item_key) = key.get(prefix.len()..) else {
+            // A record that cannot be read costs the items `by_time` says it holds.
+            let (_, holds) = read_by_time(&value);
+            let Some(items) = self.read_record(&key, holds, out)? else {
                 continue;
             };
-            let Some((_, id)) = split_time_key(item_key) else {
-                tracing::warn!(tree = tree_name, key = %show_key(&key), "Skipped a malformed index key.");
-                continue;
-            };
-            let record = match self.items.get(item_key) {
-                Ok(record) => record,
+            for item in items.into_iter().rev() {
+                out.records.push(item);
+                if out.records.len() >= limit {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The items of one topic from `since` on, newest first, through `topic_index`;
+    /// each is found in its record through `seen`.
+    fn list_topic(
+        &self,
+        topic: &str,
+        since: u64,
+        limit: usize,
+        out: &mut Listing<StoredItem>,
+    ) -> Result<(), StoreError> {
+        let prefix = topic_prefix(topic);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&since.to_be_bytes());
+        // The topic's range ends where the next byte after its 0x00 separator would.
+        let mut end = topic.as_bytes().to_vec();
+        end.push(1);
+        // The record last read (`None` when it could not be): the items of one feed
+        // poll usually come in a row.
+        let mut last: Option<(Vec<u8>, Option<Vec<StoredItem>>)> = None;
+        for entry in self.topic_index.range(start..end).rev() {
+            let key = match entry {
+                Ok((key, _)) => key,
                 Err(cause) => {
-                    out.skip_damaged(ITEMS, id, cause, "reading tree items")?;
+                    out.stop_at_damage(TOPIC_INDEX, cause, "listing items")?;
+                    break;
+                }
+            };
+            let Some((_, id)) = key.get(prefix.len()..).and_then(split_time_key) else {
+                tracing::warn!(tree = TOPIC_INDEX, key = %show_key(&key), "Skipped a malformed index key.");
+                continue;
+            };
+            let seen = match self.seen.get(id) {
+                Ok(seen) => seen,
+                Err(cause) => {
+                    out.skip_damaged(SEEN, id, cause, "reading tree seen")?;
                     continue;
                 }
             };
             // An index entry without its item: pruned meanwhile, or left behind by a
             // corrupt record. Not an item to list.
-            let Some(record) = record else { continue };
-            match decode_or_warn::<StoredItem>(ITEMS, id, &record) {
-                Some(item) => {
-                    out.records.push(item);
-                    if out.records.len() >= query.limit {
-                        break;
-                    }
+            let Some(record_key) = seen.and_then(|seen| item_record_key(&seen, id)) else {
+                continue;
+            };
+            match &last {
+                Some((key, None)) if *key == record_key => {
+                    // Another item of a record that could not be read.
+                    out.skipped += 1;
+                    continue;
                 }
-                None => out.skipped += 1,
+                Some((key, Some(_))) if *key == record_key => {}
+                _ => {
+                    let items = self.read_record(&record_key, 1, out)?;
+                    last = Some((record_key, items));
+                }
+            }
+            let Some(item) = last
+                .as_ref()
+                .and_then(|(_, items)| items.as_ref())
+                .and_then(|items| items.iter().find(|item| item.id.as_bytes() == id))
+            else {
+                continue;
+            };
+            out.records.push(item.clone());
+            if out.records.len() >= limit {
+                break;
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// The items of the `items` record at `key`; `None` when there is none, or when it
+    /// cannot be read or decoded (then `holds` items are counted as skipped in `out`).
+    fn read_record(
+        &self,
+        key: &[u8],
+        holds: usize,
+        out: &mut Listing<StoredItem>,
+    ) -> Result<Option<Vec<StoredItem>>, StoreError> {
+        let record = match self.items.get(key) {
+            Ok(record) => record,
+            Err(cause) => {
+                out.skip_damaged(ITEMS, key, cause, "reading tree items")?;
+                out.skipped += holds.saturating_sub(1);
+                return Ok(None);
+            }
+        };
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        match codec::decode_items(&record) {
+            Ok(items) => Ok(Some(items)),
+            Err(err) => {
+                tracing::warn!(tree = ITEMS, key = %show_key(key), error = %err, "Skipped a corrupt record.");
+                out.skipped += holds;
+                Ok(None)
+            }
+        }
     }
 }

@@ -110,3 +110,45 @@ pub(super) fn show_key(key: &[u8]) -> String {
     }
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The byte after the time in a batch key. Item ids are UTF-8 text, which never holds
+/// 0xFF, so a batch key is never an item's time key of schemas 1 to 3.
+const BATCH_MARK: u8 = 0xFF;
+
+/// The key of a batch of items (`items`, `by_time`, `seen_by_time`): fetch time, the
+/// mark, and a sequence number that tells apart batches of the same millisecond.
+pub(super) fn batch_key(at: u64, seq: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(13);
+    key.extend_from_slice(&at.to_be_bytes());
+    key.push(BATCH_MARK);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+pub(super) fn is_batch_key(key: &[u8]) -> bool {
+    key.len() == 13 && key[8] == BATCH_MARK
+}
+
+/// The `items` key of the record holding item `id`, from its `seen` value: a batch
+/// key (schema 4), or the fetch time of a record of its own (schemas 1 to 3).
+pub(super) fn item_record_key(seen: &[u8], id: &[u8]) -> Option<Vec<u8>> {
+    if is_batch_key(seen) {
+        return Some(seen.to_vec());
+    }
+    decode_millis(seen).map(|at| time_key(at, id))
+}
+
+/// A `by_time` value: whether the record's items matched a topic, and how many items
+/// it holds. Schemas 1 to 3 wrote `[1]` or nothing for a record of one item.
+pub(super) fn by_time_value(matched: bool, items: usize) -> Vec<u8> {
+    let count = u16::try_from(items).unwrap_or(u16::MAX).to_be_bytes();
+    vec![u8::from(matched), count[0], count[1]]
+}
+
+pub(super) fn read_by_time(value: &[u8]) -> (bool, usize) {
+    match value {
+        [flag, hi, lo] => (*flag == 1, usize::from(u16::from_be_bytes([*hi, *lo]))),
+        [] => (false, 1),
+        _ => (true, 1),
+    }
+}

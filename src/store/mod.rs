@@ -1,10 +1,17 @@
 //! The embedded store: everything newswatch keeps between runs, in one sled directory.
 //!
-//! This is the only module that touches sled. Records are compact (postcard, and
-//! zstd for records with text; schema 3), written and read only by `codec.rs`, which
-//! also reads the JSON records of earlier schemas; keys that must sort by time start
-//! with the time in milliseconds since the epoch as a big-endian `u64`, so sled's
-//! byte order is time order.
+//! This is the only module that touches sled. docs/store.md is the contract (the
+//! `Store` interface and its guarantees) and the layout in full. Records are compact
+//! (postcard, and zstd for records with text), written and read only by `codec.rs`,
+//! which also reads the JSON records of earlier schemas; keys that must sort by time
+//! start with the time in milliseconds since the epoch as a big-endian `u64`, so
+//! sled's byte order is time order.
+//!
+//! The new items of one feed poll are one `items` record (schema 4), its topic
+//! matched items another: sled's cost is per key, so what an item costs follows the
+//! keys written for it (BENCHMARKS.md, "Store records"). A batch key is the fetch
+//! time, `0xFF` and a sequence number ([`keys::batch_key`]). Records of one item,
+//! keyed by fetched ms ++ item id, written by schemas 1 to 3, are read as they are.
 //!
 //! Trees and their layout (`++` is concatenation):
 //!
@@ -13,10 +20,10 @@
 //! | `meta` | `schema_version` | `u32` BE, currently [`SCHEMA_VERSION`] |
 //! | `meta` | `items_written` | items ever stored, `u64` BE |
 //! | `meta` | `items_stored` | items stored now, `u64` BE (kept, not counted at open) |
-//! | `items` | fetched ms ++ item id | [`StoredItem`], compressed |
-//! | `by_time` | fetched ms ++ item id | `[1]` when the item matched a topic, else empty |
-//! | `seen` | item id | first-seen ms (`u64` BE) |
-//! | `seen_by_time` | first-seen ms ++ item id | empty |
+//! | `items` | batch key | [`StoredItem`]s of a poll (or its matched ones), compressed |
+//! | `by_time` | batch key | `[matched, count (u16 BE)]` |
+//! | `seen` | item id | the batch key of its record (schemas 1-3: fetch ms) |
+//! | `seen_by_time` | batch key | the record's item ids |
 //! | `topic_index` | topic id ++ `0x00` ++ fetched ms ++ item id | score (`f64` BE) |
 //! | `stories` | story id | [`StoredStory`]; only once a copy joined or it alerted |
 //! | `stories_by_time` | first-seen ms ++ story id | empty |
@@ -46,13 +53,13 @@
 //! one item that never alerted has no `stories` record (its lead says all of it;
 //! [`SledStore::get_story`]), which saves two keys for most items.
 //!
-//! `items` is keyed like `by_time`, in time order, not by id: new items are then
+//! `items` is keyed like `by_time`, in time order, not by id: new records are then
 //! appended at the end of the tree instead of landing on a random page each. With
 //! random keys sled kept rewriting and caching pages all over the tree; written in
 //! time order, 100,000 items of 2,200 bytes took 18 instead of 42 µs of CPU each and
 //! the writer held 25 instead of 98-108 MiB (`examples/keyorder.rs`). An item is found
-//! by id through `seen`, whose value is its fetch time. Schema 1 keyed `items` by id;
-//! opening such a store moves its items once ([`SCHEMA_VERSION`] 2).
+//! by id through `seen`, whose value is its record's key. Schema 1 keyed `items` by id;
+//! opening such a store moves its items once (to the layout of schema 2).
 //!
 //! `seen` outlives `items`: an item's record goes after the history period, but its id
 //! stays for the retention period, so an item that reappears in a feed after its
@@ -84,7 +91,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -117,7 +124,7 @@ use open::*;
 use stories::*;
 
 /// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 /// Written while a schema-1 store's items are being moved (see
 /// [`SledStore::key_items_by_time`]): a build that reads schema 1 must not open a store
 /// half moved, and this build goes on with the move.
@@ -135,8 +142,6 @@ const STORED_KEY: &[u8] = b"items_stored";
 /// the damage, silently; a store whose counter comes back lower than this file says
 /// has lost flushed items, and is refused with a message rather than shown short.
 pub const FLUSHED_FILE: &str = "newswatch-flushed";
-/// The `by_time` value of an item that matched a topic.
-const MATCHED: &[u8] = &[1];
 /// The value of index entries that carry nothing but their key.
 const EMPTY: &[u8] = &[];
 /// Tree names, used for opening and in error messages.
@@ -452,6 +457,9 @@ pub struct SledStore {
     /// The count last written to [`FLUSHED_FILE`], so that a flush with nothing new
     /// (a burst of 304s) does not write the file again.
     recorded_flushed: Arc<AtomicU64>,
+    /// Tells apart the batch keys of one millisecond ([`keys::batch_key`]); starts
+    /// from the clock at open, so a restart within a millisecond does not reuse one.
+    batch_seq: Arc<AtomicU32>,
     /// Makes every sketch write fail, to test what the daemon does then.
     #[cfg(test)]
     fail_sketch_writes: Arc<std::sync::atomic::AtomicBool>,
@@ -534,6 +542,11 @@ impl SledStore {
             item_count: Arc::new(AtomicUsize::new(0)),
             prune_scanned: Arc::new(AtomicU64::new(0)),
             recorded_flushed: Arc::new(AtomicU64::new(0)),
+            batch_seq: Arc::new(AtomicU32::new(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.subsec_nanos()),
+            )),
             #[cfg(test)]
             fail_sketch_writes: Default::default(),
             db,
@@ -570,6 +583,11 @@ impl SledStore {
                 cause,
             })?;
         Ok(counted)
+    }
+
+    /// A new key for a record of items fetched at `at` (milliseconds).
+    pub(super) fn next_batch_key(&self, at: u64) -> Vec<u8> {
+        batch_key(at, self.batch_seq.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Waits until everything written so far is on disk; returns the bytes flushed.

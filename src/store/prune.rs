@@ -4,6 +4,11 @@
 
 use super::*;
 
+/// An items record to remove: its key, its topic index keys, how many items it holds.
+type Removal<'a> = (&'a [u8], Vec<Vec<u8>>, usize);
+/// A `seen_by_time` entry past the retention and the ids it holds.
+type ExpiredSeen = (sled::IVec, Vec<String>);
+
 impl SledStore {
     /// One bounded pruning pass: at most `max` removals.
     ///
@@ -28,6 +33,7 @@ impl SledStore {
         };
 
         let expired = self.expired_items(history_cut, matched_cut, max, &mut report)?;
+        let taken: usize = expired.iter().map(|(_, items)| items).sum();
         report.items = self.remove_items(&expired)?;
         // Saturating: a record removed while the counter was being set at open
         // must not wrap it.
@@ -37,23 +43,11 @@ impl SledStore {
                 Some(n.saturating_sub(report.items))
             });
 
-        let budget = max - expired.len();
-        let expired = self.expired_keys(
-            &self.seen_by_time,
-            "reading tree seen_by_time",
-            matched_cut,
-            budget,
-            &mut report,
-        )?;
-        report.seen = self.remove_timed(
-            &self.seen,
-            &self.seen_by_time,
-            SEEN,
-            &expired,
-            decode_millis,
-        )?;
+        let budget = max.saturating_sub(taken);
+        let (expired, ids) = self.expired_seen(matched_cut, budget, &mut report)?;
+        report.seen = self.remove_seen(&expired)?;
 
-        let budget = budget - expired.len();
+        let budget = budget.saturating_sub(ids);
         let expired = self.expired_keys(
             &self.stories_by_time,
             "reading tree stories_by_time",
@@ -94,38 +88,43 @@ impl SledStore {
         Ok(report)
     }
 
-    /// `by_time` keys of expired items, at most `max`: every item fetched before
+    /// `by_time` keys of expired records with how many items each holds, at most
+    /// `max` items (and at least one record): every record fetched before
     /// `matched_cut`, and those without a topic fetched before `history_cut`.
     ///
     /// Items on a topic are kept for the retention, weeks after the plain items
-    /// around them are gone, so a pass that stepped over them all every time would
-    /// read more the longer the daemon runs. Passes remember how far they have
-    /// looked (`prune_scanned`) and go on from there. Items are stored with their
-    /// fetch time, so none is added behind that point while the store is open; one
-    /// stored with an older time (a clock set back) waits for the next start.
+    /// around them are gone (they are stored in records of their own for this), so a
+    /// pass that stepped over them all every time would read more the longer the
+    /// daemon runs. Passes remember how far they have looked (`prune_scanned`) and go
+    /// on from there. Items are stored with their fetch time, so none is added behind
+    /// that point while the store is open; one stored with an older time (a clock set
+    /// back) waits for the next start.
     fn expired_items(
         &self,
         history_cut: u64,
         matched_cut: u64,
         max: usize,
         report: &mut PruneReport,
-    ) -> Result<Vec<sled::IVec>, StoreError> {
+    ) -> Result<Vec<(sled::IVec, usize)>, StoreError> {
         let read = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
             entry.map_err(|cause| StoreError::Db {
                 op: "reading tree by_time",
                 cause,
             })
         };
-        let mut expired = Vec::new();
+        let mut expired: Vec<(sled::IVec, usize)> = Vec::new();
+        let mut taken = 0usize;
         // Past the retention every item goes, topic or not.
         for entry in self.by_time.range(..time_key(matched_cut, b"")) {
-            let (key, _) = read(entry)?;
+            let (key, value) = read(entry)?;
             report.scanned += 1;
-            if expired.len() >= max {
+            let (_, items) = read_by_time(&value);
+            if taken + items > max && !expired.is_empty() || taken >= max {
                 report.done = false;
                 return Ok(expired);
             }
-            expired.push(key);
+            taken += items;
+            expired.push((key, items));
         }
         let from = self.prune_scanned.load(Ordering::Relaxed).max(matched_cut);
         if from >= history_cut {
@@ -135,80 +134,159 @@ impl SledStore {
             .by_time
             .range(time_key(from, b"")..time_key(history_cut, b""))
         {
-            let (key, flag) = read(entry)?;
+            let (key, value) = read(entry)?;
             report.scanned += 1;
             // A malformed key sorts somewhere arbitrary; it is garbage and goes too.
             let at = split_time_key(&key).map_or(0, |(at, _)| at);
             // Items that matched a topic stay for the retention period. They are
             // skipped by their flag, without decoding their records.
-            if !flag.is_empty() && at >= matched_cut {
+            let (matched, items) = read_by_time(&value);
+            if matched && at >= matched_cut {
                 continue;
             }
-            if expired.len() >= max {
+            if taken + items > max && !expired.is_empty() || taken >= max {
                 report.done = false;
                 // Everything before `at` is expired (and in `expired`) or kept.
                 self.prune_scanned.store(at.max(from), Ordering::Relaxed);
                 return Ok(expired);
             }
-            expired.push(key);
+            taken += items;
+            expired.push((key, items));
         }
         self.prune_scanned.store(history_cut, Ordering::Relaxed);
         Ok(expired)
     }
 
-    /// Removes items by their `by_time` keys, with their topic index entries.
-    fn remove_items(&self, by_time_keys: &[sled::IVec]) -> Result<usize, StoreError> {
-        if by_time_keys.is_empty() {
+    /// Removes item records by their `by_time` keys, with their topic index entries;
+    /// returns how many items went.
+    fn remove_items(&self, records: &[(sled::IVec, usize)]) -> Result<usize, StoreError> {
+        if records.is_empty() {
             return Ok(0);
         }
         // The topic index keys come from the records, read before the transaction.
-        let mut plan: Vec<(&[u8], Vec<Vec<u8>>)> = Vec::with_capacity(by_time_keys.len());
-        for key in by_time_keys {
-            let Some((at, id)) = split_time_key(key) else {
-                plan.push((key.as_ref(), Vec::new()));
+        let mut plan: Vec<Removal<'_>> = Vec::with_capacity(records.len());
+        for (key, counted) in records {
+            let Some((at, _)) = split_time_key(key) else {
+                plan.push((key.as_ref(), Vec::new(), *counted));
                 continue;
             };
             let record = self.items.get(key).map_err(|cause| StoreError::Db {
                 op: "reading tree items",
                 cause,
             })?;
-            let topic_keys = match record.as_deref().map(codec::decode::<StoredItem>) {
-                Some(Ok(item)) => item
-                    .topics
-                    .iter()
-                    .map(|t| topic_key(&t.id, at, id))
-                    .collect(),
+            let (topic_keys, items) = match record.as_deref().map(codec::decode_items) {
+                Some(Ok(items)) => (
+                    items
+                        .iter()
+                        .flat_map(|item| {
+                            item.topics
+                                .iter()
+                                .map(move |t| topic_key(&t.id, at, item.id.as_bytes()))
+                        })
+                        .collect(),
+                    items.len(),
+                ),
                 Some(Err(err)) => {
                     // Its topic index entries cannot be found; listings skip them
                     // because the item is gone.
-                    tracing::warn!(tree = ITEMS, key = %show_key(id), error = %err, "Pruning a corrupt record.");
-                    Vec::new()
+                    tracing::warn!(tree = ITEMS, key = %show_key(key), error = %err, "Pruning a corrupt record.");
+                    (Vec::new(), *counted)
                 }
-                None => Vec::new(),
+                None => (Vec::new(), *counted),
             };
-            plan.push((key.as_ref(), topic_keys));
+            plan.push((key.as_ref(), topic_keys, items));
         }
         let result = (&self.items, &self.by_time, &self.topic_index, &self.meta).transaction(
             |(items, by_time, topic_index, meta)| {
                 let mut removed = 0u64;
-                for (key, topic_keys) in &plan {
-                    // Items are keyed like their `by_time` entry, so a record stored
-                    // again later (its seen id had expired) has a key of its own.
+                for (key, topic_keys, count) in &plan {
+                    // Records are keyed like their `by_time` entry, so an item stored
+                    // again later (its seen id had expired) is in a record of its own.
                     items.remove(*key)?;
                     for topic_key in topic_keys {
                         topic_index.remove(topic_key.as_slice())?;
                     }
                     if by_time.remove(*key)?.is_some() {
+                        removed += *count as u64;
+                    }
+                }
+                let kept = read_u64(meta.get(STORED_KEY)?.as_deref());
+                meta.insert(STORED_KEY, &kept.saturating_sub(removed).to_be_bytes()[..])?;
+                Ok::<_, ConflictableTransactionError<StoreError>>(removed)
+            },
+        );
+        let removed = result.map_err(|err| tx_error(err, "pruning items"))?;
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
+
+    /// `seen_by_time` entries older than the retention, with the ids they hold, at
+    /// most `max` ids (and at least one entry); returns them and the ids counted.
+    /// An entry of schema 4 holds the ids of one items record; an older one is keyed
+    /// by its one id.
+    fn expired_seen(
+        &self,
+        cut: u64,
+        max: usize,
+        report: &mut PruneReport,
+    ) -> Result<(Vec<ExpiredSeen>, usize), StoreError> {
+        let mut expired = Vec::new();
+        let mut taken = 0usize;
+        for entry in self.seen_by_time.range(..time_key(cut, b"")) {
+            let (key, value) = entry.map_err(|cause| StoreError::Db {
+                op: "reading tree seen_by_time",
+                cause,
+            })?;
+            let ids: Vec<String> = if is_batch_key(&key) {
+                postcard::from_bytes::<Vec<String>>(&value).unwrap_or_else(|err| {
+                    tracing::warn!(tree = SEEN_BY_TIME, key = %show_key(&key), error = %err, "Pruning a corrupt record.");
+                    Vec::new()
+                })
+            } else {
+                split_time_key(&key)
+                    .and_then(|(_, id)| std::str::from_utf8(id).ok())
+                    .map(|id| vec![id.to_string()])
+                    .unwrap_or_default()
+            };
+            let count = ids.len().max(1);
+            if taken + count > max && !expired.is_empty() || taken >= max {
+                report.done = false;
+                break;
+            }
+            taken += count;
+            expired.push((key, ids));
+        }
+        Ok((expired, taken))
+    }
+
+    /// Removes expired seen ids, unless an id was stored again since (its `seen`
+    /// entry then points at a newer record), and their `seen_by_time` entries.
+    fn remove_seen(&self, expired: &[ExpiredSeen]) -> Result<usize, StoreError> {
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let result = (&self.seen, &self.seen_by_time).transaction(|(seen, seen_by_time)| {
+            let mut removed = 0;
+            for (key, ids) in expired {
+                let at = split_time_key(key).map(|(at, _)| at);
+                for id in ids {
+                    let Some(value) = seen.get(id.as_bytes())? else {
+                        continue;
+                    };
+                    let current = if is_batch_key(&value) {
+                        value.as_ref() == key.as_ref()
+                    } else {
+                        decode_millis(&value).is_none_or(|t| Some(t) == at)
+                    };
+                    if current {
+                        seen.remove(id.as_bytes())?;
                         removed += 1;
                     }
                 }
-                let count = read_u64(meta.get(STORED_KEY)?.as_deref());
-                meta.insert(STORED_KEY, &count.saturating_sub(removed).to_be_bytes()[..])?;
-                Ok::<_, ConflictableTransactionError<StoreError>>(())
-            },
-        );
-        result.map_err(|err| tx_error(err, "pruning items"))?;
-        Ok(plan.len())
+                seen_by_time.remove(key)?;
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(removed)
+        });
+        result.map_err(|err| tx_error(err, "pruning expired seen ids"))
     }
 
     /// Oldest first: keys of a time index older than `cut`, at most `max`.

@@ -171,7 +171,8 @@ pub struct StoreCounts {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listing<T> {
     pub records: Vec<T>,
-    /// Records skipped because they could not be read or decoded.
+    /// Entries skipped because their records could not be read or decoded: items
+    /// (a record of several items counts each) or alerts.
     pub skipped: usize,
     /// The listing ended early at an unreadable part of an index.
     pub cut_short: bool,

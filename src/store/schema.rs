@@ -31,10 +31,12 @@ impl SledStore {
                     })?;
                 if found == SCHEMA_VERSION {
                     Ok(())
-                } else if found == 2 {
+                } else if found == 2 || found == 3 {
                     // Schema 3 differs in how records are encoded, and reads the JSON
-                    // records of schema 2 as they are (see `codec`): nothing to move.
-                    // The new number keeps an older build, which cannot read compact
+                    // records of schema 2 as they are (see `codec`); schema 4 writes
+                    // the items of a feed poll as one record, and reads the records
+                    // of one item that 2 and 3 wrote as they are: nothing to move.
+                    // The new number keeps an older build, which cannot read these
                     // records, out of the store.
                     self.meta
                         .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..])
@@ -43,7 +45,10 @@ impl SledStore {
                             op: "writing the schema version",
                             cause,
                         })?;
-                    tracing::info!("Moved the store to schema 3 (compact records).");
+                    tracing::info!(
+                        from = found,
+                        "Moved the store to schema 4 (a record per feed poll)."
+                    );
                     Ok(())
                 } else if found == 1 || found == SCHEMA_MOVING_1_TO_2 {
                     let write_version = |version: u32| {

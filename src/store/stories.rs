@@ -194,6 +194,8 @@ pub(super) struct StoryTrees<'a> {
     pub(super) seen: &'a TransactionalTree,
     pub(super) stories: &'a TransactionalTree,
     pub(super) stories_by_time: &'a TransactionalTree,
+    /// Items this transaction has stored so far.
+    pub(super) accepted: &'a [&'a StoredItem],
 }
 
 /// A story as [`attach_to_story`] left it. `stored` is false for a story of one
@@ -300,17 +302,27 @@ pub(super) fn story_of_lead(lead: &StoredItem) -> StoredStory {
     }
 }
 
+/// An item by id inside the item transaction: one stored by this transaction (its
+/// record is written at the end of it), or one stored before.
 pub(super) fn read_item(
     trees: &StoryTrees<'_>,
     id: &str,
 ) -> Result<Option<StoredItem>, UnabortableTransactionError> {
-    let Some(at) = trees.seen.get(id)?.as_deref().and_then(decode_millis) else {
+    if let Some(item) = trees.accepted.iter().find(|item| item.id == id) {
+        return Ok(Some((*item).clone()));
+    }
+    let Some(key) = trees
+        .seen
+        .get(id)?
+        .and_then(|seen| item_record_key(&seen, id.as_bytes()))
+    else {
         return Ok(None);
     };
     Ok(trees
         .items
-        .get(time_key(at, id.as_bytes()))?
-        .and_then(|bytes| codec::decode(&bytes).ok()))
+        .get(key)?
+        .and_then(|bytes| codec::decode_items(&bytes).ok())
+        .and_then(|items| items.into_iter().find(|item| item.id == id)))
 }
 
 pub(super) fn related(item: &StoredItem) -> Related {

@@ -284,6 +284,32 @@ fn schema_version_mismatch_is_a_clear_error() {
     );
 }
 
+/// Rewrites every record of several items (schema 4) as records of one item each,
+/// with the index entries schemas 2 and 3 kept for them.
+fn as_schema_3(store: &SledStore) {
+    let records: Vec<_> = store.items.iter().map(Result::unwrap).collect();
+    for (key, value) in records {
+        if !is_batch_key(&key) {
+            continue;
+        }
+        let (at, _) = split_time_key(&key).unwrap();
+        for item in codec::decode_items(&value).unwrap() {
+            let id = item.id.as_bytes();
+            let flag: &[u8] = if item.topics.is_empty() { &[] } else { &[1] };
+            store
+                .items
+                .insert(time_key(at, id), encode(ITEMS, &item.id, &item).unwrap())
+                .unwrap();
+            store.by_time.insert(time_key(at, id), flag).unwrap();
+            store.seen.insert(id, &at.to_be_bytes()[..]).unwrap();
+            store.seen_by_time.insert(time_key(at, id), EMPTY).unwrap();
+        }
+        store.items.remove(&key).unwrap();
+        store.by_time.remove(&key).unwrap();
+        store.seen_by_time.remove(&key).unwrap();
+    }
+}
+
 /// Puts every `step`th item back under its bare id, as schema 1 kept them.
 fn key_items_by_id(store: &SledStore, step: usize) {
     let records: Vec<_> = store.items.iter().map(Result::unwrap).collect();
@@ -313,6 +339,7 @@ fn a_schema_1_store_is_moved_to_time_keys_on_open() {
             })
             .collect();
         store.insert_items(&items).unwrap();
+        as_schema_3(&store);
         key_items_by_id(&store, 1);
         // A record nothing says the time of.
         store.items.insert("lost", b"{not json".as_slice()).unwrap();
@@ -358,6 +385,7 @@ fn a_move_to_schema_2_cut_short_goes_on_at_the_next_open() {
             .map(|i| item(&format!("i{i}"), t(10, i), &[]))
             .collect();
         store.insert_items(&items).unwrap();
+        as_schema_3(&store);
         key_items_by_id(&store, 2);
         store
             .meta
@@ -710,10 +738,11 @@ fn corrupt_records_are_errors_or_skipped_never_panics() {
             item("bad", t(11, 0), &["ceasefire-talks"]),
         ])
         .unwrap();
-    let bad_key = time_key(millis(t(11, 0)), b"bad");
+    // The record holding "bad" (its own: it was fetched at another time).
+    let bad_key = store.seen.get("bad").unwrap().unwrap().to_vec();
     store
         .items
-        .insert(bad_key, b"{not json".as_slice())
+        .insert(bad_key.as_slice(), b"{not json".as_slice())
         .unwrap();
     store.stories.insert("bad", b"\xff\xfe".as_slice()).unwrap();
     store
@@ -738,12 +767,14 @@ fn corrupt_records_are_errors_or_skipped_never_panics() {
 
     let err = store.get_item("bad").unwrap_err();
     assert!(
-        matches!(err, StoreError::Corrupt { tree: "items", ref key, .. } if key.ends_with("/bad")),
+        matches!(err, StoreError::Corrupt { tree: "items", ref key, .. } if key.ends_with(" (item bad)")),
         "{err:?}"
     );
     assert!(
-        err.to_string()
-            .starts_with("corrupt record in tree items at key 1741651200000/bad: "),
+        err.to_string().starts_with(&format!(
+            "corrupt record in tree items at key {} (item bad): ",
+            show_key(&bad_key)
+        )),
         "{err}"
     );
     let err = store.get_story("bad").unwrap_err();
@@ -1067,8 +1098,8 @@ fn rewrite_as_json<T: Serialize + DeserializeOwned>(tree: &sled::Tree) -> usize 
     records.len()
 }
 
-/// A schema-2 store, every record JSON, opens as schema 3 and reads as before;
-/// records written after that are compact.
+/// A schema-2 store, every record JSON and of one item, opens as schema 4 and reads
+/// as before; records written after that are compact, a record per feed poll.
 #[test]
 fn a_schema_2_store_of_json_records_reads_as_before_and_new_records_are_compact() {
     let dir = tempfile::tempdir().unwrap();
@@ -1094,6 +1125,7 @@ fn a_schema_2_store_of_json_records_reads_as_before_and_new_records_are_compact(
             .put_feed_state("https://example.org/rss", &state)
             .unwrap();
         story = store.get_story("lead").unwrap().unwrap();
+        as_schema_3(&store);
         assert_eq!(rewrite_as_json::<StoredItem>(&store.items), 2);
         assert_eq!(rewrite_as_json::<StoredStory>(&store.stories), 1);
         assert_eq!(rewrite_as_json::<FeedState>(&store.feeds), 1);
@@ -1121,11 +1153,16 @@ fn a_schema_2_store_of_json_records_reads_as_before_and_new_records_are_compact(
     let later = item("later", t(11, 0), &[]);
     let json_size = serde_json::to_vec(&later).unwrap().len();
     store.insert_items(std::slice::from_ref(&later)).unwrap();
-    let (_, value) = store
+    let record = store
+        .seen
+        .get("later")
+        .unwrap()
+        .expect("the new item is seen");
+    assert!(is_batch_key(&record), "new items go to records of schema 4");
+    let value = store
         .items
-        .iter()
-        .map(Result::unwrap)
-        .find(|(key, _)| key.ends_with(b"later"))
+        .get(&record)
+        .unwrap()
         .expect("the new item is stored");
     assert_ne!(value[0], b'{', "a new record was written as JSON");
     assert!(
@@ -1241,4 +1278,121 @@ fn a_story_of_one_item_has_a_record_only_once_a_copy_joins_or_it_alerts() {
         .collect();
     assert_eq!(ids.len(), 2);
     assert!(ids.contains(&"quiet".to_string()) && ids.contains(&"loud".to_string()));
+}
+
+/// The new items of one feed poll are one record (schema 4), those on a topic in a
+/// record of their own, so that pruning drops the plain ones after the history and
+/// keeps the others for the retention without rewriting anything. Seen ids follow
+/// the retention, listed once per record.
+#[test]
+fn a_feed_poll_is_one_record_and_its_topic_items_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = t(10, 12);
+    let poll: Vec<StoredItem> = ["p1", "m1", "p2", "m2", "p3"]
+        .iter()
+        .map(|id| {
+            let topics: &[&str] = if id.starts_with('m') { &["talks"] } else { &[] };
+            item(id, now, topics)
+        })
+        .collect();
+    let store = reopen(dir.path());
+    assert_eq!(store.insert_items(&poll).unwrap(), 5);
+    assert_eq!(
+        store.items.len(),
+        2,
+        "one record of plain items, one of matched"
+    );
+    assert_eq!(store.by_time.len(), 2);
+    assert_eq!(store.seen_by_time.len(), 2);
+    assert_eq!(store.seen.len(), 5);
+    assert_eq!(store.item_count(), 5);
+    for item in &poll {
+        assert_eq!(store.get_item(&item.id).unwrap().as_ref(), Some(item));
+    }
+    // Newest first; within a record by id, descending, as keys of one item sorted.
+    let all = store.items(&query(None, None, 10)).unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(
+        ids(&store.items(&query(Some("talks"), None, 10)).unwrap()),
+        ["m2", "m1"]
+    );
+    assert_eq!(ids(&store.items(&query(None, None, 2)).unwrap()).len(), 2);
+    assert!(
+        store.check().unwrap().is_clean(),
+        "{:?}",
+        store.check().unwrap()
+    );
+
+    // Past the history: the plain record goes whole, the matched one stays.
+    let later = now + chrono::Duration::days(8);
+    let report = store.prune(later, 7 * DAY, 30 * DAY, 100).unwrap();
+    assert_eq!((report.items, report.seen, report.done), (3, 0, true));
+    assert_eq!(
+        ids(&store.items(&query(None, None, 10)).unwrap()),
+        ["m2", "m1"]
+    );
+    assert!(store.get_item("p1").unwrap().is_none());
+    assert!(store.seen("p1").unwrap(), "seen until the retention");
+    assert_eq!(store.item_count(), 2);
+    assert!(
+        store.check().unwrap().is_clean(),
+        "{:?}",
+        store.check().unwrap()
+    );
+    // Stored again while seen: nothing.
+    assert_eq!(store.insert_items(&poll).unwrap(), 0);
+
+    // Past the retention: everything, seen ids included.
+    let much_later = now + chrono::Duration::days(31);
+    let report = store.prune(much_later, 7 * DAY, 30 * DAY, 100).unwrap();
+    assert_eq!((report.items, report.seen, report.done), (2, 5, true));
+    assert!(store.seen.is_empty() && store.seen_by_time.is_empty());
+    assert!(store.items.is_empty() && store.topic_index.is_empty());
+    assert_eq!(store.item_count(), 0);
+    // Once its id has expired, an item is stored again, in a record of its own.
+    assert_eq!(store.insert_items(&poll[..1]).unwrap(), 1);
+    assert_eq!(store.get_item("p1").unwrap().as_ref(), Some(&poll[0]));
+}
+
+/// A store with records of one item (schema 3) and of several (schema 4) side by
+/// side lists, finds, checks and prunes both.
+#[test]
+fn records_of_schema_3_and_4_live_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let old: Vec<StoredItem> = (0..3)
+        .map(|i| item(&format!("old{i}"), t(1, i), &["talks"]))
+        .collect();
+    store.insert_items(&old).unwrap();
+    as_schema_3(&store);
+    let new: Vec<StoredItem> = (0..3)
+        .map(|i| item(&format!("new{i}"), t(2, 0), &["talks"]))
+        .collect();
+    store.insert_items(&new).unwrap();
+    assert_eq!(store.items.len(), 4, "three old records, one new");
+    assert_eq!(
+        ids(&store.items(&query(Some("talks"), None, 10)).unwrap()),
+        ["new2", "new1", "new0", "old2", "old1", "old0"]
+    );
+    assert_eq!(store.get_item("old1").unwrap().as_ref(), Some(&old[1]));
+    assert!(
+        store.check().unwrap().is_clean(),
+        "{:?}",
+        store.check().unwrap()
+    );
+    // Pruned in passes of at most 2 items: a record counts with all its items.
+    let mut passes = Vec::new();
+    loop {
+        let report = store.prune(t(25, 0), DAY, 3 * DAY, 2).unwrap();
+        passes.push((report.items, report.seen));
+        if report.done {
+            break;
+        }
+        assert!(passes.len() < 10, "{passes:?}");
+    }
+    let (items, seen) = passes
+        .iter()
+        .fold((0, 0), |(i, s), (pi, ps)| (i + pi, s + ps));
+    assert_eq!((items, seen), (6, 6), "{passes:?}");
+    assert!(store.items.is_empty() && store.seen.is_empty());
 }
