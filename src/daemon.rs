@@ -1173,4 +1173,63 @@ mod tests {
         let other = store.get_story(&other.story).unwrap().unwrap();
         assert!(store.story_sketch(&other).unwrap().is_some());
     }
+    /// A flush that fails (a full disk) fails every feed written since the last one:
+    /// their new states are not saved, so they are fetched again instead of hidden
+    /// behind a 304. The next flush that works saves the states.
+    #[tokio::test]
+    async fn a_failed_flush_fails_its_feeds_and_saves_no_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let toml = "[storage]\npath = \"unused\"\n\n[[feeds]]\nname = \"Example\"\nurl = \"https://example.org/rss.xml\"\n";
+        let config = config::parse_str(toml, Path::new("test.toml")).unwrap();
+        let mut processor = Processor::new(&config, Arc::new(store.clone())).unwrap();
+        let write = |processor: &mut Processor, guid: &str, n: usize| {
+            let mut result = poll(&config, &[(guid, &format!("Title {n}"), text(n, false))]);
+            result.state.etag = Some(format!("\"v{n}\""));
+            let analyzed = analyze(&processor.pipeline, &store, result).unwrap();
+            let mut unflushed = Unflushed::default();
+            unflushed.push(processor.write(analyzed).unwrap());
+            unflushed
+        };
+        let mut unflushed_then = write(&mut processor, "one", 1);
+
+        store.fail_flushes(true);
+        let mut failed = Vec::new();
+        processor
+            .commit(
+                &mut unflushed_then,
+                &mut |feed: &config::Feed, err: anyhow::Error| {
+                    failed.push((feed.name.clone(), err.to_string()));
+                    Ok(())
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].0, "Example");
+        assert!(failed[0].1.contains("flushing the store"), "{failed:?}");
+        assert!(
+            store.feed_states().unwrap().is_empty(),
+            "a state saved before its items are durable could hide them behind a 304"
+        );
+
+        // Space is back: the feed, fetched again, is stored and its state saved.
+        store.fail_flushes(false);
+        let mut unflushed = write(&mut processor, "two", 2);
+        let mut failed = Vec::new();
+        processor
+            .commit(
+                &mut unflushed,
+                &mut |feed: &config::Feed, err: anyhow::Error| {
+                    failed.push((feed.name.clone(), err.to_string()));
+                    Ok(())
+                },
+            )
+            .await
+            .unwrap();
+        assert!(failed.is_empty(), "{failed:?}");
+        let states = store.feed_states().unwrap();
+        assert_eq!(states.len(), 1);
+        assert_eq!(states[0].1.etag.as_deref(), Some("\"v2\""));
+    }
 }

@@ -463,6 +463,9 @@ pub struct SledStore {
     /// Makes every sketch write fail, to test what the daemon does then.
     #[cfg(test)]
     fail_sketch_writes: Arc<std::sync::atomic::AtomicBool>,
+    /// Makes every flush fail, as a full disk or an I/O error would.
+    #[cfg(test)]
+    fail_flushes: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What [`SledStore::insert_batch`] did. Once it returns, the items and alerts are
@@ -549,6 +552,8 @@ impl SledStore {
             )),
             #[cfg(test)]
             fail_sketch_writes: Default::default(),
+            #[cfg(test)]
+            fail_flushes: Default::default(),
             db,
             path: Arc::new(path.to_path_buf()),
         };
@@ -585,6 +590,12 @@ impl SledStore {
         Ok(counted)
     }
 
+    /// Makes [`SledStore::flush`] fail (or work again), for tests.
+    #[cfg(test)]
+    pub(crate) fn fail_flushes(&self, fail: bool) {
+        self.fail_flushes.store(fail, Ordering::Relaxed);
+    }
+
     /// A new key for a record of items fetched at `at` (milliseconds).
     pub(super) fn next_batch_key(&self, at: u64) -> Vec<u8> {
         batch_key(at, self.batch_seq.fetch_add(1, Ordering::Relaxed))
@@ -595,6 +606,13 @@ impl SledStore {
         // Read before flushing: every write that counted up to this value is in the
         // flush, so the file never claims more than sled holds.
         let written = self.written()?;
+        #[cfg(test)]
+        if self.fail_flushes.load(Ordering::Relaxed) {
+            return Err(StoreError::Db {
+                op: "flushing the store",
+                cause: sled::Error::Io(std::io::Error::other("failing on purpose, for a test")),
+            });
+        }
         let bytes = self
             .db
             .flush_async()
