@@ -30,7 +30,7 @@ use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -285,6 +285,7 @@ pub fn router(state: ApiState) -> Router {
     let guarded = Router::new()
         .route("/api/items", get(items))
         .route("/api/alerts", get(alerts))
+        .route("/api/store/backup", post(backup))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/healthz", get(healthz))
@@ -488,6 +489,60 @@ async fn items(
     let store = state.store.clone();
     let found = read(move || store.items(&query), "reading items").await?;
     Ok(listing_response(&found, item_json))
+}
+
+/// `POST /api/store/backup?dir=/absolute/path`: a copy of the store as of one moment,
+/// made while the daemon runs (writes wait for the copy), then checked. The
+/// directory is the daemon's to create: absolute, new or empty.
+async fn backup(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut params = params(query.as_deref(), &["dir"])?;
+    let dir = params
+        .remove("dir")
+        .map(std::path::PathBuf::from)
+        .ok_or_else(|| bad("dir", "is required: where to write the copy"))?;
+    if !dir.is_absolute() {
+        return Err(bad(
+            "dir",
+            format!("{} is not an absolute path", dir.display()),
+        ));
+    }
+    let store = state.store.clone();
+    let to = dir.clone();
+    let made = tokio::task::spawn_blocking(move || store.backup(&to))
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "API: the backup crashed.");
+            ApiError::Internal("the backup failed; see the log".into())
+        })?;
+    let (copied, checked) = match made {
+        Ok(made) => made,
+        Err(err @ crate::store::StoreError::Backup { .. }) => {
+            return Err(bad("dir", err.to_string()))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "API: the backup failed.");
+            return Err(ApiError::Internal(format!("the backup failed: {err}")));
+        }
+    };
+    tracing::info!(dir = %dir.display(), entries = copied.entries, problems = checked.problem_count(), "Backed up the store.");
+    let problems: Vec<Value> = checked
+        .problems
+        .iter()
+        .map(
+            |(kind, (count, examples))| json!({"kind": kind, "count": count, "examples": examples}),
+        )
+        .collect();
+    Ok(Json(json!({
+        "dir": dir.display().to_string(),
+        "trees": copied.trees,
+        "entries": copied.entries,
+        "checked": checked.entries,
+        "problems": problems,
+    }))
+    .into_response())
 }
 
 async fn alerts(

@@ -298,12 +298,22 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn store_command(config: &Config, backup_to: Option<&Path>) -> anyhow::Result<ExitCode> {
     let path = &config.storage.path;
     let store = match SledStore::open(path) {
-        Err(StoreError::Locked { .. }) => anyhow::bail!(
-            "the store at {} is in use by another newswatch process (a running \
-             `newswatch run`?); checking or backing up needs the store to itself: stop \
-             the daemon first",
-            path.display()
-        ),
+        Err(StoreError::Locked { .. }) => match (backup_to, &config.api) {
+            (Some(dir), Some(api)) => return backup_through_api(&ApiReader::new(api)?, dir, path),
+            (Some(_), None) => anyhow::bail!(
+                "the store at {} is in use by another newswatch process (a running \
+                 `newswatch run`?), and the config has no [api] to ask it for a backup: \
+                 add [api] listen and restart it, or stop it to back up the store here",
+                path.display()
+            ),
+            (None, _) => anyhow::bail!(
+                "the store at {} is in use by another newswatch process (a running \
+                 `newswatch run`?); checking needs the store to itself: stop the daemon \
+                 first, or check a backup of it (`newswatch store backup DIR` works \
+                 while it runs)",
+                path.display()
+            ),
+        },
         opened => opened?,
     };
     let (checked, report) = match backup_to {
@@ -339,6 +349,89 @@ fn store_command(config: &Config, backup_to: Option<&Path>) -> anyhow::Result<Ex
          skip what they cannot read",
         checked.display(),
         report.problem_count()
+    );
+    Ok(ExitCode::from(1))
+}
+
+/// `store backup DIR` while a daemon holds the store: the daemon makes the copy
+/// (writes wait meanwhile) and checks it. DIR is made absolute, since the daemon does
+/// not share our working directory.
+fn backup_through_api(api: &ApiReader, dir: &Path, store: &Path) -> anyhow::Result<ExitCode> {
+    let dir = std::path::absolute(dir)
+        .with_context(|| format!("making {} an absolute path", dir.display()))?;
+    let url = format!("{}/api/store/backup", api.base);
+    eprintln!(
+        "newswatch: the store at {} is held by a running newswatch; asking it for the \
+         backup through its API at {}",
+        store.display(),
+        api.base
+    );
+    let ask = async {
+        let mut request = reqwest::Client::new()
+            .post(&url)
+            .query(&[("dir", dir.display().to_string())])
+            .timeout(std::time::Duration::from_secs(3600));
+        if let Some(token) = &api.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        Ok::<_, reqwest::Error>((status, response.text().await?))
+    };
+    let (status, body) = runtime()?.block_on(ask).with_context(|| {
+        format!(
+            "the store at {} is in use by a running newswatch, and its API at {url} did \
+             not answer; stop the daemon, or check [api] in the config",
+            store.display()
+        )
+    })?;
+    let answer: Value = serde_json::from_str(&body)
+        .with_context(|| format!("the answer of {url} ({status}) is not JSON: {body}"))?;
+    if !status.is_success() {
+        anyhow::bail!(
+            "the running newswatch did not back up the store ({status}): {}",
+            answer["error"].as_str().unwrap_or(body.trim())
+        );
+    }
+    println!(
+        "copied {} entries of {} trees from {} to {} (made by the running daemon)",
+        answer["entries"],
+        answer["trees"],
+        store.display(),
+        dir.display()
+    );
+    if let Some(entries) = answer["checked"].as_object() {
+        for (tree, count) in entries {
+            println!("{tree:<12} {count:>10} entries");
+        }
+    }
+    let problems = answer["problems"].as_array().cloned().unwrap_or_default();
+    if problems.is_empty() {
+        println!(
+            "{}: every record decodes and every index agrees",
+            dir.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for problem in &problems {
+        println!(
+            "problem: {} × {}; e.g. {}",
+            problem["count"],
+            problem["kind"].as_str().unwrap_or("?"),
+            problem["examples"]
+                .as_array()
+                .map(|e| e
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        );
+    }
+    eprintln!(
+        "newswatch: the backup at {} has {} kinds of problems (listed above)",
+        dir.display(),
+        problems.len()
     );
     Ok(ExitCode::from(1))
 }

@@ -645,3 +645,94 @@ fn items_and_alerts_read_through_the_running_daemon() {
 
     daemon.stop(Duration::from_secs(10));
 }
+
+/// `newswatch store backup DIR` while `newswatch run` holds the store: the daemon
+/// makes the copy (its writes wait meanwhile) and checks it; the copy opens on its own
+/// with every item. `store check` says to check a backup instead.
+#[test]
+fn store_backup_works_while_the_daemon_runs() {
+    use crate::util::daemon::{run_command, Daemon};
+    use crate::util::receiver::free_addr;
+    use crate::util::server::FeedServer;
+    use crate::util::{newswatch, run};
+
+    let server = FeedServer::start(8);
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (0..5).map(|n| server.url(n)).collect();
+    let config = crate::util::feeds_config(dir.path(), &urls);
+    let bare = std::fs::read_to_string(&config).unwrap();
+    let listen = free_addr();
+    let with_api = dir.path().join("with-api.toml");
+    std::fs::write(
+        &with_api,
+        format!("{bare}[api]\nlisten = \"{listen}\"\ntoken_env = \"NEWSWATCH_TEST_TOKEN\"\n"),
+    )
+    .unwrap();
+    let daemon = Daemon::spawn(run_command(&with_api).env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+    let cli = |args: &[&str], config: &std::path::Path| {
+        run(newswatch()
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .env("NEWSWATCH_TEST_TOKEN", "s3cret"))
+    };
+    let mut stored = None;
+    for _ in 0..200 {
+        let out = cli(&["items", "--json", "--limit", "100"], &with_api);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        if out.items.len() == 40 {
+            stored = Some(out.items);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stored = stored.expect("the daemon never stored the 40 items");
+
+    // A relative DIR is the CLI's working directory, made absolute for the daemon.
+    let copy = dir.path().join("copy");
+    let backup = run(newswatch()
+        .current_dir(dir.path())
+        .args(["store", "backup", "copy", "--config"])
+        .arg(&with_api)
+        .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+    assert_eq!(backup.code, 0, "{}\n{}", backup.stdout, backup.stderr);
+    assert!(
+        backup.stdout.contains("made by the running daemon")
+            && backup
+                .stdout
+                .contains("every record decodes and every index agrees"),
+        "{}",
+        backup.stdout
+    );
+
+    // The copy is a store of its own, with every item, while the daemon still runs.
+    let copy_config = dir.path().join("copy.toml");
+    let data = format!("{:?}", dir.path().join("data"));
+    assert!(bare.contains(&data));
+    std::fs::write(&copy_config, bare.replace(&data, &format!("{:?}", copy))).unwrap();
+    let listed = cli(&["items", "--json", "--limit", "100"], &copy_config);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let ids = |items: &[serde_json::Value]| {
+        let mut ids: Vec<String> = items.iter().map(|i| i["id"].to_string()).collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&listed.items), ids(&stored));
+    let checked = cli(&["store", "check"], &copy_config);
+    assert_eq!(checked.code, 0, "{}", checked.stderr);
+
+    // Not into a directory that holds something: the daemon's refusal, said as such.
+    let again = cli(&["store", "backup", copy.to_str().unwrap()], &with_api);
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("not empty"), "{}", again.stderr);
+    // Checking the live store needs it to itself, and says what to do instead.
+    let check = cli(&["store", "check"], &with_api);
+    assert_eq!(check.code, 1);
+    assert!(
+        check.stderr.contains("check a backup of it"),
+        "{}",
+        check.stderr
+    );
+
+    daemon.stop(Duration::from_secs(10));
+}

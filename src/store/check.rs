@@ -222,8 +222,8 @@ impl SledStore {
     /// Copies every tree into a new store at `to`, which must not exist or be an empty
     /// directory, and flushes it; returns the copy, open (sled releases a directory's
     /// lock some time after its last handle drops, so opening it again at once could
-    /// find it locked). The copy is consistent when nothing else writes to this store
-    /// meanwhile (the CLI holds it, so no daemon does).
+    /// find it locked). Writes wait while the trees are copied, so the copy is of one
+    /// moment even while a daemon works on the store.
     pub fn backup(&self, to: &Path) -> Result<(BackupReport, SledStore), StoreError> {
         let refuse = |reason: String| StoreError::Backup {
             path: to.to_path_buf(),
@@ -242,6 +242,12 @@ impl SledStore {
             .open()
             .map_err(|cause| refuse(format!("creating it: {cause}")))?;
         let mut report = BackupReport::default();
+        // No write starts or is under way while the trees are copied: the copy is the
+        // store as of one moment, though a daemon has it open.
+        let _alone = self
+            .writes
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         for name in self.db.tree_names() {
             let from = self
                 .db

@@ -8,6 +8,7 @@ impl SledStore {
     }
 
     pub fn put_feed_state(&self, url: &str, state: &FeedState) -> Result<(), StoreError> {
+        let _writing = self.write_gate();
         let json = encode(FEEDS, url, state)?;
         self.feeds
             .insert(url, json)

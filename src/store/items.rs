@@ -85,6 +85,7 @@ impl SledStore {
         alerts: &[StoredAlert],
         sketches: &[(&str, &[u32])],
     ) -> Result<Inserted, StoreError> {
+        let _writing = self.write_gate();
         let sketches: HashMap<&str, &[u32]> = sketches
             .iter()
             .filter(|(_, sketch)| !sketch.is_empty())
@@ -234,7 +235,7 @@ impl SledStore {
                 })
             })
             .collect();
-        let sketches = self.put_sketches(&leads);
+        let sketches = self.write_sketches(&leads);
         Ok(Inserted {
             new,
             leads,

@@ -315,6 +315,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<PruneReport, StoreError>;
     /// Waits until everything written so far is durable; returns the bytes flushed.
     fn flush(&self) -> BoxFuture<'_, Result<usize, StoreError>>;
+
+    /// Copies the store, as of one moment, into the new or empty directory `to` while
+    /// it stays open, then checks the copy. A backend whose data lives in a database
+    /// server says it cannot (its own tools back it up).
+    fn backup(&self, to: &Path) -> Result<(BackupReport, CheckReport), StoreError>;
 }
 
 /// A store shared by the stages of a daemon.
@@ -428,6 +433,10 @@ impl Store for SledStore {
     fn flush(&self) -> BoxFuture<'_, Result<usize, StoreError>> {
         Box::pin(SledStore::flush(self))
     }
+    fn backup(&self, to: &Path) -> Result<(BackupReport, CheckReport), StoreError> {
+        let (copied, copy) = SledStore::backup(self, to)?;
+        Ok((copied, copy.check()?))
+    }
 }
 
 /// The embedded store, on sled. Cloning is cheap: sled handles are reference-counted.
@@ -460,6 +469,9 @@ pub struct SledStore {
     /// Tells apart the batch keys of one millisecond ([`keys::batch_key`]); starts
     /// from the clock at open, so a restart within a millisecond does not reuse one.
     batch_seq: Arc<AtomicU32>,
+    /// Writes hold it shared; a backup holds it alone, so that the copy is of one
+    /// moment ([`SledStore::backup`]) while the store stays open.
+    writes: Arc<std::sync::RwLock<()>>,
     /// Makes every sketch write fail, to test what the daemon does then.
     #[cfg(test)]
     fail_sketch_writes: Arc<std::sync::atomic::AtomicBool>,
@@ -545,6 +557,7 @@ impl SledStore {
             item_count: Arc::new(AtomicUsize::new(0)),
             prune_scanned: Arc::new(AtomicU64::new(0)),
             recorded_flushed: Arc::new(AtomicU64::new(0)),
+            writes: Default::default(),
             batch_seq: Arc::new(AtomicU32::new(
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -594,6 +607,15 @@ impl SledStore {
     #[cfg(test)]
     pub(crate) fn fail_flushes(&self, fail: bool) {
         self.fail_flushes.store(fail, Ordering::Relaxed);
+    }
+
+    /// Held by every write that changes records (shared), so that a backup (which
+    /// holds it alone) copies the store as of one moment. Writes call it once, at
+    /// their entry: taking it again inside one could wait behind a backup forever.
+    pub(super) fn write_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.writes
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A new key for a record of items fetched at `at` (milliseconds).

@@ -64,6 +64,7 @@ impl SledStore {
 
     /// Records one delivery attempt of an alert, moving it in the due index.
     pub fn record_attempt(&self, id: &str, attempt: &Attempt) -> Result<StoredAlert, StoreError> {
+        let _writing = self.write_gate();
         let mut alert: StoredAlert =
             get_json(&self.outbox, OUTBOX, id.as_bytes())?.ok_or_else(|| StoreError::Corrupt {
                 tree: OUTBOX,
@@ -126,6 +127,7 @@ impl SledStore {
     /// Puts a failed alert back in the queue, due at `now`, with its attempts reset.
     /// Returns false when it is not failed (already pending or delivered).
     pub fn retry_alert(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let _writing = self.write_gate();
         let Some(mut alert) = self.get_alert(id)? else {
             return Ok(false);
         };

@@ -24,6 +24,7 @@ impl SledStore {
         retention: Duration,
         max: usize,
     ) -> Result<PruneReport, StoreError> {
+        let _writing = self.write_gate();
         let keep_all = history.max(retention);
         let history_cut = cutoff(now, history);
         let matched_cut = cutoff(now, keep_all);

@@ -18,6 +18,12 @@ impl SledStore {
 
     /// Writes stories' sketches, all or none; an empty sketch is not stored.
     pub fn put_sketches(&self, leads: &[LeadSketch]) -> Result<(), StoreError> {
+        let _writing = self.write_gate();
+        self.write_sketches(leads)
+    }
+
+    /// [`SledStore::put_sketches`] for a caller that holds the write gate.
+    pub(super) fn write_sketches(&self, leads: &[LeadSketch]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for lead in leads.iter().filter(|lead| !lead.sketch.is_empty()) {
             batch.insert(
@@ -172,6 +178,7 @@ impl SledStore {
     /// stored without one (by an older build, or whose lead changed), so that
     /// [`SledStore::story_sketch`] and [`SledStore::story_sketches`] find it from then on.
     pub fn put_story_sketch(&self, story: &StoredStory, sketch: &[u32]) -> Result<(), StoreError> {
+        let _writing = self.write_gate();
         if sketch.is_empty() {
             return Ok(());
         }
