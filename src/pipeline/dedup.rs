@@ -71,23 +71,51 @@ pub fn simhash(shingles: &[u64]) -> u64 {
         return 0;
     }
     // One vote per shingle and bit: +1 when the shingle's hash has the bit set, -1
-    // otherwise. A bit of the fingerprint is set where the votes are positive.
-    let mut votes = [0i32; 64];
-    for hash in shingles {
-        for (bit, vote) in votes.iter_mut().enumerate() {
-            if hash >> bit & 1 == 1 {
-                *vote += 1;
-            } else {
-                *vote -= 1;
+    // otherwise; a bit of the fingerprint is set where the votes are positive, that
+    // is where more than half the shingles have it. Counting bit by bit cost 64 steps
+    // a shingle (a tenth of the CPU of `once`'s story detection); here each byte of a
+    // hash adds its eight bits to eight one-byte counters packed in a `u64` at once,
+    // emptied into wide counters before a byte can overflow.
+    let mut counts = [0u32; 64];
+    let mut packed = [0u64; 8];
+    for chunk in shingles.chunks(u8::MAX as usize) {
+        for &hash in chunk {
+            for (byte, lanes) in packed.iter_mut().enumerate() {
+                *lanes += SPREAD[(hash >> (8 * byte)) as u8 as usize];
             }
         }
+        for (byte, lanes) in packed.iter_mut().enumerate() {
+            for (bit, count) in counts[8 * byte..8 * byte + 8].iter_mut().enumerate() {
+                *count += (*lanes >> (8 * bit)) as u8 as u32;
+            }
+            *lanes = 0;
+        }
     }
-    votes
+    let n = shingles.len();
+    counts
         .iter()
         .enumerate()
-        .filter(|(_, vote)| **vote > 0)
+        .filter(|(_, count)| 2 * **count as usize > n)
         .fold(0u64, |fp, (bit, _)| fp | 1 << bit)
 }
+
+/// Each byte value with its eight bits spread over eight bytes (bit `i` of the value
+/// in byte `i` of the word), for counting bits eight at a time in [`simhash`].
+const SPREAD: [u64; 256] = {
+    let mut table = [0u64; 256];
+    let mut value = 0;
+    while value < 256 {
+        let mut bit = 0;
+        while bit < 8 {
+            if value >> bit & 1 == 1 {
+                table[value] |= 1 << (8 * bit);
+            }
+            bit += 1;
+        }
+        value += 1;
+    }
+    table
+};
 
 /// The hashes of `text`'s word 3-shingles, sorted and deduplicated; texts of fewer
 /// than three words give one hash per word.
@@ -723,6 +751,45 @@ fn indexed(sketch: &[u32]) -> &[u32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The SimHash as defined: a vote per shingle and bit.
+    fn simhash_by_bits(shingles: &[u64]) -> u64 {
+        let mut votes = [0i64; 64];
+        for hash in shingles {
+            for (bit, vote) in votes.iter_mut().enumerate() {
+                *vote += if hash >> bit & 1 == 1 { 1 } else { -1 };
+            }
+        }
+        (0..64)
+            .filter(|&bit| votes[bit] > 0)
+            .fold(0, |fp, bit| fp | 1 << bit)
+    }
+
+    /// Counting eight bits at a time gives the fingerprint bit-by-bit voting gives,
+    /// for sets shorter and longer than the 255 a packed counter holds, and for ties.
+    #[test]
+    fn simhash_counts_bits_as_votes_do() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        for len in [1, 2, 3, 7, 64, 254, 255, 256, 511, 600, 2000] {
+            let shingles: Vec<u64> = (0..len).map(|_| next()).collect();
+            assert_eq!(
+                simhash(&shingles),
+                simhash_by_bits(&shingles),
+                "{len} shingles"
+            );
+        }
+        // Every bit set in exactly half: a tie is not a set bit.
+        assert_eq!(simhash(&[u64::MAX, 0]), 0);
+        assert_eq!(simhash(&[u64::MAX; 300]), u64::MAX);
+        assert_eq!(simhash(&[]), 0);
+    }
     use chrono::TimeZone;
 
     fn t(hour: u32) -> DateTime<Utc> {
