@@ -588,10 +588,18 @@ impl SledStore {
 
     /// Counts the items of a store that does not keep its count yet (written by an
     /// older build) and keeps it from then on. It walks `by_time`, which has one small
-    /// entry per item: walking `items` pulled every record through sled's cache, far
-    /// past its capacity (175 MB of heap at the peak for 100,000 items).
+    /// entry per record saying how many items the record holds: walking `items` pulled
+    /// every record through sled's cache, far past its capacity (175 MB of heap at the
+    /// peak for 100,000 items).
     fn count_items_once(&self) -> Result<u64, StoreError> {
-        let counted = self.by_time.len() as u64;
+        let mut counted = 0u64;
+        for entry in self.by_time.iter() {
+            let (_, value) = entry.map_err(|cause| StoreError::Db {
+                op: "counting the stored items",
+                cause,
+            })?;
+            counted += read_by_time(&value).1 as u64;
+        }
         // Only if no writer set it meanwhile (the store is opened by one process).
         let _ = self
             .meta

@@ -1433,3 +1433,22 @@ fn a_backup_while_items_are_written_is_consistent() {
     assert_eq!(copy.item_count() % 10, 0, "whole batches only");
     assert!(store.check().unwrap().is_clean());
 }
+
+/// A store that lost its kept count (or never had one) counts its items once at
+/// open, as many as its records hold, not one a record.
+#[test]
+fn a_count_made_at_open_counts_the_items_of_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = reopen(dir.path());
+        let poll: Vec<StoredItem> = (0..7)
+            .map(|i| item(&format!("p{i}"), t(3, 0), &[]))
+            .collect();
+        store.insert_items(&poll).unwrap();
+        assert_eq!(store.by_time.len(), 1);
+        store.meta.remove(STORED_KEY).unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.item_count(), 7);
+    assert_eq!(read_u64(store.meta.get(STORED_KEY).unwrap().as_deref()), 7);
+}
