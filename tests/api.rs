@@ -669,6 +669,14 @@ fn store_backup_works_while_the_daemon_runs() {
     )
     .unwrap();
     let daemon = Daemon::spawn(run_command(&with_api).env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+    // Until the daemon holds the store, a CLI command would open it itself (and could
+    // keep the daemon from opening it).
+    assert!(
+        daemon
+            .log
+            .wait_for("Fetched feed.", 5, Duration::from_secs(60)),
+        "the daemon did not poll its five feeds"
+    );
     let cli = |args: &[&str], config: &std::path::Path| {
         run(newswatch()
             .args(args)
