@@ -620,9 +620,38 @@ impl SledStore {
     /// Held by every write that changes records (shared), so that a backup (which
     /// holds it alone) copies the store as of one moment. Writes call it once, at
     /// their entry: taking it again inside one could wait behind a backup forever.
+    ///
+    /// Writes come from async tasks too (the serial stage, the alert workers, the
+    /// prune loop). One that finds a backup under way waits with
+    /// `tokio::task::block_in_place`, so the runtime hands this worker's other tasks
+    /// (the API's `/healthz`, the watchdog) to another thread for the minutes a large
+    /// copy can take, instead of stalling them.
     pub(super) fn write_gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        use std::sync::TryLockError;
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let wait = || {
+            self.writes
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        };
+        match self.writes.try_read() {
+            Ok(open) => open,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                match Handle::try_current().map(|runtime| runtime.runtime_flavor()) {
+                    // Outside a worker (a blocking-pool thread) this simply runs `wait`.
+                    Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+                    _ => wait(),
+                }
+            }
+        }
+    }
+
+    /// Holds off every write until the guard drops, as a backup does.
+    #[cfg(test)]
+    pub(crate) fn hold_writes(&self) -> std::sync::RwLockWriteGuard<'_, ()> {
         self.writes
-            .read()
+            .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 

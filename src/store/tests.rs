@@ -1452,3 +1452,50 @@ fn a_count_made_at_open_counts_the_items_of_every_record() {
     assert_eq!(store.item_count(), 7);
     assert_eq!(read_u64(store.meta.get(STORED_KEY).unwrap().as_deref()), 7);
 }
+
+/// A write that waits behind a backup, made from an async task, does not stall the
+/// runtime: with one worker, another task still runs meanwhile.
+#[test]
+fn a_write_waiting_for_a_backup_leaves_the_runtime_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SledStore::open(dir.path()).unwrap());
+    let (ran, other_ran) = std::sync::mpsc::channel();
+    // On a thread of its own, so that a stalled runtime fails this test instead of
+    // hanging it (tokio's timers stop with its only worker).
+    let daemon = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+                .unwrap();
+            let backup = store.hold_writes();
+            runtime.block_on(async {
+                let writer = {
+                    let store = store.clone();
+                    tokio::spawn(async move {
+                        store.put_feed_state("https://example.org/rss", &FeedState::default())
+                    })
+                };
+                // The writer is on the only worker by now, waiting for the gate.
+                std::thread::sleep(Duration::from_millis(100));
+                assert!(!writer.is_finished());
+                ran.send(tokio::spawn(async { "ran" }).await.unwrap())
+                    .unwrap();
+                drop(backup);
+                writer.await.unwrap().unwrap();
+            });
+        })
+    };
+    let other = other_ran.recv_timeout(Duration::from_secs(10));
+    assert_eq!(
+        other,
+        Ok("ran"),
+        "a task waited for a write held by a backup"
+    );
+    daemon.join().unwrap();
+    assert!(store
+        .feed_state("https://example.org/rss")
+        .unwrap()
+        .is_some());
+}
