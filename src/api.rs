@@ -360,6 +360,8 @@ enum ApiError {
         reason: String,
     },
     Unauthorized,
+    /// An endpoint this API's configuration does not allow, and why.
+    Forbidden(String),
     NotFound,
     /// The store could not be read; details go to the log, not to the client.
     Internal(String),
@@ -382,6 +384,9 @@ impl IntoResponse for ApiError {
                 Json(json!({"error": "a bearer token is required (Authorization: Bearer <token>)"})),
             )
                 .into_response(),
+            ApiError::Forbidden(why) => {
+                (StatusCode::FORBIDDEN, Json(json!({"error": why}))).into_response()
+            }
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
                 Json(json!({"error": "no such endpoint; try /healthz, /metrics, /api/items or /api/alerts"})),
@@ -493,11 +498,20 @@ async fn items(
 
 /// `POST /api/store/backup?dir=/absolute/path`: a copy of the store as of one moment,
 /// made while the daemon runs (writes wait for the copy), then checked. The
-/// directory is the daemon's to create: absolute, new or empty.
+/// directory is the daemon's to create: absolute, new or empty. Only with a token: a
+/// backup writes files wherever the daemon may, so an open API must not offer it to
+/// every local user.
 async fn backup(
     State(state): State<ApiState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    if state.access().token.is_none() {
+        return Err(ApiError::Forbidden(
+            "a backup through the API needs an API token (api.token_env): it writes files \
+             as the daemon"
+                .into(),
+        ));
+    }
     let mut params = params(query.as_deref(), &["dir"])?;
     let dir = params
         .remove("dir")
@@ -741,6 +755,64 @@ mod tests {
         assert_eq!(items("bravo").await.unwrap().status(), 200);
         assert_eq!(health_bound().await, Some(900));
 
+        stop.cancel();
+        served.await.unwrap().unwrap();
+    }
+
+    /// An API without a token serves reads, but not a backup, which writes files.
+    #[tokio::test]
+    async fn a_backup_needs_a_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: crate::store::SharedStore =
+            std::sync::Arc::new(crate::store::SledStore::open(&dir.path().join("store")).unwrap());
+        let state = |token: Option<&str>| {
+            ApiState::new(
+                store.clone(),
+                Health::new(),
+                token.map(str::to_string),
+                Duration::from_secs(3600),
+            )
+        };
+        let client = reqwest::Client::new();
+        let target = dir.path().join("copy");
+        let serve_one = |state: ApiState| async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let base = format!("http://{}", listener.local_addr().unwrap());
+            let stop = CancellationToken::new();
+            let served = tokio::spawn(serve(listener, state, stop.clone()));
+            (base, stop, served)
+        };
+
+        let (base, stop, served) = serve_one(state(None)).await;
+        let ask = client
+            .post(format!("{base}/api/store/backup"))
+            .query(&[("dir", target.display().to_string())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ask.status(), 403);
+        let body: Value = serde_json::from_str(&ask.text().await.unwrap()).unwrap();
+        assert!(body["error"].as_str().unwrap().contains("api.token_env"));
+        assert!(!target.exists());
+        let items = client
+            .get(format!("{base}/api/items"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(items.status(), 200);
+        stop.cancel();
+        served.await.unwrap().unwrap();
+
+        let (base, stop, served) = serve_one(state(Some("alpha"))).await;
+        let ask = client
+            .post(format!("{base}/api/store/backup"))
+            .query(&[("dir", target.display().to_string())])
+            .bearer_auth("alpha")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ask.status(), 200, "{}", ask.text().await.unwrap());
+        assert!(target.join("conf").exists());
         stop.cancel();
         served.await.unwrap().unwrap();
     }

@@ -356,6 +356,10 @@ fn store_command(config: &Config, backup_to: Option<&Path>) -> anyhow::Result<Ex
 /// `store backup DIR` while a daemon holds the store: the daemon makes the copy
 /// (writes wait meanwhile) and checks it. DIR is made absolute, since the daemon does
 /// not share our working directory.
+/// Where the shipped systemd unit lets the daemon write a backup
+/// (`StateDirectory=newswatch-backups` in systemd/newswatch.service).
+const BACKUPS_UNDER_SYSTEMD: &str = "/var/lib/newswatch-backups";
+
 fn backup_through_api(api: &ApiReader, dir: &Path, store: &Path) -> anyhow::Result<ExitCode> {
     let dir = std::path::absolute(dir)
         .with_context(|| format!("making {} an absolute path", dir.display()))?;
@@ -389,8 +393,22 @@ fn backup_through_api(api: &ApiReader, dir: &Path, store: &Path) -> anyhow::Resu
         .with_context(|| format!("the answer of {url} ({status}) is not JSON: {body}"))?;
     if !status.is_success() {
         anyhow::bail!(
-            "the running newswatch did not back up the store ({status}): {}",
+            "the running newswatch did not back up the store ({status}): {}; it writes the \
+             copy as the service, so only where the service may write: under the shipped \
+             systemd unit, in a new directory under {BACKUPS_UNDER_SYSTEMD}",
             answer["error"].as_str().unwrap_or(body.trim())
+        );
+    }
+    // The daemon may see another file system than this command does: under systemd's
+    // PrivateTmp its /tmp is its own, and a copy made there vanishes with the service.
+    let visible = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+    if !visible {
+        anyhow::bail!(
+            "the running newswatch says it backed up the store into {}, but that directory \
+             is {} from here: the service sees another file system (a private /tmp under \
+             systemd); back up into a new directory under {BACKUPS_UNDER_SYSTEMD} instead",
+            dir.display(),
+            if dir.exists() { "empty" } else { "missing" }
         );
     }
     println!(

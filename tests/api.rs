@@ -744,3 +744,69 @@ fn store_backup_works_while_the_daemon_runs() {
 
     daemon.stop(Duration::from_secs(10));
 }
+
+/// A daemon that says it made a backup the CLI cannot see (a private /tmp under
+/// systemd) is not taken at its word: the command fails and says where to back up.
+#[test]
+fn a_backup_the_cli_cannot_see_is_an_error() {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use crate::util::{newswatch, run};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = listener.local_addr().unwrap();
+    // Answers one request as a daemon that backed up into its own private /tmp would.
+    let fake_daemon = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            let read = stream.read(&mut chunk).unwrap();
+            assert!(read > 0, "the CLI closed before sending its request");
+            request.extend_from_slice(&chunk[..read]);
+        }
+        let body = r#"{"dir":"x","trees":3,"entries":10,"checked":{},"problems":[]}"#;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    let data = dir.path().join("data");
+    let config = dir.path().join("newswatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = {data:?}\n[api]\nlisten = \"{listen}\"\ntoken_env = \"NEWSWATCH_TEST_TOKEN\"\n"
+        ),
+    )
+    .unwrap();
+    // Held here, as a running daemon would hold it.
+    let _held = SledStore::open(&data).unwrap();
+    let copy = dir.path().join("copy");
+    let out = run(newswatch()
+        .args(["store", "backup"])
+        .arg(&copy)
+        .arg("--config")
+        .arg(&config)
+        .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+    let request = fake_daemon.join().unwrap();
+    assert!(
+        request.starts_with("POST /api/store/backup?dir="),
+        "{request}"
+    );
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("missing from here")
+            && out.stderr.contains("/var/lib/newswatch-backups"),
+        "{}",
+        out.stderr
+    );
+}
