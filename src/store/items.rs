@@ -95,6 +95,33 @@ impl SledStore {
             .iter()
             .map(|alert| Ok((alert, encode(OUTBOX, &alert.id, alert)?)))
             .collect::<Result<_, StoreError>>()?;
+        // A new record's key is taken only if the clock went back to a millisecond
+        // already used and the sequence met the same number there: rare, but it would
+        // overwrite items, so the transaction refuses it and runs again with new keys.
+        const TRIES: u32 = 4;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.insert_batch_once(items, &encoded_alerts) {
+                Err(StoreError::KeyTaken { key, .. }) if tries < TRIES => {
+                    tracing::warn!(key, "A new record's key is taken; storing with new keys.");
+                }
+                Err(StoreError::KeyTaken { key, .. }) => {
+                    return Err(StoreError::KeyTaken { key, tries })
+                }
+                Err(err) => return Err(err),
+                Ok((new, leads)) => break self.inserted(new, leads, &sketches),
+            }
+        }
+    }
+
+    /// One try of [`SledStore::insert_batch`]'s transaction: the number of new items
+    /// and the story leads among them.
+    fn insert_batch_once<'i>(
+        &self,
+        items: &'i [StoredItem],
+        encoded_alerts: &[(&StoredAlert, Vec<u8>)],
+    ) -> Result<(usize, Vec<&'i StoredItem>), StoreError> {
         // One record for the new items of each fetch time (a feed poll has one), topic
         // matched ones apart so that pruning can keep them longer without rewriting.
         // Keys are chosen before the transaction, which sled may run more than once.
@@ -195,6 +222,12 @@ impl SledStore {
                     if members.is_empty() {
                         continue;
                     }
+                    if by_time.get(key.as_slice())?.is_some() {
+                        return Err(ConflictableTransactionError::Abort(StoreError::KeyTaken {
+                            key: show_key(key),
+                            tries: 1,
+                        }));
+                    }
                     // Listed newest first by reading records backwards: within one
                     // record, by id, as keys of one item each were ordered before.
                     members.sort_by(|a, b| a.id.cmp(&b.id));
@@ -222,7 +255,17 @@ impl SledStore {
                 Ok((new, leads))
             },
         );
-        let (new, leads) = result.map_err(|err| tx_error(err, "storing items"))?;
+        result.map_err(|err| tx_error(err, "storing items"))
+    }
+
+    /// After [`SledStore::insert_batch`]'s transaction: counts the new items and writes
+    /// the sketches of the new stories' leads.
+    fn inserted(
+        &self,
+        new: usize,
+        leads: Vec<&StoredItem>,
+        sketches: &HashMap<&str, &[u32]>,
+    ) -> Result<Inserted, StoreError> {
         self.item_count.fetch_add(new, Ordering::Relaxed);
         let leads: Vec<LeadSketch> = leads
             .into_iter()

@@ -221,6 +221,9 @@ pub enum StoreError {
         key: String,
         reason: String,
     },
+    /// A new record's key already holds one, after every retry with a fresh key.
+    #[error("storing items: record key {key} is taken, again after {tries} tries with new keys (has the clock gone back?)")]
+    KeyTaken { key: String, tries: u32 },
 }
 
 /// What the daemon, the alert workers, the API and the CLI ask of a store: the one

@@ -1499,3 +1499,29 @@ fn a_write_waiting_for_a_backup_leaves_the_runtime_running() {
         .unwrap()
         .is_some());
 }
+
+/// After a restart with the clock gone back, a new record may draw a key a stored one
+/// holds: it is stored under a new key, and neither record's items are lost.
+#[test]
+fn a_record_key_met_again_takes_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let at = t(18, 21);
+    store.batch_seq.store(7, Ordering::Relaxed);
+    store
+        .insert_batch(&[item("a", at, &[]), item("b", at, &[])], &[], &[])
+        .unwrap();
+    // The same millisecond and the same sequence number again.
+    store.batch_seq.store(7, Ordering::Relaxed);
+    let inserted = store
+        .insert_batch(&[item("c", at, &[]), item("d", at, &[])], &[], &[])
+        .unwrap();
+    assert_eq!(inserted.new, 2);
+    let mut listed = store.items(&query(None, None, 10)).unwrap();
+    listed.records.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(ids(&listed.records), ["a", "b", "c", "d"]);
+    for id in ["a", "b", "c", "d"] {
+        assert_eq!(store.get_item(id).unwrap().unwrap().id, id);
+    }
+    assert_eq!(store.check().unwrap().problem_count(), 0);
+}
