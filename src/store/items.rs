@@ -319,7 +319,7 @@ impl SledStore {
             };
             // A record that cannot be read costs the items `by_time` says it holds.
             let (_, holds) = read_by_time(&value);
-            let Some(items) = self.read_record(&key, holds, out)? else {
+            let Record::Items(items) = self.read_record(&key, holds, out)? else {
                 continue;
             };
             for item in items.into_iter().rev() {
@@ -347,9 +347,8 @@ impl SledStore {
         // The topic's range ends where the next byte after its 0x00 separator would.
         let mut end = topic.as_bytes().to_vec();
         end.push(1);
-        // The record last read (`None` when it could not be): the items of one feed
-        // poll usually come in a row.
-        let mut last: Option<(Vec<u8>, Option<Vec<StoredItem>>)> = None;
+        // The record last read: the items of one feed poll usually come in a row.
+        let mut last: Option<(Vec<u8>, Record)> = None;
         for entry in self.topic_index.range(start..end).rev() {
             let key = match entry {
                 Ok((key, _)) => key,
@@ -375,22 +374,22 @@ impl SledStore {
                 continue;
             };
             match &last {
-                Some((key, None)) if *key == record_key => {
+                Some((key, Record::Unreadable)) if *key == record_key => {
                     // Another item of a record that could not be read.
                     out.skipped += 1;
                     continue;
                 }
-                Some((key, Some(_))) if *key == record_key => {}
+                Some((key, _)) if *key == record_key => {}
                 _ => {
-                    let items = self.read_record(&record_key, 1, out)?;
-                    last = Some((record_key, items));
+                    let record = self.read_record(&record_key, 1, out)?;
+                    last = Some((record_key, record));
                 }
             }
-            let Some(item) = last
-                .as_ref()
-                .and_then(|(_, items)| items.as_ref())
-                .and_then(|items| items.iter().find(|item| item.id.as_bytes() == id))
-            else {
+            // A record gone (pruned since the index was read) lists nothing.
+            let Some((_, Record::Items(items))) = &last else {
+                continue;
+            };
+            let Some(item) = items.iter().find(|item| item.id.as_bytes() == id) else {
                 continue;
             };
             out.records.push(item.clone());
@@ -401,32 +400,42 @@ impl SledStore {
         Ok(())
     }
 
-    /// The items of the `items` record at `key`; `None` when there is none, or when it
-    /// cannot be read or decoded (then `holds` items are counted as skipped in `out`).
+    /// The items of the `items` record at `key`: [`Record::Gone`] when there is none,
+    /// [`Record::Unreadable`] when it cannot be read or decoded (then `holds` items are
+    /// counted as skipped in `out`).
     fn read_record(
         &self,
         key: &[u8],
         holds: usize,
         out: &mut Listing<StoredItem>,
-    ) -> Result<Option<Vec<StoredItem>>, StoreError> {
+    ) -> Result<Record, StoreError> {
         let record = match self.items.get(key) {
             Ok(record) => record,
             Err(cause) => {
                 out.skip_damaged(ITEMS, key, cause, "reading tree items")?;
                 out.skipped += holds.saturating_sub(1);
-                return Ok(None);
+                return Ok(Record::Unreadable);
             }
         };
         let Some(record) = record else {
-            return Ok(None);
+            return Ok(Record::Gone);
         };
         match codec::decode_items(&record) {
-            Ok(items) => Ok(Some(items)),
+            Ok(items) => Ok(Record::Items(items)),
             Err(err) => {
                 tracing::warn!(tree = ITEMS, key = %show_key(key), error = %err, "Skipped a corrupt record.");
                 out.skipped += holds;
-                Ok(None)
+                Ok(Record::Unreadable)
             }
         }
     }
+}
+
+/// What a listing found at a record's key.
+enum Record {
+    Items(Vec<StoredItem>),
+    /// Damaged: its items are counted as skipped.
+    Unreadable,
+    /// Pruned since an index pointed to it: nothing to list or count.
+    Gone,
 }

@@ -1525,3 +1525,29 @@ fn a_record_key_met_again_takes_a_new_one() {
     }
     assert_eq!(store.check().unwrap().problem_count(), 0);
 }
+
+/// A record pruned between a topic listing's index read and its record read is gone,
+/// not damaged: its items are neither listed nor counted as skipped.
+#[test]
+fn a_topic_listing_does_not_count_a_pruned_record_as_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let (early, late) = (t(18, 20), t(18, 21));
+    store
+        .insert_batch(
+            &[item("a", early, &["talks"]), item("b", early, &["talks"])],
+            &[],
+            &[],
+        )
+        .unwrap();
+    store
+        .insert_batch(&[item("c", late, &["talks"])], &[], &[])
+        .unwrap();
+    // What a prune leaves for an instant: the index and seen marks still name the
+    // record, the record itself is gone.
+    let record = store.seen.get("a").unwrap().unwrap();
+    store.items.remove(&record).unwrap();
+    let listed = store.items(&query(Some("talks"), None, 10)).unwrap();
+    assert_eq!(ids(&listed.records), ["c"]);
+    assert_eq!(listed.skipped, 0);
+}
