@@ -481,6 +481,9 @@ pub struct SledStore {
     /// Makes every flush fail, as a full disk or an I/O error would.
     #[cfg(test)]
     fail_flushes: Arc<std::sync::atomic::AtomicBool>,
+    /// Makes the removal of expired items fail, as a full disk would.
+    #[cfg(test)]
+    fail_item_removals: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What [`SledStore::insert_batch`] did. Once it returns, the items and alerts are
@@ -570,6 +573,8 @@ impl SledStore {
             fail_sketch_writes: Default::default(),
             #[cfg(test)]
             fail_flushes: Default::default(),
+            #[cfg(test)]
+            fail_item_removals: Default::default(),
             db,
             path: Arc::new(path.to_path_buf()),
         };
@@ -618,6 +623,12 @@ impl SledStore {
     #[cfg(test)]
     pub(crate) fn fail_flushes(&self, fail: bool) {
         self.fail_flushes.store(fail, Ordering::Relaxed);
+    }
+
+    /// Makes the prune's removal of expired items fail (or work again), for tests.
+    #[cfg(test)]
+    pub(crate) fn fail_item_removals(&self, fail: bool) {
+        self.fail_item_removals.store(fail, Ordering::Relaxed);
     }
 
     /// Held by every write that changes records (shared), so that a backup (which

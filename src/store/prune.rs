@@ -33,9 +33,14 @@ impl SledStore {
             ..PruneReport::default()
         };
 
-        let expired = self.expired_items(history_cut, matched_cut, max, &mut report)?;
+        let (expired, scanned_to) =
+            self.expired_items(history_cut, matched_cut, max, &mut report)?;
         let taken: usize = expired.iter().map(|(_, items)| items).sum();
         report.items = self.remove_items(&expired)?;
+        // Only once they are gone: a failed removal leaves them for the next pass.
+        if let Some(at) = scanned_to {
+            self.prune_scanned.store(at, Ordering::Relaxed);
+        }
         // Saturating: a record removed while the counter was being set at open
         // must not wrap it.
         let _ = self
@@ -91,7 +96,8 @@ impl SledStore {
 
     /// `by_time` keys of expired records with how many items each holds, at most
     /// `max` items (and at least one record): every record fetched before
-    /// `matched_cut`, and those without a topic fetched before `history_cut`.
+    /// `matched_cut`, and those without a topic fetched before `history_cut`. With
+    /// them, how far the pass has looked, for `prune_scanned` once they are removed.
     ///
     /// Items on a topic are kept for the retention, weeks after the plain items
     /// around them are gone (they are stored in records of their own for this), so a
@@ -106,7 +112,7 @@ impl SledStore {
         matched_cut: u64,
         max: usize,
         report: &mut PruneReport,
-    ) -> Result<Vec<(sled::IVec, usize)>, StoreError> {
+    ) -> Result<(Vec<(sled::IVec, usize)>, Option<u64>), StoreError> {
         let read = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
             entry.map_err(|cause| StoreError::Db {
                 op: "reading tree by_time",
@@ -122,14 +128,14 @@ impl SledStore {
             let (_, items) = read_by_time(&value);
             if taken + items > max && !expired.is_empty() || taken >= max {
                 report.done = false;
-                return Ok(expired);
+                return Ok((expired, None));
             }
             taken += items;
             expired.push((key, items));
         }
         let from = self.prune_scanned.load(Ordering::Relaxed).max(matched_cut);
         if from >= history_cut {
-            return Ok(expired);
+            return Ok((expired, None));
         }
         for entry in self
             .by_time
@@ -148,14 +154,12 @@ impl SledStore {
             if taken + items > max && !expired.is_empty() || taken >= max {
                 report.done = false;
                 // Everything before `at` is expired (and in `expired`) or kept.
-                self.prune_scanned.store(at.max(from), Ordering::Relaxed);
-                return Ok(expired);
+                return Ok((expired, Some(at.max(from))));
             }
             taken += items;
             expired.push((key, items));
         }
-        self.prune_scanned.store(history_cut, Ordering::Relaxed);
-        Ok(expired)
+        Ok((expired, Some(history_cut)))
     }
 
     /// Removes item records by their `by_time` keys, with their topic index entries;
@@ -163,6 +167,13 @@ impl SledStore {
     fn remove_items(&self, records: &[(sled::IVec, usize)]) -> Result<usize, StoreError> {
         if records.is_empty() {
             return Ok(0);
+        }
+        #[cfg(test)]
+        if self.fail_item_removals.load(Ordering::Relaxed) {
+            return Err(StoreError::Db {
+                op: "pruning items",
+                cause: sled::Error::Io(std::io::Error::other("injected: no space left")),
+            });
         }
         // The topic index keys come from the records, read before the transaction.
         let mut plan: Vec<Removal<'_>> = Vec::with_capacity(records.len());

@@ -1551,3 +1551,28 @@ fn a_topic_listing_does_not_count_a_pruned_record_as_skipped() {
     assert_eq!(ids(&listed.records), ["c"]);
     assert_eq!(listed.skipped, 0);
 }
+
+/// A prune whose removal fails (a full disk) leaves its expired items for the next
+/// pass: it does not remember them as looked at.
+#[test]
+fn a_failed_prune_leaves_its_items_for_the_next_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let now = t(31, 0);
+    store
+        .insert_items(&[
+            item("old-plain", now - chrono::Duration::days(10), &[]),
+            item("new-plain", now - chrono::Duration::days(1), &[]),
+        ])
+        .unwrap();
+    store.fail_item_removals(true);
+    assert!(store.prune(now, 7 * DAY, 20 * DAY, 100).is_err());
+    store.fail_item_removals(false);
+    let report = store.prune(now, 7 * DAY, 20 * DAY, 100).unwrap();
+    assert_eq!(report.items, 1);
+    assert!(store.get_item("old-plain").unwrap().is_none());
+    assert_eq!(
+        ids(&store.items(&query(None, None, 10)).unwrap().records),
+        ["new-plain"]
+    );
+}
