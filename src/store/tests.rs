@@ -1523,6 +1523,9 @@ fn a_record_key_met_again_takes_a_new_one() {
     for id in ["a", "b", "c", "d"] {
         assert_eq!(store.get_item(id).unwrap().unwrap().id, id);
     }
+    // Four items in two records.
+    assert_eq!(store.counts().items, 4);
+    assert_eq!(store.item_count(), 4);
     assert_eq!(store.check().unwrap().problem_count(), 0);
 }
 
