@@ -2,8 +2,10 @@
 //! store to see that it decodes and that the indexes and the records agree, and
 //! copying a store, tree by tree, into a new directory.
 //!
-//! Both need the store itself (sled lets one process open it), so they run while the
-//! daemon is stopped; a backup is then consistent because nothing writes meanwhile.
+//! A check needs the store to itself (sled lets one process open it): stop the daemon
+//! or check a backup. A backup also runs inside a running daemon (the API asks for
+//! it); it is consistent because it holds the write gate alone while it copies, so
+//! no write starts or is under way meanwhile (docs/store.md, "Damage and recovery").
 
 use std::collections::BTreeMap;
 use std::path::Path;
