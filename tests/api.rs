@@ -546,85 +546,117 @@ fn the_running_daemon_serves_metrics_that_move_with_polls() {
     daemon.stop(Duration::from_secs(10));
 }
 
+/// `newswatch run` with an API (token `s3cret` from `NEWSWATCH_TEST_TOKEN`) over five
+/// local feeds of eight items, once it has fetched them all; the CLI commands of the
+/// tests below run against it.
+struct ApiDaemon {
+    daemon: crate::util::daemon::Daemon,
+    /// The config without `[api]`, and the one with it.
+    bare: std::path::PathBuf,
+    with_api: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    _server: crate::util::server::FeedServer,
+}
+
+impl ApiDaemon {
+    fn start() -> ApiDaemon {
+        use crate::util::daemon::{run_command, Daemon};
+        use crate::util::receiver::free_addr;
+        use crate::util::server::FeedServer;
+
+        let server = FeedServer::start(8);
+        let dir = tempfile::tempdir().unwrap();
+        let urls: Vec<String> = (0..5).map(|n| server.url(n)).collect();
+        let bare = crate::util::feeds_config(dir.path(), &urls);
+        let text = std::fs::read_to_string(&bare).unwrap();
+        let listen = free_addr();
+        let with_api = dir.path().join("with-api.toml");
+        std::fs::write(
+            &with_api,
+            format!("{text}[api]\nlisten = \"{listen}\"\ntoken_env = \"NEWSWATCH_TEST_TOKEN\"\n"),
+        )
+        .unwrap();
+        let daemon = Daemon::spawn(run_command(&with_api).env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+        // Until the daemon holds the store, a CLI command would open it itself (and
+        // could keep the daemon from opening it).
+        assert!(
+            daemon
+                .log
+                .wait_for("Fetched feed.", 5, Duration::from_secs(60)),
+            "the daemon did not poll its five feeds"
+        );
+        ApiDaemon {
+            daemon,
+            bare,
+            with_api,
+            dir,
+            _server: server,
+        }
+    }
+
+    /// `newswatch ARGS --config CONFIG` with the API token in the environment.
+    fn cli(&self, args: &[&str], config: &std::path::Path) -> crate::util::Run {
+        crate::util::run(
+            crate::util::newswatch()
+                .args(args)
+                .arg("--config")
+                .arg(config)
+                .env("NEWSWATCH_TEST_TOKEN", "s3cret"),
+        )
+    }
+
+    /// `items --json` through the API once all 40 items are stored (processing
+    /// follows fetching; a bounded wait).
+    fn all_items(&self) -> crate::util::Run {
+        for _ in 0..200 {
+            let out = self.cli(&["items", "--json", "--limit", "100"], &self.with_api);
+            assert_eq!(out.code, 0, "{}", out.stderr);
+            if out.items.len() == 40 {
+                return out;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the daemon never stored the 40 items");
+    }
+
+    fn stop(self) {
+        self.daemon.stop(Duration::from_secs(10));
+    }
+}
+
 /// While `run` holds the store, `items` and `alerts` read through its API (with its
 /// token); requeueing, which writes, says to stop the daemon; and with no `[api]` the
 /// lock error says what to configure.
 #[test]
 fn items_and_alerts_read_through_the_running_daemon() {
-    use crate::util::daemon::{run_command, Daemon};
-    use crate::util::receiver::free_addr;
-    use crate::util::server::FeedServer;
     use crate::util::{newswatch, run};
 
-    let server = FeedServer::start(8);
-    let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = (0..5).map(|n| server.url(n)).collect();
-    let config = crate::util::feeds_config(dir.path(), &urls);
-    let bare = std::fs::read_to_string(&config).unwrap();
-    let listen = free_addr();
-    let with_api = dir.path().join("with-api.toml");
-    std::fs::write(
-        &with_api,
-        format!("{bare}[api]\nlisten = \"{listen}\"\ntoken_env = \"NEWSWATCH_TEST_TOKEN\"\n"),
-    )
-    .unwrap();
-
-    let daemon = Daemon::spawn(run_command(&with_api).env("NEWSWATCH_TEST_TOKEN", "s3cret"));
-    assert!(
-        daemon
-            .log
-            .wait_for("Fetched feed.", 5, Duration::from_secs(60)),
-        "the daemon did not poll its five feeds"
-    );
-    let items = |config: &std::path::Path, extra: &[&str]| {
-        run(newswatch()
-            .arg("items")
-            .args(extra)
-            .arg("--config")
-            .arg(config)
-            .env("NEWSWATCH_TEST_TOKEN", "s3cret"))
-    };
-    // Processing follows fetching: bounded wait until all 40 are listed.
-    let mut listed = None;
-    for _ in 0..100 {
-        let out = items(&with_api, &["--json", "--limit", "100"]);
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        if out.items.len() == 40 {
-            listed = Some(out);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let listed = listed.expect("items never listed the 40 stored items");
+    let daemon = ApiDaemon::start();
+    let with_api = &daemon.with_api;
+    let listed = daemon.all_items();
     assert!(
         listed.stderr.contains("reading items through its API"),
         "{}",
         listed.stderr
     );
     assert!(listed.items.iter().all(|i| i["title"].is_string()));
-    let text = items(&with_api, &["--limit", "3"]);
+    let text = daemon.cli(&["items", "--limit", "3"], with_api);
     assert_eq!(text.code, 0, "{}", text.stderr);
     assert_eq!(text.stdout.lines().count(), 3, "{}", text.stdout);
 
-    let alerts = run(newswatch()
-        .args(["alerts", "--json", "--config"])
-        .arg(&with_api)
-        .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+    let alerts = daemon.cli(&["alerts", "--json"], with_api);
     assert_eq!(alerts.code, 0, "{}", alerts.stderr);
     assert!(alerts.stderr.contains("reading alerts through its API"));
 
     // A wrong token is the API's refusal, said as such.
     let refused = run(newswatch()
         .args(["items", "--config"])
-        .arg(&with_api)
+        .arg(with_api)
         .env("NEWSWATCH_TEST_TOKEN", "wrong"));
     assert_eq!(refused.code, 1);
     assert!(refused.stderr.contains("401"), "{}", refused.stderr);
 
-    let retry = run(newswatch()
-        .args(["alerts", "--retry-all-failed", "--config"])
-        .arg(&with_api)
-        .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+    let retry = daemon.cli(&["alerts", "--retry-all-failed"], with_api);
     assert_eq!(retry.code, 1);
     assert!(
         retry.stderr.contains("stop it to requeue alerts"),
@@ -632,7 +664,7 @@ fn items_and_alerts_read_through_the_running_daemon() {
         retry.stderr
     );
 
-    let no_api = items(&config, &[]);
+    let no_api = daemon.cli(&["items"], &daemon.bare);
     assert_eq!(no_api.code, 1);
     assert!(
         no_api
@@ -643,7 +675,7 @@ fn items_and_alerts_read_through_the_running_daemon() {
         no_api.stderr
     );
 
-    daemon.stop(Duration::from_secs(10));
+    daemon.stop();
 }
 
 /// `newswatch store backup DIR` while `newswatch run` holds the store: the daemon
@@ -651,57 +683,18 @@ fn items_and_alerts_read_through_the_running_daemon() {
 /// with every item. `store check` says to check a backup instead.
 #[test]
 fn store_backup_works_while_the_daemon_runs() {
-    use crate::util::daemon::{run_command, Daemon};
-    use crate::util::receiver::free_addr;
-    use crate::util::server::FeedServer;
     use crate::util::{newswatch, run};
 
-    let server = FeedServer::start(8);
-    let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = (0..5).map(|n| server.url(n)).collect();
-    let config = crate::util::feeds_config(dir.path(), &urls);
-    let bare = std::fs::read_to_string(&config).unwrap();
-    let listen = free_addr();
-    let with_api = dir.path().join("with-api.toml");
-    std::fs::write(
-        &with_api,
-        format!("{bare}[api]\nlisten = \"{listen}\"\ntoken_env = \"NEWSWATCH_TEST_TOKEN\"\n"),
-    )
-    .unwrap();
-    let daemon = Daemon::spawn(run_command(&with_api).env("NEWSWATCH_TEST_TOKEN", "s3cret"));
-    // Until the daemon holds the store, a CLI command would open it itself (and could
-    // keep the daemon from opening it).
-    assert!(
-        daemon
-            .log
-            .wait_for("Fetched feed.", 5, Duration::from_secs(60)),
-        "the daemon did not poll its five feeds"
-    );
-    let cli = |args: &[&str], config: &std::path::Path| {
-        run(newswatch()
-            .args(args)
-            .arg("--config")
-            .arg(config)
-            .env("NEWSWATCH_TEST_TOKEN", "s3cret"))
-    };
-    let mut stored = None;
-    for _ in 0..200 {
-        let out = cli(&["items", "--json", "--limit", "100"], &with_api);
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        if out.items.len() == 40 {
-            stored = Some(out.items);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let stored = stored.expect("the daemon never stored the 40 items");
+    let daemon = ApiDaemon::start();
+    let (dir, with_api) = (daemon.dir.path(), &daemon.with_api);
+    let stored = daemon.all_items().items;
 
     // A relative DIR is the CLI's working directory, made absolute for the daemon.
-    let copy = dir.path().join("copy");
+    let copy = dir.join("copy");
     let backup = run(newswatch()
-        .current_dir(dir.path())
+        .current_dir(dir)
         .args(["store", "backup", "copy", "--config"])
-        .arg(&with_api)
+        .arg(with_api)
         .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
     assert_eq!(backup.code, 0, "{}\n{}", backup.stdout, backup.stderr);
     assert!(
@@ -714,11 +707,12 @@ fn store_backup_works_while_the_daemon_runs() {
     );
 
     // The copy is a store of its own, with every item, while the daemon still runs.
-    let copy_config = dir.path().join("copy.toml");
-    let data = format!("{:?}", dir.path().join("data"));
+    let bare = std::fs::read_to_string(&daemon.bare).unwrap();
+    let copy_config = dir.join("copy.toml");
+    let data = format!("{:?}", dir.join("data"));
     assert!(bare.contains(&data));
     std::fs::write(&copy_config, bare.replace(&data, &format!("{:?}", copy))).unwrap();
-    let listed = cli(&["items", "--json", "--limit", "100"], &copy_config);
+    let listed = daemon.cli(&["items", "--json", "--limit", "100"], &copy_config);
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     let ids = |items: &[serde_json::Value]| {
         let mut ids: Vec<String> = items.iter().map(|i| i["id"].to_string()).collect();
@@ -726,15 +720,15 @@ fn store_backup_works_while_the_daemon_runs() {
         ids
     };
     assert_eq!(ids(&listed.items), ids(&stored));
-    let checked = cli(&["store", "check"], &copy_config);
+    let checked = daemon.cli(&["store", "check"], &copy_config);
     assert_eq!(checked.code, 0, "{}", checked.stderr);
 
     // Not into a directory that holds something: the daemon's refusal, said as such.
-    let again = cli(&["store", "backup", copy.to_str().unwrap()], &with_api);
+    let again = daemon.cli(&["store", "backup", copy.to_str().unwrap()], with_api);
     assert_eq!(again.code, 1);
     assert!(again.stderr.contains("not empty"), "{}", again.stderr);
     // Checking the live store needs it to itself, and says what to do instead.
-    let check = cli(&["store", "check"], &with_api);
+    let check = daemon.cli(&["store", "check"], with_api);
     assert_eq!(check.code, 1);
     assert!(
         check.stderr.contains("check a backup of it"),
@@ -742,7 +736,7 @@ fn store_backup_works_while_the_daemon_runs() {
         check.stderr
     );
 
-    daemon.stop(Duration::from_secs(10));
+    daemon.stop();
 }
 
 /// A daemon that says it made a backup the CLI cannot see (a private /tmp under
