@@ -9,6 +9,9 @@ type Removal<'a> = (&'a [u8], Vec<Vec<u8>>, usize);
 /// A `seen_by_time` entry past the retention and the ids it holds.
 type ExpiredSeen = (sled::IVec, Vec<String>);
 
+/// `by_time` keys of expired item records, with how many items each holds.
+type ExpiredRecords = Vec<(sled::IVec, usize)>;
+
 impl SledStore {
     /// One bounded pruning pass: at most `max` removals.
     ///
@@ -112,7 +115,7 @@ impl SledStore {
         matched_cut: u64,
         max: usize,
         report: &mut PruneReport,
-    ) -> Result<(Vec<(sled::IVec, usize)>, Option<u64>), StoreError> {
+    ) -> Result<(ExpiredRecords, Option<u64>), StoreError> {
         let read = |entry: sled::Result<(sled::IVec, sled::IVec)>| {
             entry.map_err(|cause| StoreError::Db {
                 op: "reading tree by_time",
