@@ -12,8 +12,8 @@ use std::path::Path;
 
 use super::{
     codec, read_u64, split_time_key, AlertStatus, FeedState, SledStore, StoreError, StoredAlert,
-    StoredStory, BY_TIME, FEEDS, FLUSHED_FILE, ITEMS, OUTBOX, OUTBOX_DUE, SEEN, STORED_KEY,
-    STORIES, TOPIC_INDEX, WRITTEN_KEY,
+    StoredStory, BY_TIME, FEEDS, FLUSHED_FILE, ITEMS, LEAD_SKETCHES, OUTBOX, OUTBOX_DUE, SEEN,
+    STORED_KEY, STORIES, TOPIC_INDEX, WRITTEN_KEY,
 };
 
 /// How many examples of one kind of problem a report keeps; the count is always whole.
@@ -155,6 +155,19 @@ impl SledStore {
             &mut report,
         )?;
         report.entries.insert(STORIES.into(), stories);
+        let mut sketches = 0usize;
+        for entry in self.lead_sketches.iter() {
+            let (key, value) = entry.map_err(db_error("reading tree lead_sketches"))?;
+            sketches += 1;
+            if split_time_key(&key).is_none() {
+                report.problem("sketch record key without a time", || super::show_key(&key));
+            } else if let Err(reason) = codec::decode_sketches(&value) {
+                report.problem("sketch record that does not decode", || {
+                    format!("{}: {reason}", super::show_key(&key))
+                });
+            }
+        }
+        report.entries.insert(LEAD_SKETCHES.into(), sketches);
         let feeds = SledStore::decode_all::<FeedState>(
             &self.feeds,
             "feed state that does not decode",

@@ -28,6 +28,10 @@ const PACKED: u8 = 0xA2;
 /// The items of one feed poll fetched in the same millisecond, as one record:
 /// postcard of the list, compressed with zstd (schema 4; see `items.rs`).
 const BATCH: u8 = 0xA3;
+/// The sketches of the stories a feed poll started, as one `lead_sketches` record
+/// (schema 5): a plain binary list a lookup scans without allocating (see
+/// [`encode_sketches`]).
+const SKETCHES: u8 = 0xA4;
 /// What JSON records of earlier schemas start with.
 const JSON: u8 = b'{';
 
@@ -162,4 +166,88 @@ pub(super) fn decode_or_warn<T: DeserializeOwned>(
             None
         }
     }
+}
+
+/// One story's entry in a `lead_sketches` record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct SketchEntry<'a> {
+    pub(super) fingerprint: u64,
+    pub(super) story: &'a str,
+    /// The sketch's values, `u32` BE each (`keys::decode_sketch` reads them).
+    pub(super) sketch: &'a [u8],
+}
+
+/// Stories' sketches as one record: [`SKETCHES`], then for each story its
+/// fingerprint (`u64` BE), its id's length (`u16` BE) and bytes, its sketch's length
+/// (one byte) and values (`u32` BE). Sketches have a few dozen values and ids are
+/// short; an entry that does not fit (an id over 64 KiB, a sketch over 255 values)
+/// is an error, not a truncation.
+pub(super) fn encode_sketches<'a>(
+    key: &str,
+    entries: impl IntoIterator<Item = (u64, &'a str, &'a [u32])>,
+) -> Result<Vec<u8>, StoreError> {
+    let mut out = vec![SKETCHES];
+    for (fingerprint, story, sketch) in entries {
+        let (Ok(id_len), Ok(values)) = (u16::try_from(story.len()), u8::try_from(sketch.len()))
+        else {
+            return Err(StoreError::Encode {
+                tree: super::LEAD_SKETCHES,
+                key: key.to_string(),
+                reason: format!(
+                    "story {story:?}: an id of {} bytes or a sketch of {} values is too long",
+                    story.len(),
+                    sketch.len()
+                ),
+            });
+        };
+        out.extend_from_slice(&fingerprint.to_be_bytes());
+        out.extend_from_slice(&id_len.to_be_bytes());
+        out.extend_from_slice(story.as_bytes());
+        out.push(values);
+        for value in sketch {
+            out.extend_from_slice(&value.to_be_bytes());
+        }
+    }
+    Ok(out)
+}
+
+/// The entries of a `lead_sketches` record, borrowed from it.
+pub(super) fn decode_sketches(value: &[u8]) -> Result<Vec<SketchEntry<'_>>, String> {
+    let Some((&SKETCHES, mut rest)) = value.split_first() else {
+        return Err("not a sketch record".into());
+    };
+    let mut entries = Vec::new();
+    while !rest.is_empty() {
+        let fingerprint = u64::from_be_bytes(take(&mut rest)?);
+        let id_len = u16::from_be_bytes(take(&mut rest)?);
+        let story = std::str::from_utf8(cut(&mut rest, usize::from(id_len))?)
+            .map_err(|e| format!("story id: {e}"))?;
+        let [values] = take(&mut rest)?;
+        let sketch = cut(&mut rest, usize::from(values) * 4)?;
+        entries.push(SketchEntry {
+            fingerprint,
+            story,
+            sketch,
+        });
+    }
+    Ok(entries)
+}
+
+/// The next `len` bytes of a record being read.
+fn cut<'a>(rest: &mut &'a [u8], len: usize) -> Result<&'a [u8], String> {
+    if rest.len() < len {
+        return Err(format!(
+            "record cut short: {len} bytes wanted, {} left",
+            rest.len()
+        ));
+    }
+    let (head, tail) = rest.split_at(len);
+    *rest = tail;
+    Ok(head)
+}
+
+fn take<const N: usize>(rest: &mut &[u8]) -> Result<[u8; N], String> {
+    let mut out = [0u8; N];
+    out.copy_from_slice(cut(rest, N)?);
+    Ok(out)
 }

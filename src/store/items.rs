@@ -165,7 +165,9 @@ impl SledStore {
                     }
                     let fetched = millis(item.fetched);
                     let record = &record_keys[&(fetched, !item.topics.is_empty())];
-                    seen.insert(id, record.as_slice())?;
+                    let lead = (item.is_story_lead && item.story == item.id)
+                        .then_some((item.fingerprint, item.fetched));
+                    seen.insert(id, seen_value(record, lead))?;
                     for topic in &item.topics {
                         topic_index.insert(
                             topic_key(&topic.id, fetched, id),

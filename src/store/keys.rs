@@ -80,6 +80,8 @@ pub(super) fn split_sketch_key(key: &[u8]) -> Option<(u64, u64, &str)> {
     ))
 }
 
+/// A sketch as schemas before 5 stored it, a key each (tests write such stores).
+#[cfg(test)]
 pub(super) fn encode_sketch(sketch: &[u32]) -> Vec<u8> {
     sketch.iter().flat_map(|v| v.to_be_bytes()).collect()
 }
@@ -125,15 +127,53 @@ pub(super) fn batch_key(at: u64, seq: u32) -> Vec<u8> {
     key
 }
 
+/// The first and last batch keys of millisecond `at`.
+pub(super) fn batch_keys_of(at: u64) -> std::ops::RangeInclusive<Vec<u8>> {
+    batch_key(at, 0)..=batch_key(at, u32::MAX)
+}
+
 pub(super) fn is_batch_key(key: &[u8]) -> bool {
     key.len() == 13 && key[8] == BATCH_MARK
 }
 
+/// A `seen` value of schema 4 and later: the batch key of the item's record, and
+/// for a story's lead (whose id is its story's) its fingerprint and exact fetch time
+/// (`u64` BE, `i64` BE nanoseconds) as well, so that the first copy to join the
+/// story builds the story's record without decoding the lead's record (schema 5).
+pub(super) fn seen_value(record: &[u8], lead: Option<(u64, DateTime<Utc>)>) -> Vec<u8> {
+    let mut value = Vec::with_capacity(record.len() + 16);
+    value.extend_from_slice(record);
+    if let Some((fingerprint, fetched)) = lead {
+        if let Some(nanos) = fetched.timestamp_nanos_opt() {
+            value.extend_from_slice(&fingerprint.to_be_bytes());
+            value.extend_from_slice(&nanos.to_be_bytes());
+        }
+    }
+    value
+}
+
+/// The batch key in a `seen` value of schema 4 or later ([`seen_value`]).
+pub(super) fn seen_record(seen: &[u8]) -> Option<&[u8]> {
+    let record = seen.get(..13).filter(|key| is_batch_key(key))?;
+    matches!(seen.len(), 13 | 29).then_some(record)
+}
+
+/// A lead's fingerprint and fetch time, from its `seen` value ([`seen_value`]).
+pub(super) fn seen_lead(seen: &[u8]) -> Option<(u64, DateTime<Utc>)> {
+    seen_record(seen)?;
+    let rest = seen.get(13..29)?;
+    let (fingerprint, nanos) = rest.split_at(8);
+    Some((
+        u64::from_be_bytes(fingerprint.try_into().ok()?),
+        DateTime::from_timestamp_nanos(i64::from_be_bytes(nanos.try_into().ok()?)),
+    ))
+}
+
 /// The `items` key of the record holding item `id`, from its `seen` value: a batch
-/// key (schema 4), or the fetch time of a record of its own (schemas 1 to 3).
+/// key (schema 4 on), or the fetch time of a record of its own (schemas 1 to 3).
 pub(super) fn item_record_key(seen: &[u8], id: &[u8]) -> Option<Vec<u8>> {
-    if is_batch_key(seen) {
-        return Some(seen.to_vec());
+    if let Some(record) = seen_record(seen) {
+        return Some(record.to_vec());
     }
     decode_millis(seen).map(|at| time_key(at, id))
 }

@@ -22,12 +22,13 @@
 //! | `meta` | `items_stored` | items stored now, `u64` BE (kept, not counted at open) |
 //! | `items` | batch key | [`StoredItem`]s of a poll (or its matched ones), compressed |
 //! | `by_time` | batch key | `[matched, count (u16 BE)]` |
-//! | `seen` | item id | the batch key of its record (schemas 1-3: fetch ms) |
+//! | `seen` | item id | the batch key of its record (schemas 1-3: fetch ms); a lead's also its fingerprint and fetch time |
 //! | `seen_by_time` | batch key | the record's item ids |
 //! | `topic_index` | topic id ++ `0x00` ++ fetched ms ++ item id | score (`f64` BE) |
 //! | `stories` | story id | [`StoredStory`]; only once a copy joined or it alerted |
 //! | `stories_by_time` | first-seen ms ++ story id | empty |
-//! | `story_sketches` | first-seen ms ++ fingerprint (`u64` BE) ++ story id | the lead's sketch, `u32` BE each |
+//! | `lead_sketches` | batch key | the sketches of the stories a poll started (schema 5) |
+//! | `story_sketches` | first-seen ms ++ fingerprint (`u64` BE) ++ story id | schema 4: one lead's sketch, `u32` BE each |
 //! | `feeds` | feed URL as configured | [`FeedState`] |
 //! | `outbox` | alert id | [`StoredAlert`], compressed |
 //! | `outbox_due` | sink id ++ `0x00` ++ next attempt ms ++ alert id | empty; pending alerts only |
@@ -41,15 +42,16 @@
 //! ids and stories be found without scanning trees keyed by id, which hold months of
 //! entries.
 //!
-//! `story_sketches` holds each story's sketch (`pipeline::dedup::sketch`) for the
-//! daemon's story window, which keeps only fingerprints, times and a few sketch values
-//! in memory and reads a candidate's whole sketch from here. The key starts with what
-//! the window holds of a story (first-seen time and fingerprint), so a candidate's
-//! sketches are one prefix scan away, and the tree is in time order for pruning, which
+//! `lead_sketches` (and, for stores of schema 4, `story_sketches`) holds each story's
+//! sketch (`pipeline::dedup::sketch`) for the daemon's story window, which keeps only
+//! fingerprints, times and a few sketch values in memory and reads a candidate's whole
+//! sketch from here. The key starts with what the window holds of a story (its
+//! first-seen time; the fingerprint is looked for in the record), so a candidate's
+//! sketch is one short range scan away, and the tree is in time order for pruning, which
 //! follows the items' history period (the window never looks further back). Stores
 //! written before this tree existed have no sketches for their stories; the daemon
 //! computes those from the leads' texts at start ([`SledStore::put_story_sketch`]).
-//! The window is rebuilt from this tree ([`SledStore::sketches_since`]): a story of
+//! The window is rebuilt from these trees ([`SledStore::sketches_since`]): a story of
 //! one item that never alerted has no `stories` record (its lead says all of it;
 //! [`SledStore::get_story`]), which saves two keys for most items.
 //!
@@ -124,7 +126,7 @@ use open::*;
 use stories::*;
 
 /// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 /// Written while a schema-1 store's items are being moved (see
 /// [`SledStore::key_items_by_time`]): a build that reads schema 1 must not open a store
 /// half moved, and this build goes on with the move.
@@ -154,6 +156,7 @@ const TOPIC_INDEX: &str = "topic_index";
 const STORIES: &str = "stories";
 const STORIES_BY_TIME: &str = "stories_by_time";
 const STORY_SKETCHES: &str = "story_sketches";
+const LEAD_SKETCHES: &str = "lead_sketches";
 const FEEDS: &str = "feeds";
 const OUTBOX: &str = "outbox";
 const OUTBOX_DUE: &str = "outbox_due";
@@ -457,6 +460,7 @@ pub struct SledStore {
     stories: Tree,
     stories_by_time: Tree,
     story_sketches: Tree,
+    lead_sketches: Tree,
     feeds: Tree,
     outbox: Tree,
     outbox_due: Tree,
@@ -557,6 +561,7 @@ impl SledStore {
             stories: tree(STORIES)?,
             stories_by_time: tree(STORIES_BY_TIME)?,
             story_sketches: tree(STORY_SKETCHES)?,
+            lead_sketches: tree(LEAD_SKETCHES)?,
             feeds: tree(FEEDS)?,
             outbox: tree(OUTBOX)?,
             outbox_due: tree(OUTBOX_DUE)?,

@@ -84,16 +84,27 @@ impl SledStore {
             budget,
             &mut report,
         )?;
-        let mut batch = sled::Batch::default();
-        for key in expired {
-            batch.remove(key);
-        }
-        self.story_sketches
-            .apply_batch(batch)
-            .map_err(|cause| StoreError::Db {
+        let budget = budget - expired.len();
+        let expired_batches = self.expired_keys(
+            &self.lead_sketches,
+            "reading tree lead_sketches",
+            history_cut,
+            budget,
+            &mut report,
+        )?;
+        for (tree, keys) in [
+            (&self.story_sketches, expired),
+            (&self.lead_sketches, expired_batches),
+        ] {
+            let mut batch = sled::Batch::default();
+            for key in keys {
+                batch.remove(key);
+            }
+            tree.apply_batch(batch).map_err(|cause| StoreError::Db {
                 op: "pruning expired records",
                 cause,
             })?;
+        }
         Ok(report)
     }
 
@@ -287,8 +298,8 @@ impl SledStore {
                     let Some(value) = seen.get(id.as_bytes())? else {
                         continue;
                     };
-                    let current = if is_batch_key(&value) {
-                        value.as_ref() == key.as_ref()
+                    let current = if let Some(record) = seen_record(&value) {
+                        record == key.as_ref()
                     } else {
                         decode_millis(&value).is_none_or(|t| Some(t) == at)
                     };

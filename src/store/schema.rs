@@ -31,13 +31,16 @@ impl SledStore {
                     })?;
                 if found == SCHEMA_VERSION {
                     Ok(())
-                } else if found == 2 || found == 3 {
+                } else if (2..=4).contains(&found) {
                     // Schema 3 differs in how records are encoded, and reads the JSON
                     // records of schema 2 as they are (see `codec`); schema 4 writes
                     // the items of a feed poll as one record, and reads the records
-                    // of one item that 2 and 3 wrote as they are: nothing to move.
-                    // The new number keeps an older build, which cannot read these
-                    // records, out of the store.
+                    // of one item that 2 and 3 wrote as they are; schema 5 writes the
+                    // sketches of a poll's new stories as one `lead_sketches` record
+                    // and reads the sketches of one key each that 4 wrote: nothing to
+                    // move. The new number keeps an older build, which cannot read
+                    // these records (and would miss the new stories' sketches, so
+                    // their copies would alert again), out of the store.
                     self.meta
                         .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()[..])
                         .and_then(|_| self.db.flush())
@@ -47,7 +50,7 @@ impl SledStore {
                         })?;
                     tracing::info!(
                         from = found,
-                        "Moved the store to schema 4 (a record per feed poll)."
+                        "Moved the store to schema 5 (a record per feed poll, items and sketches)."
                     );
                     Ok(())
                 } else if found == 1 || found == SCHEMA_MOVING_1_TO_2 {

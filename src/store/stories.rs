@@ -1,6 +1,8 @@
 //! Stories and their sketches: attaching a stored item to its story inside the item
 //! transaction, the window's reads on start, and the sketches written after it.
 
+use std::collections::BTreeMap;
+
 use super::*;
 
 impl SledStore {
@@ -22,28 +24,50 @@ impl SledStore {
         self.write_sketches(leads)
     }
 
-    /// [`SledStore::put_sketches`] for a caller that holds the write gate.
+    /// [`SledStore::put_sketches`] for a caller that holds the write gate. The
+    /// sketches of one first-seen millisecond (the stories a feed poll started) are
+    /// one `lead_sketches` record: sled's cost is per key, and a sketch a key was the
+    /// store's largest cost after the items themselves (BENCHMARKS.md).
     pub(super) fn write_sketches(&self, leads: &[LeadSketch]) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        let db_error = |cause| StoreError::Db {
+            op: "writing tree lead_sketches",
+            cause,
+        };
+        let mut by_time: BTreeMap<u64, Vec<&LeadSketch>> = BTreeMap::new();
         for lead in leads.iter().filter(|lead| !lead.sketch.is_empty()) {
-            batch.insert(
-                sketch_key(lead.first_seen, lead.fingerprint, &lead.story),
-                encode_sketch(&lead.sketch),
-            );
+            by_time
+                .entry(millis(lead.first_seen))
+                .or_default()
+                .push(lead);
+        }
+        let mut batch = sled::Batch::default();
+        for (at, leads) in by_time {
+            // A key already taken (the clock went back to a millisecond used before and
+            // the sequence met the same number) is drawn again, not overwritten.
+            let mut key = self.next_batch_key(at);
+            while self.lead_sketches.contains_key(&key).map_err(db_error)? {
+                key = self.next_batch_key(at);
+            }
+            let record = codec::encode_sketches(
+                &show_key(&key),
+                leads.iter().map(|lead| {
+                    (
+                        lead.fingerprint,
+                        lead.story.as_str(),
+                        lead.sketch.as_slice(),
+                    )
+                }),
+            )?;
+            batch.insert(key, record);
         }
         #[cfg(test)]
         if self.fail_sketch_writes.load(Ordering::Relaxed) {
             return Err(StoreError::Db {
-                op: "writing tree story_sketches",
+                op: "writing tree lead_sketches",
                 cause: sled::Error::Unsupported("failing on purpose, for a test".into()),
             });
         }
-        self.story_sketches
-            .apply_batch(batch)
-            .map_err(|cause| StoreError::Db {
-                op: "writing tree story_sketches",
-                cause,
-            })
+        self.lead_sketches.apply_batch(batch).map_err(db_error)
     }
 
     /// Makes [`SledStore::put_sketches`] fail (or work again), for tests.
@@ -97,8 +121,73 @@ impl SledStore {
     }
 
     /// The sketches of stories first seen at or after `since`, oldest first: what
-    /// the daemon's story window is rebuilt from, stories of one item included.
+    /// the daemon's story window is rebuilt from, stories of one item included. Those
+    /// of schema 5 (a record per feed poll) and those of a sketch a key (schemas
+    /// before) are merged in time order.
     pub fn sketches_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Iterator<Item = Result<LeadSketch, StoreError>> + '_ {
+        let mut batched = self.batched_sketches_since(since).peekable();
+        let mut single = self.single_sketches_since(since).peekable();
+        std::iter::from_fn(move || {
+            let time = |next: Option<&Result<LeadSketch, StoreError>>| {
+                next.map(|next| {
+                    next.as_ref()
+                        .map_or(DateTime::<Utc>::MIN_UTC, |lead| lead.first_seen)
+                })
+            };
+            match (time(batched.peek()), time(single.peek())) {
+                (Some(b), Some(s)) if s < b => single.next(),
+                (Some(_), _) => batched.next(),
+                (None, _) => single.next(),
+            }
+        })
+    }
+
+    /// Schema 5's sketches from `since` on: a `lead_sketches` record per feed poll.
+    fn batched_sketches_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> impl Iterator<Item = Result<LeadSketch, StoreError>> + '_ {
+        self.lead_sketches
+            .range(time_key(millis(since), b"")..)
+            .flat_map(|entry| {
+                let (key, value) = match entry {
+                    Ok(entry) => entry,
+                    Err(cause) => {
+                        return vec![Err(StoreError::Db {
+                            op: "reading tree lead_sketches",
+                            cause,
+                        })]
+                    }
+                };
+                let first_seen = split_time_key(&key)
+                    .and_then(|(at, _)| DateTime::from_timestamp_millis(i64::try_from(at).ok()?));
+                let entries = codec::decode_sketches(&value);
+                match (first_seen, entries) {
+                    (Some(first_seen), Ok(entries)) => entries
+                        .into_iter()
+                        .filter_map(|entry| {
+                            Some(Ok(LeadSketch {
+                                story: entry.story.to_string(),
+                                first_seen,
+                                fingerprint: entry.fingerprint,
+                                sketch: decode_sketch(entry.sketch)?,
+                            }))
+                        })
+                        .collect(),
+                    (_, entries) => {
+                        let error = entries.err().unwrap_or_else(|| "a key without a time".into());
+                        tracing::warn!(tree = LEAD_SKETCHES, key = %show_key(&key), error, "Skipped a corrupt record.");
+                        Vec::new()
+                    }
+                }
+            })
+    }
+
+    /// The sketches schemas before 5 wrote, a key each, from `since` on.
+    fn single_sketches_since(
         &self,
         since: DateTime<Utc>,
     ) -> impl Iterator<Item = Result<LeadSketch, StoreError>> + '_ {
@@ -137,8 +226,15 @@ impl SledStore {
         first_seen: DateTime<Utc>,
         fingerprint: u64,
     ) -> Result<Vec<(String, Vec<u32>)>, StoreError> {
-        let prefix = sketch_key(first_seen, fingerprint, "");
         let mut out = Vec::new();
+        self.batched_sketches_of(first_seen, |entry| {
+            if entry.fingerprint == fingerprint {
+                if let Some(sketch) = decode_sketch(entry.sketch) {
+                    out.push((entry.story.to_string(), sketch));
+                }
+            }
+        })?;
+        let prefix = sketch_key(first_seen, fingerprint, "");
         for entry in self.story_sketches.scan_prefix(&prefix) {
             let (key, value) = entry.map_err(|cause| StoreError::Db {
                 op: "reading tree story_sketches",
@@ -155,8 +251,40 @@ impl SledStore {
         Ok(out)
     }
 
+    /// Calls `each` with every entry of the `lead_sketches` records of the
+    /// millisecond `first_seen` (normally one record: a feed poll's).
+    fn batched_sketches_of(
+        &self,
+        first_seen: DateTime<Utc>,
+        mut each: impl FnMut(codec::SketchEntry<'_>),
+    ) -> Result<(), StoreError> {
+        for entry in self.lead_sketches.range(batch_keys_of(millis(first_seen))) {
+            let (key, value) = entry.map_err(|cause| StoreError::Db {
+                op: "reading tree lead_sketches",
+                cause,
+            })?;
+            match codec::decode_sketches(&value) {
+                Ok(entries) => entries.into_iter().for_each(&mut each),
+                Err(error) => {
+                    tracing::warn!(tree = LEAD_SKETCHES, key = %show_key(&key), error, "Skipped a corrupt record.")
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The sketch stored for `story` under its first-seen time and fingerprint.
     pub fn story_sketch(&self, story: &StoredStory) -> Result<Option<Vec<u32>>, StoreError> {
+        let mut found = None;
+        self.batched_sketches_of(story.first_seen, |entry| {
+            if found.is_none() && entry.fingerprint == story.fingerprint && entry.story == story.id
+            {
+                found = decode_sketch(entry.sketch);
+            }
+        })?;
+        if found.is_some() {
+            return Ok(found);
+        }
         let key = sketch_key(story.first_seen, story.fingerprint, &story.id);
         let value = self
             .story_sketches
@@ -179,19 +307,12 @@ impl SledStore {
     /// [`SledStore::story_sketch`] and [`SledStore::story_sketches`] find it from then on.
     pub fn put_story_sketch(&self, story: &StoredStory, sketch: &[u32]) -> Result<(), StoreError> {
         let _writing = self.write_gate();
-        if sketch.is_empty() {
-            return Ok(());
-        }
-        self.story_sketches
-            .insert(
-                sketch_key(story.first_seen, story.fingerprint, &story.id),
-                encode_sketch(sketch),
-            )
-            .map_err(|cause| StoreError::Db {
-                op: "writing tree story_sketches",
-                cause,
-            })?;
-        Ok(())
+        self.write_sketches(&[LeadSketch {
+            story: story.id.clone(),
+            first_seen: story.first_seen,
+            fingerprint: story.fingerprint,
+            sketch: sketch.to_vec(),
+        }])
     }
 }
 
@@ -269,18 +390,23 @@ pub(super) fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxRe
             });
         }
         None => {
-            // The first copy to join a story of one item: the story gets its record.
-            let mut story = match read_item(trees, &item.story)? {
-                Some(lead) if lead.is_story_lead && lead.story == item.story => {
-                    let mut story = story_of_lead(&lead);
+            // The first copy to join a story of one item: the story gets its record,
+            // from what the lead's `seen` entry says of it, or else from the lead.
+            let lead = trees.seen.get(key)?.and_then(|seen| seen_lead(&seen));
+            let mut story = match lead {
+                Some((fingerprint, fetched)) => {
+                    let mut story = StoredStory {
+                        id: item.story.clone(),
+                        first_item: item.story.clone(),
+                        first_seen: fetched,
+                        fingerprint,
+                        related: Vec::new(),
+                        alerted: Vec::new(),
+                    };
                     story.related.push(related(item));
                     story
                 }
-                _ => {
-                    // The lead was pruned or never stored: the copy stands in for it.
-                    tracing::warn!(story = %item.story, item = %item.id, "Started a story from a copy; its lead is not stored.");
-                    story_of_lead(item)
-                }
+                None => story_from_stored_lead(trees, item)?,
             };
             story.id = item.story.clone();
             trees
@@ -294,6 +420,26 @@ pub(super) fn attach_to_story(trees: &StoryTrees<'_>, item: &StoredItem) -> TxRe
     Ok(Attached {
         story,
         stored: true,
+    })
+}
+
+/// The story a copy joins, built from its lead's stored record (a lead stored by
+/// schema 4 or earlier, whose `seen` entry says nothing of it).
+fn story_from_stored_lead(
+    trees: &StoryTrees<'_>,
+    item: &StoredItem,
+) -> Result<StoredStory, UnabortableTransactionError> {
+    Ok(match read_item(trees, &item.story)? {
+        Some(lead) if lead.is_story_lead && lead.story == item.story => {
+            let mut story = story_of_lead(&lead);
+            story.related.push(related(item));
+            story
+        }
+        _ => {
+            // The lead was pruned or never stored: the copy stands in for it.
+            tracing::warn!(story = %item.story, item = %item.id, "Started a story from a copy; its lead is not stored.");
+            story_of_lead(item)
+        }
     })
 }
 

@@ -123,12 +123,14 @@ fn story_sketches_are_stored_with_their_leads_and_pruned_after_the_history() {
         .unwrap();
     assert_eq!(
         window,
-        // First seen in the same millisecond: in fingerprint order.
+        // First seen in the same millisecond: in the order stored.
         [
-            ("c".to_string(), 0xbeef, vec![4, 5]),
-            ("a".to_string(), 0xfeed, vec![1, 2, 3])
+            ("a".to_string(), 0xfeed, vec![1, 2, 3]),
+            ("c".to_string(), 0xbeef, vec![4, 5])
         ]
     );
+    // The poll's two sketches are one record.
+    assert_eq!(store.lead_sketches.len(), 1);
     // Only "a" has a copy, and so a record.
     let recorded: Vec<StoredStory> = store
         .stories_since(since)
@@ -156,13 +158,79 @@ fn story_sketches_are_stored_with_their_leads_and_pruned_after_the_history() {
         .is_empty());
     assert_eq!(store.story_sketch(&recent[2]).unwrap(), Some(vec![6, 7]));
     assert!(store.get_story("a").unwrap().is_some());
-    // A corrupt sketch is skipped, never a panic.
+    // A corrupt sketch is skipped, never a panic: a record of schema 5 cut short...
+    let (key, value) = store.lead_sketches.last().unwrap().unwrap();
+    store
+        .lead_sketches
+        .insert(&key, &value[..value.len() - 3])
+        .unwrap();
+    assert_eq!(store.story_sketch(&recent[2]).unwrap(), None);
+    assert!(store.story_sketches(now, 0xfeed).unwrap().is_empty());
+    assert_eq!(store.sketches_since(since).count(), 0);
+    assert_eq!(
+        store.check().unwrap().problems["sketch record that does not decode"].0,
+        1
+    );
+    // ...and a sketch of a key of its own (schema 4) whose length is not whole values.
     store
         .story_sketches
         .insert(sketch_key(now, 0xfeed, "d"), &[1u8, 2, 3][..])
         .unwrap();
     assert_eq!(store.story_sketch(&recent[2]).unwrap(), None);
     assert!(store.story_sketches(now, 0xfeed).unwrap().is_empty());
+}
+
+/// A store of schema 4 kept a sketch a key; opened by this build, those are found and
+/// the window is rebuilt from them and the new records together, in time order.
+#[test]
+fn sketches_a_key_each_are_read_beside_the_records_of_a_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let (early, middle, late) = (t(18, 9), t(18, 10), t(18, 11));
+    for (at, story, fingerprint, sketch) in [
+        (early, "old-early", 0x1u64, vec![1u32, 2]),
+        (late, "old-late", 0x3, vec![5, 6]),
+    ] {
+        store
+            .story_sketches
+            .insert(sketch_key(at, fingerprint, story), encode_sketch(&sketch))
+            .unwrap();
+    }
+    store
+        .put_sketches(&[LeadSketch {
+            story: "new-middle".into(),
+            first_seen: middle,
+            fingerprint: 0x2,
+            sketch: vec![3, 4],
+        }])
+        .unwrap();
+    let window: Vec<(String, Vec<u32>)> = store
+        .sketches_since(t(18, 0))
+        .map(|lead| lead.map(|l| (l.story, l.sketch)))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        window,
+        [
+            ("old-early".to_string(), vec![1, 2]),
+            ("new-middle".to_string(), vec![3, 4]),
+            ("old-late".to_string(), vec![5, 6]),
+        ]
+    );
+    assert_eq!(
+        store.story_sketches(late, 0x3).unwrap(),
+        [("old-late".to_string(), vec![5, 6])]
+    );
+    assert_eq!(
+        store.story_sketches(middle, 0x2).unwrap(),
+        [("new-middle".to_string(), vec![3, 4])]
+    );
+    assert!(store.story_sketches(middle, 0x3).unwrap().is_empty());
+    // Both kinds go after the history period.
+    let report = store.prune(t(21, 0), 2 * DAY, 2 * DAY, 100).unwrap();
+    assert!(report.done);
+    assert_eq!(store.sketches_since(t(1, 0)).count(), 0);
+    assert!(store.check().unwrap().is_clean());
 }
 
 #[test]
@@ -739,7 +807,9 @@ fn corrupt_records_are_errors_or_skipped_never_panics() {
         ])
         .unwrap();
     // The record holding "bad" (its own: it was fetched at another time).
-    let bad_key = store.seen.get("bad").unwrap().unwrap().to_vec();
+    let bad_key = seen_record(&store.seen.get("bad").unwrap().unwrap())
+        .unwrap()
+        .to_vec();
     store
         .items
         .insert(bad_key.as_slice(), b"{not json".as_slice())
@@ -805,14 +875,17 @@ fn corrupt_records_are_errors_or_skipped_never_panics() {
     assert!(store.recent_stories(t(1, 0)).unwrap().is_empty());
     assert_eq!(store.get_story("good").unwrap().unwrap().first_item, "good");
 
-    // A copy of a story whose record is corrupt gets a fresh, readable record.
+    // A copy of a story whose lead's record is corrupt gets a fresh, readable story
+    // record, led by the lead its `seen` entry names.
     let copy = StoredItem {
         story: "bad".into(),
         is_story_lead: false,
         ..item("copy", t(12, 0), &[])
     };
     assert_eq!(store.insert_items(&[copy]).unwrap(), 1);
-    assert_eq!(store.get_story("bad").unwrap().unwrap().first_item, "copy");
+    let story = store.get_story("bad").unwrap().unwrap();
+    assert_eq!(story.first_item, "bad");
+    assert_eq!(ids_of(&story), ["copy"]);
 
     // Pruning removes corrupt records like any other.
     let report = store.prune(t(31, 0), DAY, DAY, 100).unwrap();
@@ -1158,10 +1231,10 @@ fn a_schema_2_store_of_json_records_reads_as_before_and_new_records_are_compact(
         .get("later")
         .unwrap()
         .expect("the new item is seen");
-    assert!(is_batch_key(&record), "new items go to records of schema 4");
+    let record = seen_record(&record).expect("new items go to records of schema 4 on");
     let value = store
         .items
-        .get(&record)
+        .get(record)
         .unwrap()
         .expect("the new item is stored");
     assert_ne!(value[0], b'{', "a new record was written as JSON");
@@ -1548,8 +1621,8 @@ fn a_topic_listing_does_not_count_a_pruned_record_as_skipped() {
         .unwrap();
     // What a prune leaves for an instant: the index and seen marks still name the
     // record, the record itself is gone.
-    let record = store.seen.get("a").unwrap().unwrap();
-    store.items.remove(&record).unwrap();
+    let seen = store.seen.get("a").unwrap().unwrap();
+    store.items.remove(seen_record(&seen).unwrap()).unwrap();
     let listed = store.items(&query(Some("talks"), None, 10)).unwrap();
     assert_eq!(ids(&listed.records), ["c"]);
     assert_eq!(listed.skipped, 0);
