@@ -353,13 +353,13 @@ fn store_command(config: &Config, backup_to: Option<&Path>) -> anyhow::Result<Ex
     Ok(ExitCode::from(1))
 }
 
-/// `store backup DIR` while a daemon holds the store: the daemon makes the copy
-/// (writes wait meanwhile) and checks it. DIR is made absolute, since the daemon does
-/// not share our working directory.
 /// Where the shipped systemd unit lets the daemon write a backup
 /// (`StateDirectory=newswatch-backups` in systemd/newswatch.service).
 const BACKUPS_UNDER_SYSTEMD: &str = "/var/lib/newswatch-backups";
 
+/// `store backup DIR` while a daemon holds the store: the daemon makes the copy
+/// (writes wait meanwhile) and checks it. DIR is made absolute, since the daemon does
+/// not share our working directory.
 fn backup_through_api(api: &ApiReader, dir: &Path, store: &Path) -> anyhow::Result<ExitCode> {
     let dir = std::path::absolute(dir)
         .with_context(|| format!("making {} an absolute path", dir.display()))?;
@@ -401,7 +401,20 @@ fn backup_through_api(api: &ApiReader, dir: &Path, store: &Path) -> anyhow::Resu
     }
     // The daemon may see another file system than this command does: under systemd's
     // PrivateTmp its /tmp is its own, and a copy made there vanishes with the service.
-    let visible = std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some());
+    let visible = match std::fs::read_dir(&dir) {
+        Ok(mut entries) => entries.next().is_some(),
+        // Under the unit the copy belongs to the service's user, in a directory only
+        // it (and root) may read: the daemon's word has to do.
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!(
+                "newswatch: cannot look into {} from here ({err}); the daemon says the copy \
+                 is there",
+                dir.display()
+            );
+            true
+        }
+        Err(_) => false,
+    };
     if !visible {
         anyhow::bail!(
             "the running newswatch says it backed up the store into {}, but that directory \

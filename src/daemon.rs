@@ -930,7 +930,7 @@ impl Processor {
 
 /// The stories first seen within `window`, from the store, for the story window.
 ///
-/// Each story's sketch comes from `story_sketches`, which holds one for every story
+/// Each story's sketch comes from the store's sketches, which hold one for every story
 /// (one-item stories have no other record). A story stored without one (by an older
 /// build, or one whose lead changed) gets it from its lead's text, which the store
 /// keeps for the history period, longer than the window, and the sketch is stored for

@@ -180,25 +180,26 @@ pub(super) struct SketchEntry<'a> {
 /// Stories' sketches as one record: [`SKETCHES`], then for each story its
 /// fingerprint (`u64` BE), its id's length (`u16` BE) and bytes, its sketch's length
 /// (one byte) and values (`u32` BE). Sketches have a few dozen values and ids are
-/// short; an entry that does not fit (an id over 64 KiB, a sketch over 255 values)
-/// is an error, not a truncation.
+/// short; an entry that does not fit (an id over 64 KiB, from a feed's absurd link,
+/// or a sketch over 255 values) is left out with a warning, so that it does not cost
+/// the other stories of the poll their sketches.
 pub(super) fn encode_sketches<'a>(
     key: &str,
     entries: impl IntoIterator<Item = (u64, &'a str, &'a [u32])>,
-) -> Result<Vec<u8>, StoreError> {
+) -> Vec<u8> {
     let mut out = vec![SKETCHES];
     for (fingerprint, story, sketch) in entries {
         let (Ok(id_len), Ok(values)) = (u16::try_from(story.len()), u8::try_from(sketch.len()))
         else {
-            return Err(StoreError::Encode {
-                tree: super::LEAD_SKETCHES,
-                key: key.to_string(),
-                reason: format!(
-                    "story {story:?}: an id of {} bytes or a sketch of {} values is too long",
-                    story.len(),
-                    sketch.len()
-                ),
-            });
+            tracing::warn!(
+                tree = super::LEAD_SKETCHES,
+                key,
+                story = %story.chars().take(200).collect::<String>(),
+                id_bytes = story.len(),
+                values = sketch.len(),
+                "Left out a story's sketch too long to store; its copies will not find it."
+            );
+            continue;
         };
         out.extend_from_slice(&fingerprint.to_be_bytes());
         out.extend_from_slice(&id_len.to_be_bytes());
@@ -208,10 +209,10 @@ pub(super) fn encode_sketches<'a>(
             out.extend_from_slice(&value.to_be_bytes());
         }
     }
-    Ok(out)
+    out
 }
 
-/// The entries of a `lead_sketches` record, borrowed from it.
+/// The entries of a `lead_sketches` record, borrowed from it (the text is not copied).
 pub(super) fn decode_sketches(value: &[u8]) -> Result<Vec<SketchEntry<'_>>, String> {
     let Some((&SKETCHES, mut rest)) = value.split_first() else {
         return Err("not a sketch record".into());

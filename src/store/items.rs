@@ -68,8 +68,8 @@ impl SledStore {
 
     /// [`SledStore::insert_items_with_alerts`], also writing the sketches of story leads:
     /// `sketches` pairs an item id with its sketch. A sketch is stored (in
-    /// `story_sketches`, under the lead's fetch time, fingerprint and story) only with
-    /// a new item that leads its story; an empty one is not stored.
+    /// `lead_sketches`, in one record for the leads of one fetch time) only with a new
+    /// item that leads its story; an empty one is not stored.
     ///
     /// The sketches are written after the transaction, not in it: one more tree in
     /// every transaction cost more than the write itself. A sketch lost to a crash in

@@ -57,7 +57,7 @@ impl SledStore {
                         lead.sketch.as_slice(),
                     )
                 }),
-            )?;
+            );
             batch.insert(key, record);
         }
         #[cfg(test)]

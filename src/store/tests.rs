@@ -1652,3 +1652,84 @@ fn a_failed_prune_leaves_its_items_for_the_next_pass() {
         ["new-plain"]
     );
 }
+
+/// A story id too long for a sketch record (a feed's absurd link) loses only its own
+/// sketch: the other stories of the poll keep theirs, and nothing fails.
+#[test]
+fn a_story_id_too_long_for_a_sketch_record_costs_only_its_sketch() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let at = t(18, 21);
+    let long = format!("u:https://example.org/{}", "a".repeat(70_000));
+    let lead = |story: &str, fingerprint: u64| LeadSketch {
+        story: story.to_string(),
+        first_seen: at,
+        fingerprint,
+        sketch: vec![1, 2, 3],
+    };
+    store
+        .put_sketches(&[lead(&long, 0x1), lead("short", 0x2)])
+        .unwrap();
+    assert!(store.story_sketches(at, 0x1).unwrap().is_empty());
+    assert_eq!(
+        store.story_sketches(at, 0x2).unwrap(),
+        [("short".to_string(), vec![1, 2, 3])]
+    );
+    let story = StoredStory {
+        id: long.clone(),
+        first_item: long,
+        first_seen: at,
+        fingerprint: 0x1,
+        related: Vec::new(),
+        alerted: Vec::new(),
+    };
+    store.put_story_sketch(&story, &[4, 5]).unwrap();
+    assert_eq!(store.story_sketch(&story).unwrap(), None);
+    assert!(store.check().unwrap().is_clean());
+}
+
+/// A lead stored by schema 4 has a `seen` value without its fingerprint: the first
+/// copy to join its story after the upgrade builds the story from the lead's record.
+#[test]
+fn a_copy_joins_a_lead_stored_by_schema_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let lead = item("lead", t(18, 20), &[]);
+    store.insert_items(std::slice::from_ref(&lead)).unwrap();
+    // What schema 4 wrote: the record's key alone.
+    let seen = store.seen.get("lead").unwrap().unwrap();
+    assert!(seen_lead(&seen).is_some());
+    let record = seen_record(&seen).unwrap().to_vec();
+    store.seen.insert("lead", record).unwrap();
+    assert!(seen_lead(&store.seen.get("lead").unwrap().unwrap()).is_none());
+
+    let copy = copy_of(&lead, "copy", t(18, 21));
+    assert_eq!(store.insert_items(&[copy]).unwrap(), 1);
+    let story = store.get_story("lead").unwrap().unwrap();
+    assert_eq!(story.first_item, "lead");
+    assert_eq!(story.first_seen, lead.fetched);
+    assert_eq!(story.fingerprint, lead.fingerprint);
+    assert_eq!(ids_of(&story), ["copy"]);
+    assert_eq!(store.get_item("lead").unwrap().unwrap().id, "lead");
+
+    // A lead of schema 5: the story comes from its `seen` value, to the nanosecond.
+    let mut lead5 = item(
+        "lead5",
+        t(18, 22) + chrono::Duration::nanoseconds(123_456_789),
+        &[],
+    );
+    lead5.fingerprint = 0xabcd;
+    store.insert_items(std::slice::from_ref(&lead5)).unwrap();
+    let copy5 = copy_of(&lead5, "copy5", t(18, 23));
+    assert_eq!(store.insert_items(&[copy5]).unwrap(), 1);
+    let story = store.get_story("lead5").unwrap().unwrap();
+    assert_eq!(
+        (
+            story.first_item.as_str(),
+            story.first_seen,
+            story.fingerprint
+        ),
+        ("lead5", lead5.fetched, 0xabcd)
+    );
+    assert_eq!(ids_of(&story), ["copy5"]);
+}
