@@ -96,7 +96,7 @@ struct Lead {
 
 /// Polls every feed once, processes and stores what is new, and returns.
 pub async fn once(config: &Config) -> anyhow::Result<Summary> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     // Set up first: a sink without its secret stops the run before anything is polled.
     let dispatcher = Dispatcher::new(config, store.clone()).context("setting up alert sinks")?;
     let mut processor = Processor::new(config, store.clone())?;
@@ -134,7 +134,7 @@ pub struct Service {
 /// them live in the store); when it is not, every error is logged and the running
 /// config stays.
 pub async fn run(mut config: Config, mut service: Service) -> anyhow::Result<()> {
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let health = Health::new();
     health.set_store_open(true);
     let notifier = service.notifier.clone();
@@ -441,8 +441,38 @@ async fn status_loop(
     }
 }
 
-fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
-    crate::store::open(&config.storage).map_err(anyhow::Error::from)
+/// How long `once` and `run` wait for a store another newswatch process holds: a
+/// command such as `items` holds it for a moment, and a daemon started meanwhile (a
+/// timer, a restart) should not fail for that.
+const STORE_LOCK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Opens the store, waiting up to [`STORE_LOCK_PATIENCE`] while another process holds
+/// it; after that, the lock error says what to do.
+async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        let path = config.storage.clone();
+        let opened = tokio::task::spawn_blocking(move || crate::store::open(&path))
+            .await
+            .context("opening the store")?;
+        match opened {
+            Err(crate::store::StoreError::Locked { .. })
+                if started.elapsed() < STORE_LOCK_PATIENCE =>
+            {
+                if !said {
+                    tracing::info!(
+                        store = %config.storage.path.display(),
+                        patience = ?STORE_LOCK_PATIENCE,
+                        "The store is held by another newswatch process; waiting for it."
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            opened => return opened.map_err(anyhow::Error::from),
+        }
+    }
 }
 
 fn feed_states(store: &dyn Store) -> anyhow::Result<HashMap<String, FeedState>> {

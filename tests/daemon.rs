@@ -297,3 +297,48 @@ fn once_stores_feeds_in_other_scripts() {
     }
     assert_eq!(items.len(), 10, "{titles:?}");
 }
+
+/// A daemon started while a command holds the store for a moment (`items`, a backup
+/// check) waits for it instead of failing; one that never gets it fails with the lock
+/// error after a bounded wait.
+#[test]
+fn run_waits_a_moment_for_a_store_another_command_holds() {
+    use crate::util::daemon::run_command;
+
+    let server = FeedServer::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let urls: Vec<String> = (0..2).map(|n| server.url(n)).collect();
+    let config = feeds_config(dir.path(), &urls);
+    let data = dir.path().join("data");
+    let held = newswatch::store::SledStore::open(&data).unwrap();
+    let daemon = Daemon::spawn(&mut run_command(&config));
+    assert!(
+        daemon.log.wait_for(
+            "held by another newswatch process",
+            1,
+            Duration::from_secs(30)
+        ),
+        "{}",
+        daemon.log.text()
+    );
+    drop(held);
+    assert!(
+        daemon.log.wait_for("Started.", 1, Duration::from_secs(30)),
+        "the daemon did not start once the store was free:\n{}",
+        daemon.log.text()
+    );
+    assert!(daemon
+        .log
+        .wait_for("Fetched feed.", 2, Duration::from_secs(30)));
+    daemon.stop(Duration::from_secs(10));
+
+    // Held for longer than the daemon waits: `once` fails, saying why.
+    let _held = newswatch::store::SledStore::open(&data).unwrap();
+    let out = run(newswatch().arg("once").arg("--config").arg(&config));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("in use by another newswatch process"),
+        "{}",
+        out.stderr
+    );
+}
