@@ -479,6 +479,10 @@ pub struct SledStore {
     /// Writes hold it shared; a backup holds it alone, so that the copy is of one
     /// moment ([`SledStore::backup`]) while the store stays open.
     writes: Arc<std::sync::RwLock<()>>,
+    /// Held while an alert's record and due entries change, which are several
+    /// single-key writes rather than a transaction (`outbox.rs`), so that a reader
+    /// removing a due entry it finds stale sees either state, never one in between.
+    outbox_lock: Arc<std::sync::Mutex<()>>,
     /// Makes every sketch write fail, to test what the daemon does then.
     #[cfg(test)]
     fail_sketch_writes: Arc<std::sync::atomic::AtomicBool>,
@@ -488,6 +492,10 @@ pub struct SledStore {
     /// Makes the removal of expired items fail, as a full disk would.
     #[cfg(test)]
     fail_item_removals: Arc<std::sync::atomic::AtomicBool>,
+    /// How many of an alert update's writes go through before the rest fail, as a
+    /// crash between them would leave the outbox (`usize::MAX`: all of them).
+    #[cfg(test)]
+    alert_writes_allowed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// What [`SledStore::insert_batch`] did. Once it returns, the items and alerts are
@@ -569,6 +577,7 @@ impl SledStore {
             prune_scanned: Arc::new(AtomicU64::new(0)),
             recorded_flushed: Arc::new(AtomicU64::new(0)),
             writes: Default::default(),
+            outbox_lock: Default::default(),
             batch_seq: Arc::new(AtomicU32::new(
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -580,6 +589,8 @@ impl SledStore {
             fail_flushes: Default::default(),
             #[cfg(test)]
             fail_item_removals: Default::default(),
+            #[cfg(test)]
+            alert_writes_allowed: Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX)),
             db,
             path: Arc::new(path.to_path_buf()),
         };
@@ -634,6 +645,12 @@ impl SledStore {
     #[cfg(test)]
     pub(crate) fn fail_item_removals(&self, fail: bool) {
         self.fail_item_removals.store(fail, Ordering::Relaxed);
+    }
+
+    /// Lets only the first `writes` writes of each alert update through.
+    #[cfg(test)]
+    pub(crate) fn allow_alert_writes(&self, writes: usize) {
+        self.alert_writes_allowed.store(writes, Ordering::Relaxed);
     }
 
     /// Held by every write that changes records (shared), so that a backup (which

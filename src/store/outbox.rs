@@ -25,24 +25,57 @@ impl SledStore {
             if at > end || out.len() >= limit {
                 break;
             }
-            match self.outbox.get(id) {
-                Ok(Some(bytes)) => {
-                    if let Some(alert) = decode_or_warn::<StoredAlert>(OUTBOX, id, &bytes) {
-                        if alert.status == AlertStatus::Pending {
-                            out.push(alert);
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(cause) => {
-                    return Err(StoreError::Db {
-                        op: "reading tree outbox",
-                        cause,
-                    })
-                }
+            match self.due_entry(&key, id)? {
+                Due::Alert(alert) => out.push(*alert),
+                Due::Stale => self.remove_stale_due(&key, id)?,
+                Due::Unreadable => {}
             }
         }
         Ok(out)
+    }
+
+    /// What a due entry leads to. An entry is trusted only when its record is pending
+    /// and due at the entry's time: [`SledStore::put_alert`] writes the new entry
+    /// before the record and removes the old one after, so a crash between them leaves
+    /// an entry the record does not match, which is stale, not a second delivery.
+    fn due_entry(&self, key: &[u8], id: &[u8]) -> Result<Due, StoreError> {
+        let bytes = self.outbox.get(id).map_err(|cause| StoreError::Db {
+            op: "reading tree outbox",
+            cause,
+        })?;
+        let Some(bytes) = bytes else {
+            return Ok(Due::Stale);
+        };
+        // A damaged record is left to `store check` and stays where it is.
+        let Some(alert) = decode_or_warn::<StoredAlert>(OUTBOX, id, &bytes) else {
+            return Ok(Due::Unreadable);
+        };
+        if alert.status == AlertStatus::Pending && due_key(&alert) == key {
+            Ok(Due::Alert(Box::new(alert)))
+        } else {
+            Ok(Due::Stale)
+        }
+    }
+
+    /// Removes a due entry found stale, after looking again under the outbox lock: the
+    /// first look may have fallen between the writes of a [`SledStore::put_alert`]
+    /// (say, a failed alert retried from the API), where the new entry is already
+    /// written and its record not yet.
+    fn remove_stale_due(&self, key: &[u8], id: &[u8]) -> Result<(), StoreError> {
+        let _writing = self.write_gate();
+        let _outbox = self
+            .outbox_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Due::Stale = self.due_entry(key, id)? {
+            self.outbox_due
+                .remove(key)
+                .map_err(|cause| StoreError::Db {
+                    op: "removing a stale entry of tree outbox_due",
+                    cause,
+                })?;
+        }
+        Ok(())
     }
 
     /// When the next pending alert of `sink` is due, if any.
@@ -147,19 +180,61 @@ impl SledStore {
     }
 
     /// Writes an alert record and its due-index entry (only while pending), removing
-    /// the old entry, in one transaction.
+    /// the old entry. These are single-key writes in an order that is safe at every
+    /// step, not a transaction: a sled transaction writes and syncs its log twice, and
+    /// with one an alert that was most of the write path's system time (BENCHMARKS.md,
+    /// "Schema 5"). The new entry comes first, so a pending record always has its
+    /// entry; an entry its record does not match is stale and skipped
+    /// ([`SledStore::due_alerts`]).
     fn put_alert(&self, alert: &StoredAlert, old_due: Option<Vec<u8>>) -> Result<(), StoreError> {
-        let json = encode(OUTBOX, &alert.id, alert)?;
-        let result = (&self.outbox, &self.outbox_due).transaction(|(outbox, due)| {
-            if let Some(old) = &old_due {
-                due.remove(old.as_slice())?;
-            }
-            outbox.insert(alert.id.as_bytes(), json.as_slice())?;
-            if alert.status == AlertStatus::Pending {
-                due.insert(due_key(alert), EMPTY)?;
-            }
-            Ok(())
-        });
-        result.map_err(|err| tx_error(err, "updating an alert"))
+        let record = encode(OUTBOX, &alert.id, alert)?;
+        let new_due = (alert.status == AlertStatus::Pending).then(|| due_key(alert));
+        let db_error = |op| move |cause| StoreError::Db { op, cause };
+        let _outbox = self
+            .outbox_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        #[cfg(test)]
+        let allowed = self.alert_writes_allowed.load(Ordering::Relaxed);
+        #[cfg(test)]
+        let crash = |step: usize| {
+            (step >= allowed).then(|| StoreError::Db {
+                op: "updating an alert",
+                cause: sled::Error::Unsupported("stopping on purpose, for a test".into()),
+            })
+        };
+        #[cfg(test)]
+        if let Some(err) = crash(0) {
+            return Err(err);
+        }
+        if let Some(key) = &new_due {
+            self.outbox_due
+                .insert(key.as_slice(), EMPTY)
+                .map_err(db_error("writing tree outbox_due"))?;
+        }
+        #[cfg(test)]
+        if let Some(err) = crash(1) {
+            return Err(err);
+        }
+        self.outbox
+            .insert(alert.id.as_bytes(), record)
+            .map_err(db_error("writing tree outbox"))?;
+        #[cfg(test)]
+        if let Some(err) = crash(2) {
+            return Err(err);
+        }
+        if let Some(old) = old_due.filter(|old| Some(old) != new_due.as_ref()) {
+            self.outbox_due
+                .remove(old)
+                .map_err(db_error("removing from tree outbox_due"))?;
+        }
+        Ok(())
     }
+}
+
+/// Where a due entry leads ([`SledStore::due_entry`]).
+enum Due {
+    Alert(Box<StoredAlert>),
+    Stale,
+    Unreadable,
 }

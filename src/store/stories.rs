@@ -40,7 +40,14 @@ impl SledStore {
                 .or_default()
                 .push(lead);
         }
-        let mut batch = sled::Batch::default();
+        #[cfg(test)]
+        if self.fail_sketch_writes.load(Ordering::Relaxed) {
+            return Err(StoreError::Db {
+                op: "writing tree lead_sketches",
+                cause: sled::Error::Unsupported("failing on purpose, for a test".into()),
+            });
+        }
+        let mut records = Vec::with_capacity(by_time.len());
         for (at, leads) in by_time {
             // A key already taken (the clock went back to a millisecond used before and
             // the sequence met the same number) is drawn again, not overwritten.
@@ -58,16 +65,23 @@ impl SledStore {
                     )
                 }),
             );
-            batch.insert(key, record);
+            records.push((key, record));
         }
-        #[cfg(test)]
-        if self.fail_sketch_writes.load(Ordering::Relaxed) {
-            return Err(StoreError::Db {
-                op: "writing tree lead_sketches",
-                cause: sled::Error::Unsupported("failing on purpose, for a test".into()),
-            });
+        // The leads of a poll share a millisecond, so this is nearly always one record,
+        // written on its own: a sled batch writes and syncs its log twice, which cost
+        // more than the record (BENCHMARKS.md, "Schema 5"). Several go in a batch, all
+        // or none, so that a retry after a failure does not store some twice.
+        if records.len() > 1 {
+            let mut batch = sled::Batch::default();
+            for (key, record) in records {
+                batch.insert(key, record);
+            }
+            return self.lead_sketches.apply_batch(batch).map_err(db_error);
         }
-        self.lead_sketches.apply_batch(batch).map_err(db_error)
+        for (key, record) in records {
+            self.lead_sketches.insert(key, record).map_err(db_error)?;
+        }
+        Ok(())
     }
 
     /// Makes [`SledStore::put_sketches`] fail (or work again), for tests.

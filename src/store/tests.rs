@@ -1733,3 +1733,57 @@ fn a_copy_joins_a_lead_stored_by_schema_4() {
     );
     assert_eq!(ids_of(&story), ["copy5"]);
 }
+
+/// An alert update is three single-key writes, not a transaction: a crash after any
+/// of them must leave a pending alert due exactly once (never lost, never listed
+/// twice), a finished one not due at all, and no entry the check calls damage.
+#[test]
+fn an_alert_update_stopped_between_its_writes_is_due_once_or_not_at_all() {
+    let now = t(10, 12);
+    let later = now + chrono::Duration::minutes(5);
+    let attempts = [
+        Attempt::Retry {
+            next: later,
+            error: "503".into(),
+        },
+        Attempt::Delivered { at: later },
+        Attempt::Failed {
+            error: "400".into(),
+        },
+    ];
+    for attempt in &attempts {
+        for allowed in 0..=3 {
+            let dir = tempfile::tempdir().unwrap();
+            let store = reopen(dir.path());
+            let lead = item("lead", now, &["talks"]);
+            let a = alert(&lead, "talks", "hook", now);
+            store
+                .insert_items_with_alerts(&[lead], std::slice::from_ref(&a))
+                .unwrap();
+            store.allow_alert_writes(allowed);
+            let stopped = store.record_attempt(&a.id, attempt).is_err();
+            store.allow_alert_writes(usize::MAX);
+            let case = format!("{attempt:?} stopped after {allowed} writes");
+            assert_eq!(stopped, allowed < 3, "{case}");
+
+            let record = store.get_alert(&a.id).unwrap().unwrap();
+            let pending = record.status == AlertStatus::Pending;
+            let far = now + chrono::Duration::days(1);
+            let due = store.due_alerts("hook", far, 10).unwrap();
+            assert_eq!(due.len(), usize::from(pending), "{case}");
+            if pending {
+                assert_eq!(due[0].next_attempt, record.next_attempt, "{case}");
+                assert_eq!(
+                    store.next_due("hook").unwrap(),
+                    Some(record.next_attempt),
+                    "{case}"
+                );
+            } else {
+                assert_eq!(store.next_due("hook").unwrap(), None, "{case}");
+            }
+            // The stale entry went with the listing.
+            assert_eq!(store.pending_alerts(), usize::from(pending), "{case}");
+            assert!(store.check().unwrap().is_clean(), "{case}");
+        }
+    }
+}
