@@ -44,6 +44,9 @@ const LEVEL: i32 = 1;
 const MAX_RECORD: usize = 64 * 1024 * 1024;
 
 thread_local! {
+    // A record's uncompressed form, kept between records: a poll's batch is tens of
+    // kilobytes, and growing a fresh vector to that size cost more than copying it.
+    static RAW: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     // A compression context costs more to set up than compressing a record does.
     static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
     static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
@@ -72,23 +75,35 @@ fn encode_with<T: Serialize>(
         key: key.to_string(),
         reason,
     };
-    let raw = postcard::to_stdvec(record).map_err(|e| error(e.to_string()))?;
-    let mut out = Vec::with_capacity(header.len() + raw.len());
-    out.extend_from_slice(header);
-    if !compress {
-        out.extend_from_slice(&raw);
-        return Ok(out);
-    }
-    let packed = COMPRESSOR.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let compressor = match cell.as_mut() {
-            Some(c) => c,
-            None => cell.insert(zstd::bulk::Compressor::new(LEVEL)?),
-        };
-        compressor.compress(&raw)
-    });
-    out.extend_from_slice(&packed.map_err(|e| error(format!("compressing: {e}")))?);
-    Ok(out)
+    RAW.with(|cell| {
+        let mut raw = cell.borrow_mut();
+        raw.clear();
+        let filled = postcard::to_extend(record, std::mem::take(&mut *raw))
+            .map_err(|e| error(e.to_string()))?;
+        *raw = filled;
+        if !compress {
+            let mut out = Vec::with_capacity(header.len() + raw.len());
+            out.extend_from_slice(header);
+            out.extend_from_slice(&raw);
+            return Ok(out);
+        }
+        // Compressed straight after the header, into room for the worst case.
+        let mut out = Vec::with_capacity(header.len() + zstd::zstd_safe::compress_bound(raw.len()));
+        out.extend_from_slice(header);
+        let mut cursor = std::io::Cursor::new(out);
+        cursor.set_position(header.len() as u64);
+        COMPRESSOR
+            .with(|cell| {
+                let mut cell = cell.borrow_mut();
+                let compressor = match cell.as_mut() {
+                    Some(c) => c,
+                    None => cell.insert(zstd::bulk::Compressor::new(LEVEL)?),
+                };
+                compressor.compress_to_buffer(raw.as_slice(), &mut cursor)
+            })
+            .map_err(|e| error(format!("compressing: {e}")))?;
+        Ok(cursor.into_inner())
+    })
 }
 
 /// Items as one record ([`BATCH`]).
