@@ -6,7 +6,7 @@
 //! at once, so both cores work; the serial one takes the analysed feeds in arrival
 //! order, groups their items into stories (one story window in memory, so one owner;
 //! the stories' sketches are in the store), stores them in one transaction per feed
-//! (the new stories' sketches in a batch right after it), flushes the store, and only
+//! (the new stories' sketches in a record right after it), flushes the store, and only
 //! then saves the feed's new state (validators, next poll). A crash anywhere before
 //! that flush leaves the old state, so the feed is fetched again and its items, not
 //! yet marked seen, are processed again: nothing accepted is lost, and nothing is
