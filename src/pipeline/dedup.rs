@@ -124,6 +124,15 @@ pub fn shingles(text: &str) -> Vec<u64> {
     shingles_of(folded.iter().map(String::as_str))
 }
 
+/// The shingles of an article's title and body, as the pipeline computes them for
+/// [`Processed::shingles`]: the one place that says how the two are joined, so that a
+/// stored item's sketch rebuilt after a restart matches its copies' live ones.
+///
+/// [`Processed::shingles`]: super::Processed::shingles
+pub fn article_shingles(title: &str, body: &str) -> Vec<u64> {
+    shingles(&format!("{title}\n{body}"))
+}
+
 /// [`shingles`] of words already folded, such as a [`MatchText`]'s: the pipeline
 /// hashes the words its matcher folded instead of splitting and folding them again.
 ///
@@ -896,7 +905,7 @@ mod tests {
             let text = MatchText::new(title, body);
             assert_eq!(
                 shingles_of(text.plain_words()),
-                shingles(&format!("{title}\n{body}")),
+                article_shingles(title, body),
                 "{title:?} / {body:?}"
             );
         }

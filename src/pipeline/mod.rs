@@ -38,7 +38,7 @@ pub struct Pipeline {
 pub struct Processed {
     pub article: Article,
     pub findings: Findings,
-    /// The article's word shingles ([`dedup::shingles`] of its title and body), for
+    /// The article's word shingles ([`dedup::article_shingles`] of its title and body), for
     /// story grouping; taken from the matcher's folded words, so not folded twice.
     pub shingles: Vec<u64>,
 }

@@ -1,9 +1,9 @@
-//! The daemon: wires poller → pipeline → store, for `newswatch once` and `newswatch run`.
+//! Processing poll results: from a feed's fetched items to stored items, stories and
+//! alerts.
 //!
-//! One task polls (the poller, bounded by its semaphores) and sends each feed's result
-//! over a bounded channel. Processing has two stages: the pure one (item ids, the seen
-//! check, cleaning, matching, fingerprints) runs on the blocking pool for a few feeds
-//! at once, so both cores work; the serial one takes the analysed feeds in arrival
+//! Two stages: the pure one ([`analyze`]: item ids, the seen check, cleaning,
+//! matching, fingerprints) runs on the blocking pool for a few feeds at once, so both
+//! cores work; the serial one ([`Processor`]) takes the analysed feeds in arrival
 //! order, groups their items into stories (one story window in memory, so one owner;
 //! the stories' sketches are in the store), stores them in one transaction per feed
 //! (the new stories' sketches in a record right after it), flushes the store, and only
@@ -11,25 +11,17 @@
 //! that flush leaves the old state, so the feed is fetched again and its items, not
 //! yet marked seen, are processed again: nothing accepted is lost, and nothing is
 //! stored twice.
-//!
-//! Shutdown follows the sources-first order: cancelling stops the poller scheduling,
-//! the channel closes when the poller returns, the processor drains what was already
-//! fetched, and the store is flushed last.
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-
 use tokio::sync::{mpsc, Notify};
-use tokio_util::sync::CancellationToken;
 
-use crate::alert::{outbox, Dispatcher};
-use crate::api::{self, Health};
+use crate::alert::outbox;
 use crate::config;
 use crate::config::Config;
 use crate::identity;
@@ -37,40 +29,20 @@ use crate::metrics;
 use crate::model::Topic;
 use crate::pipeline::dedup::{self, StoryWindow};
 use crate::pipeline::{Pipeline, Processed};
-use crate::poller::Progress;
-use crate::poller::{PollOutcome, PollResult, Poller};
-use crate::service::{self, Notifier, Signal, Signals};
+use crate::poller::{PollOutcome, PollResult};
 use crate::store::{
     FeedState, Inserted, LeadSketch, SharedStore, Store, StoredAlert, StoredEntity, StoredItem,
     StoredTopic,
 };
 
-/// Poll results waiting to be processed; small, so a slow store slows the poller
-/// instead of piling fetched bodies up in memory.
-const CHANNEL_DEPTH: usize = 16;
-/// How often the background pass prunes expired items, and how much it removes at most.
-const PRUNE_EVERY: Duration = Duration::from_secs(600);
-const PRUNE_BATCH: usize = 5_000;
+use super::Summary;
+
 /// How far back a new item is compared with earlier stories. Outlets run the same wire
 /// story within hours; a longer window only adds false candidates to rule out.
 const STORY_WINDOW: Duration = Duration::from_secs(48 * 3600);
 
-/// What one `once` run did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Summary {
-    pub feeds_polled: usize,
-    pub feeds_failed: usize,
-    pub feeds_not_modified: usize,
-    pub items_new: usize,
-    pub items_matched: usize,
-    pub stories_new: usize,
-    pub alerts_delivered: usize,
-    pub alerts_retrying: usize,
-    pub alerts_failed: usize,
-}
-
 /// The stages that process poll results, and their state.
-struct Processor {
+pub(super) struct Processor {
     pipeline: Arc<Pipeline>,
     topics: Vec<Topic>,
     store: SharedStore,
@@ -83,10 +55,10 @@ struct Processor {
     /// copies still find them, and written again before each feed until it works.
     unwritten: Vec<LeadSketch>,
     /// Woken after new alerts are durable, so delivery starts at once.
-    alerts_stored: Option<Arc<Notify>>,
+    pub(super) alerts_stored: Option<Arc<Notify>>,
     /// The ids of the last batches stored, for the second `seen` check.
     recent: RecentWrites,
-    summary: Summary,
+    pub(super) summary: Summary,
 }
 
 /// The ids of the batches stored lately, numbered, so that the serial stage can tell
@@ -142,433 +114,6 @@ struct Lead {
     first_seen: DateTime<Utc>,
     fingerprint: u64,
     sketch: Vec<u32>,
-}
-
-/// Polls every feed once, processes and stores what is new, and returns.
-pub async fn once(config: &Config) -> anyhow::Result<Summary> {
-    let store = open_store(config).await?;
-    // Set up first: a sink without its secret stops the run before anything is polled.
-    let dispatcher = Dispatcher::new(config, store.clone()).context("setting up alert sinks")?;
-    let mut processor = Processor::new(config, store.clone())?;
-    let poller = Poller::new(config).context("setting up the HTTP client")?;
-    let states = feed_states(store.as_ref())?;
-    let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
-    let feeds = config.feeds.clone();
-    let polling = tokio::spawn(async move { poller.poll_once(&feeds, states, tx).await });
-    process_results(rx, &mut processor, |_, err| Err(err)).await?;
-    polling.await.context("the poller task failed")?;
-    store.flush().await.context("flushing the store")?;
-    let delivered = dispatcher
-        .deliver_due()
-        .await
-        .context("delivering alerts")?;
-    let mut summary = processor.summary;
-    summary.alerts_delivered = delivered.delivered;
-    summary.alerts_retrying = delivered.retrying;
-    summary.alerts_failed = delivered.failed;
-    Ok(summary)
-}
-
-/// What `run` needs from the service around it.
-pub struct Service {
-    /// Where SIGHUP re-reads the config from.
-    pub config_path: PathBuf,
-    pub notifier: Notifier,
-    pub signals: Signals,
-}
-
-/// The daemon: polls, processes, stores and delivers until SIGTERM or SIGINT.
-///
-/// SIGHUP re-reads the config: when it is valid, the stages are built anew with it
-/// and swapped in (the store, the outbox and the feed states carry over, since all of
-/// them live in the store); when it is not, every error is logged and the running
-/// config stays.
-pub async fn run(mut config: Config, mut service: Service) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let health = Health::new();
-    health.set_store_open(true);
-    let notifier = service.notifier.clone();
-    let api_stop = CancellationToken::new();
-    // Bound before READY, so a taken port fails the start rather than a later request.
-    let mut api = start_api(&config, &store, &health, api_stop.child_token()).await?;
-    let mut stages = Stages::start(&config, &store, &health, &notifier)?;
-    metrics::global().set_feeds(config.feeds.len());
-    tracing::info!(
-        feeds = config.feeds.len(),
-        topics = config.topics.len(),
-        store = %config.storage.path.display(),
-        "Started."
-    );
-    notifier.ready();
-    loop {
-        tokio::select! {
-            signal = service.signals.next() => match signal {
-                Some(Signal::Reload) => {
-                    notifier.reloading();
-                    match reload(&config, &service.config_path, &store, &health, &notifier) {
-                        Ok((new_config, new_stages)) => {
-                            stages.stop().await?;
-                            stages = new_stages;
-                            api = reload_api(api, &config, &new_config, &store, &health, &api_stop).await;
-                            config = new_config;
-                            metrics::global().set_feeds(config.feeds.len());
-                            tracing::info!(
-                                feeds = config.feeds.len(),
-                                topics = config.topics.len(),
-                                "Reloaded the config."
-                            );
-                        }
-                        Err(err) => tracing::error!(
-                            error = format!("{err:#}"),
-                            "Kept the running config; the new one is not usable."
-                        ),
-                    }
-                    notifier.ready();
-                }
-                Some(Signal::Shutdown) | None => break,
-            },
-            ended = stages.ended() => {
-                tracing::error!("A stage of the daemon ended on its own; stopping.");
-                ended?;
-                break;
-            }
-        }
-    }
-    notifier.stopping();
-    tracing::info!("Stopping.");
-    stages.stop().await?;
-    api_stop.cancel();
-    if let Some(running) = api {
-        let _ = running.task.await;
-    }
-    store.flush().await.context("flushing the store")?;
-    health.set_store_open(false);
-    tracing::info!("Stopped.");
-    Ok(())
-}
-
-/// Reads and validates the config again, and builds the stages for it without
-/// stopping the running ones, so that any failure leaves them untouched.
-fn reload(
-    running: &Config,
-    path: &Path,
-    store: &SharedStore,
-    health: &Health,
-    notifier: &Notifier,
-) -> anyhow::Result<(Config, Stages)> {
-    let mut new = config::load(path).map_err(|errors| {
-        for err in &errors.0 {
-            tracing::error!(error = %err, "Invalid config.");
-        }
-        anyhow::anyhow!("{} error(s) in {}", errors.0.len(), path.display())
-    })?;
-    if new.storage.path != running.storage.path {
-        tracing::warn!(
-            running = %running.storage.path.display(),
-            new = %new.storage.path.display(),
-            "storage.path changed; the store cannot move while running, restart to use the new path."
-        );
-        new.storage.path = running.storage.path.clone();
-    }
-    if let Some(settings) = &new.api {
-        // Checked with the rest, so a token file that went missing keeps the running
-        // config rather than half-applying the new one.
-        api::load_token(settings).context("reading the API token")?;
-    }
-    let stages = Stages::start(&new, store, health, notifier)?;
-    Ok((new, stages))
-}
-
-fn api_listen(config: &Config) -> Option<std::net::SocketAddr> {
-    config.api.as_ref().map(|a| a.listen)
-}
-
-/// The running API: how to stop it, its task, and its state (for reloads).
-struct ApiTask {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-    state: api::ApiState,
-}
-
-/// Binds and serves the API when the config has one.
-async fn start_api(
-    config: &Config,
-    store: &SharedStore,
-    health: &Health,
-    stop: CancellationToken,
-) -> anyhow::Result<Option<ApiTask>> {
-    let Some(settings) = &config.api else {
-        return Ok(None);
-    };
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("listening on api.listen {}", settings.listen))?;
-    let token = api::load_token(settings).context("reading the API token")?;
-    let state = api::ApiState::new(store.clone(), health.clone(), token, api_bound(config));
-    let task = tokio::spawn(api::serve(listener, state.clone(), stop.clone()));
-    Ok(Some(ApiTask { stop, task, state }))
-}
-
-fn api_bound(config: &Config) -> Duration {
-    api::progress_bound(config.poller.interval.min(PROGRESS_TICK * 60))
-}
-
-/// Carries the API over a reload. Same address: the running server takes the new
-/// token and health bound. New address (or none): the new one is bound before the
-/// old one stops, so a taken port or an unreadable token keeps the old API serving
-/// instead of stopping the daemon.
-async fn reload_api(
-    running: Option<ApiTask>,
-    old: &Config,
-    new: &Config,
-    store: &SharedStore,
-    health: &Health,
-    api_stop: &CancellationToken,
-) -> Option<ApiTask> {
-    if api_listen(new) == api_listen(old) {
-        if let (Some(api), Some(settings)) = (&running, &new.api) {
-            match api::load_token(settings) {
-                Ok(token) => api.state.update(token, api_bound(new)),
-                Err(err) => tracing::error!(
-                    error = %err,
-                    "Kept the API's token; the new one cannot be read."
-                ),
-            }
-        }
-        return running;
-    }
-    match start_api(new, store, health, api_stop.child_token()).await {
-        Ok(started) => {
-            if let Some(old_api) = running {
-                old_api.stop.cancel();
-                let _ = old_api.task.await;
-            }
-            started
-        }
-        Err(err) => {
-            tracing::error!(
-                error = format!("{err:#}"),
-                "Kept the API where it was; the new api settings are not usable."
-            );
-            running
-        }
-    }
-}
-
-/// How often the poll loop reports progress at the least, and so how fresh the
-/// watchdog's proof of life is.
-const PROGRESS_TICK: Duration = Duration::from_secs(5);
-/// How often STATUS= is refreshed, and freed memory returned to the system.
-const STATUS_EVERY: Duration = Duration::from_secs(30);
-
-/// One generation of the daemon's stages, built from one config.
-struct Stages {
-    stop: CancellationToken,
-    tasks: tokio::task::JoinSet<anyhow::Result<()>>,
-}
-
-impl Stages {
-    /// Builds everything that can fail first (sinks, HTTP client, pipeline), then
-    /// spawns the poller, the processor, the alert workers, the pruner and the status
-    /// reporter.
-    fn start(
-        config: &Config,
-        store: &SharedStore,
-        health: &Health,
-        notifier: &Notifier,
-    ) -> anyhow::Result<Stages> {
-        let dispatcher =
-            Arc::new(Dispatcher::new(config, store.clone()).context("setting up alert sinks")?);
-        let mut processor = Processor::new(config, store.clone())?;
-        processor.alerts_stored = Some(dispatcher.waker());
-        let tick = service::watchdog_interval().map_or(PROGRESS_TICK, |w| w.min(PROGRESS_TICK));
-        let beat = {
-            let health = health.clone();
-            let notifier = notifier.clone();
-            Arc::new(move || {
-                health.progress();
-                // Only this loop pings the watchdog: if it stalls, systemd notices.
-                notifier.watchdog();
-            })
-        };
-        let poller = Poller::new(config)
-            .context("setting up the HTTP client")?
-            .with_progress(Progress { tick, beat });
-        let states = feed_states(store.as_ref())?;
-        let stop = CancellationToken::new();
-        let mut tasks = tokio::task::JoinSet::new();
-
-        let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
-        let feeds = config.feeds.clone();
-        let unstored = poller.unstored();
-        let poll_stop = stop.clone();
-        tasks.spawn(async move {
-            poller.run(feeds, states, tx, poll_stop).await;
-            Ok(())
-        });
-        tasks.spawn(async move {
-            // Ends when the poller has stopped and every fetched result is processed.
-            // A failed store write is logged, and the feed's validators are dropped so
-            // its next poll fetches everything again; other feeds go on.
-            process_results(rx, &mut processor, |feed, err| {
-                unstored.mark(&feed.url.to_string());
-                tracing::error!(
-                    feed = %feed.name,
-                    error = format!("{err:#}"),
-                    "Could not store a feed's items; will fetch them again."
-                );
-                Ok(())
-            })
-            .await
-        });
-        let deliver_stop = stop.clone();
-        tasks.spawn(async move {
-            // The workers stop at the cancellation; a delivery cut short stays pending.
-            dispatcher.run(deliver_stop).await;
-            Ok(())
-        });
-        tasks.spawn(prune_loop(
-            store.clone(),
-            config.storage.history,
-            config.storage.retention,
-            stop.clone(),
-        ));
-        tasks.spawn(status_loop(
-            store.clone(),
-            config.feeds.len(),
-            notifier.clone(),
-            stop.clone(),
-        ));
-        Ok(Stages { stop, tasks })
-    }
-
-    /// Waits until a stage ends on its own (they only end when stopped, or on a bug).
-    async fn ended(&mut self) -> anyhow::Result<()> {
-        match self.tasks.join_next().await {
-            Some(Ok(result)) => result,
-            Some(Err(err)) => Err(anyhow::anyhow!("a daemon task failed: {err}")),
-            None => std::future::pending().await,
-        }
-    }
-
-    /// Stops scheduling, drains what was fetched, and waits for every stage.
-    async fn stop(mut self) -> anyhow::Result<()> {
-        self.stop.cancel();
-        while let Some(joined) = self.tasks.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(err)) => {
-                    tracing::error!(error = format!("{err:#}"), "A stage ended with an error.")
-                }
-                Err(err) => tracing::error!(error = %err, "A daemon task failed."),
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Tells systemd how things stand (STATUS=), now and every [`STATUS_EVERY`], and
-/// hands freed memory back to the system as often.
-async fn status_loop(
-    store: SharedStore,
-    feeds: usize,
-    notifier: Notifier,
-    stop: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(STATUS_EVERY);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
-            _ = tick.tick() => {}
-        }
-        let items = store.item_count();
-        let pending = store.pending_alerts();
-        notifier.status(&format!(
-            "{feeds} feeds, {items} items, {pending} alerts pending"
-        ));
-        // It walks every arena under its lock: not on a runtime worker.
-        let _ = tokio::task::spawn_blocking(service::release_free_memory).await;
-    }
-}
-
-/// How long `once` and `run` wait for a store another newswatch process holds: a
-/// command such as `items` holds it for a moment, and a daemon started meanwhile (a
-/// timer, a restart) should not fail for that.
-const STORE_LOCK_PATIENCE: Duration = Duration::from_secs(10);
-
-/// Opens the store, waiting up to [`STORE_LOCK_PATIENCE`] while another process holds
-/// it; after that, the lock error says what to do.
-async fn open_store(config: &Config) -> anyhow::Result<SharedStore> {
-    let started = std::time::Instant::now();
-    let mut said = false;
-    loop {
-        let path = config.storage.clone();
-        let opened = tokio::task::spawn_blocking(move || crate::store::open(&path))
-            .await
-            .context("opening the store")?;
-        match opened {
-            Err(crate::store::StoreError::Locked { .. })
-                if started.elapsed() < STORE_LOCK_PATIENCE =>
-            {
-                if !said {
-                    tracing::info!(
-                        store = %config.storage.path.display(),
-                        patience = ?STORE_LOCK_PATIENCE,
-                        "The store is held by another newswatch process; waiting for it."
-                    );
-                    said = true;
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            opened => return opened.map_err(anyhow::Error::from),
-        }
-    }
-}
-
-fn feed_states(store: &dyn Store) -> anyhow::Result<HashMap<String, FeedState>> {
-    Ok(store
-        .feed_states()
-        .context("reading feed states")?
-        .into_iter()
-        .collect())
-}
-
-async fn prune_loop(
-    store: SharedStore,
-    history: Duration,
-    retention: Duration,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let mut tick = tokio::time::interval(PRUNE_EVERY);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            _ = tick.tick() => {}
-        }
-        // Bounded passes, so pruning a large backlog never stalls the store for long.
-        loop {
-            match store.prune(Utc::now(), history, retention, PRUNE_BATCH) {
-                Ok(report) => {
-                    if report.items + report.seen > 0 {
-                        tracing::info!(
-                            items = report.items,
-                            seen = report.seen,
-                            scanned = report.scanned,
-                            "Pruned expired records."
-                        );
-                    }
-                    if report.done || shutdown.is_cancelled() {
-                        break;
-                    }
-                    tokio::task::yield_now().await;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "Could not prune the store.");
-                    break;
-                }
-            }
-        }
-    }
 }
 
 /// A feed's poll result after the parallel stage: its new items cleaned, matched
@@ -651,7 +196,7 @@ const ANALYSES_AHEAD: usize = 4;
 /// [`analyze`] on the blocking pool for several feeds at once, then
 /// [`Processor::store`] in arrival order. A feed whose processing fails goes to
 /// `failed`, which decides whether the run goes on.
-async fn process_results(
+pub(super) async fn process_results(
     mut results: mpsc::Receiver<PollResult>,
     processor: &mut Processor,
     mut failed: impl FnMut(&config::Feed, anyhow::Error) -> anyhow::Result<()>,
@@ -754,7 +299,7 @@ impl Unflushed {
 }
 
 impl Processor {
-    fn new(config: &Config, store: SharedStore) -> anyhow::Result<Processor> {
+    pub(super) fn new(config: &Config, store: SharedStore) -> anyhow::Result<Processor> {
         let window = config.storage.history.min(STORY_WINDOW);
         let stories = recent_stories(store.as_ref(), window)?;
         Ok(Processor {
@@ -1054,9 +599,7 @@ fn recent_stories(store: &dyn Store, window: Duration) -> anyhow::Result<StoryWi
             continue;
         }
         let sketch = match store.get_item(&story.first_item) {
-            Ok(Some(lead)) => {
-                dedup::sketch(&dedup::shingles(&format!("{}\n{}", lead.title, lead.text)))
-            }
+            Ok(Some(lead)) => dedup::sketch(&dedup::article_shingles(&lead.title, &lead.text)),
             _ => Vec::new(),
         };
         store
@@ -1079,6 +622,7 @@ fn recent_stories(store: &dyn Store, window: Duration) -> anyhow::Result<StoryWi
 mod tests {
     use super::*;
     use crate::store::SledStore;
+    use std::path::Path;
 
     /// A processor on `store`; the config's storage path is not opened.
     fn processor(store: &SledStore) -> Processor {
@@ -1109,7 +653,7 @@ mod tests {
     }
 
     fn shingles(n: usize, edit: bool) -> Vec<u64> {
-        dedup::shingles(&format!("Title {n}\n{}", text(n, edit)))
+        dedup::article_shingles(&format!("Title {n}"), &text(n, edit))
     }
 
     fn lead(id: &str, n: usize, fetched: DateTime<Utc>) -> StoredItem {
