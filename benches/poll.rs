@@ -1571,7 +1571,7 @@ fn breakdown(config_path: &Path, docs: &[Doc]) {
     let start = Instant::now();
     let mut feeds = Vec::with_capacity(docs.len());
     for doc in docs {
-        match newswatch::poller::repair::read_feed(&doc.body, Some("utf-8")) {
+        match newswatch::parse::read_feed(&doc.body, Some("utf-8")) {
             Ok(feed) => feeds.push(feed.items),
             Err(err) => println!("stage breakdown: a feed did not read: {err}"),
         }

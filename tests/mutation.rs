@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use newswatch::identity;
 use newswatch::parse::{self, Parsed};
 use newswatch::pipeline::{dedup, Pipeline, Processed};
-use newswatch::poller::repair;
 
 use crate::util::{default_config, root};
 
@@ -152,7 +151,7 @@ fn identify(entry: &parse::FeedItem, processed: &Processed) {
 /// Everything `scan` (see `cli::scan`) and the daemon (`daemon::analyze`) do with a
 /// body, ignoring the results.
 fn exercise(pipeline: &Pipeline, bytes: &[u8]) {
-    if let Ok(feed) = repair::read_feed(bytes, None) {
+    if let Ok(feed) = parse::read_feed(bytes, None) {
         for entry in &feed.items {
             identify(entry, &pipeline.process_item(&entry.title, &entry.body));
         }

@@ -13,7 +13,6 @@
 //! are stored, so a crash in between fetches the feed again instead of losing items.
 
 pub mod fetch;
-pub mod repair;
 pub mod schedule;
 
 use std::cmp::Reverse;
@@ -30,10 +29,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::config::{Config, Feed, FeedUrl};
-use crate::parse::FeedItem;
+use crate::parse::{self, FeedItem};
 use crate::store::FeedState;
 pub use fetch::{CacheHints, FetchError, FetchOutcome, Fetcher};
-pub use repair::{parse_feed_liberally, FeedError};
 use schedule::{Bounds, Hints};
 
 /// How long in-flight polls may finish after shutdown before they are dropped (a
@@ -249,9 +247,9 @@ fn log_outcome(outcome: &PollOutcome, state: &FeedState) {
 async fn parse_off_thread(
     body: Vec<u8>,
     charset: Option<String>,
-) -> Result<repair::LiberalFeed, String> {
+) -> Result<parse::LiberalFeed, String> {
     let parsed =
-        tokio::task::spawn_blocking(move || repair::read_feed(&body, charset.as_deref())).await;
+        tokio::task::spawn_blocking(move || parse::read_feed(&body, charset.as_deref())).await;
     match parsed {
         Ok(Ok(feed)) => Ok(feed),
         Ok(Err(error)) => Err(error.to_string()),

@@ -1,5 +1,5 @@
 //! Liberal feed reading: the textual repairs that let a broken-but-readable feed
-//! through, and [`parse_feed_liberally`], the poller's way from bytes to items.
+//! through, and [`read_feed`], the poller's way from bytes to items.
 //!
 //! Real feeds are often not well-formed XML: HTML entities such as `&nbsp;` pasted
 //! from a CMS, `AT&T` unescaped, an `<rss>` without a version, a byte-order mark or a
@@ -9,7 +9,7 @@
 //! `&nbsp;` in titles). [`repair`] fixes exactly these defects in one linear pass and
 //! says which it fixed; it never touches CDATA sections, comments, processing
 //! instructions or a doctype, and leaves well-formed XML byte for byte unchanged.
-//! `parse::parse` runs every XML feed through it, so `scan` and the poller read a
+//! [`super::parse`] runs every XML feed through it, so `scan` and the poller read a
 //! feed the same way.
 
 use std::borrow::Cow;
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::parse::{self, FeedItem, ParseError, Parsed};
+use super::{FeedItem, ParseError, Parsed};
 
 /// How far into a body a misplaced `<?xml` declaration is looked for.
 const JUNK_WINDOW: usize = 2048;
@@ -93,24 +93,13 @@ pub struct LiberalFeed {
 }
 
 /// Decodes (with the charset the server named, if any), repairs and parses a feed
-/// body. Returns the items, the number of distinct defects repaired, and the RSS
-/// `<ttl>` in minutes.
-pub fn parse_feed_liberally(
-    bytes: &[u8],
-    http_charset: Option<&str>,
-) -> Result<(Vec<FeedItem>, u32, Option<u32>), FeedError> {
-    let feed = read_feed(bytes, http_charset)?;
-    let repairs = u32::try_from(feed.repairs.len()).unwrap_or(u32::MAX);
-    Ok((feed.items, repairs, feed.ttl))
-}
-
-/// [`parse_feed_liberally`], naming the repairs.
+/// body: the poller's way from bytes to items, naming the repairs it needed.
 pub fn read_feed(bytes: &[u8], http_charset: Option<&str>) -> Result<LiberalFeed, FeedError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(FeedError::Empty);
     }
-    let decoded = parse::decode(bytes, http_charset).map_err(from_parse_error)?;
-    match parse::parse_liberally(&decoded.text).map_err(from_parse_error)? {
+    let decoded = super::decode(bytes, http_charset).map_err(from_parse_error)?;
+    match super::parse_liberally(&decoded.text).map_err(from_parse_error)? {
         (Parsed::Feed(items), notes) => Ok(LiberalFeed {
             items,
             repairs: notes.repairs,
@@ -886,34 +875,31 @@ pub(crate) mod tests {
     fn a_broken_feed_is_read_and_its_repairs_counted() {
         let feed = "\u{feff}\n<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n<rss><channel><title>t</title><ttl>45</ttl>\
             <item><guid>1</guid><title>Peace&nbsp;talks &mdash; AT&T</title></item></channel></rss>";
-        let (items, repairs, ttl) = parse_feed_liberally(feed.as_bytes(), None).unwrap();
-        assert_eq!(items.len(), 1);
-        assert_eq!(items[0].title, "Peace\u{a0}talks \u{2014} AT&amp;T");
+        let feed = read_feed(feed.as_bytes(), None).unwrap();
+        assert_eq!(feed.items.len(), 1);
+        assert_eq!(feed.items[0].title, "Peace\u{a0}talks \u{2014} AT&amp;T");
         // Leading junk, encoding, version, entities, ampersand.
-        assert_eq!(repairs, 5);
-        assert_eq!(ttl, Some(45));
+        assert_eq!(feed.repairs.len(), 5);
+        assert_eq!(feed.ttl, Some(45));
     }
 
     #[test]
     fn legacy_charsets_from_http_are_used() {
         let feed = "<?xml version=\"1.0\" encoding=\"windows-1251\"?><rss version=\"2.0\"><channel><title>t</title><item><title>Переговоры о перемирии</title></item></channel></rss>";
         let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(feed);
-        let (items, repairs, _) = parse_feed_liberally(&bytes, Some("windows-1251")).unwrap();
-        assert_eq!(items[0].title, "Переговоры о перемирии");
-        assert_eq!(repairs, 1);
+        let read = read_feed(&bytes, Some("windows-1251")).unwrap();
+        assert_eq!(read.items[0].title, "Переговоры о перемирии");
+        assert_eq!(read.repairs.len(), 1);
         let koi8 = feed.replace("windows-1251", "koi8-r");
         let (bytes, _, _) = encoding_rs::KOI8_R.encode(&koi8);
-        let (items, _, _) = parse_feed_liberally(&bytes, Some("KOI8-R")).unwrap();
-        assert_eq!(items[0].title, "Переговоры о перемирии");
+        let read = read_feed(&bytes, Some("KOI8-R")).unwrap();
+        assert_eq!(read.items[0].title, "Переговоры о перемирии");
     }
 
     #[test]
     fn failures_say_what_was_wrong() {
-        assert_eq!(
-            parse_feed_liberally(b" \n ", None).unwrap_err(),
-            FeedError::Empty
-        );
-        let err = parse_feed_liberally(
+        assert_eq!(read_feed(b" \n ", None).unwrap_err(), FeedError::Empty);
+        let err = read_feed(
             b"<!DOCTYPE html><html><head><title>Sign in\n - Example</title></head></html>",
             None,
         )
@@ -922,19 +908,18 @@ pub(crate) mod tests {
             err.to_string(),
             "an HTML page (\"Sign in - Example\") was served instead of a feed"
         );
-        let err = parse_feed_liberally(b"<rss version=\"2.0\"><channel><item><title>x", None)
-            .unwrap_err();
+        let err = read_feed(b"<rss version=\"2.0\"><channel><item><title>x", None).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("not a valid RSS feed, even after repair: "),
             "{err}"
         );
         assert!(matches!(
-            parse_feed_liberally(b"hello", None),
+            read_feed(b"hello", None),
             Err(FeedError::NotAFeed { .. })
         ));
         assert!(matches!(
-            parse_feed_liberally(b"\x89PNG\r\n\x1a\n\0\0", None),
+            read_feed(b"\x89PNG\r\n\x1a\n\0\0", None),
             Err(FeedError::Binary { .. })
         ));
     }

@@ -8,12 +8,14 @@
 //! feed-rs into [`FeedItem`]s), an HTML page, or plain text. XML feeds are read
 //! liberally: the defects browsers forgive (HTML entities, stray `&`, a missing RSS
 //! version, a stale encoding declaration) are repaired first by
-//! [`crate::poller::repair`], and [`parse_liberally`] says which were.
+//! [`repair`], and [`parse_liberally`] says which were.
 
 use chrono::{DateTime, Utc};
 use encoding_rs::Encoding;
 
-use crate::poller::repair::{self, Repair};
+pub mod repair;
+
+pub use repair::{read_feed, FeedError, LiberalFeed, Repair};
 
 /// Bytes sniffed for a declared charset and for binary content.
 pub const SNIFF_LEN: usize = 4096;
