@@ -33,10 +33,10 @@ use criterion::{
 use newswatch::config::{self, Config};
 use newswatch::model::{Entity, Topic};
 use newswatch::pipeline::clean::{Article, Cleaner};
-use newswatch::pipeline::query;
 use newswatch::pipeline::rules::{entity_refs, RuleSet};
 use newswatch::pipeline::text::MatchText;
 use newswatch::pipeline::Pipeline;
+use newswatch::query;
 
 /// Items in the corpus.
 const ITEMS: usize = 2_000;

@@ -1559,7 +1559,7 @@ fn breakdown(config_path: &Path, docs: &[Doc]) {
             return;
         }
     };
-    let pipeline = newswatch::pipeline::Pipeline::from_config(&config);
+    let pipeline = config.pipeline();
     let docs = &docs[..BREAKDOWN_FEEDS.min(docs.len())];
 
     let start = Instant::now();

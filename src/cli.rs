@@ -888,7 +888,7 @@ fn scan(
     with_text: bool,
     explain: bool,
 ) -> anyhow::Result<ExitCode> {
-    let pipeline = Pipeline::from_config(config);
+    let pipeline = config.pipeline();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut unreadable = 0usize;

@@ -9,9 +9,12 @@
 //! - [`parse`]: bytes of a feed, a web page or a text file into documents and items;
 //! - [`pipeline`]: cleaning, entities and topics; pure functions, text in, findings out;
 //! - [`model`]: the domain types the stages pass between them;
+//! - [`query`]: the topic query language, text to a tree with errors at a column (the
+//!   config checks queries with it, the pipeline evaluates the trees);
 //! - [`identity`]: item ids: a feed-scoped GUID, the canonical URL, or a hash of title and date;
 //! - [`poller`]: fetching feeds when due (conditional GET, backoff, limits) and reading them liberally;
 //! - [`store`]: the embedded sled store: items, seen ids, topic index, stories, feed state;
+//! - [`alert`]: from a stored topic match to a delivered notification (outbox, sinks, retries);
 //! - [`daemon`]: the wiring of poller, pipeline and store for `once` and `run`;
 //! - [`api`]: the HTTP API on `api.listen`: `/healthz`, `/metrics`, `/api/items`, `/api/alerts`;
 //! - [`metrics`]: process-wide counters and gauges, rendered for Prometheus;
@@ -29,5 +32,6 @@ pub mod model;
 pub mod parse;
 pub mod pipeline;
 pub mod poller;
+pub mod query;
 pub mod service;
 pub mod store;

@@ -21,9 +21,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Utc};
 
-use crate::poller::PollOutcome;
-use crate::store::Attempt;
-
 /// Upper bounds, in seconds, of the `alert_delivery_seconds` buckets (plus `+Inf`).
 pub const DELIVERY_BUCKETS: [f64; 13] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
@@ -99,18 +96,12 @@ impl Metrics {
         self.repairs.fetch_add(n, Relaxed);
     }
 
-    /// One feed's poll, as the poller reports it: its fetch outcome and repairs.
-    pub fn polled(&self, outcome: &PollOutcome) {
-        let label = match outcome {
-            PollOutcome::Fetched { repairs, .. } => {
-                self.feed_repairs(u64::from(*repairs));
-                "fetched"
-            }
-            PollOutcome::NotModified => "not_modified",
-            PollOutcome::Failed { .. } => "failed",
-            PollOutcome::Gone => "gone",
-        };
-        self.fetch(label);
+    /// One feed's poll, as the poller reports it: its fetch outcome (`fetched`,
+    /// `not_modified`, `failed`, `gone`: `PollOutcome::label`) and the repairs its
+    /// reading needed.
+    pub fn polled(&self, outcome: &str, repairs: u32) {
+        self.feed_repairs(u64::from(repairs));
+        self.fetch(outcome);
     }
 
     /// One new item went through the pipeline.
@@ -140,17 +131,19 @@ impl Metrics {
     }
 
     /// One delivery attempt of an alert created at `created`, as the alert worker
-    /// records it: its outcome and, once delivered, its latency.
-    pub fn delivery(&self, sink: &str, created: DateTime<Utc>, attempt: &Attempt) {
-        let outcome = match attempt {
-            Attempt::Delivered { at } => {
-                // A clock stepped back between creation and delivery counts as instant.
-                self.delivery_latency((*at - created).to_std().unwrap_or(Duration::ZERO));
-                "delivered"
-            }
-            Attempt::Retry { .. } => "retry",
-            Attempt::Failed { .. } => "failed",
-        };
+    /// records it: its outcome (`delivered`, `retry`, `failed`: `Attempt::label`) and,
+    /// once delivered at `delivered`, its latency.
+    pub fn delivery(
+        &self,
+        sink: &str,
+        created: DateTime<Utc>,
+        outcome: &str,
+        delivered: Option<DateTime<Utc>>,
+    ) {
+        if let Some(at) = delivered {
+            // A clock stepped back between creation and delivery counts as instant.
+            self.delivery_latency((at - created).to_std().unwrap_or(Duration::ZERO));
+        }
         self.alert(sink, outcome);
     }
 
@@ -475,16 +468,10 @@ mod tests {
     #[test]
     fn render_parses_and_carries_every_metric() {
         let m = Metrics::new();
-        m.polled(&PollOutcome::Fetched {
-            items: 3,
-            repairs: 2,
-        });
-        m.polled(&PollOutcome::NotModified);
-        m.polled(&PollOutcome::Failed {
-            error: "timed out".into(),
-            transient: true,
-        });
-        m.polled(&PollOutcome::Gone);
+        m.polled("fetched", 2);
+        m.polled("not_modified", 0);
+        m.polled("failed", 0);
+        m.polled("gone", 0);
         m.fetch("fetched");
         m.item_processed();
         m.item_processed();
@@ -501,9 +488,8 @@ mod tests {
         m.delivery(
             "hook",
             created,
-            &Attempt::Delivered {
-                at: created + chrono::Duration::milliseconds(30),
-            },
+            "delivered",
+            Some(created + chrono::Duration::milliseconds(30)),
         );
         m.delivery_latency(Duration::from_secs(3600));
 

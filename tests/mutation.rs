@@ -200,7 +200,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[test]
 fn no_mutation_of_any_fixture_panics() {
     let config = newswatch::config::load(&default_config()).expect("the shipped config");
-    let pipeline = Pipeline::from_config(&config);
+    let pipeline = config.pipeline();
     let files = inputs();
     for script in [
         "feed-cjk-rss.xml",

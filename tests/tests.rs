@@ -28,3 +28,5 @@ mod api;
 mod store;
 // Seeded byte mutations of every fixture through decoding, parsing and the pipeline.
 mod mutation;
+// The module layout: no import cycles.
+mod layout;

@@ -103,7 +103,7 @@ fn summary(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::model::{EntityKind, Position};
-    use crate::pipeline::query;
+    use crate::query;
 
     #[test]
     fn one_alert_per_topic_and_sink_with_stable_ids() {

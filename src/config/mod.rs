@@ -7,7 +7,10 @@
 //! problem, so `newswatch check` can name them all at once. [`load`] does the I/O;
 //! [`parse_str`] is the same on a string, for tests.
 
+mod rate;
 pub mod raw;
+
+pub use rate::RateLimit;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -18,9 +21,9 @@ use std::time::Duration;
 use regex::Regex;
 
 use crate::model::{Entity, EntityKind, Topic};
-use crate::pipeline::query;
 use crate::pipeline::rules::entity_refs;
 use crate::pipeline::text::pattern_forms;
+use crate::query;
 use raw::RawConfig;
 
 /// Environment variables overriding config keys start with this, then `__`.
@@ -39,6 +42,22 @@ pub struct Config {
     pub topics: Vec<Topic>,
     pub sinks: Vec<Sink>,
     pub api: Option<Api>,
+}
+
+impl Config {
+    /// The pipeline this config describes: its cleaning rules, entities and topics.
+    /// It lives here, not in `pipeline`, so that the pipeline does not depend on the
+    /// config (the config checks patterns and queries with the pipeline's functions).
+    pub fn pipeline(&self) -> crate::pipeline::Pipeline {
+        use crate::pipeline::{clean::Cleaner, rules::RuleSet, Pipeline};
+        Pipeline::new(
+            Cleaner::new(
+                self.cleaning.split_on.clone(),
+                self.cleaning.drop_lines.clone(),
+            ),
+            RuleSet::new(self.entities.clone(), self.topics.clone()),
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -119,7 +138,7 @@ pub struct Sink {
     /// The longest wait between two attempts.
     pub retry_max: Duration,
     /// At most so many messages per period, sent evenly spaced; none when unset.
-    pub rate_limit: Option<crate::alert::RateLimit>,
+    pub rate_limit: Option<RateLimit>,
     /// Alerts are collected this long and sent as one digest message; one message
     /// per alert when unset.
     pub digest: Option<Duration>,
@@ -699,7 +718,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
             p.add(format!("{key}.max_attempts"), "must be at least 1");
         }
         let rate_limit = s.rate_limit.as_deref().and_then(|text| {
-            crate::alert::RateLimit::parse(text)
+            RateLimit::parse(text)
                 .map_err(|reason| p.add(format!("{key}.rate_limit"), reason))
                 .ok()
         });

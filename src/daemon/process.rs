@@ -303,7 +303,7 @@ impl Processor {
         let window = config.storage.history.min(STORY_WINDOW);
         let stories = recent_stories(store.as_ref(), window)?;
         Ok(Processor {
-            pipeline: Arc::new(Pipeline::from_config(config)),
+            pipeline: Arc::new(config.pipeline()),
             topics: config.topics.clone(),
             store,
             stories,

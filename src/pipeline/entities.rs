@@ -4,10 +4,9 @@
 //! hits `Russian President`, `Vladimir Putin` and `Putin`); such a run is one mention.
 //! "Zelensky" and "Zelenskyy" are aliases of one entity, so they add up under one id.
 
-use super::query::Field;
-use super::rules::Hits;
-use super::topics::Key;
+use super::hits::{Hits, Key};
 use crate::model::{Entity, EntityMention, Position};
+use crate::query::Field;
 
 /// Mentions of every entity found, in order of first mention (title first).
 pub(super) fn mentions(

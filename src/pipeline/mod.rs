@@ -15,12 +15,11 @@
 pub mod clean;
 pub mod dedup;
 pub mod entities;
-pub mod query;
+pub mod hits;
 pub mod rules;
 pub mod text;
 pub mod topics;
 
-use crate::config::Config;
 use crate::model::Findings;
 use clean::{Article, Cleaner};
 use rules::RuleSet;
@@ -46,16 +45,6 @@ pub struct Processed {
 impl Pipeline {
     pub fn new(cleaner: Cleaner, rules: RuleSet) -> Pipeline {
         Pipeline { cleaner, rules }
-    }
-
-    pub fn from_config(config: &Config) -> Pipeline {
-        Pipeline::new(
-            Cleaner::new(
-                config.cleaning.split_on.clone(),
-                config.cleaning.drop_lines.clone(),
-            ),
-            RuleSet::new(config.entities.clone(), config.topics.clone()),
-        )
     }
 
     pub fn rules(&self) -> &RuleSet {

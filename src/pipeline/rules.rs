@@ -20,10 +20,11 @@ use std::collections::HashMap;
 use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::entities;
-use super::query::{LeafKind, Node};
+use super::hits::{Hits, Key};
 use super::text::{pattern_forms, MatchText, Occurrence};
-use super::topics::{self, CompiledTopic, Key};
+use super::topics::{self, CompiledTopic};
 use crate::model::{Entity, Findings, Topic};
+use crate::query::{LeafKind, Node};
 
 /// Entities and topics compiled for matching.
 #[derive(Debug)]
@@ -48,22 +49,6 @@ pub struct RuleSet {
 struct Use {
     key: Key,
     prefix: bool,
-}
-
-/// The keys found in one item, with where they were found.
-#[derive(Debug, Default)]
-pub struct Hits {
-    /// Sorted by key, then field, then word; no duplicates.
-    pub(super) hits: Vec<(Key, Occurrence)>,
-}
-
-impl Hits {
-    /// Occurrences of one key, in text order.
-    pub fn of(&self, key: Key) -> &[(Key, Occurrence)] {
-        let start = self.hits.partition_point(|(k, _)| *k < key);
-        let end = start + self.hits[start..].partition_point(|(k, _)| *k == key);
-        &self.hits[start..end]
-    }
 }
 
 impl RuleSet {
@@ -313,7 +298,7 @@ pub fn entity_refs(query: &Node) -> Vec<(&str, usize)> {
 mod tests {
     use super::*;
     use crate::model::EntityKind;
-    use crate::pipeline::query;
+    use crate::query;
 
     fn entity(id: &str, aliases: &[&str]) -> Entity {
         Entity {

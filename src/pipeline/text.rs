@@ -21,7 +21,7 @@ use caseless::Caseless;
 use unicode_normalization::UnicodeNormalization;
 use unicode_segmentation::UnicodeSegmentation;
 
-use super::query::Field;
+use crate::query::Field;
 
 /// Gap between the word numbers of the title and the body, so that `NEAR/n` (n is at
 /// most 1000) never pairs a title word with a body word.

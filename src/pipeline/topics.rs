@@ -17,17 +17,10 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use super::query::{Field, LeafKind, Node};
-use super::rules::Hits;
+use super::hits::{Hits, Key};
 use super::text::Occurrence;
 use crate::model::{Topic, TopicMatch};
-
-/// What a leaf resolves to: a query term or a dictionary entity, by number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Key {
-    Term(u32),
-    Entity(u32),
-}
+use crate::query::{Field, LeafKind, Node};
 
 /// A topic with its query resolved to keys.
 #[derive(Debug)]

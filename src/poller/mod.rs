@@ -54,6 +54,18 @@ pub enum PollOutcome {
     Gone,
 }
 
+impl PollOutcome {
+    /// The outcome as the metrics count it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PollOutcome::Fetched { .. } => "fetched",
+            PollOutcome::NotModified => "not_modified",
+            PollOutcome::Failed { .. } => "failed",
+            PollOutcome::Gone => "gone",
+        }
+    }
+}
+
 /// One feed's poll: its items, and the state to save once they are stored.
 #[derive(Debug)]
 pub struct PollResult {
@@ -588,7 +600,11 @@ impl Poller {
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| crashed(&feed, fallback, now, interval));
-            crate::metrics::global().polled(&result.outcome);
+            let repairs = match result.outcome {
+                PollOutcome::Fetched { repairs, .. } => repairs,
+                _ => 0,
+            };
+            crate::metrics::global().polled(result.outcome.label(), repairs);
             drop(host_permit);
             let new_state = result.state.clone();
             // The global permit is held while the result waits for room in the

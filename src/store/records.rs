@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::alert::payload::AlertPayload;
+use crate::model::payload::AlertPayload;
 
 use super::{show_key, StoreError};
 
@@ -100,6 +100,17 @@ pub enum Attempt {
     Delivered { at: DateTime<Utc> },
     Retry { next: DateTime<Utc>, error: String },
     Failed { error: String },
+}
+
+impl Attempt {
+    /// The outcome as the metrics count it.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Attempt::Delivered { .. } => "delivered",
+            Attempt::Retry { .. } => "retry",
+            Attempt::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// A later copy of a story.

@@ -973,7 +973,7 @@ fn alert_counts(store: &SledStore) -> (usize, usize, usize) {
 }
 
 fn alert(item: &StoredItem, topic: &str, sink: &str, now: DateTime<Utc>) -> StoredAlert {
-    use crate::alert::payload::*;
+    use crate::model::payload::*;
     let id = format!("a-{}-{topic}-{sink}", item.story);
     StoredAlert {
         id: id.clone(),

@@ -1,9 +1,11 @@
 //! Domain types shared by the stages: what an entity and a topic are, and what the
 //! pipeline finds in an item. Data only; behaviour lives in the stage modules.
 
+pub mod payload;
+
 use std::fmt;
 
-use crate::pipeline::query::Node;
+use crate::query::Node;
 
 /// A dictionary entity: a person, place or organisation known by several names.
 #[derive(Debug, Clone, PartialEq)]

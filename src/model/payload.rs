@@ -1,7 +1,8 @@
 //! The alert as receivers see it: the JSON body of docs/webhooks.md ("Body").
 //!
 //! This is a wire type, kept apart from the domain types: fields may be added, never
-//! renamed. The body is built once, when the alert is written to the outbox, and sent
+//! renamed. It is here, below the stages, because the store keeps it (the outbox) and
+//! the alert stage sends it. The body is built once, when the alert is written to the outbox, and sent
 //! unchanged on every retry, so a receiver deduplicating on `id` sees the same bytes.
 
 use chrono::{DateTime, Utc};
