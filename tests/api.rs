@@ -8,9 +8,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use newswatch::alert::payload::{AlertPayload, ItemRef, StoryRef, TopicRef, ALERT_TYPE};
 use newswatch::api::{self, ApiState, Health};
 use newswatch::metrics;
+use newswatch::model::payload::{AlertPayload, ItemRef, StoryRef, TopicRef, ALERT_TYPE};
 use newswatch::store::{
     AlertStatus, Attempt, SledStore, StoredAlert, StoredEntity, StoredItem, StoredTopic,
 };

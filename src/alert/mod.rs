@@ -23,9 +23,6 @@
 //!   end of the run goes out as one digest (or several, [`DIGEST_CAP`] alerts each).
 
 pub mod outbox;
-// The body type lives in `model`, so that the store can keep it without depending
-// on this stage; its old path stays.
-pub use crate::model::payload;
 pub mod retry;
 pub mod sinks;
 
@@ -38,8 +35,8 @@ use tokio_util::sync::CancellationToken;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::config::{Config, RateLimit, Sink};
+use crate::model::payload::AlertPayload;
 use crate::store::{Attempt, SharedStore, StoreError, StoredAlert};
-use payload::AlertPayload;
 use retry::{Backoff, DeliveryError};
 use sinks::{SinkClient, SinkError};
 
@@ -536,6 +533,7 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::payload;
     use chrono::TimeZone;
 
     const S: fn(u64) -> Duration = Duration::from_secs;

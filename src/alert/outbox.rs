@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::payload::{
+use crate::model::payload::{
     AlertPayload, EntityRef, ItemRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
 };
 use crate::model::{EntityMention, Topic, TopicMatch};

@@ -290,8 +290,8 @@ fn feed_item(entry: feed_rs::model::Entry) -> FeedItem {
 }
 
 /// `&`, `<` and `>` as character references: plain text given to the HTML cleaner
-/// keeps them as text, and Slack's markup needs exactly these three escaped too.
-pub(crate) fn escape_html(text: &str) -> String {
+/// keeps them as text.
+fn escape_html(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -13,8 +13,8 @@ use super::text::{
     fit_lines, http_url, one_line, topics_line, utf16_len, Line,
 };
 use super::{Content, SinkClient};
-use crate::alert::payload::AlertPayload;
 use crate::alert::retry::DeliveryError;
+use crate::model::payload::AlertPayload;
 
 /// A Discord webhook message: a short `content` line and one embed with the title
 /// (linked), summary, topic, entities, feed and score, timestamped with the story's

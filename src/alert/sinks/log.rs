@@ -2,8 +2,8 @@
 //! so the shipped config shows its alerts before any receiver is set up.
 
 use super::{Content, SinkClient};
-use crate::alert::payload::AlertPayload;
 use crate::alert::retry::DeliveryError;
+use crate::model::payload::AlertPayload;
 
 /// Logs `content`, a digest as one line per alert; it cannot fail.
 pub(super) fn deliver(client: &SinkClient, content: Content<'_>) -> Result<(), DeliveryError> {

@@ -20,9 +20,9 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use url::Url;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::payload::AlertPayload;
 use super::retry::{self, DeliveryError};
 use crate::config::{Sink, SinkKind};
+use crate::model::payload::AlertPayload;
 use text::{cut_chars, one_line};
 use webhook::credential_note;
 
@@ -402,7 +402,7 @@ mod tests {
     use super::testing::{at, digest_alerts, http, ok_receiver, payload, receiver, send_to, sink};
     use super::text::utf16_len;
     use super::*;
-    use crate::alert::payload::TopicRef;
+    use crate::model::payload::TopicRef;
 
     #[test]
     fn client_needs_a_url_and_hides_it() {

@@ -13,8 +13,8 @@ use super::text::{
     Line,
 };
 use super::{insert, Content, SinkClient};
-use crate::alert::payload::AlertPayload;
 use crate::alert::retry::DeliveryError;
+use crate::model::payload::AlertPayload;
 
 /// ntfy tags (entity ids) per message; ntfy shows them as chips, more is clutter.
 const MAX_NTFY_TAGS: usize = 5;
@@ -191,8 +191,8 @@ pub(super) async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::payload::EntityRef;
     use crate::alert::sinks::testing::payload;
+    use crate::model::payload::EntityRef;
 
     #[test]
     fn ntfy_request_headers_and_body() {

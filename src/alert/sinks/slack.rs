@@ -12,8 +12,8 @@ use super::text::{
     http_url, one_line, topics_line, Line,
 };
 use super::{Content, SinkClient};
-use crate::alert::payload::AlertPayload;
 use crate::alert::retry::DeliveryError;
+use crate::model::payload::AlertPayload;
 
 /// A Slack incoming-webhook message: `text` for notifications and clients without
 /// blocks, and blocks with the linked title, summary, topic, feed, entities, matched
@@ -70,9 +70,19 @@ fn slack_field(label: &str, value: &str) -> Value {
     json!({"type": "mrkdwn", "text": format!("*{label}*\n{value}")})
 }
 
-/// Slack's three markup characters as entities.
+/// Slack's three control characters (`&`, `<`, `>`) as the entities its message
+/// formatting asks for; nothing else is escaped there.
 fn slack_escape(text: &str) -> String {
-    crate::parse::escape_html(text)
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A URL fit for `<url|text>`: http(s) only (anything else Slack would not link, or
@@ -165,8 +175,8 @@ pub(super) async fn deliver(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::alert::payload::EntityRef;
     use crate::alert::sinks::testing::payload;
+    use crate::model::payload::EntityRef;
 
     #[test]
     fn slack_body_links_and_escapes() {

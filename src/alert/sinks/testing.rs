@@ -16,11 +16,11 @@ use reqwest::header::HeaderValue;
 use url::Url;
 
 use super::SinkClient;
-use crate::alert::payload::{
-    AlertPayload, EntityRef, ItemRef, RelatedRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
-};
 use crate::alert::retry::DeliveryError;
 use crate::config::{Sink, SinkKind};
+use crate::model::payload::{
+    AlertPayload, EntityRef, ItemRef, RelatedRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
+};
 
 pub(super) fn payload() -> AlertPayload {
     AlertPayload {

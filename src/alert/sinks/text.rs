@@ -5,7 +5,7 @@
 use chrono::SecondsFormat;
 use url::Url;
 
-use crate::alert::payload::AlertPayload;
+use crate::model::payload::AlertPayload;
 
 /// Entity names listed in chat messages; the payload has them all.
 const MAX_ENTITY_NAMES: usize = 8;

@@ -16,9 +16,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{insert, unix_seconds, Content, SinkClient, SinkError};
-use crate::alert::payload::AlertPayload;
 use crate::alert::retry::DeliveryError;
 use crate::config::Sink;
+use crate::model::payload::AlertPayload;
 
 // ---------------------------------------------------------------------------------
 // Secrets and signatures
