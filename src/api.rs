@@ -9,7 +9,7 @@
 //! | `GET /api/alerts?status=&limit=` | alerts, newest first |
 //!
 //! `/api/*` answers with the same fields as `newswatch items --json` and
-//! `alerts --json` ([`item_json`], [`alert_json`]). When a token is configured
+//! `alerts --json` ([`crate::view`]). When a token is configured
 //! (`api.token_env`), `/api/*` requires `Authorization: Bearer <token>`; `/healthz` and
 //! `/metrics` stay open for probes and scrapers: they carry counts and the ids of
 //! topics and sinks, never stored items or alerts.
@@ -39,7 +39,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Api;
-use crate::store::{AlertStatus, ItemQuery, Listing, SharedStore, StoredAlert, StoredItem};
+use crate::store::{AlertStatus, ItemQuery, Listing, SharedStore};
+use crate::view::{alert_json, item_json, parse_since};
 
 /// Items or alerts listed when the query gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -293,62 +294,6 @@ pub fn router(state: ApiState) -> Router {
         .merge(guarded)
         .fallback(not_found)
         .with_state(state)
-}
-
-/// A stored item as `newswatch items --json` prints it.
-pub fn item_json(item: &StoredItem) -> Value {
-    json!({
-        "id": item.id,
-        "feed": item.feed_name,
-        "title": item.title,
-        "url": item.url,
-        "published": item.published.map(|d| d.to_rfc3339()),
-        "fetched": item.fetched.to_rfc3339(),
-        "story": item.story,
-        "story_lead": item.is_story_lead,
-        "entities": item.entities.iter().map(|e| json!({"id": e.id, "mentions": e.mentions})).collect::<Vec<_>>(),
-        "topics": item.topics.iter().map(|t| json!({"id": t.id, "score": t.score, "matched": t.matched})).collect::<Vec<_>>(),
-    })
-}
-
-/// An alert as `newswatch alerts --json` prints it.
-pub fn alert_json(alert: &StoredAlert) -> Value {
-    json!({
-        "id": alert.id,
-        "status": alert.status.as_str(),
-        "sink": alert.sink,
-        "topic": alert.topic,
-        "item": alert.item_id,
-        "title": alert.payload.item.title,
-        "created": alert.created.to_rfc3339(),
-        "attempts": alert.attempts,
-        "next_attempt": alert.next_attempt.to_rfc3339(),
-        "delivered_at": alert.delivered_at.map(|d| d.to_rfc3339()),
-        "last_error": alert.last_error,
-    })
-}
-
-/// A `since` value: a duration ago ("2h", "3d 12h"), an RFC 3339 timestamp, or a
-/// date (midnight UTC). A duration reaching before the representable past is an error,
-/// not a panic.
-pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
-    if let Ok(ago) = humantime::parse_duration(text) {
-        return chrono::Duration::from_std(ago)
-            .ok()
-            .and_then(|ago| now.checked_sub_signed(ago))
-            .ok_or_else(|| format!("{text:?} reaches too far back"));
-    }
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        if let Some(midnight) = day.and_hms_opt(0, 0, 0) {
-            return Ok(midnight.and_utc());
-        }
-    }
-    Err(format!(
-        "{text:?} is neither a duration like \"2h\" nor a time like 2025-03-14T10:00:00Z"
-    ))
 }
 
 /// An answer other than success, as JSON `{"error": …}`.
@@ -828,26 +773,6 @@ mod tests {
             Duration::from_secs(2700)
         );
         assert_eq!(progress_bound(Duration::MAX), Duration::MAX);
-    }
-
-    #[test]
-    fn since_takes_durations_timestamps_and_dates() {
-        let now = DateTime::parse_from_rfc3339("2025-03-14T12:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let at = |s: &str| parse_since(s, now).map(|t| t.to_rfc3339());
-        assert_eq!(at("2h").unwrap(), "2025-03-14T10:00:00+00:00");
-        assert_eq!(at("1d 6h").unwrap(), "2025-03-13T06:00:00+00:00");
-        assert_eq!(
-            at("2025-03-14T10:30:00+01:00").unwrap(),
-            "2025-03-14T09:30:00+00:00"
-        );
-        assert_eq!(at("2025-03-01").unwrap(), "2025-03-01T00:00:00+00:00");
-        assert!(at("yesterday").unwrap_err().contains("\"yesterday\""));
-        assert!(at("").is_err());
-        // Far beyond the representable past: an error, never a panic.
-        assert!(at("100000000y").unwrap_err().contains("too far back"));
-        assert!(at("18446744073709551615s").is_err());
     }
 
     #[test]

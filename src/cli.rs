@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use crate::config::{self, Config};
 use crate::daemon;
 use crate::parse::{self, Parsed};
-use crate::pipeline::{Pipeline, Processed};
 use crate::service::{self, Notifier};
 use crate::store::{AlertStatus, ItemQuery, Listing, SharedStore, SledStore, StoreError};
+use crate::view;
 
 /// The largest input `scan` reads; a larger file is refused rather than exhausting memory.
 const MAX_SCAN_BYTES: u64 = 256 * 1024 * 1024;
@@ -554,7 +554,7 @@ fn alerts(
     });
     let found = store.alerts(status, limit).context("reading the outbox")?;
     report_damage(&found, "alerts", path);
-    let rows: Vec<Value> = found.iter().map(crate::api::alert_json).collect();
+    let rows: Vec<Value> = found.iter().map(view::alert_json).collect();
     print_rows(&rows, json, alert_line)?;
     if rows.is_empty() && !json {
         eprintln!("newswatch: no alerts");
@@ -613,7 +613,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// `--since`: a duration ago ("2h") or a date or timestamp.
 fn parse_since(text: &str) -> Result<DateTime<Utc>, String> {
-    crate::api::parse_since(text, Utc::now())
+    view::parse_since(text, Utc::now())
 }
 
 fn items(
@@ -648,7 +648,7 @@ fn items(
                 })
                 .context("reading items")?;
             report_damage(&found, "items", path);
-            found.iter().map(crate::api::item_json).collect()
+            found.iter().map(view::item_json).collect()
         }
         Reader::Api(api) => {
             let mut query = vec![("limit", api.limit(limit).to_string())];
@@ -953,7 +953,7 @@ fn scan(
             eprintln!("newswatch: {source}: no articles found");
         }
         for (index, (processed, extra)) in items.into_iter().enumerate() {
-            let line = item_json(
+            let line = view::scanned_json(
                 &pipeline, &source, kind, index, &processed, extra, with_text, explain,
             );
             serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
@@ -1021,63 +1021,3 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// The first block of an input, enough for [`parse::decode`]'s binary check.
 const HEAD_BYTES: u64 = parse::SNIFF_LEN as u64;
-
-#[allow(clippy::too_many_arguments)]
-fn item_json(
-    pipeline: &Pipeline,
-    source: &str,
-    kind: &str,
-    index: usize,
-    processed: &Processed,
-    extra: Option<Value>,
-    with_text: bool,
-    explain: bool,
-) -> Value {
-    let Processed {
-        article, findings, ..
-    } = processed;
-    let mut line = json!({
-        "source": source,
-        "kind": kind,
-        "index": index,
-        "title": article.title,
-        "entities": findings.entities.iter().map(|e| json!({
-            "id": e.id,
-            "name": e.name,
-            "kind": e.kind.as_str(),
-            "mentions": e.mentions,
-            "first": {
-                "field": if e.first.in_title { "title" } else { "body" },
-                "char": e.first.char_offset,
-            },
-        })).collect::<Vec<_>>(),
-        "topics": findings.topics.iter().map(|t| json!({
-            "id": t.id,
-            "name": t.name,
-            "score": t.score,
-            "matched": t.matched,
-        })).collect::<Vec<_>>(),
-        "text_length": article.body.chars().count(),
-    });
-    if let (Some(Value::Object(extra)), Some(obj)) = (extra, line.as_object_mut()) {
-        for (k, v) in extra {
-            if !v.is_null() {
-                obj.insert(k, v);
-            }
-        }
-    }
-    if let Some(obj) = line.as_object_mut() {
-        if with_text {
-            obj.insert("text".into(), Value::String(article.body.clone()));
-        }
-        if explain {
-            let why: serde_json::Map<String, Value> = pipeline
-                .explain(article)
-                .into_iter()
-                .map(|(id, why)| (id, Value::String(why)))
-                .collect();
-            obj.insert("explain".into(), Value::Object(why));
-        }
-    }
-    line
-}

@@ -35,3 +35,4 @@ pub mod poller;
 pub mod query;
 pub mod service;
 pub mod store;
+pub mod view;
