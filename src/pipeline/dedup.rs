@@ -24,7 +24,7 @@
 //!
 //! Pure and synchronous: the window lives in memory and the caller feeds it.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ use super::text::words;
 /// of 100 (worst 23), and longer texts drift less (10 edits to 530 words: 16 bits at
 /// most). Different stories on the same event measured 30–35 bits, and unrelated
 /// texts differ like coin flips, 32 ± 4 bits, so 20 admits about 0.2% of the
-/// unrelated stories in the window as candidates; [`resemblance`] turns those away at
+/// unrelated stories in the window as candidates; resemblance turns those away at
 /// the cost of one comparison each, while a missed copy would cost a repeated alert.
 pub const DEFAULT_MAX_DISTANCE: u32 = 20;
 
@@ -60,12 +60,14 @@ const SHINGLE: usize = 3;
 
 /// The 64-bit SimHash of `text`'s shingles.
 ///
-/// An empty text (no words) has fingerprint 0.
+/// An empty text (no words) has fingerprint 0. The daemon and benchmarks take the
+/// shingles the pipeline computed ([`simhash`]); this whole-text form is for tests.
+#[cfg(test)]
 pub fn fingerprint(text: &str) -> u64 {
     simhash(&shingles(text))
 }
 
-/// The SimHash of shingles already computed (see [`fingerprint`]).
+/// The SimHash of shingles already computed.
 pub fn simhash(shingles: &[u64]) -> u64 {
     if shingles.is_empty() {
         return 0;
@@ -231,7 +233,9 @@ pub fn estimate(a: &[u32], b: &[u32]) -> f64 {
 
 /// The Jaccard index of two shingle sets as given by [`shingles`] (sorted, no
 /// duplicates): shared shingles over all shingles. Two empty sets resemble each
-/// other not at all, so texts without words never form a story.
+/// other not at all, so texts without words never form a story. The exact measure the
+/// sketches estimate; only tests compute it, to check the estimate.
+#[cfg(test)]
 pub fn resemblance(a: &[u64], b: &[u64]) -> f64 {
     let (mut i, mut j, mut shared) = (0, 0, 0usize);
     while i < a.len() && j < b.len() {
@@ -701,7 +705,8 @@ impl StoryIndex {
 
     /// Stories whose fingerprint is within the distance bound, nearest first (ties:
     /// the earlier story first), each story once. A linear scan, for tests and
-    /// diagnostics; the daemon uses [`StoryWindow::same_story`].
+    /// diagnostics (the poll benchmark counts candidates with it); the daemon uses
+    /// [`StoryWindow::same_story`].
     pub fn candidates(&self, fingerprint: u64) -> Vec<&str> {
         let max_distance = self.stories.max_distance;
         let mut found: Vec<(u32, usize, &str)> = self
@@ -714,7 +719,7 @@ impl StoryIndex {
             })
             .collect();
         found.sort_unstable();
-        let mut seen = HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         found
             .into_iter()
             .map(|(_, _, story)| story)
