@@ -1,0 +1,736 @@
+//! Cleaning: raw text or HTML in, [`Article`]s of normalised plain text out.
+//!
+//! This module owns everything between "bytes decoded to a `&str`" and
+//! "title + body ready for entity/topic detection". It is pure: no I/O, no
+//! global state apart from constant regexes, and it never panics.
+//!
+//! The built-in rules, in the order they run:
+//!
+//! 1. **HTML to text** ([`html_to_text`], only for HTML input): parsed with
+//!    html5ever (via `scraper`), so entities, unclosed tags and tag soup are
+//!    handled the way a browser would. Block elements become line breaks,
+//!    inline elements join, and the content of non-article elements (scripts,
+//!    styles, site chrome such as `nav`/`footer`, forms, media fallbacks, photo
+//!    captions, `hidden` elements, lists whose every word is a link) is
+//!    skipped.
+//! 2. **Normalisation** ([`normalize`]): NFKC, typographic quotes and dashes to
+//!    ASCII, invisible characters and control characters removed, whitespace
+//!    collapsed, one paragraph per line, no empty lines.
+//! 3. **Splitting** (documents only): lines matching a configured `split_on`
+//!    regex separate articles; empty segments are dropped.
+//! 4. **Configured `drop_lines`**: lines matching any of them are removed.
+//! 5. **Navigation menus**: runs of three or more short link-like lines, and
+//!    single lines made of several short items joined by ` | `, ` · `, ...
+//! 6. **Photo captions and credits**: lines carrying a credit marker
+//!    (`AP Photo/`, `Photo:`, `Getty Images`, `Фото:`, ...) or a caption
+//!    opening (`In this photo`, `FILE -`, ...), and, right after the title, an
+//!    agency-style caption (weekday + full date + a photo-source word).
+//! 7. **Title**: the first remaining line, unless it is too long to be a
+//!    headline; then it stays in the body as the lede and the title is its
+//!    start, cut at a word boundary and ending with `…`.
+
+mod html;
+mod lines;
+mod normalize;
+
+use regex::Regex;
+use unicode_segmentation::UnicodeSegmentation;
+
+pub use html::html_to_text;
+use lines::*;
+pub use normalize::normalize;
+
+/// One article: a title and a body of paragraphs separated by `\n`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Article {
+    pub title: String,
+    pub body: String,
+}
+
+/// The cleaning rules: built-in ones plus the configured `split_on` and `drop_lines`.
+#[derive(Debug, Clone)]
+pub struct Cleaner {
+    split_on: Vec<Regex>,
+    drop_lines: Vec<Regex>,
+}
+
+impl Cleaner {
+    pub fn new(split_on: Vec<Regex>, drop_lines: Vec<Regex>) -> Cleaner {
+        Cleaner {
+            split_on,
+            drop_lines,
+        }
+    }
+
+    /// A whole document (plain text, or HTML when `is_html`): split into articles.
+    ///
+    /// Every segment between separator lines that still has text after the
+    /// line rules becomes one article; the others (empty segments, a site menu
+    /// after the last separator) produce nothing.
+    pub fn clean_document(&self, text: &str, is_html: bool) -> Vec<Article> {
+        let text = if is_html {
+            normalize(&html_to_text(text))
+        } else {
+            normalize(text)
+        };
+        let mut articles = Vec::new();
+        let mut segment: Vec<&str> = Vec::new();
+        for line in text.lines() {
+            // `normalize` already trimmed the line; trim again so the contract
+            // ("tested against the trimmed line") does not depend on that.
+            if self.split_on.iter().any(|re| re.is_match(line.trim())) {
+                articles.extend(self.segment_to_article(&segment));
+                segment.clear();
+            } else {
+                segment.push(line);
+            }
+        }
+        articles.extend(self.segment_to_article(&segment));
+        articles
+    }
+
+    /// A feed item: the title is given, the body is HTML (or text, which parses as HTML).
+    ///
+    /// The body goes through the same line rules as a document segment but is
+    /// never split. An empty title is derived from the body like a document's.
+    pub fn clean_item(&self, title: &str, body_html: &str) -> Article {
+        // A body without a single tag is plain text (JSON Feed `content_text`,
+        // many RSS descriptions): its line breaks are paragraphs, which HTML
+        // would fold into spaces. As `<br>`s they survive the parser, which
+        // still decodes character references.
+        let body_text = if body_html.contains('<') {
+            normalize(&html_to_text(body_html))
+        } else {
+            normalize(&html_to_text(&body_html.replace('\n', "<br>")))
+        };
+        let lines: Vec<&str> = body_text.lines().collect();
+        let title = clean_title(title);
+        if title.is_empty() {
+            let lines = self.clean_lines(&lines, true);
+            split_title(&lines).unwrap_or_default()
+        } else {
+            let lines = self.clean_lines(&lines, false);
+            Article {
+                title,
+                body: lines.join("\n"),
+            }
+        }
+    }
+
+    /// One segment of a document: line rules, then title and body.
+    fn segment_to_article(&self, segment: &[&str]) -> Option<Article> {
+        if segment.is_empty() {
+            return None;
+        }
+        let lines = self.clean_lines(segment, true);
+        split_title(&lines)
+    }
+
+    /// Rules 4 to 6 over normalised, non-empty lines. `title_first` says
+    /// whether the first line will become the title (documents, title-less
+    /// items): the caption-date rule then looks at the two lines after it
+    /// rather than at the first two.
+    fn clean_lines<'a>(&self, lines: &[&'a str], title_first: bool) -> Vec<&'a str> {
+        let kept: Vec<&'a str> = lines
+            .iter()
+            .copied()
+            .filter(|line| !self.drop_lines.iter().any(|re| re.is_match(line)))
+            .collect();
+        let kept = drop_menus(&kept);
+        let kept: Vec<&'a str> = kept.into_iter().filter(|l| !is_credit_line(l)).collect();
+        drop_dated_captions(kept, title_first)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rule 7: title.
+
+/// A first line longer than this (in characters) is a lede, not a headline.
+const MAX_HEADLINE_CHARS: usize = 200;
+/// Longest derived title, in characters, `…` included.
+const DERIVED_TITLE_CHARS: usize = 120;
+/// Longest feed title kept, in characters, `…` included. A feed can put megabytes in
+/// a `<title>`; whole, it was stored, sent in every alert and logged. No headline
+/// comes near this.
+pub const MAX_TITLE_CHARS: usize = 500;
+
+/// Title and body from cleaned lines; `None` when nothing is left.
+fn split_title(lines: &[&str]) -> Option<Article> {
+    let (first, rest) = lines.split_first()?;
+    if first.chars().count() > MAX_HEADLINE_CHARS {
+        Some(Article {
+            title: title_from_lede(first),
+            body: lines.join("\n"),
+        })
+    } else {
+        Some(Article {
+            title: (*first).to_string(),
+            body: rest.join("\n"),
+        })
+    }
+}
+
+/// The start of `lede`, cut at a word boundary to at most
+/// [`DERIVED_TITLE_CHARS`] characters including the final `…`.
+fn title_from_lede(lede: &str) -> String {
+    shorten(lede, DERIVED_TITLE_CHARS)
+}
+
+/// `text` cut at a word boundary to at most `max` characters including the final
+/// `…`, or whole when it fits. Counts and cuts whole grapheme clusters so no accent
+/// or emoji is split.
+fn shorten(text: &str, max: usize) -> String {
+    let lede = text;
+    let budget = max - 1;
+    let mut used = 0;
+    let mut end = 0;
+    let mut last_space = None;
+    for (i, grapheme) in lede.grapheme_indices(true) {
+        let len = grapheme.chars().count();
+        if used + len > budget {
+            break;
+        }
+        if grapheme.chars().all(char::is_whitespace) {
+            last_space = Some(i);
+        }
+        used += len;
+        end = i + grapheme.len();
+    }
+    if end == lede.len() {
+        return lede.to_string();
+    }
+    // Prefer the last word boundary unless that would throw away most of
+    // the budget (one giant token, or a script written without spaces).
+    let cut = match last_space {
+        Some(space) if space >= end / 2 => space,
+        _ => end,
+    };
+    let head = lede.get(..cut).unwrap_or(lede);
+    let mut title = head
+        .trim_end_matches(|c: char| {
+            c.is_whitespace() || matches!(c, ',' | ';' | ':' | '-' | '(' | '[')
+        })
+        .to_string();
+    title.push('…');
+    title
+}
+
+/// A feed title: markup and character references resolved when present, then
+/// normalised to one line.
+fn clean_title(title: &str) -> String {
+    let mut text = if title.contains(['<', '&']) {
+        normalize(&html_to_text(title))
+    } else {
+        String::new()
+    };
+    if text.is_empty() {
+        // Plain text, or "markup" that was all skipped (e.g. a literal
+        // `<title>`): better the raw characters than no title.
+        text = normalize(title);
+    }
+    let title = text.lines().collect::<Vec<_>>().join(" ");
+    if title.chars().count() > MAX_TITLE_CHARS {
+        shorten(&title, MAX_TITLE_CHARS)
+    } else {
+        title
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::html::*;
+    use super::normalize::*;
+    use super::*;
+
+    fn cleaner() -> Cleaner {
+        Cleaner::new(
+            vec![Regex::new(r"^={5,}\s*$").unwrap()],
+            vec![Regex::new(r"^(?i)advertisement$").unwrap()],
+        )
+    }
+
+    fn article(title: &str, body: &str) -> Article {
+        Article {
+            title: title.to_string(),
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn builtin_regexes_compile() {
+        for re in [
+            &INLINE_MENU_SEPARATOR,
+            &CREDIT_MARKER,
+            &CAPTION_OPENING,
+            &CAPTION_DATE,
+            &PHOTO_SOURCE,
+        ] {
+            std::sync::LazyLock::force(re);
+        }
+    }
+
+    #[test]
+    fn html_to_text_cases() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("paragraphs", "<p>First one.</p><p>Second one.</p>", "First one.\nSecond one."),
+            ("br", "Line one<br>Line two<br/>Line three", "Line one\nLine two\nLine three"),
+            ("inline joins", "<p>A <b>bold</b> and <i>tilted</i> word.</p>", "A bold and tilted word."),
+            ("source newlines are spaces", "<p>wrapped\nin the\r\nsource</p>", "wrapped in the source"),
+            ("entities", "<p>Salt &amp; pepper&nbsp;now, it&#8217;s &lt;ok&gt;</p>", "Salt & pepper now, it's <ok>"),
+            ("script and style", "<p>Kept.</p><script>var x = '<p>no</p>';</script><style>p{}</style>", "Kept."),
+            ("nav and footer", "<nav><a>Home</a></nav><p>Story.</p><footer>Legal</footer>", "Story."),
+            ("figcaption", "<figure><img src=x><figcaption>Smoke rises.</figcaption></figure><p>Text.</p>", "Text."),
+            ("head and title", "<html><head><title>Site</title></head><body><h1>Head</h1><p>Body.</p></body></html>", "Head\nBody."),
+            ("site header skipped", "<header>Logo Menu</header><p>Body.</p>", "Body."),
+            ("article header kept", "<article><header><h1>Headline</h1></header><p>Body.</p></article>", "Headline\nBody."),
+            ("header with the headline kept", "<header><h1>Headline</h1></header><p>Body.</p>", "Headline\nBody."),
+            ("search form", "<form><label>Search</label><input></form><p>Body.</p>", "Body."),
+            ("page-wrapping form", "<form><h1>Headline</h1><p>Body.</p></form>", "Headline\nBody."),
+            ("hidden and roles", "<div hidden>x</div><div role=\"navigation\">y</div><span aria-hidden=\"true\">z</span><p>Body.</p>", "Body."),
+            ("list items", "<ul><li>one</li><li>two</li></ul>", "one\ntwo"),
+            ("link list", "<ul><li><a href=/>Start</a></li><li><a href=/b>Blog</a> |</li></ul><h1>Head</h1>", "Head"),
+            ("list with some links kept", "<ol><li>See <a href=/r>the report</a> first.</li></ol>", "See the report first."),
+            ("table rows", "<table><tr><td>a</td><td>b</td></tr><tr><td>c</td></tr></table>", "a b\nc"),
+            ("pre keeps lines", "<pre>x = 1\ny = 2</pre>", "x = 1\ny = 2"),
+            ("tag soup", "<p>One<p>Two <b>bold <i>both</b> italic</i><div>Three<span>", "One\nTwo bold both italic\nThree"),
+            ("unclosed nav swallows", "<p>Kept.</p><nav><li>Home<li>News", "Kept."),
+            ("comment", "<p>A<!-- hidden -->B</p>", "AB"),
+            ("unclosed title", "<html><head><title>Site<body><p>Text one.<p>Two &amp; three.", "Site\nText one.\nTwo & three."),
+            ("nested unclosed titles", "<title>a<title>b<title>c<title><p>d", "a\nb"),
+            ("empty", "", ""),
+            ("no markup", "Just text", "Just text"),
+        ];
+        for (name, html, want) in cases {
+            assert_eq!(normalize(&html_to_text(html)), *want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn html_to_text_survives_deep_nesting() {
+        // Iterative walk: no stack overflow; the piecewise parse keeps this
+        // from taking minutes.
+        let depth = 100_000;
+        let html = format!(
+            "{}deep text{}",
+            "<div>".repeat(depth),
+            "</div>".repeat(depth)
+        );
+        assert_eq!(normalize(&html_to_text(&html)), "deep text");
+    }
+
+    #[test]
+    fn deep_nesting_keeps_all_text() {
+        let html = "<div><p>x</p>".repeat(3 * MAX_NESTING);
+        let text = normalize(&html_to_text(&html));
+        assert_eq!(text.lines().count(), 3 * MAX_NESTING);
+        assert!(text.lines().all(|l| l == "x"));
+    }
+
+    #[test]
+    fn nesting_cuts_cases() {
+        assert!(nesting_cuts("<div><p>a</p></div>").is_empty());
+        let ok = "<div>".repeat(MAX_NESTING) + &"</div>".repeat(MAX_NESTING);
+        assert!(nesting_cuts(&ok).is_empty());
+        let flat = "<div>x</div>".repeat(10 * MAX_NESTING);
+        assert!(nesting_cuts(&flat).is_empty());
+        let voids = "<br><img src=a><p>x".repeat(10 * MAX_NESTING);
+        assert!(nesting_cuts(&voids).is_empty());
+        let script = format!("<script>{}</script>", "<div>".repeat(2 * MAX_NESTING));
+        assert!(nesting_cuts(&script).is_empty());
+        let deep = "<div>".repeat(2 * MAX_NESTING + 1);
+        assert_eq!(nesting_cuts(&deep).len(), 2);
+        for junk in [
+            "<", "<!", "<!--", "</", "<a", "<script", "<div/", "<>", "<é",
+        ] {
+            let _ = nesting_cuts(junk);
+        }
+    }
+
+    #[test]
+    fn normalize_cases() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("ligature", "\u{FB01}ne", "fine"),
+            (
+                "full-width",
+                "\u{FF21}\u{FF22} \u{FF11}\u{FF12}\u{FF13}",
+                "AB 123",
+            ),
+            (
+                "double quotes",
+                "\u{201C}a\u{201D} \u{201E}b\u{201F} \u{00AB}c\u{00BB} 5\u{2033}",
+                "\"a\" \"b\" \"c\" 5\"",
+            ),
+            (
+                "single quotes",
+                "\u{2018}a\u{2019} \u{201A}b\u{201B} 5\u{2032} \u{02BC}",
+                "'a' 'b' 5' '",
+            ),
+            (
+                "dashes",
+                "a\u{2010}b\u{2011}c\u{2012}d\u{2013}e\u{2014}f\u{2015}g\u{2212}h",
+                "a-b-c-d-e-f-g-h",
+            ),
+            (
+                "invisible",
+                "in\u{00AD}vis\u{200B}i\u{200C}b\u{200D}l\u{2060}e\u{FEFF}",
+                "invisible",
+            ),
+            ("controls", "a\u{0000}b\u{0007}c\u{007F}d\u{009F}e", "abcde"),
+            ("tab", "a\tb", "a b"),
+            ("crlf", "a\r\nb\rc", "a\nb\nc"),
+            ("nbsp and runs", "a\u{00A0}\u{00A0} \u{3000}b   c", "a b c"),
+            ("trim lines", "  a  \n\t b \t", "a\nb"),
+            ("blank lines", "\n\na\n\n \n\t\nb\n\n", "a\nb"),
+            (
+                "unicode line separators",
+                "a\u{2028}b\u{2029}c\u{0085}d",
+                "a\nb\nc\nd",
+            ),
+            (
+                "combining across ascii",
+                "Cafe\u{0301} ok, nai\u{0308}ve",
+                "Café ok, naïve",
+            ),
+            ("cyrillic untouched", "Київ і Москва", "Київ і Москва"),
+            ("greek", "Κεντρική Σελίδα", "Κεντρική Σελίδα"),
+            ("empty", "", ""),
+            ("only whitespace", " \n\t\r\n ", ""),
+        ];
+        for (name, input, want) in cases {
+            assert_eq!(normalize(input), *want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn normalize_is_idempotent() {
+        let input = "  \u{201C}Ｑuote\u{201D}\u{2014}\u{FB01}x\r\n\r\n\u{00AD}y\t z ";
+        let once = normalize(input);
+        assert_eq!(normalize(&once), once);
+    }
+
+    #[test]
+    fn split_and_title() {
+        let text = "First headline\nFirst body.\n=====\n======\nSecond headline\n\nSecond body one.\nSecond body two.\n=====\n";
+        assert_eq!(
+            cleaner().clean_document(text, false),
+            vec![
+                article("First headline", "First body."),
+                article("Second headline", "Second body one.\nSecond body two."),
+            ]
+        );
+    }
+
+    #[test]
+    fn separator_matched_on_trimmed_line() {
+        let text = "One\nbody a\n   =======   \nTwo\nbody b";
+        let got = cleaner().clean_document(text, false);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].title, "Two");
+    }
+
+    #[test]
+    fn html_document_is_split_too() {
+        let html = "<h1>Alpha</h1><p>Alpha text.</p><p>=====</p><h2>Beta</h2><p>Beta text.</p>";
+        assert_eq!(
+            cleaner().clean_document(html, true),
+            vec![
+                article("Alpha", "Alpha text."),
+                article("Beta", "Beta text.")
+            ]
+        );
+    }
+
+    #[test]
+    fn long_lede_gives_derived_title() {
+        let lede = "The city council voted late on Tuesday to close the old river bridge for repairs, \
+                    after engineers warned that cracks in two of its piers had widened over the winter \
+                    and that heavy lorries should be kept off it until the work is finished next year.";
+        assert!(lede.chars().count() > MAX_HEADLINE_CHARS);
+        let text = format!("{lede}\nA second paragraph.");
+        let got = cleaner().clean_document(&text, false);
+        assert_eq!(got.len(), 1);
+        let title = &got[0].title;
+        assert!(title.ends_with('…'), "{title}");
+        assert!(title.chars().count() <= DERIVED_TITLE_CHARS, "{title}");
+        let stem = title.trim_end_matches('…');
+        assert!(lede.starts_with(stem));
+        // Cut at a word boundary: no word of the lede is split.
+        assert!(
+            !lede[stem.len()..].starts_with(char::is_alphanumeric),
+            "{title}"
+        );
+        assert_eq!(got[0].body, format!("{lede}\nA second paragraph."));
+    }
+
+    #[test]
+    fn title_from_lede_without_spaces() {
+        let lede = "字".repeat(300);
+        let title = title_from_lede(&lede);
+        assert_eq!(title.chars().count(), DERIVED_TITLE_CHARS);
+        assert!(title.ends_with('…'));
+    }
+
+    #[test]
+    fn menus() {
+        let cases: &[(&str, &str, Option<Article>)] = &[
+            (
+                "bulleted menu after story",
+                "Bridge reopens after repairs\nTraffic is flowing again.\n- Home\n- World news\n- Sport\n- Κεντρική Σελίδα\n- Ταξίδια",
+                Some(article("Bridge reopens after repairs", "Traffic is flowing again.")),
+            ),
+            ("menu-only segment", "- Opinion\n- Food & Drink\n- Πολιτική\n- Weather", None),
+            (
+                "plain menu lines",
+                "Home\nPolitics\nCulture\nFarmers protest in the capital\nThey blocked three roads.",
+                Some(article("Farmers protest in the capital", "They blocked three roads.")),
+            ),
+            (
+                "pipe menu",
+                "Home | World | Sport | Business\nPort strike ends\nDockers return on Monday.",
+                Some(article("Port strike ends", "Dockers return on Monday.")),
+            ),
+            (
+                "breadcrumb",
+                "News · Europe · Baltic\nFerry delayed by ice\nThe crossing took nine hours.",
+                Some(article("Ferry delayed by ice", "The crossing took nine hours.")),
+            ),
+            (
+                "headline and dateline kept",
+                "Kyiv metro extended\n12 March 2025\nTwo new stations opened.",
+                Some(article("Kyiv metro extended", "12 March 2025\nTwo new stations opened.")),
+            ),
+            (
+                "headline, byline, dateline kept",
+                "Snow closes schools\nBy Ann Example\nMarch 3, 2025\nClasses resume on Thursday.",
+                Some(article("Snow closes schools", "By Ann Example\nMarch 3, 2025\nClasses resume on Thursday.")),
+            ),
+            (
+                "sentence cut by line breaks kept",
+                "Talks go on\nThe envoy welcomed\nthe offer\nbut said\nmore work is needed.",
+                Some(article("Talks go on", "The envoy welcomed\nthe offer\nbut said\nmore work is needed.")),
+            ),
+            (
+                "two short lines kept",
+                "Markets rally\nShares up\nThe index rose by two percent.",
+                Some(article("Markets rally", "Shares up\nThe index rose by two percent.")),
+            ),
+            (
+                "short sentences are not links",
+                "Quiz night\nWho won?\nNobody knows.\nTry again!\nSee you.",
+                Some(article("Quiz night", "Who won?\nNobody knows.\nTry again!\nSee you.")),
+            ),
+            (
+                "two-item pipe line kept",
+                "Live | Flood warning in the north\nRivers are rising.",
+                Some(article("Live | Flood warning in the north", "Rivers are rising.")),
+            ),
+        ];
+        for (name, text, want) in cases {
+            let got = cleaner().clean_document(text, false);
+            assert_eq!(got.into_iter().next(), *want, "case {name}");
+        }
+    }
+
+    #[test]
+    fn trailing_menu_after_separators_gives_no_article() {
+        let mut text = String::from(
+            "Dam inspection finished\n\nInspectors found no new damage.\n=====\n=====\n",
+        );
+        for item in [
+            "Opinion",
+            "Health",
+            "Ψυχαγωγία",
+            "Film/Movie",
+            "Tips & Tricks",
+            "Κεντρική Σελίδα",
+        ] {
+            text.push_str("- ");
+            text.push_str(item);
+            text.push('\n');
+        }
+        assert_eq!(
+            cleaner().clean_document(&text, false),
+            vec![article(
+                "Dam inspection finished",
+                "Inspectors found no new damage."
+            )]
+        );
+    }
+
+    #[test]
+    fn captions() {
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "agency credit",
+                "Harbour fire put out\nSmoke over the docks. (AP Photo/Jane Doe)\nFirefighters worked all night.",
+                "Firefighters worked all night.",
+            ),
+            (
+                "photo label",
+                "Harbour fire put out\nPHOTO: city fire service\nFirefighters worked all night.",
+                "Firefighters worked all night.",
+            ),
+            (
+                "russian label",
+                "Пожар потушен\nФото: пресс-служба МЧС\nПожарные работали всю ночь.",
+                "Пожарные работали всю ночь.",
+            ),
+            (
+                "russian opening",
+                "Пожар потушен\nФото Ивана Примерова\nПожарные работали всю ночь.",
+                "Пожарные работали всю ночь.",
+            ),
+            (
+                "file photo",
+                "Harbour fire put out\nFILE \u{2014} A crane at the port in 2019.\nFirefighters worked all night.",
+                "Firefighters worked all night.",
+            ),
+            (
+                "getty",
+                "Harbour fire put out\nA tug near the pier. John Roe/Getty Images\nFirefighters worked all night.",
+                "Firefighters worked all night.",
+            ),
+            (
+                "dated caption after title",
+                "Harbour fire put out\nIn a handout released by the Port Authority on Sunday, April 6, 2025, a tug sprays water.\nFirefighters worked all night.",
+                "Firefighters worked all night.",
+            ),
+            (
+                "press service dated caption",
+                "Harbour fire put out\nCity Fire Service Press Service on Sunday, April 6, 2025, crews stand by the pier.\nFirefighters worked all night.",
+                "Firefighters worked all night.",
+            ),
+            (
+                "caption via an agency",
+                "Harbour fire put out\nCity Hall Press Office via AP on Monday, May 5, 2025, a fireboat at work.\nFirefighters worked all night.",
+                "Firefighters worked all night.",
+            ),
+            (
+                "sentence with date kept",
+                "Harbour fire put out\nThe fire started on Sunday, April 6, 2025, in a warehouse.\nFirefighters worked all night.",
+                "The fire started on Sunday, April 6, 2025, in a warehouse.\nFirefighters worked all night.",
+            ),
+            (
+                "sentence with weekday kept",
+                "Harbour fire put out\nOfficials said on Friday that a photo of the damage would be released.\nFirefighters worked all night.",
+                "Officials said on Friday that a photo of the damage would be released.\nFirefighters worked all night.",
+            ),
+            (
+                "dated photo sentence further down kept",
+                "Harbour fire put out\nOne.\nTwo.\nThe agency released a photo on Sunday, April 6, 2025, of the pier.",
+                "One.\nTwo.\nThe agency released a photo on Sunday, April 6, 2025, of the pier.",
+            ),
+        ];
+        for (name, text, want_body) in cases {
+            let got = cleaner().clean_document(text, false);
+            assert_eq!(got.len(), 1, "case {name}");
+            assert_eq!(got[0].body, *want_body, "case {name}");
+        }
+    }
+
+    #[test]
+    fn drop_lines_applied() {
+        let got = cleaner().clean_document("Title here\nADVERTISEMENT\nBody text.", false);
+        assert_eq!(got, vec![article("Title here", "Body text.")]);
+    }
+
+    #[test]
+    fn empty_inputs_give_no_article() {
+        for (text, is_html) in [
+            ("", false),
+            ("", true),
+            ("   \n\n\t", false),
+            ("=====\n=====", false),
+            ("<script>x()</script><nav>Home</nav>", true),
+            ("ADVERTISEMENT", false),
+        ] {
+            assert_eq!(
+                cleaner().clean_document(text, is_html),
+                vec![],
+                "input {text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn clean_item_cases() {
+        let c = cleaner();
+        assert_eq!(
+            c.clean_item(
+                "Rock &amp; roll <b>returns</b>",
+                "<p>Body one.</p><p>Body two.</p>"
+            ),
+            article("Rock & roll returns", "Body one.\nBody two.")
+        );
+        assert_eq!(
+            c.clean_item("AT&T buys X", "Text."),
+            article("AT&T buys X", "Text.")
+        );
+        assert_eq!(
+            c.clean_item("Plain", "Para one.\n\nPara two &amp; three.\r\n"),
+            article("Plain", "Para one.\nPara two & three.")
+        );
+        assert_eq!(
+            c.clean_item(" \u{201C}Quoted\u{201D} \u{2014} title ", "<p>Text.</p>"),
+            article("\"Quoted\" - title", "Text.")
+        );
+        // The body is not split, and its rules still apply.
+        assert_eq!(
+            c.clean_item(
+                "Title",
+                "<p>Press Office photo on Monday, May 5, 2025, shows the site.</p><p>One.</p><p>=====</p><p>Two.</p><p>ADVERTISEMENT</p><ul><li>Home</li><li>News</li><li>Sport</li></ul>"
+            ),
+            article("Title", "One.\n=====\nTwo.")
+        );
+        // Empty title: from the body.
+        assert_eq!(
+            c.clean_item("", "<h2>Short head</h2><p>Text.</p>"),
+            article("Short head", "Text.")
+        );
+        let lede = "word ".repeat(60);
+        let got = c.clean_item("  ", &format!("<p>{lede}</p>"));
+        assert!(got.title.ends_with('…'));
+        assert_eq!(got.body, lede.trim());
+        assert_eq!(c.clean_item("", ""), Article::default());
+    }
+
+    #[test]
+    fn never_panics_on_junk() {
+        let c = cleaner();
+        let junk: Vec<String> = vec![
+            (0u8..=255).map(char::from).collect(),
+            "<<<>>></ / <! <? <!-- <![CDATA[ x ]]> &#0; &#xD800; &#1114112; &bogus;".to_string(),
+            "\u{FFFF}\u{10FFFF}\u{E000}\u{0301}\u{0301}a\u{FDFA}".repeat(50),
+            "<table><td><table><td><select><option><svg><math><p>x".repeat(50),
+            "=".repeat(10_000),
+            "- a\n".repeat(1000),
+            "|".repeat(500),
+        ];
+        for text in &junk {
+            let _ = c.clean_document(text, true);
+            let _ = c.clean_document(text, false);
+            let _ = c.clean_item(text, text);
+        }
+    }
+
+    #[test]
+    fn a_huge_feed_title_is_cut_at_a_word_on_a_character_boundary() {
+        let cleaner = cleaner();
+        let huge = "переговоры о перемирии ".repeat(300_000);
+        let article = cleaner.clean_item(&huge, "<p>Body.</p>");
+        let chars = article.title.chars().count();
+        assert!(chars <= MAX_TITLE_CHARS, "{chars} characters");
+        assert!(chars > MAX_TITLE_CHARS / 2, "{chars} characters");
+        assert!(article.title.ends_with("…"));
+        // Cut between words: what is kept is a prefix that a space followed.
+        let kept = article.title.trim_end_matches('…');
+        assert!(huge.starts_with(kept));
+        assert!(huge[kept.len()..].starts_with(' '), "{kept:?}");
+        let cjk = "東京で停戦交渉".repeat(1_000);
+        let title = cleaner.clean_item(&cjk, "").title;
+        assert!(title.chars().count() <= MAX_TITLE_CHARS);
+        assert!(title.starts_with("東京で停戦交渉東京"));
+        let short = cleaner.clean_item("Talks resume in Istanbul", "").title;
+        assert_eq!(short, "Talks resume in Istanbul");
+    }
+}
