@@ -18,6 +18,8 @@
 //!
 //! The store is read on the blocking pool (sled reads are synchronous), so a large
 //! listing never stalls the runtime threads that poll feeds.
+//!
+//! docs/service.md ("HTTP API") is the contract.
 
 use std::collections::HashMap;
 use std::ffi::OsString;

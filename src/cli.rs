@@ -3,6 +3,8 @@
 //! Exit codes: 0 success; 1 a command failed (for `scan`, an input could not be read
 //! at all; for `once`, every feed failed); 2 the config is invalid or the arguments
 //! are wrong.
+//!
+//! docs/cli.md is the contract: every command and flag, what it prints, exit codes.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};

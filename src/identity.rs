@@ -16,7 +16,7 @@
 //! to the next, so the canonical URL is the id instead. Weak ids are the first cause
 //! of repeated alerts; everything here errs on the side of "the same item".
 //!
-//! Pure functions, no I/O.
+//! Pure functions, no I/O. docs/stories.md ("Item ids") is the contract.
 
 use chrono::{DateTime, Utc};
 use url::Url;

@@ -11,7 +11,7 @@
 //! atomics; labelled families sit behind a small mutex held only to bump one entry
 //! (label values come from the config, so a family has a handful of entries). The
 //! `newswatch_` prefix and the names below are the contract with dashboards: add
-//! metrics, never rename them.
+//! metrics, never rename them. docs/service.md ("Metrics") lists them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -41,6 +41,8 @@
 //! with the same rules as the texts they are matched against, and the config checks
 //! that entity ids exist, so each concern lives in one place. The parser only checks
 //! the shape of an id (letters, digits, `_` and `-`).
+//!
+//! docs/query.md is the user's contract for the language, matching and scoring.
 
 use std::fmt;
 

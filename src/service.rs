@@ -14,7 +14,8 @@
 //! A daemon that runs for months must also not hoard memory: [`limit_allocator_arenas`]
 //! and [`release_free_memory`] keep glibc's allocator from holding freed memory.
 //!
-//! `systemd/newswatch.service` is the unit that relies on this module.
+//! `systemd/newswatch.service` is the unit that relies on this module; docs/service.md
+//! is the contract.
 
 use std::ffi::OsStr;
 use std::future::poll_fn;

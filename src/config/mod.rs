@@ -6,6 +6,9 @@
 //! sizes, regexes, URLs and queries parsed, ids cross-checked) while collecting every
 //! problem, so `newswatch check` can name them all at once. [`load`] does the I/O;
 //! [`parse_str`] is the same on a string, for tests.
+//!
+//! docs/config.md is the contract: every key, its default and rule, the error format,
+//! environment overrides and secrets.
 
 mod rate;
 pub mod raw;

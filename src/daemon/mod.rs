@@ -9,6 +9,8 @@
 //! Shutdown follows the sources-first order: cancelling stops the poller scheduling,
 //! the channel closes when the poller returns, the processor drains what was already
 //! fetched, and the store is flushed last.
+//!
+//! docs/service.md ("Start", "Reload", "Shutdown") is the contract.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -23,6 +23,7 @@
 //! against other stories about the same talks; see `calibration` in the tests.
 //!
 //! Pure and synchronous: the window lives in memory and the caller feeds it.
+//! docs/stories.md ("Stories") is the contract.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -13,6 +13,8 @@
 //!   leaf. Title hits weigh more because a headline names what a story is about; the
 //!   cap keeps one word repeated in a long text from outweighing breadth. A match
 //!   scoring below the topic's `min_score` is dropped.
+//!
+//! docs/query.md ("Meaning", "Scoring", "Explain") is the contract.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
