@@ -117,7 +117,8 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check the store or back it up (with the daemon stopped: both need the store).
+    /// Check the store (with the daemon stopped: it needs the store to itself) or back
+    /// it up (while the daemon runs too: through its API when it holds the store).
     Store {
         #[command(subcommand)]
         action: StoreAction,
