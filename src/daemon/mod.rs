@@ -118,17 +118,37 @@ pub async fn run(mut config: Config, mut service: Service) -> anyhow::Result<()>
                 Some(Signal::Reload) => {
                     notifier.reloading();
                     match reload(&config, &service.config_path, &store, &health, &notifier) {
-                        Ok((new_config, new_stages)) => {
+                        Ok((new_config, prepared)) => {
+                            // One generation at a time: the old one drains and saves
+                            // its feed states before the new one loads the story
+                            // window and the states from the store, so that no feed
+                            // is polled by both and no story of the drain is missing
+                            // from the new window (a later copy would alert again).
                             stages.stop().await?;
-                            stages = new_stages;
-                            api = reload_api(api, &config, &new_config, &store, &health, &api_stop).await;
-                            config = new_config;
-                            metrics::global().set_feeds(config.feeds.len());
-                            tracing::info!(
-                                feeds = config.feeds.len(),
-                                topics = config.topics.len(),
-                                "Reloaded the config."
-                            );
+                            match prepared.spawn(&new_config, &store, &notifier) {
+                                Ok(started) => {
+                                    stages = started;
+                                    api = reload_api(api, &config, &new_config, &store, &health, &api_stop).await;
+                                    config = new_config;
+                                    metrics::global().set_feeds(config.feeds.len());
+                                    tracing::info!(
+                                        feeds = config.feeds.len(),
+                                        topics = config.topics.len(),
+                                        "Reloaded the config."
+                                    );
+                                }
+                                Err(err) => {
+                                    // Reading the store failed; the running config's
+                                    // stages read the same store, so this usually
+                                    // fails too, and then the daemon stops.
+                                    tracing::error!(
+                                        error = format!("{err:#}"),
+                                        "Could not start the new config; starting the running one again."
+                                    );
+                                    stages = Stages::start(&config, &store, &health, &notifier)
+                                        .context("starting the running config again")?;
+                                }
+                            }
                         }
                         Err(err) => tracing::error!(
                             error = format!("{err:#}"),
@@ -159,15 +179,16 @@ pub async fn run(mut config: Config, mut service: Service) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Reads and validates the config again, and builds the stages for it without
-/// stopping the running ones, so that any failure leaves them untouched.
+/// Reads and validates the config again, and builds what can fail of the stages for
+/// it (sinks, HTTP client, pipeline) without stopping the running ones, so that any
+/// failure leaves them untouched.
 fn reload(
     running: &Config,
     path: &Path,
     store: &SharedStore,
     health: &Health,
     notifier: &Notifier,
-) -> anyhow::Result<(Config, Stages)> {
+) -> anyhow::Result<(Config, Prepared)> {
     let mut new = config::load(path).map_err(|errors| {
         for err in &errors.0 {
             tracing::error!(error = %err, "Invalid config.");
@@ -187,8 +208,8 @@ fn reload(
         // config rather than half-applying the new one.
         api::load_token(settings).context("reading the API token")?;
     }
-    let stages = Stages::start(&new, store, health, notifier)?;
-    Ok((new, stages))
+    let prepared = Stages::prepare(&new, store, health, notifier)?;
+    Ok((new, prepared))
 }
 
 fn api_listen(config: &Config) -> Option<std::net::SocketAddr> {
@@ -279,20 +300,34 @@ struct Stages {
     tasks: tokio::task::JoinSet<anyhow::Result<()>>,
 }
 
+/// A generation's stages built from a config but not started: what can fail without
+/// reading the store.
+struct Prepared {
+    dispatcher: Arc<Dispatcher>,
+    poller: Poller,
+}
+
 impl Stages {
-    /// Builds everything that can fail first (sinks, HTTP client, pipeline), then
-    /// spawns the poller, the processor, the alert workers, the pruner and the status
-    /// reporter.
+    /// [`Stages::prepare`], then [`Prepared::spawn`].
     fn start(
         config: &Config,
         store: &SharedStore,
         health: &Health,
         notifier: &Notifier,
     ) -> anyhow::Result<Stages> {
+        Stages::prepare(config, store, health, notifier)?.spawn(config, store, notifier)
+    }
+
+    /// Builds what can fail of a config's stages (sinks, HTTP client) without starting
+    /// anything or reading the store.
+    fn prepare(
+        config: &Config,
+        store: &SharedStore,
+        health: &Health,
+        notifier: &Notifier,
+    ) -> anyhow::Result<Prepared> {
         let dispatcher =
             Arc::new(Dispatcher::new(config, store.clone()).context("setting up alert sinks")?);
-        let mut processor = Processor::new(config, store.clone())?;
-        processor.alerts_stored = Some(dispatcher.waker());
         let tick = service::watchdog_interval().map_or(PROGRESS_TICK, |w| w.min(PROGRESS_TICK));
         let beat = {
             let health = health.clone();
@@ -306,6 +341,22 @@ impl Stages {
         let poller = Poller::new(config)
             .context("setting up the HTTP client")?
             .with_progress(Progress { tick, beat });
+        Ok(Prepared { dispatcher, poller })
+    }
+}
+
+impl Prepared {
+    /// Loads the story window and the feed states from the store, then spawns the
+    /// poller, the processor, the alert workers, the pruner and the status reporter.
+    fn spawn(
+        self,
+        config: &Config,
+        store: &SharedStore,
+        notifier: &Notifier,
+    ) -> anyhow::Result<Stages> {
+        let Prepared { dispatcher, poller } = self;
+        let mut processor = Processor::new(config, store.clone())?;
+        processor.alerts_stored = Some(dispatcher.waker());
         let states = feed_states(store.as_ref())?;
         let stop = CancellationToken::new();
         let mut tasks = tokio::task::JoinSet::new();
@@ -353,7 +404,9 @@ impl Stages {
         ));
         Ok(Stages { stop, tasks })
     }
+}
 
+impl Stages {
     /// Waits until a stage ends on its own (they only end when stopped, or on a bug).
     async fn ended(&mut self) -> anyhow::Result<()> {
         match self.tasks.join_next().await {
