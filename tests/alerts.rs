@@ -43,7 +43,7 @@ fn config_with(
         dir.join("data")
     );
     for n in 0..feeds {
-        text.push_str(&format!("[[feeds]]\nurl = {:?}\n", server.url(n)));
+        text.push_str(&format!("[[feeds]]\nurl = {:?}\n", server.feed_url(n)));
     }
     text.push_str(&format!(
         "[[sinks]]\nid = \"hook\"\nkind = \"webhook\"\nurl = {hook:?}\nsecret_env = \"NW_TEST_SECRET\"\n\
@@ -104,7 +104,7 @@ fn alert_ids(config: &Path, status: Option<&str>) -> HashSet<String> {
 
 #[test]
 fn webhook_bodies_and_signatures_follow_the_contract() {
-    let server = FeedServer::start(10);
+    let server = FeedServer::generated(10);
     let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &server, 4, &receiver.url());
@@ -171,7 +171,7 @@ fn webhook_bodies_and_signatures_follow_the_contract() {
 
 #[test]
 fn a_receiver_down_then_busy_then_up_gets_every_alert() {
-    let server = FeedServer::start(12);
+    let server = FeedServer::generated(12);
     let addr = free_addr();
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &server, 2, &format!("http://{addr}/hook"));
@@ -227,7 +227,7 @@ fn a_receiver_down_then_busy_then_up_gets_every_alert() {
 
 #[test]
 fn sigkill_with_alerts_pending_loses_none() {
-    let server = FeedServer::start(12);
+    let server = FeedServer::generated(12);
     let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Unavailable);
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &server, 3, &receiver.url());
@@ -288,7 +288,7 @@ fn settled(receiver: &Receiver, limit: Duration) -> bool {
 
 #[test]
 fn a_rejected_alert_fails_at_once_and_can_be_replayed() {
-    let server = FeedServer::start(10);
+    let server = FeedServer::generated(10);
     let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::BadRequest);
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), &server, 2, &receiver.url());
@@ -361,7 +361,7 @@ fn digest_alert_ids(r: &crate::util::receiver::Received) -> Vec<String> {
 
 #[test]
 fn a_digest_sink_gets_one_post_per_once_run() {
-    let server = FeedServer::start(20);
+    let server = FeedServer::generated(20);
     let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
     let dir = tempfile::tempdir().unwrap();
     let digest = "digest = \"1s\"";
@@ -385,7 +385,7 @@ fn a_digest_sink_gets_one_post_per_once_run() {
     assert_eq!(receiver.received().len(), 1);
 
     // More alerts than one digest holds: digests of at most 50, each alert once.
-    let server = FeedServer::start(40);
+    let server = FeedServer::generated(40);
     let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(dir.path(), &server, 8, &receiver.url(), digest);
@@ -406,7 +406,7 @@ fn a_digest_sink_gets_one_post_per_once_run() {
 
 #[test]
 fn a_digest_waits_for_its_window_and_is_retried_whole() {
-    let server = FeedServer::start(12);
+    let server = FeedServer::generated(12);
     let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Unavailable);
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(dir.path(), &server, 3, &receiver.url(), "digest = \"3s\"");
@@ -452,7 +452,7 @@ fn a_digest_waits_for_its_window_and_is_retried_whole() {
 
 #[test]
 fn a_rate_limited_sink_spaces_its_requests() {
-    let server = FeedServer::start(10);
+    let server = FeedServer::generated(10);
     let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(
@@ -481,7 +481,7 @@ fn a_rate_limited_sink_spaces_its_requests() {
 
 #[test]
 fn a_shutdown_does_not_wait_out_the_rate_limit() {
-    let server = FeedServer::start(10);
+    let server = FeedServer::generated(10);
     let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
     let dir = tempfile::tempdir().unwrap();
     let config = config_with(

@@ -10,16 +10,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use newswatch::api::{self, ApiState, Health};
 use newswatch::metrics;
-use newswatch::model::payload::{AlertPayload, ItemRef, StoryRef, TopicRef, ALERT_TYPE};
-use newswatch::store::{
-    AlertStatus, Attempt, SledStore, StoredAlert, StoredEntity, StoredItem, StoredTopic,
-};
+use newswatch::store::{Attempt, SledStore};
 use prometheus_parse::{Scrape, Value as Sample};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::util::records::{alert, item};
+
 /// The API serving a store with four items and three alerts.
-struct Server {
+struct ApiServer {
     base: String,
     health: Health,
     client: reqwest::Client,
@@ -29,8 +28,8 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
-impl Server {
-    async fn start(token: Option<&str>) -> Server {
+impl ApiServer {
+    async fn start(token: Option<&str>) -> ApiServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SledStore::open(dir.path()).expect("open store");
         let now = Utc::now();
@@ -50,7 +49,7 @@ impl Server {
         let base = format!("http://{}", listener.local_addr().expect("address"));
         let stop = CancellationToken::new();
         let served = tokio::spawn(api::serve(listener, state, stop.clone()));
-        Server {
+        ApiServer {
             base,
             health,
             client: reqwest::Client::new(),
@@ -103,76 +102,6 @@ impl Server {
     }
 }
 
-fn item(id: &str, fetched: DateTime<Utc>, topics: &[&str]) -> StoredItem {
-    StoredItem {
-        id: id.into(),
-        feed: "https://example.org/rss".into(),
-        feed_name: "Example".into(),
-        title: format!("Title of {id}"),
-        url: Some(format!("https://example.org/{id}")),
-        published: Some(fetched - chrono::Duration::minutes(5)),
-        fetched,
-        text: "Body.".into(),
-        entities: vec![StoredEntity {
-            id: "ukraine".into(),
-            mentions: 2,
-        }],
-        topics: topics
-            .iter()
-            .map(|t| StoredTopic {
-                id: t.to_string(),
-                score: 2.5,
-                matched: vec!["ceasefire".into()],
-            })
-            .collect(),
-        story: id.into(),
-        is_story_lead: true,
-        fingerprint: 0,
-    }
-}
-
-fn alert(item: &StoredItem, topic: &str, sink: &str, created: DateTime<Utc>) -> StoredAlert {
-    let id = format!("a-{}-{topic}-{sink}", item.id);
-    StoredAlert {
-        id: id.clone(),
-        sink: sink.into(),
-        topic: topic.into(),
-        item_id: item.id.clone(),
-        story: item.story.clone(),
-        created,
-        status: AlertStatus::Pending,
-        attempts: 0,
-        next_attempt: created,
-        last_error: None,
-        delivered_at: None,
-        payload: AlertPayload {
-            kind: ALERT_TYPE.into(),
-            version: 1,
-            id,
-            topic: TopicRef {
-                id: topic.into(),
-                name: topic.into(),
-            },
-            item: ItemRef {
-                id: item.id.clone(),
-                feed: item.feed_name.clone(),
-                title: item.title.clone(),
-                url: item.url.clone(),
-                published: item.published,
-                summary: item.text.clone(),
-            },
-            entities: vec![],
-            matched: vec!["ceasefire".into()],
-            score: 2.5,
-            story: StoryRef {
-                id: item.story.clone(),
-                related: vec![],
-            },
-            detected_at: created,
-        },
-    }
-}
-
 /// Items i1 (5 h ago, ceasefire), i2 (3 h, energy), i3 (1 h, both), i4 (10 min, none);
 /// alerts: i1's pending, i2's failed, i3's delivered.
 fn fill(store: &SledStore, now: DateTime<Utc>) {
@@ -215,7 +144,7 @@ fn scalar(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
 
 #[tokio::test]
 async fn healthz_is_ok_only_with_the_store_open_and_the_poll_loop_progressing() {
-    let server = Server::start(None).await;
+    let server = ApiServer::start(None).await;
     let ok = server.json("/healthz", 200).await;
     assert_eq!(ok["status"], "ok");
     assert_eq!(ok["store_open"], true);
@@ -250,7 +179,7 @@ async fn healthz_is_ok_only_with_the_store_open_and_the_poll_loop_progressing() 
 
 #[tokio::test]
 async fn metrics_parse_and_move_with_what_is_recorded() {
-    let server = Server::start(None).await;
+    let server = ApiServer::start(None).await;
     let before = server.scrape().await;
     let fetched = |s: &Scrape| {
         scalar(
@@ -309,7 +238,7 @@ async fn metrics_parse_and_move_with_what_is_recorded() {
 
 #[tokio::test]
 async fn items_filter_by_topic_since_and_limit() {
-    let server = Server::start(None).await;
+    let server = ApiServer::start(None).await;
     assert_eq!(server.ids("/api/items").await, ["i4", "i3", "i2", "i1"]);
     assert_eq!(server.ids("/api/items?topic=ceasefire").await, ["i3", "i1"]);
     assert_eq!(server.ids("/api/items?topic=energy").await, ["i3", "i2"]);
@@ -344,7 +273,7 @@ async fn items_filter_by_topic_since_and_limit() {
 
 #[tokio::test]
 async fn alerts_filter_by_status() {
-    let server = Server::start(None).await;
+    let server = ApiServer::start(None).await;
     assert_eq!(
         server.ids("/api/alerts").await,
         [
@@ -384,7 +313,7 @@ async fn alerts_filter_by_status() {
 
 #[tokio::test]
 async fn bad_parameters_are_400_naming_them() {
-    let server = Server::start(None).await;
+    let server = ApiServer::start(None).await;
     for (path, parameter) in [
         ("/api/items?limit=0", "limit"),
         ("/api/items?limit=1001", "limit"),
@@ -416,7 +345,7 @@ async fn bad_parameters_are_400_naming_them() {
 
 #[tokio::test]
 async fn a_token_guards_the_api_but_not_health_or_metrics() {
-    let server = Server::start(Some("s3cret")).await;
+    let server = ApiServer::start(Some("s3cret")).await;
     for path in ["/api/items", "/api/alerts"] {
         let bare = server.get(path).await;
         assert_eq!(bare.status().as_u16(), 401, "{path}");
@@ -454,7 +383,7 @@ async fn a_token_guards_the_api_but_not_health_or_metrics() {
 
 #[tokio::test]
 async fn serve_stops_when_cancelled() {
-    let server = Server::start(None).await;
+    let server = ApiServer::start(None).await;
     // A kept-alive connection from this client stays open across the cancel.
     assert_eq!(server.get("/healthz").await.status().as_u16(), 200);
     server.stop.cancel();
@@ -478,9 +407,9 @@ fn the_running_daemon_serves_metrics_that_move_with_polls() {
     use crate::util::receiver::free_addr;
     use crate::util::server::FeedServer;
 
-    let server = FeedServer::start(8);
+    let server = FeedServer::generated(8);
     let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = (0..5).map(|n| server.url(n)).collect();
+    let urls: Vec<String> = (0..5).map(|n| server.feed_url(n)).collect();
     let config = crate::util::feeds_config(dir.path(), &urls);
     let listen = free_addr();
     let mut text = std::fs::read_to_string(&config).unwrap();
@@ -564,9 +493,9 @@ impl ApiDaemon {
         use crate::util::receiver::free_addr;
         use crate::util::server::FeedServer;
 
-        let server = FeedServer::start(8);
+        let server = FeedServer::generated(8);
         let dir = tempfile::tempdir().unwrap();
-        let urls: Vec<String> = (0..5).map(|n| server.url(n)).collect();
+        let urls: Vec<String> = (0..5).map(|n| server.feed_url(n)).collect();
         let bare = crate::util::feeds_config(dir.path(), &urls);
         let text = std::fs::read_to_string(&bare).unwrap();
         let listen = free_addr();
@@ -743,36 +672,19 @@ fn store_backup_works_while_the_daemon_runs() {
 /// systemd) is not taken at its word: the command fails and says where to back up.
 #[test]
 fn a_backup_the_cli_cannot_see_is_an_error() {
-    use std::io::{Read, Write};
-    use std::net::TcpListener;
-
+    use crate::util::server::{FeedServer, Reply};
     use crate::util::{newswatch, run};
 
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let listen = listener.local_addr().unwrap();
-    // Answers one request as a daemon that backed up into its own private /tmp would.
-    let fake_daemon = std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut request = Vec::new();
-        let mut chunk = [0u8; 4096];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            let read = stream.read(&mut chunk).unwrap();
-            assert!(read > 0, "the CLI closed before sending its request");
-            request.extend_from_slice(&chunk[..read]);
-        }
-        let body = r#"{"dir":"x","trees":3,"entries":10,"checked":{},"problems":[]}"#;
-        write!(
-            stream,
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
+    // Answers as a daemon that backed up into its own private /tmp would.
+    let fake_daemon = FeedServer::start(|_| {
+        Reply::status(
+            200,
+            r#"{"dir":"x","trees":3,"entries":10,"checked":{},"problems":[]}"#,
         )
-        .unwrap();
-        String::from_utf8_lossy(&request).into_owned()
+        .header("content-type", "application/json")
     });
+    let listen = fake_daemon.addr;
     let data = dir.path().join("data");
     let config = dir.path().join("newswatch.toml");
     std::fs::write(
@@ -791,10 +703,11 @@ fn a_backup_the_cli_cannot_see_is_an_error() {
         .arg("--config")
         .arg(&config)
         .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
-    let request = fake_daemon.join().unwrap();
+    let requests: Vec<String> = fake_daemon.requests().iter().map(|r| r.line()).collect();
+    assert_eq!(requests.len(), 1, "{requests:?}");
     assert!(
-        request.starts_with("POST /api/store/backup?dir="),
-        "{request}"
+        requests[0].starts_with("POST /api/store/backup?dir="),
+        "{requests:?}"
     );
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(

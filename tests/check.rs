@@ -1,5 +1,5 @@
 //! `newswatch check`: the shipped config is valid, and broken configs are reported
-//! with file, key and reason, every error at once.
+//! with file, key and reason, every error at once (also by `scan`).
 
 use crate::util::{default_config, newswatch, run, temp_config};
 
@@ -86,14 +86,18 @@ fn unknown_keys_are_errors_naming_where_they_came_from() {
     );
 }
 
+/// One config with errors of every kind (values, unknown keys, duplicates, unknown
+/// references, bad regexes and queries): `check` and `scan` each name every one, with
+/// file and key, in one run, count them, and `scan` prints no items.
 #[test]
-fn semantic_errors_are_all_reported_with_keys() {
+fn a_config_with_many_errors_reports_all_of_them_in_one_run() {
     let (_dir, path) = temp_config(
         r#"
 [storage]
 history = "a week"
 [poller]
 max_body = "lots"
+intervall = "5m"
 [cleaning]
 drop_lines = ["(unclosed"]
 [[entities]]
@@ -112,15 +116,25 @@ name = "Putin Town"
 [[sinks]]
 id = "hook"
 kind = "webhook"
+[[sinks]]
+id = "pager"
+kind = "carrier-pigeon"
+[[sinks]]
+id = "log"
+kind = "log"
 [[topics]]
 id = "t"
 query = "ceasefire NEAR/5 @putn"
 sinks = ["nowhere"]
+[[topics]]
+id = "t"
+query = "truce"
+sinks = ["nowhere"]
 "#,
     );
-    let out = run(newswatch().arg("check").arg("--config").arg(&path));
-    assert_eq!(out.code, 2);
-    for expected in [
+    let file = path.display().to_string();
+    // `<file>: <key>: <reason>`, the reason as written here.
+    let exact = [
         "storage.history: \"a week\" is not a duration",
         "poller.max_body: \"lots\" is not a size",
         "cleaning.drop_lines[0]: bad regex",
@@ -130,14 +144,57 @@ sinks = ["nowhere"]
         "sinks[0].url: a webhook sink needs a url",
         "topics[0].query: topic \"t\": column 18: unknown entity @putn",
         "topics[0].sinks[0]: unknown sink \"nowhere\"",
+    ];
+    // `<file>: <key>: ` on a line that says `<word>`.
+    let named = [
+        ("poller.intervall", "unknown key"),
+        ("sinks[1].kind", "carrier-pigeon"),
+        ("topics[1].id", "duplicate"),
+        ("topics[1].sinks[0]", "nowhere"),
+    ];
+    let good = crate::util::fixture("multi-article.txt");
+    for (what, out) in [
+        (
+            "check",
+            run(newswatch().arg("check").arg("--config").arg(&path)),
+        ),
+        (
+            "scan",
+            run(newswatch()
+                .arg("scan")
+                .arg("--config")
+                .arg(&path)
+                .arg(&good)),
+        ),
     ] {
+        assert_ne!(out.code, 101, "{what} panicked:\n{}", out.stderr);
         assert!(
-            out.stderr.contains(expected),
-            "missing {expected:?} in:\n{}",
+            !out.stderr.contains("panicked") && !out.stderr.contains("overflowed its stack"),
+            "{what} crashed:\n{}",
             out.stderr
         );
+        assert_eq!(out.code, 2, "{what}: {}", out.stderr);
+        for expected in exact {
+            let expected = format!("{file}: {expected}");
+            assert!(
+                out.stderr.contains(&expected),
+                "{what}: missing {expected:?} in:\n{}",
+                out.stderr
+            );
+        }
+        for (key, reason) in named {
+            let prefix = format!("{file}: {key}: ");
+            assert!(
+                out.stderr
+                    .lines()
+                    .any(|l| l.contains(&prefix) && l.contains(reason)),
+                "{what}: missing \"{prefix}…{reason}…\" in:\n{}",
+                out.stderr
+            );
+        }
+        assert!(out.stderr.contains("13 errors"), "{what}: {}", out.stderr);
+        assert!(out.items.is_empty(), "{what} printed items");
     }
-    assert!(out.stderr.contains("9 errors"), "{}", out.stderr);
 }
 
 #[test]

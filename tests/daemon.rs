@@ -44,9 +44,9 @@ fn assert_complete(items: &[Value], feeds: usize, per_feed: usize) {
 
 #[test]
 fn once_twice_processes_nothing_the_second_time() {
-    let server = FeedServer::start(30);
+    let server = FeedServer::generated(30);
     let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = (0..20).map(|n| server.url(n)).collect();
+    let urls: Vec<String> = (0..20).map(|n| server.feed_url(n)).collect();
     let config = feeds_config(dir.path(), &urls);
 
     let first = once(&config);
@@ -66,9 +66,9 @@ fn once_twice_processes_nothing_the_second_time() {
 #[test]
 fn sigkill_during_run_loses_and_duplicates_nothing() {
     let (feeds, per_feed) = (60, 100);
-    let server = FeedServer::start(per_feed);
+    let server = FeedServer::generated(per_feed);
     let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = (0..feeds).map(|n| server.url(n)).collect();
+    let urls: Vec<String> = (0..feeds).map(|n| server.feed_url(n)).collect();
     let config = feeds_config(dir.path(), &urls);
 
     let mut daemon = Daemon::run(&config);
@@ -94,9 +94,9 @@ fn sigkill_during_run_loses_and_duplicates_nothing() {
 
 #[test]
 fn sigterm_stops_cleanly_and_quickly() {
-    let server = FeedServer::start(20);
+    let server = FeedServer::generated(20);
     let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = (0..10).map(|n| server.url(n)).collect();
+    let urls: Vec<String> = (0..10).map(|n| server.feed_url(n)).collect();
     let config = feeds_config(dir.path(), &urls);
     let daemon = Daemon::run(&config);
     assert!(daemon
@@ -305,9 +305,9 @@ fn once_stores_feeds_in_other_scripts() {
 fn run_waits_a_moment_for_a_store_another_command_holds() {
     use crate::util::daemon::run_command;
 
-    let server = FeedServer::start(3);
+    let server = FeedServer::generated(3);
     let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = (0..2).map(|n| server.url(n)).collect();
+    let urls: Vec<String> = (0..2).map(|n| server.feed_url(n)).collect();
     let config = feeds_config(dir.path(), &urls);
     let data = dir.path().join("data");
     let held = newswatch::store::SledStore::open(&data).unwrap();

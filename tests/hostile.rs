@@ -7,16 +7,17 @@
 //! naming the bad input, and the good file given in the same command still scanned.
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::util::{default_config, entity, entity_ids, newswatch, temp_config, topic_ids};
+use crate::util::{
+    default_config, entity, entity_ids, newswatch, run_bounded, run_within, scan_command, shorten,
+    temp_config, topic_ids, Input, Run,
+};
 
 /// Time limit for an ordinary run; generous, the binary under test is a debug build.
 const LIMIT: Duration = Duration::from_secs(60);
@@ -51,177 +52,31 @@ query = 'QUERY'
 sinks = ["log"]
 "#;
 
-// ---------------------------------------------------------------------------
-// Running the binary with a time limit
-// ---------------------------------------------------------------------------
-
-/// What one bounded run of the binary printed.
-struct Out {
-    /// The exit code; `None` when killed by a signal (a stack overflow aborts).
-    code: Option<i32>,
-    signal: Option<i32>,
-    items: Vec<Value>,
-    /// stdout lines that are not JSON objects.
-    bad_lines: Vec<String>,
-    stdout_is_utf8: bool,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Out {
-    /// The items whose `source` is `path` as given on the command line.
-    fn items_of(&self, path: &Path) -> Vec<&Value> {
-        let source = path.display().to_string();
-        self.items
-            .iter()
-            .filter(|item| item["source"] == source.as_str())
-            .collect()
-    }
-
-    /// The stderr lines of the form `newswatch: <path>: ...`.
-    fn messages_about(&self, path: &Path) -> Vec<&str> {
-        let prefix = format!("newswatch: {}: ", path.display());
-        self.stderr
-            .lines()
-            .filter(|line| line.starts_with(&prefix))
-            .collect()
-    }
-
-    /// stderr shortened for assertion messages.
-    fn err(&self) -> String {
-        shorten(&self.stderr, 3000)
-    }
-}
-
-fn shorten(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_string()
-    } else {
-        let head: String = text.chars().take(max).collect();
-        format!("{head}… ({} bytes in all)", text.len())
-    }
-}
-
-/// Runs `cmd` with `stdin` (or none), killing it and failing the test after `limit`.
-fn exec(cmd: &mut Command, stdin: Option<&[u8]>, limit: Duration) -> Out {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd.spawn().expect("spawn newswatch");
-    let writer = stdin.map(|input| {
-        let mut pipe = child.stdin.take().expect("stdin pipe");
-        let input = input.to_vec();
-        thread::spawn(move || {
-            // The binary may stop reading early (it refused the input); that is fine.
-            let _ = pipe.write_all(&input);
-        })
-    });
-    let mut out_pipe = child.stdout.take().expect("stdout pipe");
-    let mut err_pipe = child.stderr.take().expect("stderr pipe");
-    let out_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out_pipe.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err_pipe.read_to_end(&mut buf);
-        buf
-    });
-    // Bounded: every pass either returns, or fails the test once `limit` has passed.
-    let status: ExitStatus = loop {
-        if let Some(status) = child.try_wait().expect("poll newswatch") {
-            break status;
-        }
-        if start.elapsed() >= limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = err_reader.join().unwrap_or_default();
-            panic!(
-                "newswatch did not finish within {limit:?} and was killed: {cmd:?}\nstderr:\n{}",
-                shorten(&String::from_utf8_lossy(&stderr), 3000)
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let elapsed = start.elapsed();
-    if let Some(writer) = writer {
-        let _ = writer.join();
-    }
-    let stdout = out_reader.join().expect("stdout reader");
-    let stderr = err_reader.join().expect("stderr reader");
-    let stdout_is_utf8 = std::str::from_utf8(&stdout).is_ok();
-    let stdout = String::from_utf8_lossy(&stdout).into_owned();
-    let mut items = Vec::new();
-    let mut bad_lines = Vec::new();
-    for line in stdout.lines() {
-        match serde_json::from_str::<Value>(line) {
-            Ok(value) if value.is_object() => items.push(value),
-            _ => bad_lines.push(shorten(line, 200)),
-        }
-    }
-    Out {
-        code: status.code(),
-        signal: signal_of(&status),
-        items,
-        bad_lines,
-        stdout_is_utf8,
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        elapsed,
-    }
-}
-
-#[cfg(unix)]
-fn signal_of(status: &ExitStatus) -> Option<i32> {
-    use std::os::unix::process::ExitStatusExt;
-    status.signal()
-}
-
-#[cfg(not(unix))]
-fn signal_of(_status: &ExitStatus) -> Option<i32> {
-    None
-}
-
-/// `newswatch scan --text --config <default> FILES...`, bounded.
-fn scan(files: &[&Path]) -> Out {
-    let mut cmd = newswatch();
-    cmd.arg("scan")
-        .arg("--text")
-        .arg("--config")
-        .arg(default_config())
-        .args(files);
-    exec(&mut cmd, None, LIMIT)
+/// `newswatch scan --text --config <default> FILES...`, within [`LIMIT`].
+fn scan(files: &[&Path]) -> Run {
+    run_within(&mut scan_command(files), LIMIT)
 }
 
 // ---------------------------------------------------------------------------
 // Assertions
 // ---------------------------------------------------------------------------
 
-/// No panic, no crash, and stdout made only of JSON lines (as `scan` prints).
-fn assert_sane(out: &Out) {
+/// No panic, no crash, and stdout made only of JSON lines (as `scan` prints). (A
+/// stdout that is not UTF-8 fails in `util::run_bounded` already.)
+fn assert_sane(out: &Run) {
     assert_no_crash(out);
-    assert!(out.stdout_is_utf8, "stdout is not UTF-8");
+    let other: Vec<String> = out.other_lines().iter().map(|l| shorten(l, 200)).collect();
     assert!(
-        out.bad_lines.is_empty(),
-        "stdout lines that are not JSON objects: {:?}",
-        out.bad_lines
+        other.is_empty(),
+        "stdout lines that are not JSON objects: {other:?}"
     );
 }
 
-/// No panic and no crash (for commands that do not print JSON).
-fn assert_no_crash(out: &Out) {
-    assert!(
-        out.signal.is_none(),
-        "newswatch was killed by signal {:?} (a stack overflow aborts with SIGABRT)\nstderr:\n{}",
-        out.signal,
-        out.err()
-    );
-    assert_ne!(out.code, Some(101), "newswatch panicked:\n{}", out.err());
+/// No panic and no crash (for commands that do not print JSON). A process killed by a
+/// signal (a stack overflow aborts with SIGABRT) fails in `util::run_bounded` already,
+/// naming the signal.
+fn assert_no_crash(out: &Run) {
+    assert_ne!(out.code, 101, "newswatch panicked:\n{}", out.err());
     assert!(
         !out.stderr.contains("panicked"),
         "newswatch panicked:\n{}",
@@ -234,10 +89,10 @@ fn assert_no_crash(out: &Out) {
     );
 }
 
-fn assert_code(out: &Out, code: i32) {
+fn assert_code(out: &Run, code: i32) {
     assert_eq!(
         out.code,
-        Some(code),
+        code,
         "exit code (expected {code})\nstderr:\n{}",
         out.err()
     );
@@ -245,7 +100,7 @@ fn assert_code(out: &Out, code: i32) {
 
 /// A `newswatch: <path>: <reason>` line whose reason holds one of `words`
 /// (case-insensitive).
-fn assert_reported(out: &Out, path: &Path, words: &[&str]) {
+fn assert_reported(out: &Run, path: &Path, words: &[&str]) {
     let lines = out.messages_about(path);
     assert!(
         lines.iter().any(|line| {
@@ -259,7 +114,7 @@ fn assert_reported(out: &Out, path: &Path, words: &[&str]) {
 }
 
 /// The good file was scanned as usual: one article with its people and its topic.
-fn assert_good(out: &Out, good: &Path) {
+fn assert_good(out: &Run, good: &Path) {
     let items = out.items_of(good);
     assert!(
         !items.is_empty(),
@@ -288,7 +143,7 @@ fn text_of(item: &Value) -> &str {
 }
 
 /// The title and the text of every item of `path`, joined.
-fn all_text_of(out: &Out, path: &Path) -> String {
+fn all_text_of(out: &Run, path: &Path) -> String {
     out.items_of(path)
         .iter()
         .map(|item| {
@@ -360,28 +215,23 @@ fn config_with_query(query: &str) -> (TempDir, PathBuf) {
     temp_config(&MINIMAL_CONFIG.replace("QUERY", query))
 }
 
-fn check(config: &Path) -> Out {
-    exec(
-        newswatch().arg("check").arg("--config").arg(config),
-        None,
-        LIMIT,
-    )
+fn check(config: &Path) -> Run {
+    run_within(newswatch().arg("check").arg("--config").arg(config), LIMIT)
 }
 
-fn scan_with(config: &Path, files: &[&Path]) -> Out {
-    exec(
+fn scan_with(config: &Path, files: &[&Path]) -> Run {
+    run_within(
         newswatch()
             .arg("scan")
             .arg("--config")
             .arg(config)
             .args(files),
-        None,
         LIMIT,
     )
 }
 
 /// A line `<config>: <key>: <reason>` whose reason holds `column N`.
-fn assert_config_error_with_column(out: &Out, config: &Path, key: &str) {
+fn assert_config_error_with_column(out: &Run, config: &Path, key: &str) {
     let needle = format!("{}: {key}: ", config.display());
     let line = out
         .stderr
@@ -420,42 +270,20 @@ fn png_with_nul_bytes_is_skipped_as_binary_and_the_good_file_is_scanned() {
 fn binary_on_a_stdin_that_never_ends_is_refused_from_its_first_block() {
     // The first block shows the input is binary, so scan must not wait for the rest
     // (up to 256 MiB, or never, from a pipe that stays open).
-    let mut child = newswatch()
-        .arg("scan")
-        .arg("--config")
-        .arg(default_config())
-        .arg("-")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn newswatch");
-    let mut stdin = child.stdin.take().expect("stdin pipe");
     let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
     png.extend(noise(16_384, 3));
-    stdin.write_all(&png).expect("writing the first block");
-    stdin.flush().expect("flushing stdin");
-    let deadline = Instant::now() + LIMIT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("polling newswatch") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    drop(stdin);
-    let mut stderr = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut stderr);
-    }
-    let status =
-        status.unwrap_or_else(|| panic!("scan still reading an open pipe after {LIMIT:?}"));
-    assert_eq!(status.code(), Some(0), "{stderr}");
-    assert!(stderr.contains("binary"), "{stderr}");
+    // Fails the test if scan is still reading the open pipe after LIMIT.
+    let out = run_bounded(
+        newswatch()
+            .arg("scan")
+            .arg("--config")
+            .arg(default_config())
+            .arg("-"),
+        Input::Open(&png),
+        LIMIT,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("binary"), "{}", out.stderr);
 }
 
 #[test]
@@ -704,14 +532,13 @@ a breakthrough was unlikely in the first round.",
     let size = fs::metadata(&path).expect("metadata").len();
     assert!(size >= TARGET);
 
-    let out = exec(
+    let out = run_within(
         newswatch()
             .arg("scan")
             .arg("--config")
             .arg(default_config())
             .arg(&path)
             .arg(&good),
-        None,
         BIG_LIMIT,
     );
     eprintln!(
@@ -822,7 +649,7 @@ fn unclosed_tag_soup_html_is_scanned_as_html() {
 "#;
     let html = write(&dir, "soup.html", soup.as_bytes());
 
-    let out = exec(
+    let out = run_within(
         newswatch()
             .arg("scan")
             .arg("--text")
@@ -831,7 +658,6 @@ fn unclosed_tag_soup_html_is_scanned_as_html() {
             .arg(default_config())
             .arg(&html)
             .arg(&good),
-        None,
         LIMIT,
     );
     assert_sane(&out);
@@ -1071,7 +897,7 @@ fn missing_file_and_directory_exit_1_and_the_good_file_is_still_scanned() {
 #[test]
 fn source_is_the_path_as_given_when_relative() {
     let (dir, _good) = workspace();
-    let out = exec(
+    let out = run_within(
         newswatch()
             .current_dir(dir.path())
             .arg("scan")
@@ -1080,7 +906,6 @@ fn source_is_the_path_as_given_when_relative() {
             .arg(default_config())
             .arg("nope.txt")
             .arg("good.txt"),
-        None,
         LIMIT,
     );
     assert_sane(&out);
@@ -1389,7 +1214,7 @@ fn an_rss_feed_with_an_internal_dtd_subset_is_not_mistaken_for_html() {
 #[test]
 fn stdin_dash_is_scanned_as_text_with_source_dash() {
     let (_dir, good) = workspace();
-    let out = exec(
+    let out = run_bounded(
         newswatch()
             .arg("scan")
             .arg("--text")
@@ -1397,7 +1222,7 @@ fn stdin_dash_is_scanned_as_text_with_source_dash() {
             .arg(default_config())
             .arg("-")
             .arg(&good),
-        Some(GOOD.as_bytes()),
+        Input::Bytes(GOOD.as_bytes()),
         LIMIT,
     );
     assert_sane(&out);
@@ -1411,14 +1236,14 @@ fn binary_on_stdin_is_reported_as_dash_and_skipped() {
     let (_dir, good) = workspace();
     let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
     png.extend(noise(10_000, 5));
-    let out = exec(
+    let out = run_bounded(
         newswatch()
             .arg("scan")
             .arg("--config")
             .arg(default_config())
             .arg("-")
             .arg(&good),
-        Some(&png),
+        Input::Bytes(&png),
         LIMIT,
     );
     assert_sane(&out);
@@ -1431,14 +1256,14 @@ fn binary_on_stdin_is_reported_as_dash_and_skipped() {
 #[test]
 fn empty_stdin_is_reported_as_dash() {
     let (_dir, good) = workspace();
-    let out = exec(
+    let out = run_bounded(
         newswatch()
             .arg("scan")
             .arg("--config")
             .arg(default_config())
             .arg("-")
             .arg(&good),
-        Some(b""),
+        Input::Bytes(b""),
         LIMIT,
     );
     assert_sane(&out);
@@ -1448,7 +1273,8 @@ fn empty_stdin_is_reported_as_dash() {
 }
 
 // ---------------------------------------------------------------------------
-// Broken configs
+// Broken configs (a config with many errors, each named by `check` and `scan`, is in
+// tests/check.rs)
 // ---------------------------------------------------------------------------
 
 #[test]
@@ -1565,71 +1391,4 @@ fn a_query_of_20000_ored_words_is_accepted_and_scans_quickly() {
     let items = out.items_of(&good);
     assert!(!items.is_empty(), "stderr:\n{}", out.err());
     assert!(topic_ids(items[0]).iter().any(|t| t == "t"), "{}", items[0]);
-}
-
-#[test]
-fn a_config_with_many_errors_reports_all_of_them_in_one_run() {
-    let (_dir, good) = workspace();
-    let (_cfg_dir, config) = temp_config(
-        r#"
-[storage]
-history = "a week"
-
-[poller]
-intervall = "5m"
-
-[cleaning]
-drop_lines = ["(unclosed"]
-
-[[entities]]
-id = "putin"
-kind = "person"
-name = "Vladimir Putin"
-
-[[sinks]]
-id = "log"
-kind = "log"
-
-[[sinks]]
-id = "pager"
-kind = "carrier-pigeon"
-
-[[topics]]
-id = "t"
-query = "ceasefire AND @putin"
-sinks = ["log"]
-
-[[topics]]
-id = "t"
-query = "truce"
-sinks = ["nowhere"]
-"#,
-    );
-    let file = config.display().to_string();
-    let expected = [
-        ("storage.history", "duration"),
-        ("poller.intervall", "unknown key"),
-        ("cleaning.drop_lines[0]", "regex"),
-        ("sinks[1].kind", "carrier-pigeon"),
-        ("topics[1].id", "duplicate"),
-        ("topics[1].sinks[0]", "nowhere"),
-    ];
-    for (what, out) in [
-        ("check", check(&config)),
-        ("scan", scan_with(&config, &[&good])),
-    ] {
-        assert_no_crash(&out);
-        assert_code(&out, 2);
-        for (key, reason) in expected {
-            let prefix = format!("{file}: {key}: ");
-            assert!(
-                out.stderr
-                    .lines()
-                    .any(|l| l.contains(&prefix) && l.contains(reason)),
-                "{what}: missing \"{prefix}…{reason}…\" in:\n{}",
-                out.err()
-            );
-        }
-        assert!(out.items.is_empty(), "{what} printed items");
-    }
 }

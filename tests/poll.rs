@@ -1,21 +1,14 @@
 //! The poller against a real HTTP server on 127.0.0.1: conditional GET, backoff,
 //! redirects, body limits, gzip bombs, stalls, broken and legacy-encoded feeds, and
-//! the concurrency limits of `poll_once` and `run`. No mocks: [`FeedServer`] is an
-//! axum server started by each test, with one route per scenario and a record of
-//! every request it saw. Every wait is bounded.
+//! the concurrency limits of `poll_once` and `run`. No mocks: the tests' [`FeedServer`]
+//! is started by each test, with one path per scenario (see [`scenario`]) and a record
+//! of every request it saw. Every wait is bounded.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap};
-use axum::response::Response;
-use axum::Router;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use tokio::sync::mpsc;
@@ -26,6 +19,8 @@ use newswatch::poller::{
     poll_feed, FetchError, FetchOutcome, Fetcher, PollOutcome, PollResult, Poller,
 };
 use newswatch::store::FeedState;
+
+use crate::util::server::{FeedServer, Reply, Request};
 
 const ETAG: &str = "\"v1\"";
 const LAST_MODIFIED: &str = "Fri, 14 Mar 2025 10:00:00 GMT";
@@ -40,69 +35,23 @@ async fn bounded<F: Future<Output = ()>>(test: F) {
         .expect("the test took more than 60 s");
 }
 
-/// What the server saw.
-#[derive(Default)]
-struct Seen {
-    hits: Mutex<HashMap<String, usize>>,
-    requests: Mutex<Vec<(String, HeaderMap)>>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
+/// The feed of `path` on `server`, as the config would name it.
+fn feed(server: &FeedServer, path: &str) -> Feed {
+    Feed {
+        url: FeedUrl::Http(http_url(server, path)),
+        name: format!("test {path}"),
+        interval: None,
+        full_text: false,
+    }
 }
 
-/// A test HTTP server with one route per scenario.
-struct FeedServer {
-    addr: SocketAddr,
-    seen: Arc<Seen>,
+fn http_url(server: &FeedServer, path: &str) -> url::Url {
+    url::Url::parse(&server.url(path)).expect("URL")
 }
 
-impl FeedServer {
-    async fn start() -> FeedServer {
-        let seen = Arc::new(Seen::default());
-        let app = Router::new().fallback(serve).with_state(seen.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FeedServer { addr, seen }
-    }
-
-    fn url(&self, path: &str) -> url::Url {
-        url::Url::parse(&format!("http://{}{path}", self.addr)).expect("URL")
-    }
-
-    fn feed(&self, path: &str) -> Feed {
-        Feed {
-            url: FeedUrl::Http(self.url(path)),
-            name: format!("test {path}"),
-            interval: None,
-            full_text: false,
-        }
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        self.seen
-            .hits
-            .lock()
-            .unwrap()
-            .get(path)
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// The headers of every request to `path`, in order.
-    fn requests(&self, path: &str) -> Vec<HeaderMap> {
-        self.seen
-            .requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| p == path)
-            .map(|(_, h)| h.clone())
-            .collect()
-    }
+/// The test server: one path per scenario.
+fn start() -> FeedServer {
+    FeedServer::start(scenario)
 }
 
 fn rss(title: &str, items: usize) -> String {
@@ -119,109 +68,51 @@ fn rss(title: &str, items: usize) -> String {
     xml
 }
 
-fn response(status: u16, headers: &[(&str, String)], body: impl Into<Body>) -> Response {
-    let mut builder = Response::builder().status(status);
-    for (name, value) in headers {
-        builder = builder.header(*name, value.as_str());
-    }
-    builder.body(body.into()).expect("response")
+/// 200 with `body` as `application/rss+xml`, no charset.
+fn feed_response(body: impl Into<Body>) -> Reply {
+    Reply::status(200, body).header("content-type", "application/rss+xml")
 }
 
-fn feed_response(body: impl Into<Body>) -> Response {
-    response(
-        200,
-        &[("content-type", "application/rss+xml".to_string())],
-        body,
-    )
-}
-
-async fn serve(State(seen): State<Arc<Seen>>, request: Request) -> Response {
-    let path = request.uri().path().to_string();
-    let headers = request.headers().clone();
-    let hit = {
-        let mut hits = seen.hits.lock().unwrap();
-        let n = hits.entry(path.clone()).or_insert(0);
-        *n += 1;
-        *n
-    };
-    seen.requests
-        .lock()
-        .unwrap()
-        .push((path.clone(), headers.clone()));
-    let get = |name: header::HeaderName| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-
-    match path.as_str() {
-        "/etag" => {
-            if get(header::IF_NONE_MATCH).as_deref() == Some(ETAG) {
-                return response(304, &[("etag", ETAG.into())], Body::empty());
-            }
-            response(
-                200,
-                &[
-                    ("etag", ETAG.into()),
-                    ("last-modified", LAST_MODIFIED.into()),
-                    ("content-type", "application/rss+xml".into()),
-                ],
-                rss("etag", 2),
-            )
-        }
-        "/lastmod" => {
-            if get(header::IF_MODIFIED_SINCE).as_deref() == Some(LAST_MODIFIED) {
-                return response(304, &[], Body::empty());
-            }
-            response(
-                200,
-                &[("last-modified", LAST_MODIFIED.into())],
-                rss("lastmod", 1),
-            )
-        }
-        "/retry" => response(429, &[("retry-after", "7200".into())], "slow down"),
+fn scenario(request: &Request) -> Reply {
+    let path = request.path.as_str();
+    match path {
+        "/etag" => Reply::status(200, rss("etag", 2))
+            .header("etag", ETAG)
+            .header("last-modified", LAST_MODIFIED)
+            .header("content-type", "application/rss+xml")
+            .unless_unchanged(request),
+        "/lastmod" => Reply::status(200, rss("lastmod", 1))
+            .header("last-modified", LAST_MODIFIED)
+            .unless_unchanged(request),
+        "/retry" => Reply::status(429, "slow down").header("retry-after", "7200"),
         "/unavailable" => {
             let now = SystemTime::now();
-            response(
-                503,
-                &[
-                    ("date", httpdate::fmt_http_date(now)),
-                    (
-                        "retry-after",
-                        httpdate::fmt_http_date(now + Duration::from_secs(600)),
-                    ),
-                ],
-                "maintenance",
-            )
+            Reply::status(503, "maintenance")
+                .header("date", httpdate::fmt_http_date(now))
+                .header(
+                    "retry-after",
+                    httpdate::fmt_http_date(now + Duration::from_secs(600)),
+                )
         }
-        "/flaky" if hit <= 2 => response(500, &[], "oops"),
+        "/flaky" if request.hit <= 2 => Reply::status(500, "oops"),
         "/flaky" => feed_response(rss("flaky", 3)),
-        "/500" => response(500, &[], "always broken"),
-        "/gone" => response(410, &[], "gone"),
-        "/loop/a" => response(302, &[("location", "/loop/b".into())], Body::empty()),
-        "/loop/b" => response(302, &[("location", "/loop/a".into())], Body::empty()),
+        "/500" => Reply::status(500, "always broken"),
+        "/gone" => Reply::status(410, "gone"),
+        "/loop/a" => Reply::redirect(302, "/loop/b"),
+        "/loop/b" => Reply::redirect(302, "/loop/a"),
         p if p.starts_with("/chain/") => {
             let n: u32 = p["/chain/".len()..].parse().unwrap_or(0);
-            response(
-                302,
-                &[("location", format!("/chain/{}", n + 1))],
-                Body::empty(),
-            )
+            Reply::redirect(302, &format!("/chain/{}", n + 1))
         }
-        "/moved" => response(301, &[("location", "/new-home".into())], Body::empty()),
-        "/moved-then-temp" => response(
-            308,
-            &[("location", "/temp".into())],
-            Body::empty(),
-        ),
-        "/temp" => response(307, &[("location", "/new-home".into())], Body::empty()),
+        "/moved" => Reply::redirect(301, "/new-home"),
+        "/moved-then-temp" => Reply::redirect(308, "/temp"),
+        "/temp" => Reply::redirect(307, "/new-home"),
         "/new-home" => feed_response(rss("new-home", 2)),
         p if p.starts_with("/fixture/") => {
             let name = &p["/fixture/".len()..];
             match std::fs::read(crate::util::fixture(name)) {
                 Ok(bytes) => feed_response(bytes),
-                Err(_) => response(404, &[], "no such fixture"),
+                Err(_) => Reply::status(404, "no such fixture"),
             }
         }
         "/big" => {
@@ -234,22 +125,12 @@ async fn serve(State(seen): State<Arc<Seen>>, request: Request) -> Response {
             let chunks = (0..2 * MAX_BODY / (32 * 1024)).map(move |_| Ok::<_, std::io::Error>(chunk.clone()));
             feed_response(Body::from_stream(futures_util::stream::iter(chunks)))
         }
-        "/bomb" => response(
-            200,
-            &[
-                ("content-type", "application/rss+xml".into()),
-                ("content-encoding", "gzip".into()),
-            ],
-            gzip_zeros(65_025),
-        ),
-        "/gzip-feed" => response(
-            200,
-            &[
-                ("content-type", "application/rss+xml".into()),
-                ("content-encoding", "gzip".into()),
-            ],
-            gzip(rss("gzip", 4).as_bytes()),
-        ),
+        "/bomb" => Reply::status(200, gzip_zeros(65_025))
+            .header("content-type", "application/rss+xml")
+            .header("content-encoding", "gzip"),
+        "/gzip-feed" => Reply::status(200, gzip(rss("gzip", 4).as_bytes()))
+            .header("content-type", "application/rss+xml")
+            .header("content-encoding", "gzip"),
         "/stall" => {
             let start = futures_util::stream::once(async {
                 Ok::<_, std::io::Error>(Bytes::from_static(
@@ -260,11 +141,11 @@ async fn serve(State(seen): State<Arc<Seen>>, request: Request) -> Response {
                 start.chain(futures_util::stream::pending()),
             ))
         }
-        "/html" => response(
+        "/html" => Reply::status(
             200,
-            &[("content-type", "text/html; charset=utf-8".into())],
             "<!DOCTYPE html><html><head><title>Subscribe to read</title></head><body><p>Paywall</p></body></html>",
-        ),
+        )
+        .header("content-type", "text/html; charset=utf-8"),
         "/huge" => feed_response(rss("huge", 10_000)),
         "/cp1251" | "/cp1251-declared" => {
             let mut xml = "<rss version=\"2.0\"><channel><title>Новости</title>\
@@ -275,33 +156,22 @@ async fn serve(State(seen): State<Arc<Seen>>, request: Request) -> Response {
                 xml.insert_str(0, "<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n");
             }
             let (bytes, _, _) = encoding_rs::WINDOWS_1251.encode(&xml);
-            response(
-                200,
-                &[(
-                    "content-type",
-                    "application/rss+xml; charset=windows-1251".into(),
-                )],
-                bytes.into_owned(),
-            )
+            Reply::status(200, bytes.into_owned())
+                .header("content-type", "application/rss+xml; charset=windows-1251")
         }
         "/broken" => feed_response(
             "\n\n<?xml version=\"1.0\"?>\n<rss><channel><title>Broken</title>\
              <item><guid>1</guid><title>Peace&nbsp;talks &mdash; day&nbsp;2</title>\
              <description>Q&A &laquo;session&raquo;&hellip;</description></item></channel></rss>",
         ),
-        "/ttl" => response(
+        "/ttl" => Reply::status(
             200,
-            &[("cache-control", "max-age=600".into())],
             rss("ttl", 1).replace("<title>ttl</title>", "<title>ttl</title><ttl>120</ttl>"),
-        ),
-        "/slow" => {
-            let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-            seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            seen.in_flight.fetch_sub(1, Ordering::SeqCst);
-            feed_response(rss("slow", 1))
-        }
-        _ => response(404, &[], "not found"),
+        )
+        .header("cache-control", "max-age=600"),
+        // Held a while, so that polls overlap if the poller lets them.
+        "/slow" => feed_response(rss("slow", 1)).after(Duration::from_millis(200)),
+        _ => Reply::not_found(),
     }
 }
 
@@ -428,7 +298,7 @@ fn fetcher() -> Fetcher {
 }
 
 async fn poll(server: &FeedServer, path: &str, state: FeedState) -> PollResult {
-    poll_feed(&fetcher(), &server.feed(path), state, Utc::now(), INTERVAL).await
+    poll_feed(&fetcher(), &feed(server, path), state, Utc::now(), INTERVAL).await
 }
 
 fn delay(result: &PollResult, since: DateTime<Utc>) -> Duration {
@@ -462,7 +332,7 @@ async fn collect(mut rx: mpsc::Receiver<PollResult>) -> HashMap<String, PollResu
 #[tokio::test]
 async fn etag_and_last_modified_round_trip_then_304() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let first = poll(&server, "/etag", FeedState::default()).await;
         assert_eq!(
             first.outcome,
@@ -483,7 +353,7 @@ async fn etag_and_last_modified_round_trip_then_304() {
         assert_eq!(second.state.last_modified.as_deref(), Some(LAST_MODIFIED));
         assert_eq!(second.state.failures, 0);
         assert!(second.state.next_poll.is_some());
-        let sent = server.requests("/etag");
+        let sent = server.headers_to("/etag");
         assert_eq!(sent.len(), 2);
         assert!(sent[0].get("if-none-match").is_none());
         assert_eq!(sent[1]["if-none-match"], ETAG);
@@ -510,11 +380,11 @@ async fn etag_and_last_modified_round_trip_then_304() {
 #[tokio::test]
 async fn retry_after_is_honoured_on_429_and_503() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let now = Utc::now();
         let result = poll_feed(
             &fetcher(),
-            &server.feed("/retry"),
+            &feed(&server, "/retry"),
             FeedState::default(),
             now,
             INTERVAL,
@@ -543,7 +413,7 @@ async fn retry_after_is_honoured_on_429_and_503() {
         let now = Utc::now();
         let result = poll_feed(
             &fetcher(),
-            &server.feed("/unavailable"),
+            &feed(&server, "/unavailable"),
             FeedState::default(),
             now,
             INTERVAL,
@@ -563,11 +433,12 @@ async fn retry_after_is_honoured_on_429_and_503() {
 #[tokio::test]
 async fn server_errors_back_off_then_recover() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let mut state = FeedState::default();
         for failures in 1..=2u32 {
             let now = Utc::now();
-            let result = poll_feed(&fetcher(), &server.feed("/flaky"), state, now, INTERVAL).await;
+            let result =
+                poll_feed(&fetcher(), &feed(&server, "/flaky"), state, now, INTERVAL).await;
             assert!(matches!(
                 result.outcome,
                 PollOutcome::Failed {
@@ -604,7 +475,7 @@ async fn server_errors_back_off_then_recover() {
 #[tokio::test]
 async fn gone_disables_the_feed() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let result = poll(&server, "/gone", FeedState::default()).await;
         assert_eq!(result.outcome, PollOutcome::Gone);
         assert_eq!(result.state.next_poll, None);
@@ -618,12 +489,12 @@ async fn gone_disables_the_feed() {
 
         // A disabled feed is not polled again.
         let poller = Poller::new(&full_config(2)).expect("poller");
-        let feed = server.feed("/gone");
+        let feed = feed(&server, "/gone");
         let states = HashMap::from([(feed.url.to_string(), result.state)]);
         let (tx, rx) = mpsc::channel(4);
         poller.poll_once(&[feed], states, tx).await;
         assert!(collect(rx).await.is_empty());
-        assert_eq!(server.hits("/gone"), 1);
+        assert_eq!(server.hits_to("/gone"), 1);
     })
     .await;
 }
@@ -631,7 +502,7 @@ async fn gone_disables_the_feed() {
 #[tokio::test]
 async fn redirect_loops_and_long_chains_are_errors() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let result = poll(&server, "/loop/a", FeedState::default()).await;
         assert!(matches!(
             result.outcome,
@@ -645,12 +516,12 @@ async fn redirect_loops_and_long_chains_are_errors() {
             "{}",
             last_error(&result)
         );
-        assert_eq!(server.hits("/loop/a"), 1);
-        assert_eq!(server.hits("/loop/b"), 1);
+        assert_eq!(server.hits_to("/loop/a"), 1);
+        assert_eq!(server.hits_to("/loop/b"), 1);
 
         let err = fetcher()
             .fetch(
-                &FeedUrl::Http(server.url("/chain/0")),
+                &FeedUrl::Http(http_url(&server, "/chain/0")),
                 &FeedState::default(),
             )
             .await
@@ -660,8 +531,8 @@ async fn redirect_loops_and_long_chains_are_errors() {
             "{err}"
         );
         assert!(err.to_string().contains("too many redirects"), "{err}");
-        assert_eq!(server.hits("/chain/5"), 1);
-        assert_eq!(server.hits("/chain/6"), 0);
+        assert_eq!(server.hits_to("/chain/5"), 1);
+        assert_eq!(server.hits_to("/chain/6"), 0);
     })
     .await;
 }
@@ -669,13 +540,13 @@ async fn redirect_loops_and_long_chains_are_errors() {
 #[tokio::test]
 async fn permanent_redirects_are_remembered_and_temporary_ones_not() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let result = poll(&server, "/moved", FeedState::default()).await;
         assert!(matches!(
             result.outcome,
             PollOutcome::Fetched { items: 2, .. }
         ));
-        let new_home = server.url("/new-home").to_string();
+        let new_home = http_url(&server, "/new-home").to_string();
         assert_eq!(
             result.state.permanent_url.as_deref(),
             Some(new_home.as_str())
@@ -683,8 +554,8 @@ async fn permanent_redirects_are_remembered_and_temporary_ones_not() {
         // The next poll goes straight to the new address.
         let again = poll(&server, "/moved", result.state).await;
         assert!(matches!(again.outcome, PollOutcome::Fetched { .. }));
-        assert_eq!(server.hits("/moved"), 1);
-        assert_eq!(server.hits("/new-home"), 2);
+        assert_eq!(server.hits_to("/moved"), 1);
+        assert_eq!(server.hits_to("/new-home"), 2);
 
         let result = poll(&server, "/temp", FeedState::default()).await;
         assert!(matches!(result.outcome, PollOutcome::Fetched { .. }));
@@ -693,7 +564,7 @@ async fn permanent_redirects_are_remembered_and_temporary_ones_not() {
         // 308 then 307: only the permanent hop is remembered.
         let outcome = fetcher()
             .fetch(
-                &FeedUrl::Http(server.url("/moved-then-temp")),
+                &FeedUrl::Http(http_url(&server, "/moved-then-temp")),
                 &FeedState::default(),
             )
             .await
@@ -704,7 +575,7 @@ async fn permanent_redirects_are_remembered_and_temporary_ones_not() {
         else {
             panic!("not fetched: {outcome:?}")
         };
-        assert_eq!(permanent_redirect, Some(server.url("/temp")));
+        assert_eq!(permanent_redirect, Some(http_url(&server, "/temp")));
     })
     .await;
 }
@@ -712,10 +583,13 @@ async fn permanent_redirects_are_remembered_and_temporary_ones_not() {
 #[tokio::test]
 async fn bodies_over_max_body_are_too_large() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         for path in ["/big", "/big-chunked"] {
             let err = fetcher()
-                .fetch(&FeedUrl::Http(server.url(path)), &FeedState::default())
+                .fetch(
+                    &FeedUrl::Http(http_url(&server, path)),
+                    &FeedState::default(),
+                )
                 .await
                 .unwrap_err();
             assert!(
@@ -737,7 +611,7 @@ async fn bodies_over_max_body_are_too_large() {
 #[tokio::test]
 async fn a_gzip_bomb_is_cut_off_at_max_body() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         // The encoder is right: a gzipped feed reads back.
         let result = poll(&server, "/gzip-feed", FeedState::default()).await;
         assert!(
@@ -745,7 +619,7 @@ async fn a_gzip_bomb_is_cut_off_at_max_body() {
             "{:?}",
             result.outcome
         );
-        assert!(server.requests("/gzip-feed")[0]["accept-encoding"]
+        assert!(server.headers_to("/gzip-feed")[0]["accept-encoding"]
             .to_str()
             .unwrap()
             .contains("gzip"));
@@ -754,7 +628,10 @@ async fn a_gzip_bomb_is_cut_off_at_max_body() {
         assert!(bomb.len() < 120 * 1024, "{}", bomb.len());
         let started = Instant::now();
         let err = fetcher()
-            .fetch(&FeedUrl::Http(server.url("/bomb")), &FeedState::default())
+            .fetch(
+                &FeedUrl::Http(http_url(&server, "/bomb")),
+                &FeedState::default(),
+            )
             .await
             .unwrap_err();
         assert!(
@@ -769,10 +646,13 @@ async fn a_gzip_bomb_is_cut_off_at_max_body() {
 #[tokio::test]
 async fn a_body_that_stalls_times_out() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let started = Instant::now();
         let err = fetcher()
-            .fetch(&FeedUrl::Http(server.url("/stall")), &FeedState::default())
+            .fetch(
+                &FeedUrl::Http(http_url(&server, "/stall")),
+                &FeedState::default(),
+            )
             .await
             .unwrap_err();
         let elapsed = started.elapsed();
@@ -795,7 +675,7 @@ async fn a_body_that_stalls_times_out() {
 #[tokio::test]
 async fn html_instead_of_a_feed_is_a_named_failure() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let result = poll(&server, "/html", FeedState::default()).await;
         assert!(
             matches!(
@@ -819,7 +699,7 @@ async fn html_instead_of_a_feed_is_a_named_failure() {
 #[tokio::test]
 async fn a_feed_with_10000_items_gives_10000_items() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let result = poll(&server, "/huge", FeedState::default()).await;
         assert!(
             matches!(result.outcome, PollOutcome::Fetched { items: 10_000, .. }),
@@ -836,7 +716,7 @@ async fn a_feed_with_10000_items_gives_10000_items() {
 #[tokio::test]
 async fn windows_1251_with_charset_only_in_content_type() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         for path in ["/cp1251", "/cp1251-declared"] {
             let result = poll(&server, path, FeedState::default()).await;
             assert!(
@@ -854,7 +734,7 @@ async fn windows_1251_with_charset_only_in_content_type() {
 #[tokio::test]
 async fn rss_without_version_and_with_html_entities_is_repaired() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let result = poll(&server, "/broken", FeedState::default()).await;
         let PollOutcome::Fetched { items, repairs } = result.outcome else {
             panic!("not fetched: {:?}", result.outcome)
@@ -883,7 +763,7 @@ async fn rss_without_version_and_with_html_entities_is_repaired() {
 #[tokio::test]
 async fn feeds_in_other_scripts_are_fetched_not_failed() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         for (name, titles) in [
             (
                 "feed-cjk-rss.xml",
@@ -918,11 +798,11 @@ async fn feeds_in_other_scripts_are_fetched_not_failed() {
 #[tokio::test]
 async fn ttl_and_max_age_delay_the_next_poll() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let now = Utc::now();
         let result = poll_feed(
             &fetcher(),
-            &server.feed("/ttl"),
+            &feed(&server, "/ttl"),
             FeedState::default(),
             now,
             INTERVAL,
@@ -986,10 +866,10 @@ async fn local_files_are_read_and_unchanged_files_not_parsed_again() {
 #[tokio::test]
 async fn one_bad_feed_among_good_ones_does_not_stop_the_others() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let good = ["/etag", "/huge", "/cp1251", "/broken"];
         let bad = ["/500", "/html", "/gone", "/stall", "/loop/a", "/bomb"];
-        let mut feeds: Vec<Feed> = good.iter().chain(&bad).map(|p| server.feed(p)).collect();
+        let mut feeds: Vec<Feed> = good.iter().chain(&bad).map(|p| feed(&server, p)).collect();
         feeds.push(Feed {
             url: FeedUrl::Http(url::Url::parse("http://127.0.0.1:1/closed.xml").unwrap()),
             name: "closed port".into(),
@@ -1004,7 +884,7 @@ async fn one_bad_feed_among_good_ones_does_not_stop_the_others() {
         let results = collector.await.expect("collector");
         assert_eq!(results.len(), feeds.len());
         for path in good {
-            let result = &results[&server.url(path).to_string()];
+            let result = &results[&http_url(&server, path).to_string()];
             assert!(
                 matches!(result.outcome, PollOutcome::Fetched { .. }),
                 "{path}: {:?}",
@@ -1012,7 +892,7 @@ async fn one_bad_feed_among_good_ones_does_not_stop_the_others() {
             );
         }
         for path in bad {
-            let result = &results[&server.url(path).to_string()];
+            let result = &results[&http_url(&server, path).to_string()];
             assert!(
                 matches!(
                     result.outcome,
@@ -1036,11 +916,11 @@ async fn one_bad_feed_among_good_ones_does_not_stop_the_others() {
 #[tokio::test]
 async fn poll_once_keeps_to_the_per_host_limit() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let feeds: Vec<Feed> = (0..6)
             .map(|i| {
-                let mut feed = server.feed("/slow");
-                feed.url = FeedUrl::Http(server.url(&format!("/slow?feed={i}")));
+                let mut feed = feed(&server, "/slow");
+                feed.url = FeedUrl::Http(http_url(&server, &format!("/slow?feed={i}")));
                 feed
             })
             .collect();
@@ -1048,8 +928,8 @@ async fn poll_once_keeps_to_the_per_host_limit() {
         let (tx, rx) = mpsc::channel(16);
         poller.poll_once(&feeds, HashMap::new(), tx).await;
         assert_eq!(collect(rx).await.len(), 6);
-        assert_eq!(server.hits("/slow"), 6);
-        assert_eq!(server.seen.max_in_flight.load(Ordering::SeqCst), 2);
+        assert_eq!(server.hits_to("/slow"), 6);
+        assert_eq!(server.max_in_flight(), 2);
     })
     .await;
 }
@@ -1057,11 +937,11 @@ async fn poll_once_keeps_to_the_per_host_limit() {
 #[tokio::test]
 async fn run_polls_due_feeds_and_stops_on_shutdown() {
     bounded(async {
-        let server = FeedServer::start().await;
+        let server = start();
         let feeds = vec![
-            server.feed("/etag"),
-            server.feed("/new-home"),
-            server.feed("/huge"),
+            feed(&server, "/etag"),
+            feed(&server, "/new-home"),
+            feed(&server, "/huge"),
         ];
         // The third feed is not due for an hour.
         let later = FeedState {
@@ -1085,8 +965,8 @@ async fn run_polls_due_feeds_and_stops_on_shutdown() {
         assert_eq!(
             polled,
             vec![
-                server.url("/etag").to_string(),
-                server.url("/new-home").to_string()
+                http_url(&server, "/etag").to_string(),
+                http_url(&server, "/new-home").to_string()
             ]
         );
         let started = Instant::now();
@@ -1094,8 +974,8 @@ async fn run_polls_due_feeds_and_stops_on_shutdown() {
         running.await.expect("run returns");
         assert!(started.elapsed() < Duration::from_secs(6));
         assert!(rx.recv().await.is_none(), "the channel closes after run");
-        assert_eq!(server.hits("/huge"), 0);
-        assert_eq!(server.hits("/etag"), 1);
+        assert_eq!(server.hits_to("/huge"), 0);
+        assert_eq!(server.hits_to("/etag"), 1);
     })
     .await;
 }

@@ -7,18 +7,14 @@
 //! the daemon, like libsystemd, takes the watchdog to be its own when no pid is named.
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::util::daemon::{self, Log};
-use crate::util::server::FeedServer;
+use crate::util::server::{FeedServer, Gate, Reply};
 use crate::util::{feeds_config, newswatch, run, wait_until};
 
 /// systemd's side of the notify socket: every datagram the daemon sends, in order.
@@ -199,91 +195,37 @@ impl Daemon {
     }
 }
 
-/// Serves one RSS document, but holds every response until [`GatedFeed::open`]: the
-/// test decides whether an item is processed before or after a reload.
+/// Serves one RSS document at `/feed.xml`, but holds every response until
+/// [`Gate::open`]: the test decides whether an item is processed before or after a
+/// reload. A held response is sent anyway after [`GATE_LIMIT`](crate::util::server::GATE_LIMIT).
 struct GatedFeed {
-    addr: SocketAddr,
-    shared: Arc<Gate>,
+    server: FeedServer,
+    gate: Gate,
 }
-
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-    requests: AtomicUsize,
-    stop: AtomicBool,
-}
-
-/// How long a held response waits for the gate at most, so no thread hangs forever.
-const GATE_LIMIT: Duration = Duration::from_secs(60);
 
 impl GatedFeed {
     fn start(rss: String) -> GatedFeed {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shared = Arc::new(Gate::default());
-        let gate = shared.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if gate.stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(stream) = stream else { continue };
-                let gate = gate.clone();
-                let rss = rss.clone();
-                std::thread::spawn(move || serve(stream, &gate, &rss));
-            }
+        let gate = Gate::new();
+        let held = gate.clone();
+        let server = FeedServer::start(move |request| match request.path.as_str() {
+            "/feed.xml" => Reply::feed(rss.clone()).held_by(&held),
+            _ => Reply::not_found(),
         });
-        GatedFeed { addr, shared }
+        GatedFeed { server, gate }
     }
 
     fn url(&self) -> String {
-        format!("http://{}/feed.xml", self.addr)
+        self.server.url("/feed.xml")
     }
 
     /// Waits until the daemon has asked for the feed (its response now held).
     fn wait_requested(&self, limit: Duration) -> bool {
-        wait_until(limit, || self.shared.requests.load(Ordering::SeqCst) > 0)
+        wait_until(limit, || self.server.hits_to("/feed.xml") > 0)
     }
 
     fn open(&self) {
-        *self.shared.open.lock().unwrap() = true;
-        self.shared.opened.notify_all();
+        self.gate.open();
     }
-}
-
-impl Drop for GatedFeed {
-    fn drop(&mut self) {
-        self.open();
-        self.shared.stop.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so it sees the stop flag.
-        let _ = TcpStream::connect(self.addr);
-    }
-}
-
-fn serve(mut stream: TcpStream, gate: &Gate, rss: &str) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-    }
-    gate.requests.fetch_add(1, Ordering::SeqCst);
-    let open = gate.open.lock().unwrap();
-    let (open, _) = gate
-        .opened
-        .wait_timeout_while(open, GATE_LIMIT, |open| !*open)
-        .unwrap();
-    drop(open);
-    let response = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml; charset=utf-8\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{rss}",
-        rss.len()
-    );
-    let _ = stream.write_all(response.as_bytes());
 }
 
 fn rss(guid: &str, title: &str, description: &str) -> String {
@@ -324,9 +266,9 @@ const START: Duration = Duration::from_secs(60);
 
 #[test]
 fn run_notifies_ready_status_and_watchdog_and_stopping_on_sigterm() {
-    let server = FeedServer::start(5);
+    let server = FeedServer::generated(5);
     let dir = tempfile::tempdir().unwrap();
-    let urls: Vec<String> = (0..3).map(|n| server.url(n)).collect();
+    let urls: Vec<String> = (0..3).map(|n| server.feed_url(n)).collect();
     let config = feeds_config(dir.path(), &urls);
     let mut daemon = Daemon::start(&config);
 
@@ -354,9 +296,9 @@ fn run_notifies_ready_status_and_watchdog_and_stopping_on_sigterm() {
 
 #[test]
 fn sighup_sends_reloading_with_a_timestamp_then_ready() {
-    let server = FeedServer::start(3);
+    let server = FeedServer::generated(3);
     let dir = tempfile::tempdir().unwrap();
-    let config = feeds_config(dir.path(), &[server.url(0)]);
+    let config = feeds_config(dir.path(), &[server.feed_url(0)]);
     let mut daemon = Daemon::start(&config);
     daemon.expect_line("READY=1", START);
 

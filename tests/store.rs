@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::util::daemon::Daemon;
 use crate::util::{default_config, newswatch, run, Run};
 
 /// `newswatch ARGS` on the shipped config and sample feeds, storing in `data`.
@@ -555,18 +556,13 @@ fn once_killed_at_any_point_loses_nothing_and_alerts_each_story_once() {
     let mut killed_running = 0;
     for point in 1..=points {
         let data = dir.path().join(format!("store-{point}"));
-        let mut child = with_store(&data, &["once"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn once");
+        let mut once = Daemon::spawn(&mut with_store(&data, &["once"]));
         // Points over the first 80% of a run: later ones may find it done.
         std::thread::sleep(whole * point * 4 / (5 * (points + 1)));
-        if child.try_wait().expect("poll once").is_none() {
+        if once.exited().is_none() {
             killed_running += 1;
         }
-        let _ = child.kill();
-        child.wait().expect("reap once");
+        once.kill();
 
         let again = run(&mut with_store(&data, &["once"]));
         assert_eq!(again.code, 0, "point {point}: {}", again.stderr);

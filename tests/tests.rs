@@ -3,7 +3,8 @@
 //! One test binary (as ripgrep does), so the crate links once; each module below is
 //! one area of behaviour.
 
-// Helpers: run the binary, find fixtures, write temporary configs.
+// Helpers: run the binary (bounded, one way), daemons, the feed server, a webhook
+// receiver, stored items and alerts, fixtures, temporary configs.
 mod util;
 
 // `newswatch scan`: articles, entities and topics from fixtures of every kind.

@@ -8,7 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{newswatch, wait_until};
+use super::{newswatch, spawn, wait_until};
 
 /// `newswatch run --config <config>`, for callers that add to it before [`Daemon::spawn`].
 pub fn run_command(config: &Path) -> Command {
@@ -24,13 +24,11 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Spawns `cmd` with stdout discarded and stderr captured into [`Daemon::log`].
+    /// Spawns `cmd` with stdout discarded and stderr captured into [`Daemon::log`]: a
+    /// `run`, or any command a test signals or kills before it ends (a run to completion
+    /// is [`crate::util::run`]'s).
     pub fn spawn(cmd: &mut Command) -> Daemon {
-        let mut child = cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn newswatch run");
+        let mut child = spawn(cmd.stdout(Stdio::null()).stderr(Stdio::piped()));
         let log = Log::drain(child.stderr.take().expect("stderr pipe"));
         Daemon { child, log }
     }
