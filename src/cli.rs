@@ -49,13 +49,16 @@ pub enum LogFormat {
 pub enum Command {
     /// Validate the config; print every error with its file, key and reason.
     Check {
-        /// Config file [default: $NEWSWATCH_CONFIG, else config/newswatch.toml].
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
     /// Run the pipeline over local files (feeds, HTML, text; `-` is stdin) and print one
     /// JSON line per item. Stores and alerts nothing.
     Scan {
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Include the cleaned text of each item.
@@ -70,16 +73,22 @@ pub enum Command {
     },
     /// Poll every feed once, process and store what is new, then exit (cron, tests).
     Once {
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
     /// The daemon: poll, process and store until SIGINT or SIGTERM.
     Run {
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
     /// Show stored items, newest first.
     Items {
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Only items that matched this topic id.
@@ -98,6 +107,8 @@ pub enum Command {
     },
     /// Inspect the alert outbox and replay failed alerts.
     Alerts {
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Only alerts with this status.
@@ -129,11 +140,15 @@ pub enum Command {
 pub enum StoreAction {
     /// Read every record and index entry; exit 1 if any is damaged or missing.
     Check {
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
     /// Copy the store into DIR (new or empty), then check the copy.
     Backup {
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Where the copy goes; open it by pointing [storage] path at it.

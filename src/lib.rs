@@ -11,6 +11,7 @@
 //! - [`model`]: the domain types the stages pass between them;
 //! - [`query`]: the topic query language, text to a tree with errors at a column (the
 //!   config checks queries with it, the pipeline evaluates the trees);
+//! - [`markup`]: escaping plain text for HTML and Slack markup;
 //! - [`identity`]: item ids: a feed-scoped GUID, the canonical URL, or a hash of title and date;
 //! - [`poller`]: fetching feeds when due (conditional GET, backoff, limits) and reading them liberally;
 //! - [`store`]: the embedded sled store: items, seen ids, topic index, stories, feed state;
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod identity;
+pub mod markup;
 pub mod metrics;
 pub mod model;
 pub mod parse;

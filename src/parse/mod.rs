@@ -269,7 +269,7 @@ fn parse_feed(
 fn feed_item(entry: feed_rs::model::Entry) -> FeedItem {
     let as_html = |text: feed_rs::model::Text| {
         if text.content_type.essence().to_string() == "text/plain" {
-            escape_html(&text.content)
+            crate::markup::escape(&text.content)
         } else {
             text.content
         }
@@ -287,21 +287,6 @@ fn feed_item(entry: feed_rs::model::Entry) -> FeedItem {
         published: entry.published.or(entry.updated),
         body,
     }
-}
-
-/// `&`, `<` and `>` as character references: plain text given to the HTML cleaner
-/// keeps them as text.
-fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

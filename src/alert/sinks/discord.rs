@@ -5,7 +5,6 @@
 use std::time::SystemTime;
 
 use chrono::SecondsFormat;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde_json::{json, Value};
 
 use super::text::{
@@ -172,18 +171,11 @@ pub(super) async fn deliver(
     content: Content<'_>,
     now: SystemTime,
 ) -> Result<(), DeliveryError> {
-    let url = client.url()?;
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let body = match content {
         Content::Alert(payload) => discord_body(payload),
         Content::Digest { id, alerts } => discord_digest_body(id, alerts),
-    }
-    .to_string()
-    .into_bytes();
-    client
-        .post(http, url, headers, body, content.id(), now)
-        .await
+    };
+    client.post_json(http, &body, content.id(), now).await
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use serde_json::Value;
 use url::Url;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -243,6 +244,22 @@ impl SinkClient {
                 reason: format!("sink {:?} has no url", self.id),
             }),
         }
+    }
+
+    /// POSTs a JSON `body` to the sink's URL, as the chat kinds (Slack, Discord) take
+    /// their messages; see [`SinkClient::post`].
+    async fn post_json(
+        &self,
+        http: &reqwest::Client,
+        body: &Value,
+        id: &str,
+        now: SystemTime,
+    ) -> Result<(), DeliveryError> {
+        let url = self.url()?;
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let body = body.to_string().into_bytes();
+        self.post(http, url, headers, body, id, now).await
     }
 
     /// POSTs `body` with `headers` to `url` and classifies the answer; `id`, the alert's

@@ -4,7 +4,6 @@
 
 use std::time::SystemTime;
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde_json::{json, Value};
 
 use super::text::{
@@ -73,16 +72,7 @@ fn slack_field(label: &str, value: &str) -> Value {
 /// Slack's three control characters (`&`, `<`, `>`) as the entities its message
 /// formatting asks for; nothing else is escaped there.
 fn slack_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::markup::escape(text)
 }
 
 /// A URL fit for `<url|text>`: http(s) only (anything else Slack would not link, or
@@ -158,18 +148,11 @@ pub(super) async fn deliver(
     content: Content<'_>,
     now: SystemTime,
 ) -> Result<(), DeliveryError> {
-    let url = client.url()?;
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let body = match content {
         Content::Alert(payload) => slack_body(payload),
         Content::Digest { id, alerts } => slack_digest_body(id, alerts),
-    }
-    .to_string()
-    .into_bytes();
-    client
-        .post(http, url, headers, body, content.id(), now)
-        .await
+    };
+    client.post_json(http, &body, content.id(), now).await
 }
 
 #[cfg(test)]
