@@ -378,6 +378,53 @@ fn sighup_with_a_new_topic_alerts_on_it() {
     assert_eq!(topics, ["harbours"], "{alerts:#?}");
 }
 
+/// A reload while a feed's poll is in flight: the old generation finishes it and saves
+/// the feed's state before the new one starts, so the new one does not fetch the feed
+/// again while (or right after) the old one does. Two generations at once would also
+/// leave the stories the old one stored meanwhile out of the new story window.
+#[test]
+fn a_reload_during_a_poll_does_not_fetch_the_feed_twice() {
+    let body = rss(
+        "quay-1",
+        "Quay repaired",
+        "The old quay was repaired over the winter and opens again on Monday.",
+    );
+    let server = FeedServer::start(move |request| match request.path.as_str() {
+        "/feed.xml" => Reply::feed(body.clone()).after(Duration::from_secs(2)),
+        _ => Reply::not_found(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("newswatch.toml");
+    std::fs::write(
+        &config,
+        gated_config(dir.path(), &server.url("/feed.xml"), &[("quays", "quay")]),
+    )
+    .unwrap();
+    let mut daemon = Daemon::start(&config);
+    daemon.expect_line("READY=1", START);
+    assert!(
+        wait_until(Duration::from_secs(30), || server.hits_to("/feed.xml") > 0),
+        "the daemon never polled the feed; stderr:\n{}",
+        daemon.log.text()
+    );
+    daemon.signal("HUP");
+    daemon.expect_line("RELOADING=1", Duration::from_secs(10));
+    daemon.expect_line("READY=1", Duration::from_secs(30));
+    // The feed's interval is an hour: any second fetch within seconds is the new
+    // generation polling a feed the old one had in flight.
+    let again = wait_until(Duration::from_secs(3), || server.hits_to("/feed.xml") > 1);
+    assert!(
+        !again && server.max_in_flight() == 1,
+        "fetched {} times, {} at once; stderr:\n{}",
+        server.hits_to("/feed.xml"),
+        server.max_in_flight(),
+        daemon.log.text()
+    );
+    daemon.stop();
+    let alerts = alerts(&config);
+    assert_eq!(alerts.len(), 1, "{alerts:#?}");
+}
+
 #[test]
 fn sighup_with_a_broken_config_keeps_the_old_one() {
     let feed = GatedFeed::start(rss(
