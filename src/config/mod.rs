@@ -122,6 +122,32 @@ pub enum SinkKind {
     Log,
 }
 
+impl SinkKind {
+    /// Every kind, in the order the config's error message lists them.
+    pub const ALL: [SinkKind; 5] = [
+        SinkKind::Webhook,
+        SinkKind::Slack,
+        SinkKind::Discord,
+        SinkKind::Ntfy,
+        SinkKind::Log,
+    ];
+
+    /// The name the config writes (`kind = "slack"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkKind::Webhook => "webhook",
+            SinkKind::Slack => "slack",
+            SinkKind::Discord => "discord",
+            SinkKind::Ntfy => "ntfy",
+            SinkKind::Log => "log",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SinkKind> {
+        SinkKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
 /// Where alerts go.
 #[derive(Debug, Clone)]
 pub struct Sink {

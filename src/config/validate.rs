@@ -296,20 +296,14 @@ fn sinks(p: &mut Problems<'_>, raw: &[raw::RawSink]) -> (Vec<Sink>, HashSet<Stri
     for (i, s) in raw.iter().enumerate() {
         let key = format!("sinks[{i}]");
         p.unique_id(&mut sink_ids, &format!("{key}.id"), &s.id);
-        let kind = match s.kind.as_str() {
-            "webhook" => SinkKind::Webhook,
-            "slack" => SinkKind::Slack,
-            "discord" => SinkKind::Discord,
-            "ntfy" => SinkKind::Ntfy,
-            "log" => SinkKind::Log,
-            other => {
-                p.add(
-                    format!("{key}.kind"),
-                    format!("{other:?} is not one of webhook, slack, discord, ntfy, log"),
-                );
-                SinkKind::Log
-            }
-        };
+        let kind = SinkKind::parse(&s.kind).unwrap_or_else(|| {
+            let names: Vec<&str> = SinkKind::ALL.iter().map(|k| k.as_str()).collect();
+            p.add(
+                format!("{key}.kind"),
+                format!("{:?} is not one of {}", s.kind, names.join(", ")),
+            );
+            SinkKind::Log
+        });
         let url = match (&s.url, kind) {
             (None, SinkKind::Log) => None,
             (None, _) => {

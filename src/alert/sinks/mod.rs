@@ -73,16 +73,6 @@ pub enum SinkError {
     MissingUrl { sink: String, kind: &'static str },
 }
 
-fn kind_name(kind: SinkKind) -> &'static str {
-    match kind {
-        SinkKind::Webhook => "webhook",
-        SinkKind::Slack => "slack",
-        SinkKind::Discord => "discord",
-        SinkKind::Ntfy => "ntfy",
-        SinkKind::Log => "log",
-    }
-}
-
 /// The id of a digest of the alerts with `ids`: the same alerts, in any order, give
 /// the same id, so a digest sent again (a retry, a crash before its outcome was
 /// recorded) carries the id it had. A digest of other alerts gets another id.
@@ -148,14 +138,14 @@ impl SinkClient {
         if sink.url.is_none() && sink.kind != SinkKind::Log {
             return Err(SinkError::MissingUrl {
                 sink: sink.id.clone(),
-                kind: kind_name(sink.kind),
+                kind: sink.kind.as_str(),
             });
         }
         let secrets = secrets.unwrap_or_default();
         if !secrets.is_empty() && sink.kind != SinkKind::Webhook {
             tracing::warn!(
                 sink = %sink.id,
-                kind = kind_name(sink.kind),
+                kind = sink.kind.as_str(),
                 "Only webhook sinks sign their requests; ignoring the secret."
             );
         }
