@@ -144,6 +144,15 @@ fn normalise_title(title: &str) -> String {
         .to_lowercase()
 }
 
+/// An alert's id: one per story, topic and sink, so that every daemon and every retry
+/// names the same alert alike (and the outbox stores it once).
+pub fn alert_id(story: &str, topic: &str, sink: &str) -> String {
+    format!(
+        "a_{:016x}",
+        xxhash_rust::xxh3::xxh3_64(format!("{story}\n{topic}\n{sink}").as_bytes())
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

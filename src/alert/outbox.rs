@@ -5,7 +5,6 @@
 //! copy, a restart after a crash) yields the same ids, and the store writes each once.
 
 use chrono::{DateTime, Utc};
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::model::payload::{
     AlertPayload, EntityRef, ItemRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
@@ -30,10 +29,7 @@ pub fn alerts_for(
             continue;
         };
         for sink in &topic.sinks {
-            let id = format!(
-                "a_{:016x}",
-                xxh3_64(format!("{}\n{}\n{}", item.story, topic.id, sink).as_bytes())
-            );
+            let id = crate::identity::alert_id(&item.story, &topic.id, sink);
             let payload = AlertPayload {
                 kind: ALERT_TYPE.into(),
                 version: ALERT_VERSION,

@@ -63,6 +63,9 @@ impl Config {
 
 #[derive(Debug, Clone)]
 pub struct Storage {
+    /// Where the store lives: the embedded sled directory (the default) or a
+    /// PostgreSQL database shared by several daemons.
+    pub backend: Backend,
     /// The sled directory, relative to the working directory when not absolute.
     pub path: PathBuf,
     /// How long every processed item is kept.
@@ -70,6 +73,34 @@ pub struct Storage {
     /// How long items that matched a topic are kept.
     pub retention: Duration,
 }
+
+/// The storage backend (docs/cluster.md for PostgreSQL).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backend {
+    Sled,
+    Postgres(Postgres),
+}
+
+/// A PostgreSQL store shared by a cluster of daemons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Postgres {
+    /// `postgres://user@host:port/database`, without a password.
+    pub url: String,
+    /// The environment variable (or systemd credential) holding the password.
+    pub password_env: String,
+    /// How long a daemon holds a feed or an alert it claimed; a daemon that dies
+    /// loses its claims after this long.
+    pub lease: Duration,
+    /// Connections each daemon keeps open.
+    pub pool: usize,
+    /// This daemon's name in leases; by default host name, process id and a random
+    /// number, so that a restarted daemon does not take its predecessor's leases.
+    pub node: Option<String>,
+}
+
+/// The environment variable read for the PostgreSQL password when `password_env` is
+/// not set.
+pub const DEFAULT_PASSWORD_ENV: &str = "NEWSWATCH_PG_PASSWORD";
 
 #[derive(Debug, Clone)]
 pub struct Poller {
@@ -305,7 +336,19 @@ fn parse_with_env(text: &str, file: &Path, env: bool) -> Result<Config, ConfigEr
 
 /// Keys whose values are text, by section.
 const TEXT_KEYS: &[(&str, &[&str])] = &[
-    ("storage", &["path", "history", "retention"]),
+    (
+        "storage",
+        &[
+            "backend",
+            "path",
+            "history",
+            "retention",
+            "url",
+            "password_env",
+            "lease",
+            "node",
+        ],
+    ),
     ("poller", &["interval", "timeout", "max_body", "user_agent"]),
     ("api", &["listen", "token_env"]),
 ];

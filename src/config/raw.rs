@@ -22,17 +22,29 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 pub struct RawStorage {
+    pub backend: String,
     pub path: String,
     pub history: String,
     pub retention: String,
+    pub url: Option<String>,
+    pub password_env: Option<String>,
+    pub lease: String,
+    pub pool: u32,
+    pub node: Option<String>,
 }
 
 impl Default for RawStorage {
     fn default() -> Self {
         RawStorage {
+            backend: "sled".into(),
             path: "data".into(),
             history: "7d".into(),
             retention: "90d".into(),
+            url: None,
+            password_env: None,
+            lease: "60s".into(),
+            pool: 4,
+            node: None,
         }
     }
 }

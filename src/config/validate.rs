@@ -149,7 +149,33 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
 }
 
 fn storage(p: &mut Problems<'_>, raw: &raw::RawStorage) -> Storage {
+    let backend = match raw.backend.trim() {
+        "sled" => Backend::Sled,
+        "postgres" => Backend::Postgres(postgres(p, raw)),
+        other => {
+            p.add(
+                "storage.backend",
+                format!("{other:?} is not a backend: use \"sled\" (the default) or \"postgres\""),
+            );
+            Backend::Sled
+        }
+    };
+    if backend == Backend::Sled {
+        for (key, set) in [
+            ("url", raw.url.is_some()),
+            ("password_env", raw.password_env.is_some()),
+            ("node", raw.node.is_some()),
+        ] {
+            if set {
+                p.add(
+                    format!("storage.{key}"),
+                    "is only read with backend = \"postgres\"",
+                );
+            }
+        }
+    }
     let storage = Storage {
+        backend,
         path: PathBuf::from(&raw.path),
         history: p.duration("storage.history", &raw.history),
         retention: p.duration("storage.retention", &raw.retention),
@@ -158,6 +184,52 @@ fn storage(p: &mut Problems<'_>, raw: &raw::RawStorage) -> Storage {
         p.add("storage.path", "must not be empty");
     }
     storage
+}
+
+/// `[storage]` with `backend = "postgres"`.
+fn postgres(p: &mut Problems<'_>, raw: &raw::RawStorage) -> Postgres {
+    let url = raw.url.clone().unwrap_or_default();
+    if url.trim().is_empty() {
+        p.add(
+            "storage.url",
+            "is required with backend = \"postgres\", like \"postgres://newswatch@db.example.org/newswatch\"",
+        );
+    } else {
+        match url::Url::parse(url.trim()) {
+            Ok(parsed) if matches!(parsed.scheme(), "postgres" | "postgresql") => {
+                if parsed.password().is_some() {
+                    p.add(
+                        "storage.url",
+                        "must not hold a password (config files are read by many): put it in \
+                         the environment variable or systemd credential named by \
+                         storage.password_env (default NEWSWATCH_PG_PASSWORD)",
+                    );
+                }
+            }
+            Ok(parsed) => p.add(
+                "storage.url",
+                format!("must be a postgres:// URL, not {}:", parsed.scheme()),
+            ),
+            Err(err) => p.add("storage.url", format!("{url:?} is not a URL: {err}")),
+        }
+    }
+    let lease = p.duration("storage.lease", &raw.lease);
+    if lease < Duration::from_secs(1) {
+        p.add("storage.lease", "must be at least 1s");
+    }
+    if raw.pool == 0 {
+        p.add("storage.pool", "must be at least 1");
+    }
+    Postgres {
+        url: url.trim().to_string(),
+        password_env: raw
+            .password_env
+            .clone()
+            .unwrap_or_else(|| DEFAULT_PASSWORD_ENV.to_string()),
+        lease,
+        pool: raw.pool.max(1) as usize,
+        node: raw.node.clone().filter(|n| !n.trim().is_empty()),
+    }
 }
 
 fn poller(p: &mut Problems<'_>, raw: &raw::RawPoller) -> Poller {

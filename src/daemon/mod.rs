@@ -298,6 +298,8 @@ const STATUS_EVERY: Duration = Duration::from_secs(30);
 struct Stages {
     stop: CancellationToken,
     tasks: tokio::task::JoinSet<anyhow::Result<()>>,
+    /// For giving up this generation's leases when it stops.
+    store: SharedStore,
 }
 
 /// A generation's stages built from a config but not started: what can fail without
@@ -355,6 +357,7 @@ impl Prepared {
         notifier: &Notifier,
     ) -> anyhow::Result<Stages> {
         let Prepared { dispatcher, poller } = self;
+        let poller = poller.with_leases(store.clone());
         let mut processor = Processor::new(config, store.clone())?;
         processor.alerts_stored = Some(dispatcher.waker());
         let states = feed_states(store.as_ref())?;
@@ -402,7 +405,11 @@ impl Prepared {
             notifier.clone(),
             stop.clone(),
         ));
-        Ok(Stages { stop, tasks })
+        Ok(Stages {
+            stop,
+            tasks,
+            store: store.clone(),
+        })
     }
 }
 
@@ -426,6 +433,18 @@ impl Stages {
                     tracing::error!(error = format!("{err:#}"), "A stage ended with an error.")
                 }
                 Err(err) => tracing::error!(error = %err, "A daemon task failed."),
+            }
+        }
+        // Another daemon of a cluster may take this one's feeds and alerts at once,
+        // instead of after the leases run out. Polls dropped at shutdown wrote nothing.
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.release_leases()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "Could not give up this daemon's leases; they run out on their own.")
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "Could not give up this daemon's leases; they run out on their own.")
             }
         }
         Ok(())

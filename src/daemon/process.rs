@@ -31,15 +31,13 @@ use crate::pipeline::dedup::{self, StoryWindow};
 use crate::pipeline::{Pipeline, Processed};
 use crate::poller::{PollOutcome, PollResult};
 use crate::store::{
-    FeedState, Inserted, LeadSketch, SharedStore, Store, StoredAlert, StoredEntity, StoredItem,
-    StoredTopic,
+    FeedState, Inserted, LeadSketch, Lease, SharedStore, Store, StoredAlert, StoredEntity,
+    StoredItem, StoredTopic,
 };
 
 use super::Summary;
 
-/// How far back a new item is compared with earlier stories. Outlets run the same wire
-/// story within hours; a longer window only adds false candidates to rule out.
-const STORY_WINDOW: Duration = Duration::from_secs(48 * 3600);
+use dedup::STORY_WINDOW;
 
 /// The stages that process poll results, and their state.
 pub(super) struct Processor {
@@ -125,6 +123,7 @@ struct Analyzed {
     items: Vec<AnalyzedItem>,
     /// [`RecentWrites::count`] when the analysis began.
     as_of: u64,
+    lease: Option<Lease>,
 }
 
 struct AnalyzedItem {
@@ -151,6 +150,7 @@ fn analyze(
         items,
         state,
         outcome,
+        lease,
     } = result;
     let key = feed.url.to_string();
     let mut analyzed = Vec::new();
@@ -185,6 +185,7 @@ fn analyze(
         outcome,
         items: analyzed,
         as_of,
+        lease,
     })
 }
 
@@ -273,7 +274,7 @@ const FLUSH_WITHIN: Duration = Duration::from_millis(250);
 /// since a state saved before its items are durable could hide them behind a 304.
 #[derive(Default)]
 struct Unflushed {
-    feeds: Vec<(config::Feed, FeedState)>,
+    feeds: Vec<(config::Feed, FeedState, Option<Lease>)>,
     alerts: bool,
     since: Option<std::time::Instant>,
 }
@@ -283,13 +284,15 @@ struct Written {
     feed: config::Feed,
     state: FeedState,
     alerts: bool,
+    lease: Option<Lease>,
 }
 
 impl Unflushed {
     fn push(&mut self, written: Written) {
         self.since.get_or_insert_with(std::time::Instant::now);
         self.alerts |= written.alerts;
-        self.feeds.push((written.feed, written.state));
+        self.feeds
+            .push((written.feed, written.state, written.lease));
     }
 
     fn due(&self) -> bool {
@@ -328,7 +331,7 @@ impl Processor {
             return Ok(());
         }
         if let Err(err) = self.store.flush().await {
-            for (feed, _) in &feeds {
+            for (feed, _, _) in &feeds {
                 failed(feed, anyhow::anyhow!("flushing the store: {err}"))?;
             }
             return Ok(());
@@ -338,11 +341,11 @@ impl Processor {
                 wake.notify_waiters();
             }
         }
-        for (feed, state) in &feeds {
+        for (feed, state, lease) in &feeds {
             let key = feed.url.to_string();
             if let Err(err) = self
                 .store
-                .put_feed_state(&key, state)
+                .put_feed_state(lease.as_ref(), &key, state)
                 .with_context(|| format!("saving the state of feed {}", feed.name))
             {
                 failed(feed, err)?;
@@ -361,6 +364,7 @@ impl Processor {
             outcome,
             items,
             as_of,
+            lease,
         } = analyzed;
         let key = feed.url.to_string();
         self.summary.feeds_polled += 1;
@@ -464,7 +468,7 @@ impl Processor {
                 sketches,
             } = self
                 .store
-                .insert_batch(&batch, &alerts, &sketches)
+                .insert_batch(lease.as_ref(), &batch, &alerts, &sketches)
                 .with_context(|| format!("storing items of feed {}", feed.name))?;
             // The items and alerts are stored: a failed sketch write must not undo
             // that, nor may their copies start stories of their own.
@@ -494,6 +498,7 @@ impl Processor {
             feed,
             state,
             alerts: !alerts.is_empty(),
+            lease,
         })
     }
 
@@ -768,6 +773,7 @@ mod tests {
                 items: entries.len(),
                 repairs: 0,
             },
+            lease: None,
         }
     }
 

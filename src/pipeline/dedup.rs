@@ -56,6 +56,33 @@ pub const DEFAULT_MAX_DISTANCE: u32 = 20;
 /// 1,486 words: 0.013 and 38 bits). 0.4 leaves a margin on both sides.
 pub const SAME_STORY: f64 = 0.4;
 
+/// How far back a new item is compared with earlier stories. Outlets run the same wire
+/// story within hours; a longer window only adds false candidates to rule out.
+pub const STORY_WINDOW: Duration = Duration::from_secs(48 * 3600);
+
+/// Among `candidates` (story id, fingerprint, sketch), the story a text with this
+/// fingerprint and sketch belongs to, by the rules of [`StoryWindow::same_story`]:
+/// within `max_distance` bits, the highest resemblance of at least [`SAME_STORY`], the
+/// first on a tie. For a store that keeps the window itself.
+pub fn best_story<'a>(
+    fingerprint: u64,
+    sketch: &[u32],
+    max_distance: u32,
+    candidates: impl IntoIterator<Item = (&'a str, u64, &'a [u32])>,
+) -> Option<&'a str> {
+    let mut best: Option<(f64, &str)> = None;
+    for (story, theirs, their_sketch) in candidates {
+        if (theirs ^ fingerprint).count_ones() > max_distance {
+            continue;
+        }
+        let resemblance = estimate(their_sketch, sketch);
+        if resemblance >= SAME_STORY && best.is_none_or(|(r, _)| resemblance > r) {
+            best = Some((resemblance, story));
+        }
+    }
+    best.map(|(_, story)| story)
+}
+
 /// Words per shingle.
 const SHINGLE: usize = 3;
 
@@ -759,7 +786,9 @@ impl StoryIndex {
 }
 
 /// The part of a sketch that goes into the index: its smallest values.
-fn indexed(sketch: &[u32]) -> &[u32] {
+/// The smallest values of a sketch, under which its story is indexed: a store that
+/// finds stories itself (a shared one) looks candidates up by these.
+pub fn indexed(sketch: &[u32]) -> &[u32] {
     &sketch[..sketch.len().min(INDEXED)]
 }
 

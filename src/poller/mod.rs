@@ -30,7 +30,7 @@ use tracing::Instrument as _;
 
 use crate::config::{Config, Feed, FeedUrl};
 use crate::parse::{self, FeedItem};
-use crate::store::FeedState;
+use crate::store::{Claim, FeedState, Lease, SharedStore};
 pub use fetch::{CacheHints, FetchError, FetchOutcome, Fetcher};
 use schedule::{Bounds, Hints};
 
@@ -74,6 +74,9 @@ pub struct PollResult {
     /// The new state to persist AFTER the items are stored.
     pub state: FeedState,
     pub outcome: PollOutcome,
+    /// The feed's lease when the store is shared: its items and state are written
+    /// under it, or not at all.
+    pub lease: Option<Lease>,
 }
 
 /// The address a feed is fetched from: where a 301/308 said it moved, else as configured.
@@ -192,6 +195,7 @@ async fn poll_feed_at(
         items,
         state: next,
         outcome,
+        lease: None,
     }
 }
 
@@ -299,6 +303,55 @@ fn crashed(
         items: Vec::new(),
         state,
         outcome,
+        lease: None,
+    }
+}
+
+/// Whether a feed's poll goes ahead, after claiming it.
+enum Claimed {
+    /// Poll with this state (a shared store's, which another daemon may have moved
+    /// on) under this lease.
+    Poll(FeedState, Option<Lease>),
+    /// Another daemon holds the feed, or it is not due: keep this state, whose
+    /// `next_poll` is when to ask again.
+    Later(FeedState),
+}
+
+/// Claims `feed` from a shared store before its poll.
+fn claim(
+    store: Option<&dyn crate::store::Store>,
+    feed: &Feed,
+    state: FeedState,
+    now: DateTime<Utc>,
+    interval: Duration,
+) -> Claimed {
+    let Some(store) = store else {
+        return Claimed::Poll(state, None);
+    };
+    match store.claim_feed(&feed.url.to_string(), now) {
+        Ok(Claim::Granted {
+            lease,
+            state: shared,
+        }) => Claimed::Poll(shared.unwrap_or(state), lease),
+        Ok(Claim::Taken {
+            until,
+            state: shared,
+        }) => {
+            tracing::debug!(feed = %feed.name, until = %until, "Another daemon polls this feed; not polling it.");
+            Claimed::Later(FeedState {
+                next_poll: Some(until),
+                ..shared.unwrap_or(state)
+            })
+        }
+        Err(err) => {
+            // The database is away: try again within a short while.
+            let wait = interval.min(Duration::from_secs(30));
+            tracing::warn!(feed = %feed.name, error = %err, "Could not claim the feed; trying again later.");
+            Claimed::Later(FeedState {
+                next_poll: Some(now + chrono::TimeDelta::from_std(wait).unwrap_or_default()),
+                ..state
+            })
+        }
     }
 }
 
@@ -342,6 +395,9 @@ pub struct Poller {
     limits: Arc<Limits>,
     unstored: Unstored,
     progress: Option<Progress>,
+    /// The shared store whose leases decide which daemon polls a feed; `None` when
+    /// this daemon is the only one.
+    leases: Option<SharedStore>,
 }
 
 /// A callback the [`Poller::run`] loop calls on every turn, at least every `tick`.
@@ -395,6 +451,7 @@ impl Poller {
         Ok(Poller {
             unstored: Unstored::default(),
             progress: None,
+            leases: None,
             fetcher: Arc::new(Fetcher::new(poller)?),
             interval: poller.interval,
             limits: Arc::new(Limits {
@@ -416,6 +473,15 @@ impl Poller {
     /// Reports the run loop's progress to `progress`.
     pub fn with_progress(mut self, progress: Progress) -> Poller {
         self.progress = Some(progress);
+        self
+    }
+
+    /// Claims each feed from `store` before polling it, when the store is shared by
+    /// several daemons (a store of one grants every claim, so it is not asked).
+    pub fn with_leases(mut self, store: SharedStore) -> Poller {
+        if store.is_shared() {
+            self.leases = Some(store);
+        }
         self
     }
 
@@ -576,6 +642,7 @@ impl Poller {
         let fetcher = self.fetcher.clone();
         let limits = self.limits.clone();
         let interval = self.interval;
+        let leases = self.leases.clone();
         tasks.spawn(async move {
             // Host first, then global: a global permit is only ever held by a poll
             // that can run, so one slow host cannot starve the others.
@@ -592,6 +659,10 @@ impl Poller {
                 return state;
             }
             let now = Utc::now();
+            let (state, lease) = match claim(leases.as_deref(), &feed, state, now, interval) {
+                Claimed::Poll(state, lease) => (state, lease),
+                Claimed::Later(state) => return state,
+            };
             crate::metrics::global().poll_started(state.next_poll, now);
             let fallback = state.clone();
             // Boxed, so the many tasks waiting for permits stay small.
@@ -606,6 +677,8 @@ impl Poller {
             };
             crate::metrics::global().polled(result.outcome.label(), repairs);
             drop(host_permit);
+            let mut result = result;
+            result.lease = lease;
             let new_state = result.state.clone();
             // The global permit is held while the result waits for room in the
             // channel, so a slow consumer slows fetching instead of letting fetched

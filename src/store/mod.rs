@@ -113,6 +113,7 @@ mod items;
 mod keys;
 mod open;
 mod outbox;
+pub mod postgres;
 mod prune;
 mod records;
 mod schema;
@@ -224,6 +225,17 @@ pub enum StoreError {
         key: String,
         reason: String,
     },
+    /// A PostgreSQL store could not do what was asked (connection, query, schema).
+    #[error("{op} (PostgreSQL at {location}): {cause}")]
+    Postgres {
+        op: &'static str,
+        location: String,
+        cause: String,
+    },
+    /// A write for a feed whose lease this daemon no longer holds: it expired (the
+    /// daemon was paused or slow) and another daemon may poll the feed now.
+    #[error("feed {feed}: this daemon's lease on it has expired or been taken over; nothing of this poll was stored")]
+    LeaseLost { feed: String },
     /// A new record's key already holds one, after every retry with a fresh key.
     #[error("storing items: record key {key} is taken, again after {tries} tries with new keys (has the clock gone back?)")]
     KeyTaken { key: String, tries: u32 },
@@ -251,8 +263,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// already seen are skipped with their alerts, and an alert is stored only when its
     /// story has not alerted on its topic before. Items and alerts are one atomic
     /// write; the sketches follow it and may fail on their own ([`Inserted`]).
+    ///
+    /// `lease` is the feed's lease when the store is shared: a write under a lease
+    /// that expired or was taken over is refused whole ([`StoreError::LeaseLost`]).
     fn insert_batch(
         &self,
+        lease: Option<&Lease>,
         items: &[StoredItem],
         alerts: &[StoredAlert],
         sketches: &[(&str, &[u32])],
@@ -287,9 +303,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn put_sketches(&self, leads: &[LeadSketch]) -> Result<(), StoreError>;
 
     fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError>;
-    fn put_feed_state(&self, url: &str, state: &FeedState) -> Result<(), StoreError>;
+    /// Saves a feed's state; under a `lease` it also gives the lease up, and is
+    /// refused when the lease is no longer held.
+    fn put_feed_state(
+        &self,
+        lease: Option<&Lease>,
+        url: &str,
+        state: &FeedState,
+    ) -> Result<(), StoreError>;
 
-    /// Pending alerts of `sink` due at `now`, earliest first, at most `limit`.
+    /// True when several daemons share this store, so that feeds must be claimed
+    /// before they are polled ([`Store::claim_feed`]).
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// Claims the feed `url` for one poll. A store of one daemon grants every claim
+    /// without a lease; a shared one grants a lease only when the feed is due and no
+    /// other live daemon holds it (docs/cluster.md).
+    fn claim_feed(&self, url: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
+        let _ = (url, now);
+        Ok(Claim::Granted {
+            lease: None,
+            state: None,
+        })
+    }
+    /// Gives up every feed lease and alert claim this daemon holds (at shutdown and
+    /// reload), so that other daemons need not wait for them to expire.
+    fn release_leases(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Pending alerts of `sink` due at `now`, earliest first, at most `limit`. A
+    /// shared store claims them for this daemon for a lease period, so that no other
+    /// daemon sends them meanwhile.
     fn due_alerts(
         &self,
         sink: &str,
@@ -331,9 +377,41 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 /// A store shared by the stages of a daemon.
 pub type SharedStore = Arc<dyn Store>;
 
+/// A feed claimed by one daemon of a cluster for one poll. Each claim raises the
+/// feed's epoch, so a write under an older one (a daemon that was paused past its
+/// lease) is told apart from the current owner's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub feed: String,
+    pub epoch: i64,
+}
+
+/// What claiming a feed gave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// Poll it now. `state` is the feed's state as the store has it, when the store is
+    /// shared: another daemon may have polled the feed since this one last did.
+    Granted {
+        lease: Option<Lease>,
+        state: Option<FeedState>,
+    },
+    /// Another daemon polls it, or polled it and it is not due yet: ask again at
+    /// `until`.
+    Taken {
+        until: DateTime<Utc>,
+        state: Option<FeedState>,
+    },
+}
+
 /// Opens the store the config names.
 pub fn open(storage: &crate::config::Storage) -> Result<SharedStore, StoreError> {
-    Ok(Arc::new(SledStore::open(&storage.path)?))
+    match &storage.backend {
+        crate::config::Backend::Sled => Ok(Arc::new(SledStore::open(&storage.path)?)),
+        crate::config::Backend::Postgres(pg) => Ok(Arc::new(postgres::PgStore::open(
+            pg,
+            storage.history.min(crate::pipeline::dedup::STORY_WINDOW),
+        )?)),
+    }
 }
 
 impl Store for SledStore {
@@ -348,6 +426,7 @@ impl Store for SledStore {
     }
     fn insert_batch(
         &self,
+        _lease: Option<&Lease>,
         items: &[StoredItem],
         alerts: &[StoredAlert],
         sketches: &[(&str, &[u32])],
@@ -394,7 +473,12 @@ impl Store for SledStore {
     fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError> {
         SledStore::feed_states(self)
     }
-    fn put_feed_state(&self, url: &str, state: &FeedState) -> Result<(), StoreError> {
+    fn put_feed_state(
+        &self,
+        _lease: Option<&Lease>,
+        url: &str,
+        state: &FeedState,
+    ) -> Result<(), StoreError> {
         SledStore::put_feed_state(self, url, state)
     }
     fn due_alerts(

@@ -105,22 +105,7 @@ impl SledStore {
                 reason: "no such alert".into(),
             })?;
         let old_due = due_key(&alert);
-        alert.attempts += 1;
-        match attempt {
-            Attempt::Delivered { at } => {
-                alert.status = AlertStatus::Delivered;
-                alert.delivered_at = Some(*at);
-                alert.last_error = None;
-            }
-            Attempt::Retry { next, error } => {
-                alert.next_attempt = *next;
-                alert.last_error = Some(error.clone());
-            }
-            Attempt::Failed { error } => {
-                alert.status = AlertStatus::Failed;
-                alert.last_error = Some(error.clone());
-            }
-        }
+        attempt.apply(&mut alert);
         self.put_alert(&alert, Some(old_due))?;
         Ok(alert)
     }

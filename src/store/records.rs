@@ -103,6 +103,27 @@ pub enum Attempt {
 }
 
 impl Attempt {
+    /// The alert as this attempt leaves it: one more attempt, and delivered, due again
+    /// or failed. Every backend records an attempt by this rule.
+    pub fn apply(&self, alert: &mut StoredAlert) {
+        alert.attempts += 1;
+        match self {
+            Attempt::Delivered { at } => {
+                alert.status = AlertStatus::Delivered;
+                alert.delivered_at = Some(*at);
+                alert.last_error = None;
+            }
+            Attempt::Retry { next, error } => {
+                alert.next_attempt = *next;
+                alert.last_error = Some(error.clone());
+            }
+            Attempt::Failed { error } => {
+                alert.status = AlertStatus::Failed;
+                alert.last_error = Some(error.clone());
+            }
+        }
+    }
+
     /// The outcome as the metrics count it.
     pub fn label(&self) -> &'static str {
         match self {

@@ -1,0 +1,655 @@
+//! Items and stories: the one transaction that stores a feed's new items with their
+//! stories and alerts, the listings, the stories' sketches, and pruning.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Transaction;
+
+use super::schema::LOCK_NAMESPACE;
+use super::{block_on, from_ms, ms, pg, Failure, PgStore};
+use crate::pipeline::dedup;
+use crate::store::{
+    codec, Inserted, ItemQuery, LeadSketch, Lease, Listing, PruneReport, Related, StoreError,
+    StoredAlert, StoredItem, StoredStory, ITEMS, OUTBOX, STORIES,
+};
+
+/// Candidate stories read per new story's lead: a value shared by more stories than
+/// this is a stock phrase, not evidence of a copy (as in the daemon's window).
+const MAX_CANDIDATES: i64 = 500;
+
+impl PgStore {
+    pub(super) fn seen(&self, id: &str) -> Result<bool, StoreError> {
+        let rows = self.query(
+            "reading the seen ids",
+            "SELECT 1 FROM seen WHERE id = $1",
+            &[&id],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
+    pub(super) fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
+        let rows = self.query(
+            "reading an item",
+            "SELECT record FROM items WHERE id = $1",
+            &[&id],
+        )?;
+        rows.first()
+            .map(|row| codec::decode_at(ITEMS, id.as_bytes(), row.get::<_, &[u8]>(0)))
+            .transpose()
+    }
+
+    /// Stores a feed's new items, their stories and alerts in one transaction. Every
+    /// new story's lead is first looked for among the stories of every daemon (the
+    /// caller's window knows only its own), under advisory locks on its indexed sketch
+    /// values, so that copies of one story stored at once by two daemons are told
+    /// apart here: the second to lock finds the first's story and joins it.
+    pub(super) fn insert_batch(
+        &self,
+        lease: Option<&Lease>,
+        items: &[StoredItem],
+        alerts: &[StoredAlert],
+        sketches: &[(&str, &[u32])],
+    ) -> Result<Inserted, StoreError> {
+        let sketches: HashMap<&str, &[u32]> = sketches
+            .iter()
+            .filter(|(_, sketch)| !sketch.is_empty())
+            .copied()
+            .collect();
+        let (new, leads) = self.transaction("storing items", |tx| {
+            if let Some(lease) = lease {
+                self.check_lease(tx, lease)?;
+            }
+            self.insert_in(tx, items, alerts, &sketches)
+        })?;
+        Ok(Inserted {
+            new,
+            leads,
+            // Written in the transaction: a story's sketch is how other daemons find it.
+            sketches: Ok(()),
+        })
+    }
+
+    fn insert_in(
+        &self,
+        tx: &mut Transaction<'_>,
+        items: &[StoredItem],
+        alerts: &[StoredAlert],
+        sketches: &HashMap<&str, &[u32]>,
+    ) -> Result<(usize, Vec<LeadSketch>), Failure> {
+        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
+        let seen: HashSet<String> =
+            block_on(tx.query("SELECT id FROM seen WHERE id = ANY($1)", &[&ids]))
+                .map_err(pg("reading the seen ids"))?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+        let mut taken = HashSet::new();
+        let mut accepted: Vec<StoredItem> = items
+            .iter()
+            .filter(|item| !seen.contains(&item.id) && taken.insert(item.id.as_str()))
+            .cloned()
+            .collect();
+        if accepted.is_empty() {
+            return Ok((0, Vec::new()));
+        }
+        let joined = self.join_known_stories(tx, &mut accepted, sketches)?;
+        self.write_items(tx, &accepted)?;
+
+        let mut leads = Vec::new();
+        let mut stories: HashMap<String, (StoredStory, bool)> = HashMap::new();
+        let mut outgoing: Vec<StoredAlert> = Vec::new();
+        for item in &accepted {
+            let lead = item.is_story_lead && item.story == item.id;
+            if !stories.contains_key(&item.story) {
+                let story = if lead {
+                    let sketch = sketches.get(item.id.as_str()).copied();
+                    if let Some(sketch) = sketch {
+                        leads.push(LeadSketch {
+                            story: item.story.clone(),
+                            first_seen: item.fetched,
+                            fingerprint: item.fingerprint,
+                            sketch: sketch.to_vec(),
+                        });
+                    }
+                    self.new_story(tx, item, sketch)?
+                } else {
+                    self.story_for_update(tx, item)?
+                };
+                stories.insert(item.story.clone(), (story, lead));
+            }
+            let Some((story, changed)) = stories.get_mut(&item.story) else {
+                continue;
+            };
+            if story.first_item != item.id && !story.related.iter().any(|r| r.item_id == item.id) {
+                story.related.push(related(item));
+                *changed = true;
+            }
+            let mut alerted = Vec::new();
+            for alert in alerts.iter().filter(|a| a.item_id == item.id) {
+                if story.alerted.contains(&alert.topic) {
+                    continue;
+                }
+                let mut alert = alert.clone();
+                if alert.story != story.id {
+                    // The lead joined another daemon's story: the alert is that story's.
+                    alert.story = story.id.clone();
+                    alert.id = crate::identity::alert_id(&story.id, &alert.topic, &alert.sink);
+                    alert.payload.id = alert.id.clone();
+                }
+                if !alerted.contains(&alert.topic) {
+                    alerted.push(alert.topic.clone());
+                }
+                outgoing.push(alert);
+            }
+            if !alerted.is_empty() {
+                story.alerted.extend(alerted);
+                *changed = true;
+            }
+        }
+        for (story, changed) in stories.values() {
+            if *changed {
+                let related = codec::encode(STORIES, &story.id, &story.related, false)?;
+                block_on(tx.execute(
+                    "UPDATE stories SET related = $2, copies = $3, alerted = $4 WHERE id = $1",
+                    &[
+                        &story.id,
+                        &related,
+                        &(story.related.len() as i32),
+                        &story.alerted,
+                    ],
+                ))
+                .map_err(pg("updating a story"))?;
+            }
+        }
+        self.write_alerts(tx, &outgoing)?;
+        if joined > 0 {
+            tracing::debug!(
+                stories = joined,
+                "New stories joined stories another daemon had stored."
+            );
+        }
+        Ok((accepted.len(), leads))
+    }
+
+    /// Turns each new story's lead that repeats a story already in the database (one
+    /// another daemon stored) into a copy of it, and the batch's copies of that lead
+    /// with it. Returns how many leads joined.
+    fn join_known_stories(
+        &self,
+        tx: &mut Transaction<'_>,
+        items: &mut [StoredItem],
+        sketches: &HashMap<&str, &[u32]>,
+    ) -> Result<usize, Failure> {
+        let mut values: Vec<i32> = items
+            .iter()
+            .filter(|i| i.is_story_lead && i.story == i.id)
+            .filter_map(|i| sketches.get(i.id.as_str()))
+            .flat_map(|sketch| dedup::indexed(sketch).iter().map(|&v| v as i32))
+            .collect();
+        if values.is_empty() {
+            return Ok(0);
+        }
+        // In one order for every daemon, so that two batches cannot wait for each other.
+        values.sort_unstable();
+        values.dedup();
+        block_on(tx.execute(
+            "SELECT pg_advisory_xact_lock($1, v) FROM (SELECT unnest($2::integer[]) AS v ORDER BY 1) AS sorted",
+            &[&LOCK_NAMESPACE, &values],
+        ))
+        .map_err(pg("locking stories"))?;
+        let since = ms(Utc::now()) - self.story_window_ms;
+        let mut joined: HashMap<String, String> = HashMap::new();
+        for item in items.iter_mut() {
+            if let Some(story) = joined.get(&item.story) {
+                item.story = story.clone();
+                item.is_story_lead = false;
+                continue;
+            }
+            if !(item.is_story_lead && item.story == item.id) {
+                continue;
+            }
+            let Some(sketch) = sketches.get(item.id.as_str()) else {
+                continue;
+            };
+            let indexed: Vec<i32> = dedup::indexed(sketch).iter().map(|&v| v as i32).collect();
+            let rows = block_on(tx.query(
+                "SELECT DISTINCT s.id, s.fingerprint, s.sketch FROM story_postings p \
+                 JOIN stories s ON s.id = p.story \
+                 WHERE p.value = ANY($1) AND s.first_seen_ms >= $2 AND s.id <> $3 \
+                   AND s.sketch IS NOT NULL \
+                 LIMIT $4",
+                &[&indexed, &since, &item.id, &MAX_CANDIDATES],
+            ))
+            .map_err(pg("reading candidate stories"))?;
+            let candidates: Vec<(String, u64, Vec<u32>)> = rows
+                .iter()
+                .map(|row| {
+                    let sketch: Vec<i32> = row.get(2);
+                    (
+                        row.get::<_, String>(0),
+                        row.get::<_, i64>(1) as u64,
+                        sketch.into_iter().map(|v| v as u32).collect(),
+                    )
+                })
+                .collect();
+            let found = dedup::best_story(
+                item.fingerprint,
+                sketch,
+                dedup::DEFAULT_MAX_DISTANCE,
+                candidates
+                    .iter()
+                    .map(|(id, print, sketch)| (id.as_str(), *print, sketch.as_slice())),
+            );
+            if let Some(story) = found {
+                joined.insert(item.id.clone(), story.to_string());
+                item.story = story.to_string();
+                item.is_story_lead = false;
+            }
+        }
+        Ok(joined.len())
+    }
+
+    /// The items, their seen ids and their topics, three statements for the batch.
+    fn write_items(&self, tx: &mut Transaction<'_>, items: &[StoredItem]) -> Result<(), Failure> {
+        let mut ids = Vec::with_capacity(items.len());
+        let mut feeds = Vec::with_capacity(items.len());
+        let mut fetched = Vec::with_capacity(items.len());
+        let mut matched = Vec::with_capacity(items.len());
+        let mut stories = Vec::with_capacity(items.len());
+        let mut records = Vec::with_capacity(items.len());
+        let (mut topics, mut topic_times, mut topic_items, mut scores) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for item in items {
+            ids.push(item.id.as_str());
+            feeds.push(item.feed.as_str());
+            fetched.push(ms(item.fetched));
+            matched.push(!item.topics.is_empty());
+            stories.push(item.story.as_str());
+            records.push(codec::encode(ITEMS, &item.id, item, true)?);
+            for topic in &item.topics {
+                topics.push(topic.id.as_str());
+                topic_times.push(ms(item.fetched));
+                topic_items.push(item.id.as_str());
+                scores.push(topic.score);
+            }
+        }
+        block_on(tx.execute(
+            "INSERT INTO items (id, feed, fetched_ms, matched, story, stored_by, record) \
+             SELECT i, f, t, m, s, $7, r FROM unnest($1::text[], $2::text[], $3::bigint[], \
+               $4::boolean[], $5::text[], $6::bytea[]) AS x(i, f, t, m, s, r)",
+            &[
+                &ids, &feeds, &fetched, &matched, &stories, &records, &self.node,
+            ],
+        ))
+        .map_err(pg("storing items"))?;
+        block_on(tx.execute(
+            "INSERT INTO seen (id, seen_ms) SELECT * FROM unnest($1::text[], $2::bigint[])",
+            &[&ids, &fetched],
+        ))
+        .map_err(pg("storing seen ids"))?;
+        if !topics.is_empty() {
+            block_on(tx.execute(
+                "INSERT INTO item_topics (topic, fetched_ms, item_id, score) \
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::double precision[]) \
+                 ON CONFLICT DO NOTHING",
+                &[&topics, &topic_times, &topic_items, &scores],
+            ))
+            .map_err(pg("storing the topic index"))?;
+        }
+        Ok(())
+    }
+
+    /// A new story led by `lead`, with its sketch and postings; if a story of that id
+    /// is stored already (the same lead stored again), that one, locked.
+    fn new_story(
+        &self,
+        tx: &mut Transaction<'_>,
+        lead: &StoredItem,
+        sketch: Option<&[u32]>,
+    ) -> Result<StoredStory, Failure> {
+        let values: Option<Vec<i32>> = sketch.map(|s| s.iter().map(|&v| v as i32).collect());
+        let inserted = block_on(tx.execute(
+            "INSERT INTO stories (id, first_item, first_seen_ms, fingerprint, sketch) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+            &[
+                &lead.story,
+                &lead.id,
+                &ms(lead.fetched),
+                &(lead.fingerprint as i64),
+                &values,
+            ],
+        ))
+        .map_err(pg("storing a story"))?;
+        if inserted == 0 {
+            if let Some(story) = self.locked_story(tx, &lead.story)? {
+                return Ok(story);
+            }
+        }
+        if let Some(sketch) = sketch {
+            insert_postings(tx, &lead.story, sketch)?;
+        }
+        Ok(crate::store::story_of_lead(lead))
+    }
+
+    /// The story a copy joins, locked for this transaction. A copy may name a lead
+    /// whose own story turned out to be another daemon's (that lead's item says which),
+    /// or a story whose record is gone (pruned): then it is made again from the copy.
+    fn story_for_update(
+        &self,
+        tx: &mut Transaction<'_>,
+        item: &StoredItem,
+    ) -> Result<StoredStory, Failure> {
+        if let Some(story) = self.locked_story(tx, &item.story)? {
+            return Ok(story);
+        }
+        let lead_story: Option<String> =
+            block_on(tx.query_opt("SELECT story FROM items WHERE id = $1", &[&item.story]))
+                .map_err(pg("reading a story's lead"))?
+                .map(|row| row.get(0));
+        if let Some(other) = lead_story.filter(|other| *other != item.story) {
+            if let Some(story) = self.locked_story(tx, &other)? {
+                return Ok(story);
+            }
+        }
+        block_on(tx.execute(
+            "INSERT INTO stories (id, first_item, first_seen_ms, fingerprint) \
+             VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            &[&item.story, &ms(item.fetched), &(item.fingerprint as i64)],
+        ))
+        .map_err(pg("storing a story"))?;
+        Ok(self
+            .locked_story(tx, &item.story)?
+            .unwrap_or_else(|| StoredStory {
+                id: item.story.clone(),
+                first_item: item.story.clone(),
+                first_seen: item.fetched,
+                fingerprint: item.fingerprint,
+                related: Vec::new(),
+                alerted: Vec::new(),
+            }))
+    }
+
+    fn locked_story(
+        &self,
+        tx: &mut Transaction<'_>,
+        id: &str,
+    ) -> Result<Option<StoredStory>, Failure> {
+        let row = block_on(tx.query_opt(
+            "SELECT id, first_item, first_seen_ms, fingerprint, related, alerted \
+             FROM stories WHERE id = $1 FOR UPDATE",
+            &[&id],
+        ))
+        .map_err(pg("reading a story"))?;
+        Ok(row.map(|row| story_from_row(&row)).transpose()?)
+    }
+
+    fn write_alerts(
+        &self,
+        tx: &mut Transaction<'_>,
+        alerts: &[StoredAlert],
+    ) -> Result<(), Failure> {
+        if alerts.is_empty() {
+            return Ok(());
+        }
+        let mut ids = Vec::new();
+        let mut sinks = Vec::new();
+        let mut statuses = Vec::new();
+        let mut next = Vec::new();
+        let mut created = Vec::new();
+        let mut records = Vec::new();
+        for alert in alerts {
+            ids.push(alert.id.as_str());
+            sinks.push(alert.sink.as_str());
+            statuses.push(alert.status.as_str());
+            next.push(ms(alert.next_attempt));
+            created.push(ms(alert.created));
+            records.push(codec::encode(OUTBOX, &alert.id, alert, true)?);
+        }
+        block_on(tx.execute(
+            "INSERT INTO alerts (id, sink, status, next_attempt_ms, created_ms, record) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], \
+               $5::bigint[], $6::bytea[]) \
+             ON CONFLICT (id) DO NOTHING",
+            &[&ids, &sinks, &statuses, &next, &created, &records],
+        ))
+        .map_err(pg("storing alerts"))?;
+        Ok(())
+    }
+
+    pub(super) fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError> {
+        let mut out = Listing::default();
+        if query.limit == 0 {
+            return Ok(out);
+        }
+        let since = query.since.map(ms).unwrap_or(i64::MIN);
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let rows = match &query.topic {
+            Some(topic) => self.query(
+                "listing items",
+                "SELECT i.id, i.record FROM item_topics t JOIN items i ON i.id = t.item_id \
+                 WHERE t.topic = $1 AND t.fetched_ms >= $2 \
+                 ORDER BY t.fetched_ms DESC, t.item_id DESC LIMIT $3",
+                &[topic, &since, &limit],
+            )?,
+            None => self.query(
+                "listing items",
+                "SELECT id, record FROM items WHERE fetched_ms >= $1 \
+                 ORDER BY fetched_ms DESC, id DESC LIMIT $2",
+                &[&since, &limit],
+            )?,
+        };
+        for row in rows {
+            let id: &str = row.get(0);
+            match codec::decode_or_warn::<StoredItem>(ITEMS, id.as_bytes(), row.get(1)) {
+                Some(item) => out.records.push(item),
+                None => out.skipped += 1,
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn count(&self, op: &'static str, sql: &str) -> usize {
+        match self.query(op, sql, &[]) {
+            Ok(rows) => rows
+                .first()
+                .map_or(0, |row| usize::try_from(row.get::<_, i64>(0)).unwrap_or(0)),
+            Err(err) => {
+                tracing::warn!(error = %err, "Could not count.");
+                0
+            }
+        }
+    }
+
+    pub(super) fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError> {
+        let rows = self.query(
+            "reading a story",
+            "SELECT id, first_item, first_seen_ms, fingerprint, related, alerted \
+             FROM stories WHERE id = $1",
+            &[&id],
+        )?;
+        rows.first().map(story_from_row).transpose()
+    }
+
+    /// Stories with more than one copy or an alert, first seen at or after `since`.
+    pub(super) fn stories_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<StoredStory>, StoreError> {
+        let rows = self.query(
+            "listing stories",
+            "SELECT id, first_item, first_seen_ms, fingerprint, related, alerted \
+             FROM stories WHERE first_seen_ms >= $1 AND (copies > 0 OR alerted <> '{}') \
+             ORDER BY first_seen_ms, id",
+            &[&ms(since)],
+        )?;
+        rows.iter().map(story_from_row).collect()
+    }
+
+    pub(super) fn sketches_since(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<LeadSketch>, StoreError> {
+        let rows = self.query(
+            "reading story sketches",
+            "SELECT id, first_seen_ms, fingerprint, sketch FROM stories \
+             WHERE first_seen_ms >= $1 AND sketch IS NOT NULL ORDER BY first_seen_ms, id",
+            &[&ms(since)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| LeadSketch {
+                story: row.get(0),
+                first_seen: from_ms(row.get(1)),
+                fingerprint: row.get::<_, i64>(2) as u64,
+                sketch: sketch_of(row.get(3)),
+            })
+            .collect())
+    }
+
+    pub(super) fn story_sketches(
+        &self,
+        first_seen: DateTime<Utc>,
+        fingerprint: u64,
+    ) -> Result<Vec<(String, Vec<u32>)>, StoreError> {
+        let rows = self.query(
+            "reading story sketches",
+            "SELECT id, sketch FROM stories \
+             WHERE first_seen_ms = $1 AND fingerprint = $2 AND sketch IS NOT NULL",
+            &[&ms(first_seen), &(fingerprint as i64)],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| (row.get(0), sketch_of(row.get(1))))
+            .collect())
+    }
+
+    pub(super) fn story_sketch(&self, story: &StoredStory) -> Result<Option<Vec<u32>>, StoreError> {
+        let rows = self.query(
+            "reading a story sketch",
+            "SELECT sketch FROM stories WHERE id = $1 AND sketch IS NOT NULL",
+            &[&story.id],
+        )?;
+        Ok(rows.first().map(|row| sketch_of(row.get(0))))
+    }
+
+    /// Writes stories' sketches (and their postings), all or none.
+    pub(super) fn put_sketches(&self, leads: &[LeadSketch]) -> Result<(), StoreError> {
+        self.transaction("writing story sketches", |tx| {
+            for lead in leads.iter().filter(|lead| !lead.sketch.is_empty()) {
+                let values: Vec<i32> = lead.sketch.iter().map(|&v| v as i32).collect();
+                block_on(tx.execute(
+                    "INSERT INTO stories (id, first_item, first_seen_ms, fingerprint, sketch) \
+                     VALUES ($1, $1, $2, $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET sketch = excluded.sketch",
+                    &[
+                        &lead.story,
+                        &ms(lead.first_seen),
+                        &(lead.fingerprint as i64),
+                        &values,
+                    ],
+                ))
+                .map_err(pg("writing a story sketch"))?;
+                insert_postings(tx, &lead.story, &lead.sketch)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// One bounded pass: items past the history (topic matched ones past the
+    /// retention), seen ids and stories past the longer of the two, and the postings
+    /// of stories past the history.
+    pub(super) fn prune(
+        &self,
+        now: DateTime<Utc>,
+        history: Duration,
+        retention: Duration,
+        max: usize,
+    ) -> Result<PruneReport, StoreError> {
+        let cut = |age: Duration| ms(now) - super::millis_of(age);
+        let history_cut = cut(history);
+        let matched_cut = cut(history.max(retention));
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut report = PruneReport::default();
+        let mut budget = max;
+        let delete =
+            |op: &'static str, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]| {
+                let conn = self.pool.get(&self.location)?;
+                block_on(conn.execute(sql, params)).map_err(self.error(op))
+            };
+        let items = delete(
+            "pruning items",
+            "DELETE FROM items WHERE id IN (SELECT id FROM items \
+             WHERE fetched_ms < $1 AND (NOT matched OR fetched_ms < $2) LIMIT $3)",
+            &[&history_cut, &matched_cut, &budget],
+        )? as i64;
+        report.items = items as usize;
+        budget -= items;
+        let seen = delete(
+            "pruning seen ids",
+            "DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE seen_ms < $1 LIMIT $2)",
+            &[&matched_cut, &budget.max(0)],
+        )? as i64;
+        report.seen = seen as usize;
+        budget -= seen;
+        let stories = delete(
+            "pruning stories",
+            "DELETE FROM stories WHERE id IN (SELECT id FROM stories \
+             WHERE first_seen_ms < $1 LIMIT $2)",
+            &[&matched_cut, &budget.max(0)],
+        )? as i64;
+        report.stories = stories as usize;
+        budget -= stories;
+        let postings = delete(
+            "pruning story postings",
+            "DELETE FROM story_postings WHERE (value, story) IN (SELECT p.value, p.story \
+             FROM story_postings p JOIN stories s ON s.id = p.story \
+             WHERE s.first_seen_ms < $1 LIMIT $2)",
+            &[&history_cut, &budget.max(0)],
+        )? as i64;
+        budget -= postings;
+        report.done = budget > 0;
+        Ok(report)
+    }
+}
+
+fn insert_postings(tx: &mut Transaction<'_>, story: &str, sketch: &[u32]) -> Result<(), Failure> {
+    let values: Vec<i32> = dedup::indexed(sketch).iter().map(|&v| v as i32).collect();
+    block_on(tx.execute(
+        "INSERT INTO story_postings (value, story) SELECT unnest($1::integer[]), $2 \
+         ON CONFLICT DO NOTHING",
+        &[&values, &story],
+    ))
+    .map_err(pg("writing story postings"))?;
+    Ok(())
+}
+
+fn sketch_of(values: Vec<i32>) -> Vec<u32> {
+    values.into_iter().map(|v| v as u32).collect()
+}
+
+fn related(item: &StoredItem) -> Related {
+    Related {
+        item_id: item.id.clone(),
+        feed: item.feed.clone(),
+        url: item.url.clone(),
+        title: item.title.clone(),
+    }
+}
+
+fn story_from_row(row: &tokio_postgres::Row) -> Result<StoredStory, StoreError> {
+    let id: String = row.get(0);
+    let related = match row.get::<_, Option<&[u8]>>(4) {
+        Some(bytes) => codec::decode_at(STORIES, id.as_bytes(), bytes)?,
+        None => Vec::new(),
+    };
+    Ok(StoredStory {
+        first_item: row.get(1),
+        first_seen: from_ms(row.get(2)),
+        fingerprint: row.get::<_, i64>(3) as u64,
+        related,
+        alerted: row.get(5),
+        id,
+    })
+}
