@@ -109,6 +109,42 @@ fn sigterm_stops_cleanly_and_quickly() {
     assert_complete(&stored(&config), 10, 20);
 }
 
+/// A config without sinks (and so without topics) is a daemon that only collects: it
+/// runs until told to stop. The alert stage used to end at once for want of sinks,
+/// which the daemon took for a failure: it logged "A stage of the daemon ended on its
+/// own; stopping." and exited right after starting.
+#[test]
+fn run_without_sinks_keeps_running_until_sigterm() {
+    let server = FeedServer::generated(5);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("newswatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = {:?}\n[poller]\ninterval = \"1h\"\n[[feeds]]\nurl = {:?}\n",
+            dir.path().join("data"),
+            server.feed_url(0)
+        ),
+    )
+    .unwrap();
+    let mut daemon = Daemon::run(&config);
+    assert!(
+        daemon
+            .log
+            .wait_for("Fetched feed.", 1, Duration::from_secs(60)),
+        "the daemon never fetched the feed; stderr:\n{}",
+        daemon.log.text()
+    );
+    let stopped = crate::util::wait_until(Duration::from_secs(2), || daemon.exited().is_some());
+    assert!(
+        !stopped,
+        "the daemon stopped on its own; stderr:\n{}",
+        daemon.log.text()
+    );
+    daemon.stop(Duration::from_secs(10));
+    assert_complete(&stored(&config), 1, 5);
+}
+
 #[test]
 fn copies_of_a_story_are_grouped_and_other_stories_kept_apart() {
     let dir = tempfile::tempdir().unwrap();

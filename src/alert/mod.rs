@@ -339,8 +339,14 @@ impl Dispatcher {
         Ok(counts)
     }
 
-    /// The daemon's delivery loop: one task per sink until `shutdown`.
+    /// The daemon's delivery loop: one task per sink until `shutdown`. Without sinks
+    /// it waits for `shutdown` too: the daemon takes a stage that ends on its own for a
+    /// failure and stops.
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        if self.workers.is_empty() {
+            shutdown.cancelled().await;
+            return;
+        }
         let mut tasks = tokio::task::JoinSet::new();
         for index in 0..self.workers.len() {
             let me = self.clone();
