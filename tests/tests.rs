@@ -33,3 +33,6 @@ mod mutation;
 mod layout;
 // The PostgreSQL test server and databases of util/pg.rs, which the cluster tests stand on.
 mod pg_harness;
+// Three daemons on one PostgreSQL database: feed leases, a killed and a paused daemon,
+// one alert per story across daemons.
+mod cluster;
