@@ -894,9 +894,52 @@ fn check(path: Option<PathBuf>) -> ExitCode {
                 config.topics.len(),
                 config.sinks.len()
             );
-            ExitCode::SUCCESS
+            match &config.storage.backend {
+                config::Backend::Sled => ExitCode::SUCCESS,
+                config::Backend::Postgres(pg) => check_database(pg),
+            }
         }
         Err(code) => code,
+    }
+}
+
+/// Says whether the cluster's database is reachable and at which schema version,
+/// without changing it (the daemons migrate it when they start).
+fn check_database(pg: &config::Postgres) -> ExitCode {
+    use crate::store::postgres::{schema, PgStore};
+    match PgStore::schema_version(pg) {
+        Ok(Some(version)) if version == schema::VERSION => {
+            println!("{}: reachable, schema version {version}", pg.url);
+            ExitCode::SUCCESS
+        }
+        Ok(Some(version)) if version < schema::VERSION => {
+            println!(
+                "{}: reachable, schema version {version}; this build migrates it to {} when it starts",
+                pg.url,
+                schema::VERSION
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Some(version)) => {
+            eprintln!(
+                "newswatch: {}: schema version {version} was written by a newer newswatch; this build reads version {}",
+                pg.url,
+                schema::VERSION
+            );
+            ExitCode::from(1)
+        }
+        Ok(None) => {
+            println!(
+                "{}: reachable, no newswatch schema yet; the first daemon to start creates it (version {})",
+                pg.url,
+                schema::VERSION
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("newswatch: {err}");
+            ExitCode::from(1)
+        }
     }
 }
 
