@@ -4,7 +4,7 @@
 //! one area of behaviour.
 
 // Helpers: run the binary (bounded, one way), daemons, the feed server, a webhook
-// receiver, stored items and alerts, fixtures, temporary configs.
+// receiver, stored items and alerts, fixtures, temporary configs, PostgreSQL databases.
 mod util;
 
 // `newswatch scan`: articles, entities and topics from fixtures of every kind.
@@ -31,3 +31,5 @@ mod store;
 mod mutation;
 // The module layout: no import cycles.
 mod layout;
+// The PostgreSQL test server and databases of util/pg.rs, which the cluster tests stand on.
+mod pg_harness;

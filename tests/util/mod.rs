@@ -302,6 +302,7 @@ pub fn temp_config(text: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 pub mod daemon;
+pub mod pg;
 pub mod receiver;
 pub mod records;
 pub mod server;
