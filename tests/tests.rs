@@ -33,3 +33,5 @@ mod mutation;
 mod layout;
 // The PostgreSQL test server and databases of util/pg.rs, which the cluster tests stand on.
 mod pg_harness;
+// The PostgreSQL store as two daemons of a cluster see it: leases, claims, stories.
+mod pg_store;
