@@ -314,6 +314,15 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `store check`, and `store backup DIR` (a copy, then a check of the copy).
 fn store_command(config: &Config, backup_to: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if let config::Backend::Postgres(pg) = &config.storage.backend {
+        // The database keeps its own consistency; its tools back it up (docs/cluster.md).
+        anyhow::bail!(
+            "`newswatch store check` and `store backup` are for the embedded store; this \
+             config stores in PostgreSQL at {}: `newswatch check` says whether it is \
+             reachable and at which schema version, and pg_dump backs it up",
+            pg.url
+        );
+    }
     let path = &config.storage.path;
     let store = match SledStore::open(path) {
         Err(StoreError::Locked { .. }) => match (backup_to, &config.api) {

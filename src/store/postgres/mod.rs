@@ -210,9 +210,15 @@ fn from_ms(ms: i64) -> DateTime<Utc> {
 /// A daemon's default name: host, process and a random part, so that a daemon
 /// restarted with the same process id is still a new owner.
 fn node_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "host".to_string());
+    // gethostname(2), not /proc/sys: the systemd unit hides /proc's system files.
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that.
+    let named = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) } == 0;
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    let host = match std::str::from_utf8(&buffer[..end]) {
+        Ok(host) if named && !host.is_empty() => host.to_string(),
+        _ => "host".to_string(),
+    };
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
