@@ -358,3 +358,42 @@ fn an_unreachable_database_is_an_error_naming_it() {
     );
     assert!(text.contains("connecting"), "{text}");
 }
+
+/// One article in two feeds polled by two daemons at once: both batches are stored,
+/// the shared item once, and neither fails on the other's key.
+#[test]
+fn an_item_stored_at_once_by_two_daemons_is_stored_once_and_both_batches_succeed() {
+    let db = pg::database();
+    let a = Arc::new(open(&db, "a", Duration::from_secs(60)));
+    let b = Arc::new(open(&db, "b", Duration::from_secs(60)));
+    let now = Utc::now();
+    // Bounded rounds: each races two transactions on one id.
+    for round in 0..15 {
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = [(a.clone(), "a"), (b.clone(), "b")]
+            .into_iter()
+            .map(|(store, node)| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    let batch = [
+                        item(&format!("own-{node}-{round}"), now, &[]),
+                        item(&format!("shared-{round}"), now, &[]),
+                    ];
+                    barrier.wait();
+                    store.insert_batch(None, &batch, &[], &[])
+                })
+            })
+            .collect();
+        let stored: Vec<usize> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap()
+                    .unwrap_or_else(|err| panic!("round {round}: {err}"))
+                    .new
+            })
+            .collect();
+        assert_eq!(stored.iter().sum::<usize>(), 3, "round {round}: {stored:?}");
+    }
+    assert_eq!(a.item_count(), 45);
+}

@@ -78,17 +78,28 @@ impl PgStore {
         alerts: &[StoredAlert],
         sketches: &HashMap<&str, &[u32]>,
     ) -> Result<(usize, Vec<LeadSketch>), Failure> {
-        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
-        let seen: HashSet<String> =
-            block_on(tx.query("SELECT id FROM seen WHERE id = ANY($1)", &[&ids]))
-                .map_err(pg("reading the seen ids"))?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
+        // Marking the ids seen is what claims the items: another daemon storing the
+        // same item at once (one article in two feeds) waits here for this
+        // transaction, then skips it, instead of failing its whole batch on the key.
         let mut taken = HashSet::new();
-        let mut accepted: Vec<StoredItem> = items
+        let unique: Vec<&StoredItem> = items
             .iter()
-            .filter(|item| !seen.contains(&item.id) && taken.insert(item.id.as_str()))
+            .filter(|item| taken.insert(item.id.as_str()))
+            .collect();
+        let ids: Vec<&str> = unique.iter().map(|i| i.id.as_str()).collect();
+        let fetched: Vec<i64> = unique.iter().map(|i| ms(i.fetched)).collect();
+        let new: HashSet<String> = block_on(tx.query(
+            "INSERT INTO seen (id, seen_ms) SELECT * FROM unnest($1::text[], $2::bigint[]) \
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+            &[&ids, &fetched],
+        ))
+        .map_err(pg("storing seen ids"))?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+        let mut accepted: Vec<StoredItem> = unique
+            .into_iter()
+            .filter(|item| new.contains(&item.id))
             .cloned()
             .collect();
         if accepted.is_empty() {
@@ -251,7 +262,7 @@ impl PgStore {
         Ok(joined.len())
     }
 
-    /// The items, their seen ids and their topics, three statements for the batch.
+    /// The items and their topics, two statements for the batch.
     fn write_items(&self, tx: &mut Transaction<'_>, items: &[StoredItem]) -> Result<(), Failure> {
         let mut ids = Vec::with_capacity(items.len());
         let mut feeds = Vec::with_capacity(items.len());
@@ -284,11 +295,6 @@ impl PgStore {
             ],
         ))
         .map_err(pg("storing items"))?;
-        block_on(tx.execute(
-            "INSERT INTO seen (id, seen_ms) SELECT * FROM unnest($1::text[], $2::bigint[])",
-            &[&ids, &fetched],
-        ))
-        .map_err(pg("storing seen ids"))?;
         if !topics.is_empty() {
             block_on(tx.execute(
                 "INSERT INTO item_topics (topic, fetched_ms, item_id, score) \
