@@ -387,7 +387,8 @@ impl Pool {
             let (client, connection) = config.connect(NoTls).await?;
             tokio::spawn(async move {
                 if let Err(err) = connection.await {
-                    tracing::warn!(store = %location, error = %err, "A database connection ended.");
+                    let cause = pg_error("the connection", &location, &err);
+                    tracing::warn!(error = %cause, "A database connection ended; a new one is opened when needed.");
                 }
             });
             Ok::<_, tokio_postgres::Error>(client)
