@@ -8,6 +8,9 @@
 //! cargo bench --bench poll -- poll       # cold/warm `once` and the parse baseline only
 //! cargo bench --bench poll -- local      # `scan` against a cold `once` on 200 feed files
 //! cargo bench --bench poll -- memory     # idle `run` with 10,000 feeds only
+//! POLL_BENCH_PG_URL=postgres://… cargo bench --bench poll -- cluster
+//!                                        # PostgreSQL against sled, and cold ingest
+//!                                        # with 1 and 2 daemons on one database
 //! cargo bench --bench poll -- stages     # only the in-process stage breakdown
 //! cargo bench --bench poll -- serve      # just the server and a 2,000-feed config,
 //!                                        # for profiling `newswatch once` by hand
@@ -1334,7 +1337,6 @@ fn local_part(docs: &[Doc], dir: &Path, sections: &str) {
         raw_bytes += doc.body.len() as u64;
         paths.push(path);
     }
-    let base = format!("file:{}", dir.display());
     let items = (LOCAL_FEEDS * ITEMS) as f64;
     println!(
         "local: {LOCAL_FEEDS} feed files, {items} items, {:.1} MiB ({:.0} bytes an item)",
@@ -1349,19 +1351,7 @@ fn local_part(docs: &[Doc], dir: &Path, sections: &str) {
         .filter(|&n| n > 0)
         .unwrap_or(LOCAL_ROUNDS);
     for round in 0..rounds {
-        let name = format!("local{round}");
-        let (config, store) = write_config(dir, &name, &base, "local-feeds", 0, "5m", sections);
-        // write_config names feeds `{base}/{route}/{n}`; these files end in `.xml`.
-        let mut toml = fs::read_to_string(&config).expect("reading the bench config");
-        let tables = toml.split_off(toml.find("[cleaning]").unwrap_or(toml.len()));
-        for n in 0..LOCAL_FEEDS {
-            let _ = write!(
-                toml,
-                "[[feeds]]\nurl = \"{base}/local-feeds/{n}.xml\"\nname = \"Outlet {n}\"\n\n"
-            );
-        }
-        toml.push_str(&tables);
-        fs::write(&config, toml).expect("writing the bench config");
+        let (config, store) = local_feeds_config(docs, dir, &format!("local{round}"), sections);
 
         let mut args: Vec<&str> = vec!["scan"];
         let path_strs: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
@@ -1400,6 +1390,293 @@ fn local_part(docs: &[Doc], dir: &Path, sections: &str) {
         median(ratios),
         median(disk)
     );
+}
+
+// ---------------------------------------------------------------------------
+// The cluster part: the PostgreSQL store against sled, and cold ingest with one and
+// two daemons on one database.
+
+/// Feeds each cluster ingest run polls (50 items each).
+const CLUSTER_FEEDS: usize = 400;
+/// Rounds of the CPU comparison; medians are reported.
+const CLUSTER_ROUNDS: usize = 3;
+/// The longest a cluster ingest may take before it is reported unfinished.
+const CLUSTER_LIMIT: Duration = Duration::from_secs(300);
+
+/// psql, from the server's package or the PATH.
+fn psql_binary() -> PathBuf {
+    let packaged = Path::new("/usr/lib/postgresql/15/bin/psql");
+    if packaged.is_file() {
+        packaged.to_path_buf()
+    } else {
+        PathBuf::from("psql")
+    }
+}
+
+/// Runs one SQL text and returns its output (unaligned, tuples only), or exits.
+fn psql(url: &str, sql: &str) -> String {
+    let output = Command::new(psql_binary())
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .expect("running psql");
+    if !output.status.success() {
+        eprintln!(
+            "poll bench: psql failed on {sql:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::process::exit(1);
+    }
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// A fresh database on the server of `admin` (a URL whose role may create databases);
+/// returns its URL.
+fn fresh_database(admin: &str, name: &str) -> String {
+    psql(
+        admin,
+        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
+    psql(admin, &format!("CREATE DATABASE {name}"));
+    let base = admin.rsplit_once('/').map_or(admin, |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+/// The CPU the PostgreSQL server has used so far, in clock ticks: the postmaster's
+/// own and its reaped children's (the backends of closed connections), and its live
+/// children's (background workers, open connections). The server must run on this
+/// machine.
+fn server_cpu_ticks(postmaster: i32) -> u64 {
+    let stat = |pid: &str| -> Option<Vec<u64>> {
+        let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let after = &text[text.rfind(')')? + 1..];
+        // Fields 4 (ppid) and 14 to 17 (utime, stime, cutime, cstime) of stat(5).
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        [1, 11, 12, 13, 14]
+            .iter()
+            .map(|&i| fields.get(i)?.parse::<i64>().ok().map(|v| v.max(0) as u64))
+            .collect()
+    };
+    let mut total = 0;
+    if let Some(own) = stat(&postmaster.to_string()) {
+        total += own[1] + own[2] + own[3] + own[4];
+    }
+    if let Ok(entries) = fs::read_dir("/proc") {
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            else {
+                continue;
+            };
+            if let Some(child) = stat(pid).filter(|f| f[0] == postmaster as u64) {
+                total += child[1] + child[2];
+            }
+        }
+    }
+    total
+}
+
+/// The postmaster's pid, from the server's data directory.
+fn postmaster_pid(admin: &str) -> i32 {
+    let data = psql(admin, "SHOW data_directory");
+    let pid_file = fs::read_to_string(Path::new(&data).join("postmaster.pid")).unwrap_or_else(|err| {
+        eprintln!("poll bench: the cluster part needs the PostgreSQL server on this machine ({data}/postmaster.pid: {err})");
+        std::process::exit(1);
+    });
+    pid_file
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("a pid on postmaster.pid's first line")
+}
+
+fn ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
+}
+
+/// A bench config stored in `url` (PostgreSQL) instead of its sled path.
+fn on_postgres(config: &Path, url: &str, node: &str) -> PathBuf {
+    let toml = fs::read_to_string(config).expect("reading a bench config");
+    let toml = toml.replacen(
+        "[storage]\n",
+        &format!("[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\nnode = \"{node}\"\nlease = \"60s\"\n"),
+        1,
+    );
+    let path = config.with_file_name(format!(
+        "{}-{node}.toml",
+        config.file_stem().and_then(|s| s.to_str()).unwrap_or("pg")
+    ));
+    fs::write(&path, toml).expect("writing a bench config");
+    path
+}
+
+/// The local part's 200 feed files as a config of `file:` feeds.
+fn local_feeds_config(docs: &[Doc], dir: &Path, name: &str, sections: &str) -> (PathBuf, PathBuf) {
+    let feeds_dir = dir.join("local-feeds");
+    fs::create_dir_all(&feeds_dir).expect("creating the feeds dir");
+    let base = format!("file:{}", dir.display());
+    let (config, store) = write_config(dir, name, &base, "local-feeds", 0, "5m", sections);
+    // write_config names feeds `{base}/{route}/{n}`; these files end in `.xml`.
+    let mut toml = fs::read_to_string(&config).expect("reading the bench config");
+    let tables = toml.split_off(toml.find("[cleaning]").unwrap_or(toml.len()));
+    for (n, doc) in docs[..LOCAL_FEEDS].iter().enumerate() {
+        let path = feeds_dir.join(format!("{n}.xml"));
+        if !path.exists() {
+            fs::write(&path, &doc.body).expect("writing a feed file");
+        }
+        let _ = write!(
+            toml,
+            "[[feeds]]\nurl = \"{base}/local-feeds/{n}.xml\"\nname = \"Outlet {n}\"\n\n"
+        );
+    }
+    toml.push_str(&tables);
+    fs::write(&config, toml).expect("writing the bench config");
+    (config, store)
+}
+
+fn cluster_part(server: &Server, dir: &Path, sections: &str, admin: &str) {
+    let postmaster = postmaster_pid(admin);
+    let docs = &server.served.docs;
+    let items = (LOCAL_FEEDS * ITEMS) as f64;
+    println!("cluster: PostgreSQL at {admin} (postmaster {postmaster}); {LOCAL_FEEDS} feed files, {items} items");
+    // CPU per item of a cold `once`, sled against PostgreSQL (the daemon's CPU plus
+    // the server's), alternating, each on a fresh store.
+    let (mut sled_cpu, mut pg_cpu, mut pg_client, mut ratios) = (vec![], vec![], vec![], vec![]);
+    for round in 0..CLUSTER_ROUNDS {
+        let (config, store) = local_feeds_config(docs, dir, &format!("cl{round}"), sections);
+        let (sled_wall, sled, sled_summary) =
+            run_measured(&["once"], &config, &dir.join("cl-sled.log"));
+        let _ = fs::remove_dir_all(&store);
+        let url = fresh_database(admin, &format!("newswatch_bench_{round}"));
+        let pg_config = on_postgres(&config, &url, "bench");
+        // Connect and migrate before measuring: a store opened once is the steady case.
+        psql(&url, "SELECT 1");
+        let before = server_cpu_ticks(postmaster);
+        let (pg_wall, pg, pg_summary) = run_measured(&["once"], &pg_config, &dir.join("cl-pg.log"));
+        let server = (server_cpu_ticks(postmaster) - before) as f64 / ticks();
+        let (s, c) = (
+            sled.cpu.as_secs_f64() * 1e6 / items,
+            pg.cpu.as_secs_f64() * 1e6 / items,
+        );
+        let p = c + server * 1e6 / items;
+        println!(
+            "cluster round {round}: sled once {:.2} s wall, {s:.1} µs CPU an item; postgres once {:.2} s wall, \
+             {c:.1} µs an item in newswatch + {:.1} in the server = {p:.1} ({:.2}× sled); sled: {sled_summary}; postgres: {pg_summary}",
+            sled_wall.as_secs_f64(),
+            pg_wall.as_secs_f64(),
+            server * 1e6 / items,
+            p / s,
+        );
+        sled_cpu.push(s);
+        pg_client.push(c);
+        pg_cpu.push(p);
+        ratios.push(p / s);
+    }
+    println!(
+        "cluster (median of {CLUSTER_ROUNDS}): cold once, CPU an item: sled {:.1} µs, postgres {:.1} µs \
+         ({:.1} in newswatch); postgres ÷ sled {:.2}",
+        median(sled_cpu),
+        median(pg_cpu),
+        median(pg_client),
+        median(ratios)
+    );
+
+    // Cold ingest by `run` daemons sharing one database: every feed once.
+    for daemons in [1usize, 2] {
+        let url = fresh_database(admin, &format!("newswatch_ingest_{daemons}"));
+        let (config, _) = write_config(
+            dir,
+            &format!("ingest{daemons}"),
+            &server.base,
+            "feed",
+            CLUSTER_FEEDS,
+            "1h",
+            sections,
+        );
+        // The schema first, so that the daemons start on equal terms.
+        let migrate = on_postgres(&config, &url, "setup");
+        let _ = run_measured(
+            &["items", "--limit", "1"],
+            &migrate,
+            &dir.join("ingest-setup.log"),
+        );
+        let before = server_cpu_ticks(postmaster);
+        let (requests_before, _, _) = server.count();
+        let start = Instant::now();
+        let mut children: Vec<std::process::Child> = (0..daemons)
+            .map(|n| {
+                let node = format!("node{n}");
+                let config = on_postgres(&config, &url, &node);
+                spawn(
+                    &["run"],
+                    &config,
+                    &dir.join(format!("ingest-{daemons}-{node}.log")),
+                )
+            })
+            .collect();
+        let mut done = false;
+        let mut daemon_ticks = vec![0u64; daemons];
+        while start.elapsed() < CLUSTER_LIMIT {
+            for (n, child) in children.iter().enumerate() {
+                if let Some(t) = proc_cpu_ticks(child.id() as i32) {
+                    daemon_ticks[n] = t;
+                }
+            }
+            let saved: usize = psql(&url, "SELECT count(*) FROM feeds WHERE state IS NOT NULL")
+                .parse()
+                .unwrap_or(0);
+            if saved >= CLUSTER_FEEDS {
+                done = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let wall = start.elapsed();
+        for (n, child) in children.iter().enumerate() {
+            if let Some(t) = proc_cpu_ticks(child.id() as i32) {
+                daemon_ticks[n] = t;
+            }
+        }
+        let server_cpu = (server_cpu_ticks(postmaster) - before) as f64 / ticks();
+        for child in &mut children {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        for child in &mut children {
+            let _ = child.wait();
+        }
+        let (requests_after, _, _) = server.count();
+        let stored: u64 = psql(&url, "SELECT count(*) FROM items")
+            .parse()
+            .unwrap_or(0);
+        let by_node = psql(&url, "SELECT string_agg(stored_by || ' ' || n, ', ' ORDER BY stored_by) FROM (SELECT stored_by, count(*) n FROM items GROUP BY 1) c");
+        let newswatch_cpu = daemon_ticks.iter().sum::<u64>() as f64 / ticks();
+        println!(
+            "cluster ingest, {daemons} daemon(s): {CLUSTER_FEEDS} feeds {} in {:.1} s, {} fetches, {stored} items ({by_node}); \
+             CPU: newswatch {:.1} s + server {:.1} s = {:.1} µs an item",
+            if done { "stored" } else { "NOT all stored" },
+            wall.as_secs_f64(),
+            requests_after - requests_before,
+            newswatch_cpu,
+            server_cpu,
+            (newswatch_cpu + server_cpu) * 1e6 / stored.max(1) as f64,
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1928,8 +2205,18 @@ fn main() {
     let only_ingest = ingest && !parts.iter().any(|a| a == "memory");
     let (poll, memory) = (!solo && want("poll"), !solo && (ingest || want("memory")));
     let local = !solo && want("local");
-    if !solo && !poll && !memory && !local {
-        eprintln!("poll bench: unknown part {parts:?}; use `poll`, `local`, `memory`, `ingest`, `stages` or `serve`");
+    // Needs a PostgreSQL server on this machine: `POLL_BENCH_PG_URL` is the URL of a
+    // role that may create databases, e.g. postgres://newswatch@127.0.0.1:5432/postgres.
+    let pg_admin = std::env::var("POLL_BENCH_PG_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let cluster = !solo && parts.iter().any(|a| a == "cluster");
+    if cluster && pg_admin.is_none() {
+        eprintln!("poll bench: the cluster part needs POLL_BENCH_PG_URL, the URL of a PostgreSQL role that may create databases, on a server on this machine");
+        std::process::exit(2);
+    }
+    if !solo && !poll && !memory && !local && !cluster {
+        eprintln!("poll bench: unknown part {parts:?}; use `poll`, `local`, `memory`, `ingest`, `cluster`, `stages` or `serve`");
         std::process::exit(2);
     }
     let bin = binary();
@@ -2001,6 +2288,9 @@ fn main() {
     }
     if memory {
         memory_part(&server, dir.path(), &sections, only_ingest);
+    }
+    if let (true, Some(admin)) = (cluster, &pg_admin) {
+        cluster_part(&server, dir.path(), &sections, admin);
     }
     if std::env::var("POLL_BENCH_KEEP").is_ok_and(|v| !v.is_empty() && v != "0") {
         // For looking at a store and its daemon afterwards (heaptrack on a restart).

@@ -314,6 +314,15 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// `store check`, and `store backup DIR` (a copy, then a check of the copy).
 fn store_command(config: &Config, backup_to: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if let config::Backend::Postgres(pg) = &config.storage.backend {
+        // The database keeps its own consistency; its tools back it up (docs/cluster.md).
+        anyhow::bail!(
+            "`newswatch store check` and `store backup` are for the embedded store; this \
+             config stores in PostgreSQL at {}: `newswatch check` says whether it is \
+             reachable and at which schema version, and pg_dump backs it up",
+            pg.url
+        );
+    }
     let path = &config.storage.path;
     let store = match SledStore::open(path) {
         Err(StoreError::Locked { .. }) => match (backup_to, &config.api) {
@@ -894,9 +903,52 @@ fn check(path: Option<PathBuf>) -> ExitCode {
                 config.topics.len(),
                 config.sinks.len()
             );
-            ExitCode::SUCCESS
+            match &config.storage.backend {
+                config::Backend::Sled => ExitCode::SUCCESS,
+                config::Backend::Postgres(pg) => check_database(pg),
+            }
         }
         Err(code) => code,
+    }
+}
+
+/// Says whether the cluster's database is reachable and at which schema version,
+/// without changing it (the daemons migrate it when they start).
+fn check_database(pg: &config::Postgres) -> ExitCode {
+    use crate::store::postgres::{schema, PgStore};
+    match PgStore::schema_version(pg) {
+        Ok(Some(version)) if version == schema::VERSION => {
+            println!("{}: reachable, schema version {version}", pg.url);
+            ExitCode::SUCCESS
+        }
+        Ok(Some(version)) if version < schema::VERSION => {
+            println!(
+                "{}: reachable, schema version {version}; this build migrates it to {} when it starts",
+                pg.url,
+                schema::VERSION
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(Some(version)) => {
+            eprintln!(
+                "newswatch: {}: schema version {version} was written by a newer newswatch; this build reads version {}",
+                pg.url,
+                schema::VERSION
+            );
+            ExitCode::from(1)
+        }
+        Ok(None) => {
+            println!(
+                "{}: reachable, no newswatch schema yet; the first daemon to start creates it (version {})",
+                pg.url,
+                schema::VERSION
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("newswatch: {err}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -328,3 +328,90 @@ fn values_that_switch_a_guard_off_or_are_not_what_was_meant_are_errors() {
         .env("NEWSWATCH__STORAGE__PATH", "5"));
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
+
+#[test]
+fn a_postgres_store_is_checked_for_its_url_and_never_takes_a_password_from_the_file() {
+    let cases = [
+        (
+            "[storage]\nbackend = \"postgres\"\n",
+            "storage.url",
+            "is required with backend = \"postgres\"",
+        ),
+        (
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgres://nw:hunter2@db.example.org/nw\"\n",
+            "storage.url",
+            "must not hold a password",
+        ),
+        (
+            "[storage]\nbackend = \"postgres\"\nurl = \"mysql://db.example.org/nw\"\n",
+            "storage.url",
+            "must be a postgres:// URL",
+        ),
+        (
+            "[storage]\nbackend = \"postgres\"\nurl = \"postgres://db.example.org/nw\"\nlease = \"0s\"\n",
+            "storage.lease",
+            "longer than zero",
+        ),
+        (
+            "[storage]\nbackend = \"cassandra\"\n",
+            "storage.backend",
+            "\"sled\" (the default) or \"postgres\"",
+        ),
+        (
+            "[storage]\nurl = \"postgres://db.example.org/nw\"\n",
+            "storage.url",
+            "only read with backend = \"postgres\"",
+        ),
+    ];
+    for (text, key, why) in cases {
+        let (_dir, path) = temp_config(text);
+        let out = run(newswatch().arg("check").arg("--config").arg(&path));
+        assert_eq!(out.code, 2, "{text}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(key) && out.stderr.contains(why),
+            "{text}: wanted {key} and {why:?} in {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    }
+}
+
+/// `check` on a cluster's config says whether the database answers and at which
+/// schema version, and fails naming the database when it does not.
+#[test]
+fn check_says_whether_the_cluster_database_is_reachable_and_its_schema_version() {
+    let db = crate::util::pg::database();
+    let config = |url: &str| format!("[storage]\nbackend = \"postgres\"\nurl = \"{url}\"\n");
+    let (_dir, path) = temp_config(&config(&db.url));
+    let fresh = run(newswatch().arg("check").arg("--config").arg(&path));
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    assert!(
+        fresh.stdout.contains("reachable, no newswatch schema yet"),
+        "{}",
+        fresh.stdout
+    );
+    // `check` does not migrate: the database is still empty.
+    assert_eq!(
+        crate::util::pg::psql(&db.url, "SELECT to_regclass('schema_migrations') IS NULL"),
+        "t"
+    );
+    let listed = run(newswatch().arg("items").arg("--config").arg(&path));
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    let migrated = run(newswatch().arg("check").arg("--config").arg(&path));
+    assert!(
+        migrated
+            .stdout
+            .contains(&format!("{}: reachable, schema version 1", db.url)),
+        "{}",
+        migrated.stdout
+    );
+    let missing = format!("{}_missing", db.url);
+    let (_dir, path) = temp_config(&config(&missing));
+    let out = run(newswatch().arg("check").arg("--config").arg(&path));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&missing) && out.stderr.contains("does not exist"),
+        "{}",
+        out.stderr
+    );
+}

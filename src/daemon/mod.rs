@@ -108,7 +108,7 @@ pub async fn run(mut config: Config, mut service: Service) -> anyhow::Result<()>
     tracing::info!(
         feeds = config.feeds.len(),
         topics = config.topics.len(),
-        store = %config.storage.path.display(),
+        store = %store.location(),
         "Started."
     );
     notifier.ready();

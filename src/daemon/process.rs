@@ -155,15 +155,23 @@ fn analyze(
     let key = feed.url.to_string();
     let mut analyzed = Vec::new();
     let mut in_batch: HashSet<String> = HashSet::new();
-    for entry in items {
-        let id = identity::item_id(
-            entry.id.as_deref(),
-            entry.link.as_deref(),
-            &entry.title,
-            entry.published,
-            &key,
-        );
-        if !in_batch.insert(id.clone()) || store.seen(&id).context("reading the seen index")? {
+    let ids: Vec<String> = items
+        .iter()
+        .map(|entry| {
+            identity::item_id(
+                entry.id.as_deref(),
+                entry.link.as_deref(),
+                &entry.title,
+                entry.published,
+                &key,
+            )
+        })
+        .collect();
+    let seen = store
+        .seen_among(&ids.iter().map(String::as_str).collect::<Vec<_>>())
+        .context("reading the seen index")?;
+    for (entry, id) in items.into_iter().zip(ids) {
+        if seen.contains(&id) || !in_batch.insert(id.clone()) {
             continue;
         }
         let processed = pipeline.process_item(&entry.title, &entry.body);

@@ -258,6 +258,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// True when an item with this id was stored before (and its id not yet expired).
     fn seen(&self, id: &str) -> Result<bool, StoreError>;
+    /// Which of `ids` were seen: [`Store::seen`] for a feed's items at once, which a
+    /// store behind a network answers in one round trip.
+    fn seen_among(&self, ids: &[&str]) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        for id in ids {
+            if self.seen(id)? {
+                seen.insert(id.to_string());
+            }
+        }
+        Ok(seen)
+    }
     fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError>;
     /// Stores a feed's new items, their alerts and their new stories' sketches: items
     /// already seen are skipped with their alerts, and an alert is stored only when its

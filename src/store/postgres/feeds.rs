@@ -7,13 +7,9 @@
 //! ([`PgStore::check_lease`]); the state write gives the lease up.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Transaction;
 
-use super::{block_on, from_ms, ms, pg, Failure, PgStore};
+use super::{from_ms, ms, Failure, PgStore, Tx};
 use crate::store::{codec, Claim, FeedState, Lease, StoreError, FEEDS};
-
-/// Milliseconds since the epoch of a `timestamptz`, as SQL.
-const LEASE_UNTIL_MS: &str = "(extract(epoch FROM lease_until) * 1000)::bigint";
 
 impl PgStore {
     pub(super) fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError> {
@@ -71,12 +67,13 @@ impl PgStore {
     /// holds it; otherwise says when to ask again.
     pub(super) fn claim_feed(&self, url: &str, now: DateTime<Utc>) -> Result<Claim, StoreError> {
         self.transaction("claiming a feed", |tx| {
-            block_on(tx.execute(
+            tx.execute(
+                "adding a feed",
                 "INSERT INTO feeds (url) VALUES ($1) ON CONFLICT (url) DO NOTHING",
                 &[&url],
-            ))
-            .map_err(pg("adding a feed"))?;
-            let claimed = block_on(tx.query_opt(
+            )?;
+            let claimed = tx.query_opt(
+                "claiming a feed",
                 "UPDATE feeds f SET lease_owner = $2, \
                    lease_until = now() + $4 * interval '1 millisecond', epoch = f.epoch + 1 \
                  FROM (SELECT url FROM feeds WHERE url = $1 \
@@ -85,8 +82,7 @@ impl PgStore {
                        FOR UPDATE SKIP LOCKED) due \
                  WHERE f.url = due.url RETURNING f.epoch, f.state",
                 &[&url, &self.node, &ms(now), &(self.lease_ms as f64)],
-            ))
-            .map_err(pg("claiming a feed"))?;
+            )?;
             if let Some(row) = claimed {
                 return Ok(Claim::Granted {
                     lease: Some(Lease {
@@ -96,15 +92,20 @@ impl PgStore {
                     state: decode_state(url, row.get(1)),
                 });
             }
-            let row = block_on(tx.query_one(
-                &format!(
-                    "SELECT state, next_poll_ms, \
-                       CASE WHEN lease_until > now() THEN {LEASE_UNTIL_MS} END \
-                     FROM feeds WHERE url = $1"
-                ),
+            let Some(row) = tx.query_opt(
+                "reading a feed's lease",
+                "SELECT state, next_poll_ms, CASE WHEN lease_until > now() \
+                   THEN (extract(epoch FROM lease_until) * 1000)::bigint END \
+                 FROM feeds WHERE url = $1",
                 &[&url],
-            ))
-            .map_err(pg("reading a feed's lease"))?;
+            )?
+            else {
+                // Added just above, in this transaction.
+                return Ok(Claim::Taken {
+                    until: from_ms(ms(now) + 1000),
+                    state: None,
+                });
+            };
             let next: Option<i64> = row.get(1);
             let leased: Option<i64> = row.get(2);
             // A row locked by another daemon's claim right now reads as neither due
@@ -121,17 +122,13 @@ impl PgStore {
     }
 
     /// Refuses the transaction unless this daemon holds `lease` now.
-    pub(super) fn check_lease(
-        &self,
-        tx: &mut Transaction<'_>,
-        lease: &Lease,
-    ) -> Result<(), Failure> {
-        let held = block_on(tx.query_opt(
+    pub(super) fn check_lease(&self, tx: &mut Tx<'_>, lease: &Lease) -> Result<(), Failure> {
+        let held = tx.query_opt(
+            "checking a feed's lease",
             "SELECT 1 FROM feeds WHERE url = $1 AND epoch = $2 AND lease_owner = $3 \
                AND lease_until > now() FOR SHARE",
             &[&lease.feed, &lease.epoch, &self.node],
-        ))
-        .map_err(pg("checking a feed's lease"))?;
+        )?;
         match held {
             Some(_) => Ok(()),
             None => Err(Failure::Store(StoreError::LeaseLost {

@@ -5,19 +5,21 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::Transaction;
 
 use super::schema::LOCK_NAMESPACE;
-use super::{block_on, from_ms, ms, pg, Failure, PgStore};
+use super::{from_ms, ms, Failure, PgStore, Tx};
 use crate::pipeline::dedup;
 use crate::store::{
     codec, Inserted, ItemQuery, LeadSketch, Lease, Listing, PruneReport, Related, StoreError,
     StoredAlert, StoredItem, StoredStory, ITEMS, OUTBOX, STORIES,
 };
 
-/// Candidate stories read per new story's lead: a value shared by more stories than
-/// this is a stock phrase, not evidence of a copy (as in the daemon's window).
-const MAX_CANDIDATES: i64 = 500;
+/// A sketch value shared by more stories than this is a stock phrase, not evidence
+/// of a copy (as in the daemon's window).
+const MAX_POSTING: usize = 64;
+/// Separates the topics of a story's `alerted` list in the text that carries it into
+/// a statement (the ASCII unit separator, which no topic id holds).
+const UNIT_SEPARATOR: &str = "\u{1f}";
 
 impl PgStore {
     pub(super) fn seen(&self, id: &str) -> Result<bool, StoreError> {
@@ -27,6 +29,18 @@ impl PgStore {
             &[&id],
         )?;
         Ok(!rows.is_empty())
+    }
+
+    pub(super) fn seen_among(&self, ids: &[&str]) -> Result<HashSet<String>, StoreError> {
+        Ok(self
+            .query(
+                "reading the seen ids",
+                "SELECT id FROM seen WHERE id = ANY($1)",
+                &[&ids],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect())
     }
 
     pub(super) fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
@@ -73,22 +87,34 @@ impl PgStore {
 
     fn insert_in(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         items: &[StoredItem],
         alerts: &[StoredAlert],
         sketches: &HashMap<&str, &[u32]>,
     ) -> Result<(usize, Vec<LeadSketch>), Failure> {
-        let ids: Vec<&str> = items.iter().map(|i| i.id.as_str()).collect();
-        let seen: HashSet<String> =
-            block_on(tx.query("SELECT id FROM seen WHERE id = ANY($1)", &[&ids]))
-                .map_err(pg("reading the seen ids"))?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
+        // Marking the ids seen is what claims the items: another daemon storing the
+        // same item at once (one article in two feeds) waits here for this
+        // transaction, then skips it, instead of failing its whole batch on the key.
         let mut taken = HashSet::new();
-        let mut accepted: Vec<StoredItem> = items
+        let unique: Vec<&StoredItem> = items
             .iter()
-            .filter(|item| !seen.contains(&item.id) && taken.insert(item.id.as_str()))
+            .filter(|item| taken.insert(item.id.as_str()))
+            .collect();
+        let ids: Vec<&str> = unique.iter().map(|i| i.id.as_str()).collect();
+        let fetched: Vec<i64> = unique.iter().map(|i| ms(i.fetched)).collect();
+        let new: HashSet<String> = tx
+            .query(
+                "storing seen ids",
+                "INSERT INTO seen (id, seen_ms) SELECT * FROM unnest($1::text[], $2::bigint[]) \
+                 ON CONFLICT (id) DO NOTHING RETURNING id",
+                &[&ids, &fetched],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let mut accepted: Vec<StoredItem> = unique
+            .into_iter()
+            .filter(|item| new.contains(&item.id))
             .cloned()
             .collect();
         if accepted.is_empty() {
@@ -97,12 +123,15 @@ impl PgStore {
         let joined = self.join_known_stories(tx, &mut accepted, sketches)?;
         self.write_items(tx, &accepted)?;
 
+        // Stories are worked out in memory, then written: the new ones in one
+        // statement, the stored ones that copies joined (locked) one by one.
         let mut leads = Vec::new();
-        let mut stories: HashMap<String, (StoredStory, bool)> = HashMap::new();
+        let mut stories: HashMap<String, Story> = HashMap::new();
+        let mut order: Vec<String> = Vec::new();
         let mut outgoing: Vec<StoredAlert> = Vec::new();
         for item in &accepted {
-            let lead = item.is_story_lead && item.story == item.id;
             if !stories.contains_key(&item.story) {
+                let lead = item.is_story_lead && item.story == item.id;
                 let story = if lead {
                     let sketch = sketches.get(item.id.as_str()).copied();
                     if let Some(sketch) = sketch {
@@ -113,15 +142,17 @@ impl PgStore {
                             sketch: sketch.to_vec(),
                         });
                     }
-                    self.new_story(tx, item, sketch)?
+                    Story::New(crate::store::story_of_lead(item), sketch, false)
                 } else {
-                    self.story_for_update(tx, item)?
+                    Story::Stored(self.story_for_update(tx, item)?, false)
                 };
-                stories.insert(item.story.clone(), (story, lead));
+                order.push(item.story.clone());
+                stories.insert(item.story.clone(), story);
             }
-            let Some((story, changed)) = stories.get_mut(&item.story) else {
+            let Some(entry) = stories.get_mut(&item.story) else {
                 continue;
             };
+            let (story, changed) = entry.parts();
             if story.first_item != item.id && !story.related.iter().any(|r| r.item_id == item.id) {
                 story.related.push(related(item));
                 *changed = true;
@@ -148,10 +179,13 @@ impl PgStore {
                 *changed = true;
             }
         }
-        for (story, changed) in stories.values() {
-            if *changed {
+        let in_order = || order.iter().filter_map(|id| stories.get(id));
+        self.write_new_stories(tx, in_order())?;
+        for story in in_order() {
+            if let Story::Stored(story, true) = story {
                 let related = codec::encode(STORIES, &story.id, &story.related, false)?;
-                block_on(tx.execute(
+                tx.execute(
+                    "updating a story",
                     "UPDATE stories SET related = $2, copies = $3, alerted = $4 WHERE id = $1",
                     &[
                         &story.id,
@@ -159,8 +193,7 @@ impl PgStore {
                         &(story.related.len() as i32),
                         &story.alerted,
                     ],
-                ))
-                .map_err(pg("updating a story"))?;
+                )?;
             }
         }
         self.write_alerts(tx, &outgoing)?;
@@ -178,28 +211,71 @@ impl PgStore {
     /// with it. Returns how many leads joined.
     fn join_known_stories(
         &self,
-        tx: &mut Transaction<'_>,
+        tx: &mut Tx<'_>,
         items: &mut [StoredItem],
         sketches: &HashMap<&str, &[u32]>,
     ) -> Result<usize, Failure> {
-        let mut values: Vec<i32> = items
+        // Each lead's indexed values, with its fingerprint.
+        let mut probes: Vec<(i32, i64)> = items
             .iter()
             .filter(|i| i.is_story_lead && i.story == i.id)
-            .filter_map(|i| sketches.get(i.id.as_str()))
-            .flat_map(|sketch| dedup::indexed(sketch).iter().map(|&v| v as i32))
+            .filter_map(|i| Some((sketches.get(i.id.as_str())?, i.fingerprint as i64)))
+            .flat_map(|(sketch, print)| {
+                dedup::indexed(sketch)
+                    .iter()
+                    .map(move |&v| (v as i32, print))
+            })
             .collect();
-        if values.is_empty() {
+        if probes.is_empty() {
             return Ok(0);
         }
+        probes.sort_unstable();
+        probes.dedup();
+        let (values, prints): (Vec<i32>, Vec<i64>) = probes.into_iter().unzip();
         // In one order for every daemon, so that two batches cannot wait for each other.
-        values.sort_unstable();
-        values.dedup();
-        block_on(tx.execute(
-            "SELECT pg_advisory_xact_lock($1, v) FROM (SELECT unnest($2::integer[]) AS v ORDER BY 1) AS sorted",
-            &[&LOCK_NAMESPACE, &values],
-        ))
-        .map_err(pg("locking stories"))?;
+        let mut locks = values.clone();
+        locks.dedup();
+        tx.execute(
+            "locking stories",
+            "SELECT pg_advisory_xact_lock($1, v) \
+             FROM (SELECT unnest($2::integer[]) AS v ORDER BY 1) AS sorted",
+            &[&LOCK_NAMESPACE, &locks],
+        )?;
+        // Every candidate of the batch's leads in one query: the stories in the window
+        // holding one of their indexed values and within the fingerprint distance of
+        // the lead that has it. A value held by MAX_POSTING stories or more is left
+        // out, as in the daemon's window: a stock phrase, not evidence of a copy.
         let since = ms(Utc::now()) - self.story_window_ms;
+        let rows = tx.query(
+            "reading candidate stories",
+            "SELECT v.value, s.id, s.fingerprint, s.sketch \
+             FROM unnest($1::integer[], $2::bigint[]) AS v(value, print) \
+             CROSS JOIN LATERAL (SELECT held.story, held.fingerprint, count(*) OVER () AS n \
+                 FROM (SELECT p.story, p.fingerprint FROM story_postings p \
+                       WHERE p.value = v.value AND p.first_seen_ms >= $3 LIMIT $4) AS held) AS c \
+             JOIN stories s ON s.id = c.story \
+             WHERE c.n < $4 AND bit_count((c.fingerprint # v.print)::bit(64)) <= $5 \
+               AND s.sketch IS NOT NULL",
+            &[
+                &values,
+                &prints,
+                &since,
+                &(MAX_POSTING as i64 + 1),
+                &(dedup::DEFAULT_MAX_DISTANCE as i64),
+            ],
+        )?;
+        let mut stored: HashMap<String, (u64, Vec<u32>)> = HashMap::new();
+        let mut by_value: HashMap<u32, Vec<String>> = HashMap::new();
+        for row in &rows {
+            let id: String = row.get(1);
+            by_value
+                .entry(row.get::<_, i32>(0) as u32)
+                .or_default()
+                .push(id.clone());
+            stored
+                .entry(id)
+                .or_insert_with(|| (row.get::<_, i64>(2) as u64, sketch_of(row.get(3))));
+        }
         let mut joined: HashMap<String, String> = HashMap::new();
         for item in items.iter_mut() {
             if let Some(story) = joined.get(&item.story) {
@@ -213,46 +289,37 @@ impl PgStore {
             let Some(sketch) = sketches.get(item.id.as_str()) else {
                 continue;
             };
-            let indexed: Vec<i32> = dedup::indexed(sketch).iter().map(|&v| v as i32).collect();
-            let rows = block_on(tx.query(
-                "SELECT DISTINCT s.id, s.fingerprint, s.sketch FROM story_postings p \
-                 JOIN stories s ON s.id = p.story \
-                 WHERE p.value = ANY($1) AND s.first_seen_ms >= $2 AND s.id <> $3 \
-                   AND s.sketch IS NOT NULL \
-                 LIMIT $4",
-                &[&indexed, &since, &item.id, &MAX_CANDIDATES],
-            ))
-            .map_err(pg("reading candidate stories"))?;
-            let candidates: Vec<(String, u64, Vec<u32>)> = rows
+            let mut candidates: Vec<&str> = dedup::indexed(sketch)
                 .iter()
-                .map(|row| {
-                    let sketch: Vec<i32> = row.get(2);
-                    (
-                        row.get::<_, String>(0),
-                        row.get::<_, i64>(1) as u64,
-                        sketch.into_iter().map(|v| v as u32).collect(),
-                    )
-                })
+                .filter_map(|value| by_value.get(value))
+                .flatten()
+                .map(String::as_str)
+                .filter(|id| *id != item.id)
                 .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
             let found = dedup::best_story(
                 item.fingerprint,
                 sketch,
                 dedup::DEFAULT_MAX_DISTANCE,
-                candidates
-                    .iter()
-                    .map(|(id, print, sketch)| (id.as_str(), *print, sketch.as_slice())),
-            );
+                candidates.into_iter().filter_map(|id| {
+                    stored
+                        .get(id)
+                        .map(|(print, sketch)| (id, *print, sketch.as_slice()))
+                }),
+            )
+            .map(str::to_string);
             if let Some(story) = found {
-                joined.insert(item.id.clone(), story.to_string());
-                item.story = story.to_string();
+                joined.insert(item.id.clone(), story.clone());
+                item.story = story;
                 item.is_story_lead = false;
             }
         }
         Ok(joined.len())
     }
 
-    /// The items, their seen ids and their topics, three statements for the batch.
-    fn write_items(&self, tx: &mut Transaction<'_>, items: &[StoredItem]) -> Result<(), Failure> {
+    /// The items and their topics, two statements for the batch.
+    fn write_items(&self, tx: &mut Tx<'_>, items: &[StoredItem]) -> Result<(), Failure> {
         let mut ids = Vec::with_capacity(items.len());
         let mut feeds = Vec::with_capacity(items.len());
         let mut fetched = Vec::with_capacity(items.len());
@@ -275,121 +342,148 @@ impl PgStore {
                 scores.push(topic.score);
             }
         }
-        block_on(tx.execute(
+        tx.execute(
+            "storing items",
             "INSERT INTO items (id, feed, fetched_ms, matched, story, stored_by, record) \
              SELECT i, f, t, m, s, $7, r FROM unnest($1::text[], $2::text[], $3::bigint[], \
                $4::boolean[], $5::text[], $6::bytea[]) AS x(i, f, t, m, s, r)",
             &[
                 &ids, &feeds, &fetched, &matched, &stories, &records, &self.node,
             ],
-        ))
-        .map_err(pg("storing items"))?;
-        block_on(tx.execute(
-            "INSERT INTO seen (id, seen_ms) SELECT * FROM unnest($1::text[], $2::bigint[])",
-            &[&ids, &fetched],
-        ))
-        .map_err(pg("storing seen ids"))?;
+        )?;
         if !topics.is_empty() {
-            block_on(tx.execute(
+            tx.execute(
+                "storing the topic index",
                 "INSERT INTO item_topics (topic, fetched_ms, item_id, score) \
-                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::double precision[]) \
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], \
+                   $4::double precision[]) \
                  ON CONFLICT DO NOTHING",
                 &[&topics, &topic_times, &topic_items, &scores],
-            ))
-            .map_err(pg("storing the topic index"))?;
+            )?;
         }
         Ok(())
     }
 
-    /// A new story led by `lead`, with its sketch and postings; if a story of that id
-    /// is stored already (the same lead stored again), that one, locked.
-    fn new_story(
+    /// The batch's new stories with their sketches, and their postings: two
+    /// statements. A story stored already (the same lead stored again after a lost
+    /// reply) is left as it is.
+    fn write_new_stories<'s>(
         &self,
-        tx: &mut Transaction<'_>,
-        lead: &StoredItem,
-        sketch: Option<&[u32]>,
-    ) -> Result<StoredStory, Failure> {
-        let values: Option<Vec<i32>> = sketch.map(|s| s.iter().map(|&v| v as i32).collect());
-        let inserted = block_on(tx.execute(
-            "INSERT INTO stories (id, first_item, first_seen_ms, fingerprint, sketch) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-            &[
-                &lead.story,
-                &lead.id,
-                &ms(lead.fetched),
-                &(lead.fingerprint as i64),
-                &values,
-            ],
-        ))
-        .map_err(pg("storing a story"))?;
-        if inserted == 0 {
-            if let Some(story) = self.locked_story(tx, &lead.story)? {
-                return Ok(story);
+        tx: &mut Tx<'_>,
+        stories: impl Iterator<Item = &'s Story<'s>>,
+    ) -> Result<(), Failure> {
+        let mut ids = Vec::new();
+        let mut first_items = Vec::new();
+        let mut first_seen = Vec::new();
+        let mut prints = Vec::new();
+        let mut sketch_texts = Vec::new();
+        let mut copies = Vec::new();
+        let mut related = Vec::new();
+        let mut alerted = Vec::new();
+        let (mut values, mut posted, mut posted_at, mut posted_prints) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for story in stories {
+            let Story::New(story, sketch, _) = story else {
+                continue;
+            };
+            ids.push(story.id.as_str());
+            first_items.push(story.first_item.as_str());
+            first_seen.push(ms(story.first_seen));
+            prints.push(story.fingerprint as i64);
+            // Arrays of arrays must be rectangular in SQL: each sketch and alerted
+            // list goes as one text, split again by the statement.
+            sketch_texts.push(sketch.map(|values| {
+                values
+                    .iter()
+                    .map(|&v| (v as i32).to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }));
+            copies.push(story.related.len() as i32);
+            related.push(codec::encode(STORIES, &story.id, &story.related, false)?);
+            alerted.push(story.alerted.join(UNIT_SEPARATOR));
+            if let Some(sketch) = sketch {
+                for &value in dedup::indexed(sketch) {
+                    values.push(value as i32);
+                    posted.push(story.id.as_str());
+                    posted_at.push(ms(story.first_seen));
+                    posted_prints.push(story.fingerprint as i64);
+                }
             }
         }
-        if let Some(sketch) = sketch {
-            insert_postings(tx, &lead.story, sketch)?;
+        if ids.is_empty() {
+            return Ok(());
         }
-        Ok(crate::store::story_of_lead(lead))
+        tx.execute(
+            "storing stories",
+            "INSERT INTO stories (id, first_item, first_seen_ms, fingerprint, sketch, copies, \
+               related, alerted) \
+             SELECT i, f, t, p, string_to_array(k, ',')::integer[], c, r, \
+               coalesce(string_to_array(a, chr(31)), '{}') \
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::text[], \
+               $6::integer[], $7::bytea[], $8::text[]) AS x(i, f, t, p, k, c, r, a) \
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &ids,
+                &first_items,
+                &first_seen,
+                &prints,
+                &sketch_texts,
+                &copies,
+                &related,
+                &alerted,
+            ],
+        )?;
+        if !values.is_empty() {
+            tx.execute(
+                "writing story postings",
+                "INSERT INTO story_postings (value, story, first_seen_ms, fingerprint) \
+                 SELECT * FROM unnest($1::integer[], $2::text[], $3::bigint[], $4::bigint[]) \
+                 ON CONFLICT DO NOTHING",
+                &[&values, &posted, &posted_at, &posted_prints],
+            )?;
+        }
+        Ok(())
     }
 
     /// The story a copy joins, locked for this transaction. A copy may name a lead
     /// whose own story turned out to be another daemon's (that lead's item says which),
     /// or a story whose record is gone (pruned): then it is made again from the copy.
-    fn story_for_update(
-        &self,
-        tx: &mut Transaction<'_>,
-        item: &StoredItem,
-    ) -> Result<StoredStory, Failure> {
-        if let Some(story) = self.locked_story(tx, &item.story)? {
+    fn story_for_update(&self, tx: &mut Tx<'_>, item: &StoredItem) -> Result<StoredStory, Failure> {
+        if let Some(story) = locked_story(tx, &item.story)? {
             return Ok(story);
         }
-        let lead_story: Option<String> =
-            block_on(tx.query_opt("SELECT story FROM items WHERE id = $1", &[&item.story]))
-                .map_err(pg("reading a story's lead"))?
-                .map(|row| row.get(0));
+        let lead_story: Option<String> = tx
+            .query_opt(
+                "reading a story's lead",
+                "SELECT story FROM items WHERE id = $1",
+                &[&item.story],
+            )?
+            .map(|row| row.get(0));
         if let Some(other) = lead_story.filter(|other| *other != item.story) {
-            if let Some(story) = self.locked_story(tx, &other)? {
+            if let Some(story) = locked_story(tx, &other)? {
                 return Ok(story);
             }
         }
-        block_on(tx.execute(
+        tx.execute(
+            "storing a story",
             "INSERT INTO stories (id, first_item, first_seen_ms, fingerprint) \
              VALUES ($1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
             &[&item.story, &ms(item.fetched), &(item.fingerprint as i64)],
-        ))
-        .map_err(pg("storing a story"))?;
-        Ok(self
-            .locked_story(tx, &item.story)?
-            .unwrap_or_else(|| StoredStory {
+        )?;
+        Ok(
+            locked_story(tx, &item.story)?.unwrap_or_else(|| StoredStory {
                 id: item.story.clone(),
                 first_item: item.story.clone(),
                 first_seen: item.fetched,
                 fingerprint: item.fingerprint,
                 related: Vec::new(),
                 alerted: Vec::new(),
-            }))
+            }),
+        )
     }
 
-    fn locked_story(
-        &self,
-        tx: &mut Transaction<'_>,
-        id: &str,
-    ) -> Result<Option<StoredStory>, Failure> {
-        let row = block_on(tx.query_opt(
-            "SELECT id, first_item, first_seen_ms, fingerprint, related, alerted \
-             FROM stories WHERE id = $1 FOR UPDATE",
-            &[&id],
-        ))
-        .map_err(pg("reading a story"))?;
-        Ok(row.map(|row| story_from_row(&row)).transpose()?)
-    }
-
-    fn write_alerts(
-        &self,
-        tx: &mut Transaction<'_>,
-        alerts: &[StoredAlert],
-    ) -> Result<(), Failure> {
+    fn write_alerts(&self, tx: &mut Tx<'_>, alerts: &[StoredAlert]) -> Result<(), Failure> {
         if alerts.is_empty() {
             return Ok(());
         }
@@ -407,14 +501,14 @@ impl PgStore {
             created.push(ms(alert.created));
             records.push(codec::encode(OUTBOX, &alert.id, alert, true)?);
         }
-        block_on(tx.execute(
+        tx.execute(
+            "storing alerts",
             "INSERT INTO alerts (id, sink, status, next_attempt_ms, created_ms, record) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], \
                $5::bigint[], $6::bytea[]) \
              ON CONFLICT (id) DO NOTHING",
             &[&ids, &sinks, &statuses, &next, &created, &records],
-        ))
-        .map_err(pg("storing alerts"))?;
+        )?;
         Ok(())
     }
 
@@ -450,7 +544,7 @@ impl PgStore {
         Ok(out)
     }
 
-    pub(super) fn count(&self, op: &'static str, sql: &str) -> usize {
+    pub(super) fn count(&self, op: &'static str, sql: &'static str) -> usize {
         match self.query(op, sql, &[]) {
             Ok(rows) => rows
                 .first()
@@ -539,7 +633,8 @@ impl PgStore {
         self.transaction("writing story sketches", |tx| {
             for lead in leads.iter().filter(|lead| !lead.sketch.is_empty()) {
                 let values: Vec<i32> = lead.sketch.iter().map(|&v| v as i32).collect();
-                block_on(tx.execute(
+                tx.execute(
+                    "writing a story sketch",
                     "INSERT INTO stories (id, first_item, first_seen_ms, fingerprint, sketch) \
                      VALUES ($1, $1, $2, $3, $4) \
                      ON CONFLICT (id) DO UPDATE SET sketch = excluded.sketch",
@@ -549,9 +644,22 @@ impl PgStore {
                         &(lead.fingerprint as i64),
                         &values,
                     ],
-                ))
-                .map_err(pg("writing a story sketch"))?;
-                insert_postings(tx, &lead.story, &lead.sketch)?;
+                )?;
+                let indexed: Vec<i32> = dedup::indexed(&lead.sketch)
+                    .iter()
+                    .map(|&v| v as i32)
+                    .collect();
+                tx.execute(
+                    "writing story postings",
+                    "INSERT INTO story_postings (value, story, first_seen_ms, fingerprint) \
+                     SELECT unnest($1::integer[]), $2, $3, $4 ON CONFLICT DO NOTHING",
+                    &[
+                        &indexed,
+                        &lead.story,
+                        &ms(lead.first_seen),
+                        &(lead.fingerprint as i64),
+                    ],
+                )?;
             }
             Ok(())
         })
@@ -573,11 +681,7 @@ impl PgStore {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         let mut report = PruneReport::default();
         let mut budget = max;
-        let delete =
-            |op: &'static str, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]| {
-                let conn = self.pool.get(&self.location)?;
-                block_on(conn.execute(sql, params)).map_err(self.error(op))
-            };
+        let delete = |op, sql, params: &[super::Param<'_>]| self.execute(op, sql, params);
         let items = delete(
             "pruning items",
             "DELETE FROM items WHERE id IN (SELECT id FROM items \
@@ -603,26 +707,15 @@ impl PgStore {
         budget -= stories;
         let postings = delete(
             "pruning story postings",
-            "DELETE FROM story_postings WHERE (value, story) IN (SELECT p.value, p.story \
-             FROM story_postings p JOIN stories s ON s.id = p.story \
-             WHERE s.first_seen_ms < $1 LIMIT $2)",
+            "DELETE FROM story_postings WHERE (value, first_seen_ms, story) IN \
+             (SELECT value, first_seen_ms, story FROM story_postings \
+              WHERE first_seen_ms < $1 LIMIT $2)",
             &[&history_cut, &budget.max(0)],
         )? as i64;
         budget -= postings;
         report.done = budget > 0;
         Ok(report)
     }
-}
-
-fn insert_postings(tx: &mut Transaction<'_>, story: &str, sketch: &[u32]) -> Result<(), Failure> {
-    let values: Vec<i32> = dedup::indexed(sketch).iter().map(|&v| v as i32).collect();
-    block_on(tx.execute(
-        "INSERT INTO story_postings (value, story) SELECT unnest($1::integer[]), $2 \
-         ON CONFLICT DO NOTHING",
-        &[&values, &story],
-    ))
-    .map_err(pg("writing story postings"))?;
-    Ok(())
 }
 
 fn sketch_of(values: Vec<i32>) -> Vec<u32> {
@@ -636,6 +729,31 @@ fn related(item: &StoredItem) -> Related {
         url: item.url.clone(),
         title: item.title.clone(),
     }
+}
+
+/// A story of the batch: new (with its lead's sketch; written whole), or stored and
+/// locked (written again only when `changed`).
+enum Story<'s> {
+    New(StoredStory, Option<&'s [u32]>, bool),
+    Stored(StoredStory, bool),
+}
+
+impl Story<'_> {
+    fn parts(&mut self) -> (&mut StoredStory, &mut bool) {
+        match self {
+            Story::New(story, _, changed) | Story::Stored(story, changed) => (story, changed),
+        }
+    }
+}
+
+fn locked_story(tx: &mut Tx<'_>, id: &str) -> Result<Option<StoredStory>, Failure> {
+    let row = tx.query_opt(
+        "reading a story",
+        "SELECT id, first_item, first_seen_ms, fingerprint, related, alerted \
+         FROM stories WHERE id = $1 FOR UPDATE",
+        &[&id],
+    )?;
+    Ok(row.map(|row| story_from_row(&row)).transpose()?)
 }
 
 fn story_from_row(row: &tokio_postgres::Row) -> Result<StoredStory, StoreError> {

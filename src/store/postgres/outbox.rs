@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{block_on, from_ms, ms, pg, PgStore};
+use super::{from_ms, ms, PgStore};
 use crate::store::{codec, AlertStatus, Attempt, Listing, StoreError, StoredAlert, OUTBOX};
 
 impl PgStore {
@@ -64,20 +64,23 @@ impl PgStore {
         attempt: &Attempt,
     ) -> Result<StoredAlert, StoreError> {
         self.transaction("recording a delivery attempt", |tx| {
-            let row = block_on(
-                tx.query_opt("SELECT record FROM alerts WHERE id = $1 FOR UPDATE", &[&id]),
-            )
-            .map_err(pg("reading an alert"))?
-            .ok_or_else(|| StoreError::Corrupt {
-                tree: OUTBOX,
-                key: id.to_string(),
-                reason: "no such alert".into(),
-            })?;
+            let row = tx
+                .query_opt(
+                    "reading an alert",
+                    "SELECT record FROM alerts WHERE id = $1 FOR UPDATE",
+                    &[&id],
+                )?
+                .ok_or_else(|| StoreError::Corrupt {
+                    tree: OUTBOX,
+                    key: id.to_string(),
+                    reason: "no such alert".into(),
+                })?;
             let mut alert: StoredAlert = codec::decode_at(OUTBOX, id.as_bytes(), row.get(0))?;
             attempt.apply(&mut alert);
             let record = codec::encode(OUTBOX, id, &alert, true)?;
             let delivered_by = matches!(attempt, Attempt::Delivered { .. }).then_some(&self.node);
-            block_on(tx.execute(
+            tx.execute(
+                "recording a delivery attempt",
                 "UPDATE alerts SET status = $2, next_attempt_ms = $3, record = $4, \
                    claimed_by = NULL, claim_until = NULL, \
                    delivered_by = coalesce($5, delivered_by) \
@@ -89,8 +92,7 @@ impl PgStore {
                     &record,
                     &delivered_by,
                 ],
-            ))
-            .map_err(pg("recording a delivery attempt"))?;
+            )?;
             Ok(alert)
         })
     }
@@ -132,11 +134,11 @@ impl PgStore {
 
     pub(super) fn retry_alert(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.transaction("requeueing an alert", |tx| {
-            let Some(row) = block_on(tx.query_opt(
+            let Some(row) = tx.query_opt(
+                "reading an alert",
                 "SELECT record FROM alerts WHERE id = $1 AND status = 'failed' FOR UPDATE",
                 &[&id],
-            ))
-            .map_err(pg("reading an alert"))?
+            )?
             else {
                 return Ok(false);
             };
@@ -145,12 +147,12 @@ impl PgStore {
             alert.attempts = 0;
             alert.next_attempt = now;
             let record = codec::encode(OUTBOX, id, &alert, true)?;
-            block_on(tx.execute(
+            tx.execute(
+                "requeueing an alert",
                 "UPDATE alerts SET status = 'pending', next_attempt_ms = $2, record = $3, \
                    claimed_by = NULL, claim_until = NULL WHERE id = $1",
                 &[&id, &ms(now), &record],
-            ))
-            .map_err(pg("requeueing an alert"))?;
+            )?;
             Ok(true)
         })
     }
