@@ -6,24 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::Sha256;
 
 use crate::util::daemon::Daemon;
-use crate::util::receiver::{free_addr, Mode, Receiver};
+use crate::util::receiver::{expected_signature, free_addr, secret, Mode, Receiver};
 use crate::util::server::FeedServer;
 use crate::util::{newswatch, run, wait_until};
-
-const SECRET_KEY: &[u8] = b"a test key of thirty-two bytes!!";
-
-fn secret() -> String {
-    format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(SECRET_KEY)
-    )
-}
 
 /// A config: `feeds` feeds of `server`, topic "museums" alerting the webhook at `hook`.
 fn config(dir: &Path, server: &FeedServer, feeds: usize, hook: &str) -> PathBuf {
@@ -53,18 +41,6 @@ fn config_with(
     let path = dir.join("newswatch.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// The `webhook-signature` a request with these headers and body must carry, computed
-/// here independently of the code under test.
-fn expected_signature(id: &str, ts: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET_KEY).unwrap();
-    mac.update(format!("{id}.{ts}.").as_bytes());
-    mac.update(body);
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    )
 }
 
 fn cmd(config: &Path, args: &[&str]) -> Command {

@@ -310,14 +310,7 @@ fn values_that_switch_a_guard_off_or_are_not_what_was_meant_are_errors() {
         ),
     ];
     for (text, key, why) in cases {
-        let (_dir, path) = temp_config(text);
-        let out = run(newswatch().arg("check").arg("--config").arg(&path));
-        assert_eq!(out.code, 2, "{text}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(key) && out.stderr.contains(why),
-            "{text}: wanted {key} and {why:?} in {}",
-            out.stderr
-        );
+        refused(text, key, why);
     }
     // The same key set from the environment is text, and fine.
     let (_dir, path) = temp_config("[poller]\nmax_body = \"8MiB\"\n");
@@ -364,14 +357,7 @@ fn a_postgres_store_is_checked_for_its_url_and_never_takes_a_password_from_the_f
         ),
     ];
     for (text, key, why) in cases {
-        let (_dir, path) = temp_config(text);
-        let out = run(newswatch().arg("check").arg("--config").arg(&path));
-        assert_eq!(out.code, 2, "{text}: {}", out.stderr);
-        assert!(
-            out.stderr.contains(key) && out.stderr.contains(why),
-            "{text}: wanted {key} and {why:?} in {}",
-            out.stderr
-        );
+        let out = refused(text, key, why);
         assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
     }
 }
@@ -414,4 +400,17 @@ fn check_says_whether_the_cluster_database_is_reachable_and_its_schema_version()
         "{}",
         out.stderr
     );
+}
+
+/// `check` on a config of `text` exits 2 naming `key` and saying `why`.
+fn refused(text: &str, key: &str, why: &str) -> crate::util::Run {
+    let (_dir, path) = temp_config(text);
+    let out = run(newswatch().arg("check").arg("--config").arg(&path));
+    assert_eq!(out.code, 2, "{text}: {}", out.stderr);
+    assert!(
+        out.stderr.contains(key) && out.stderr.contains(why),
+        "{text}: wanted {key} and {why:?} in {}",
+        out.stderr
+    );
+    out
 }

@@ -137,3 +137,29 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
     });
     response
 }
+
+/// The signing key of the tests' webhook sinks.
+pub const SECRET_KEY: &[u8] = b"a test key of thirty-two bytes!!";
+
+/// [`SECRET_KEY`] as a sink's secret is written (`whsec_` and base64).
+pub fn secret() -> String {
+    use base64::Engine as _;
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(SECRET_KEY)
+    )
+}
+
+/// The `webhook-signature` a request with these headers and body must carry, computed
+/// here independently of the code under test (docs/webhooks.md).
+pub fn expected_signature(id: &str, ts: &str, body: &[u8]) -> String {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET_KEY).unwrap();
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body);
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    )
+}

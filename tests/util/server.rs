@@ -348,7 +348,7 @@ async fn serve(
 }
 
 /// Words the generated texts are made of.
-const WORDS: &[&str] = &[
+pub const WORDS: &[&str] = &[
     "council",
     "harbour",
     "river",
@@ -404,13 +404,19 @@ fn generated_feed(n: usize, items: usize) -> String {
 /// Forty words chosen by a hash of (n, i): different items get different texts, so
 /// each one is its own story.
 fn text(n: usize, i: usize) -> String {
-    let mut x = (n as u64) << 32 | i as u64 | 1;
-    (0..40)
+    pick_words(WORDS, (n as u64) << 32 | i as u64, 40)
+}
+
+/// `count` of `words` picked by a hash of `seed` (xorshift): different seeds give
+/// unrelated texts.
+pub fn pick_words(words: &[&str], seed: u64, count: usize) -> String {
+    let mut x = seed | 1;
+    (0..count)
         .map(|_| {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            WORDS[(x % WORDS.len() as u64) as usize]
+            words[(x % words.len() as u64) as usize]
         })
         .collect::<Vec<_>>()
         .join(" ")
