@@ -245,7 +245,7 @@ fn parse_feed(
         reason: err.to_string(),
     };
     if kind == "JSON" {
-        return feed_rs::parser::parse(text.as_bytes()).map_err(as_error);
+        return parse_entries(text).map_err(as_error);
     }
     if repair::nests_deeper_than(text, MAX_DEPTH) {
         return Err(ParseError::Feed {
@@ -254,16 +254,26 @@ fn parse_feed(
         });
     }
     let repaired = repair::repair(text);
-    match feed_rs::parser::parse(repaired.text.as_bytes()) {
+    match parse_entries(&repaired.text) {
         Ok(feed) => {
             notes.repairs.extend(repaired.repairs);
             Ok(feed)
         }
-        Err(err) if !repaired.repairs.is_empty() => {
-            feed_rs::parser::parse(text.as_bytes()).map_err(|_| as_error(err))
-        }
+        Err(err) if !repaired.repairs.is_empty() => parse_entries(text).map_err(|_| as_error(err)),
         Err(err) => Err(as_error(err)),
     }
+}
+
+/// feed-rs on `text`, leaving the id of an entry that has none empty. By default it
+/// makes one up (a hash of link and title, or a random UUID when both are missing),
+/// which would pass for the feed's GUID: an item without one would then change id
+/// with its title, or on every fetch, instead of following the rules for items without
+/// a GUID (docs/stories.md, "Item ids").
+fn parse_entries(text: &str) -> Result<feed_rs::model::Feed, feed_rs::parser::ParseFeedError> {
+    feed_rs::parser::Builder::new()
+        .id_generator(|_links, _title, _uri| String::new())
+        .build()
+        .parse(text.as_bytes())
 }
 
 fn feed_item(entry: feed_rs::model::Entry) -> FeedItem {
@@ -292,6 +302,47 @@ fn feed_item(entry: feed_rs::model::Entry) -> FeedItem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An RSS item without a `<guid>` has no GUID, however feed-rs fills its id in:
+    /// its id then comes from its link, or from its title and date, and stays the same
+    /// from one fetch to the next.
+    #[test]
+    fn items_without_a_guid_have_none() {
+        let rss = r#"<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>
+            <item><title>Linked</title><link>https://example.org/a?utm_source=x</link></item>
+            <item><description>Neither link nor title.</description>
+              <pubDate>Fri, 14 Mar 2025 10:00:00 GMT</pubDate></item>
+            <item><guid isPermaLink="false">tag:example.org,2025:3</guid><title>G</title></item>
+            </channel></rss>"#;
+        let ids = |text: &str| -> Vec<String> {
+            let mut notes = FeedNotes::default();
+            parse_feed(text, "RSS", &mut notes)
+                .unwrap()
+                .entries
+                .into_iter()
+                .map(feed_item)
+                .map(|item| {
+                    crate::identity::item_id(
+                        item.id.as_deref(),
+                        item.link.as_deref(),
+                        &item.title,
+                        item.published,
+                        "https://example.org/rss",
+                    )
+                })
+                .collect()
+        };
+        let first = ids(rss);
+        assert_eq!(first[0], "u:https://example.org/a");
+        assert!(first[1].starts_with("h:"), "{first:?}");
+        assert!(first[2].starts_with("g:"), "{first:?}");
+        assert_eq!(ids(rss), first, "the same on every fetch");
+        // A corrected title is the same item when it has a link.
+        assert_eq!(
+            ids(&rss.replace("Linked", "Linked, corrected"))[0],
+            first[0]
+        );
+    }
 
     #[test]
     fn utf8_passes_through() {
