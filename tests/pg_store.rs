@@ -286,19 +286,24 @@ fn a_due_alert_is_claimed_by_one_daemon_until_its_claim_runs_out() {
     assert_eq!(b.pending_alerts(), 0);
     assert_eq!(pg::psql(&db.url, "SELECT delivered_by FROM alerts"), "b");
     assert!(a.due_alerts("hook", Utc::now(), 10).unwrap().is_empty());
-    // Failed, then put back by hand from any node.
+    // Another alert fails at a, and is put back by hand from any node.
+    let second = item("i2", Utc::now(), &["talks"]);
+    let doomed = alert(&second, "talks", "hook", Utc::now());
+    a.insert_batch(None, &[second], std::slice::from_ref(&doomed), &[])
+        .unwrap();
+    assert_eq!(a.due_alerts("hook", Utc::now(), 10).unwrap().len(), 1);
     let failed = a
         .record_attempt(
-            &pending.id,
+            &doomed.id,
             &Attempt::Failed {
                 error: "gone".into(),
             },
         )
         .unwrap();
     assert_eq!(failed.status, AlertStatus::Failed);
-    assert!(b.retry_alert(&pending.id, Utc::now()).unwrap());
+    assert!(b.retry_alert(&doomed.id, Utc::now()).unwrap());
     assert!(
-        !b.retry_alert(&pending.id, Utc::now()).unwrap(),
+        !b.retry_alert(&doomed.id, Utc::now()).unwrap(),
         "pending now"
     );
     assert_eq!(a.due_alerts("hook", Utc::now(), 10).unwrap().len(), 1);
@@ -396,4 +401,51 @@ fn an_item_stored_at_once_by_two_daemons_is_stored_once_and_both_batches_succeed
         assert_eq!(stored.iter().sum::<usize>(), 3, "round {round}: {stored:?}");
     }
     assert_eq!(a.item_count(), 45);
+}
+
+/// A daemon whose claim on an alert ran out while it worked through its batch (a
+/// paced or slow sink) must not send it once another daemon has taken it, and its late
+/// record must not undo the other's delivery.
+#[test]
+fn an_alert_taken_over_after_its_claim_ran_out_is_neither_sent_nor_recorded_twice() {
+    let db = pg::database();
+    let lease = Duration::from_secs(1);
+    let a = open(&db, "a", lease);
+    let b = open(&db, "b", lease);
+    let now = Utc::now();
+    let lead = item("i1", now, &["talks"]);
+    let pending = alert(&lead, "talks", "hook", now);
+    a.insert_batch(None, &[lead], std::slice::from_ref(&pending), &[])
+        .unwrap();
+    assert_eq!(a.due_alerts("hook", Utc::now(), 10).unwrap().len(), 1);
+    // a renews its claim just before sending: b cannot take it meanwhile.
+    assert!(a.renew_claim(&pending.id).unwrap());
+    assert!(b.due_alerts("hook", Utc::now(), 10).unwrap().is_empty());
+    // a is slow; its claim runs out and b takes the alert and delivers it.
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(b.due_alerts("hook", Utc::now(), 10).unwrap().len(), 1);
+    assert!(
+        !a.renew_claim(&pending.id).unwrap(),
+        "a must not send an alert b holds"
+    );
+    b.record_attempt(&pending.id, &Attempt::Delivered { at: Utc::now() })
+        .unwrap();
+    // a's late failure leaves b's delivery as it is.
+    let after = a
+        .record_attempt(
+            &pending.id,
+            &Attempt::Failed {
+                error: "timed out".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(after.status, AlertStatus::Delivered);
+    assert_eq!(
+        a.get_alert(&pending.id).unwrap().unwrap().status,
+        AlertStatus::Delivered
+    );
+    assert!(
+        !a.renew_claim(&pending.id).unwrap(),
+        "delivered: not pending"
+    );
 }

@@ -453,6 +453,12 @@ impl Dispatcher {
         counts: &mut Delivered,
     ) -> Result<(), StoreError> {
         let sink = &worker.sink;
+        // A shared store's claim on the alert may have run out while earlier alerts of
+        // the batch were paced or slow, and another daemon may have it now.
+        if !self.store.renew_claim(&alert.id)? {
+            tracing::debug!(sink = %sink.id, alert = %alert.id, "Another daemon has this alert now; not sending it.");
+            return Ok(());
+        }
         let result = worker
             .client
             .send(&self.http, &alert.payload, SystemTime::now())
@@ -495,6 +501,17 @@ impl Dispatcher {
         counts: &mut Delivered,
     ) -> Result<(), StoreError> {
         let sink = &worker.sink;
+        let mut alerts = alerts;
+        let mut kept = Vec::with_capacity(alerts.len());
+        for alert in alerts.drain(..) {
+            if self.store.renew_claim(&alert.id)? {
+                kept.push(alert);
+            }
+        }
+        let alerts = kept;
+        if alerts.is_empty() {
+            return Ok(());
+        }
         let payloads: Vec<AlertPayload> = alerts.iter().map(|a| a.payload.clone()).collect();
         let digest = sinks::digest_id(payloads.iter().map(|p| p.id.as_str()));
         let result = worker

@@ -353,6 +353,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<StoredAlert>, StoreError>;
+    /// Keeps this daemon's claim on alert `id` for another lease period, just before
+    /// sending it: false when the claim ran out and another daemon took the alert, or
+    /// it is no longer pending. A store of one daemon has no claims.
+    fn renew_claim(&self, id: &str) -> Result<bool, StoreError> {
+        let _ = id;
+        Ok(true)
+    }
     /// When the next pending alert of `sink` is due.
     fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
     fn record_attempt(&self, id: &str, attempt: &Attempt) -> Result<StoredAlert, StoreError>;

@@ -168,6 +168,7 @@ impl PgStore {
                     alert.story = story.id.clone();
                     alert.id = crate::identity::alert_id(&story.id, &alert.topic, &alert.sink);
                     alert.payload.id = alert.id.clone();
+                    alert.payload.story.id = story.id.clone();
                 }
                 if !alerted.contains(&alert.topic) {
                     alerted.push(alert.topic.clone());
@@ -692,7 +693,8 @@ impl PgStore {
         budget -= items;
         let seen = delete(
             "pruning seen ids",
-            "DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE seen_ms < $1 LIMIT $2)",
+            "DELETE FROM seen WHERE id IN (SELECT id FROM seen WHERE seen_ms < $1 \
+               AND NOT EXISTS (SELECT 1 FROM items WHERE items.id = seen.id) LIMIT $2)",
             &[&matched_cut, &budget.max(0)],
         )? as i64;
         report.seen = seen as usize;

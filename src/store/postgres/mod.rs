@@ -167,9 +167,9 @@ fn pg_error(op: &'static str, location: &str, err: &tokio_postgres::Error) -> St
     let cause = match err.as_db_error() {
         Some(db) => {
             let mut text = format!("{} ({})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
+            for more in [db.detail(), db.hint()].into_iter().flatten() {
                 text.push_str(": ");
-                text.push_str(detail);
+                text.push_str(more);
             }
             text
         }
@@ -282,12 +282,16 @@ impl Pool {
             pg.password(password);
         }
         pg.connect_timeout(CONNECT_TIMEOUT);
+        // A server that vanishes (a partition, a dead host) fails the calls waiting on
+        // it within half a minute, instead of the kernel's retransmission limit.
+        pg.tcp_user_timeout(Duration::from_secs(30));
+        pg.keepalives_idle(Duration::from_secs(30));
         // Statements are prepared once per connection; a generic plan made while a
         // table was empty (a new cluster's first minutes) would scan it whole for
         // ever after. A plan per execution costs a fraction of a millisecond.
         // JIT compiling pays off on long analytic queries; on these short ones its
         // 15 ms of compiling was most of a feed's time in the database.
-        pg.options("-c plan_cache_mode=force_custom_plan -c jit=off");
+        pg.options("-c plan_cache_mode=force_custom_plan -c jit=off -c statement_timeout=60s");
         pg.application_name("newswatch");
         let (handle_tx, handle_rx) = std::sync::mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -656,6 +660,9 @@ impl super::Store for PgStore {
     }
     fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         PgStore::next_due(self, sink)
+    }
+    fn renew_claim(&self, id: &str) -> Result<bool, StoreError> {
+        PgStore::renew_claim(self, id)
     }
     fn record_attempt(&self, id: &str, attempt: &Attempt) -> Result<StoredAlert, StoreError> {
         PgStore::record_attempt(self, id, attempt)

@@ -42,6 +42,21 @@ impl PgStore {
         Ok(due.into_iter().map(|(_, _, alert)| alert).collect())
     }
 
+    /// Renews this node's claim on a pending alert; false when another node has it
+    /// now (this one's ran out) or it is no longer pending.
+    pub(super) fn renew_claim(&self, id: &str) -> Result<bool, StoreError> {
+        let rows = self.query(
+            "renewing an alert claim",
+            "UPDATE alerts SET claimed_by = $2, \
+               claim_until = now() + $3 * interval '1 millisecond' \
+             WHERE id = $1 AND status = 'pending' \
+               AND (claimed_by = $2 OR claimed_by IS NULL OR claim_until < now()) \
+             RETURNING 1",
+            &[&id, &self.node, &(self.lease_ms as f64)],
+        )?;
+        Ok(!rows.is_empty())
+    }
+
     /// When the next pending alert of `sink` is due for this daemon: one another
     /// daemon has claimed is due when its claim runs out.
     pub(super) fn next_due(&self, sink: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -67,8 +82,10 @@ impl PgStore {
             let row = tx
                 .query_opt(
                     "reading an alert",
-                    "SELECT record FROM alerts WHERE id = $1 FOR UPDATE",
-                    &[&id],
+                    "SELECT record, status = 'pending' AND (claimed_by = $2 OR claimed_by IS NULL \
+                       OR claim_until < now()) \
+                     FROM alerts WHERE id = $1 FOR UPDATE",
+                    &[&id, &self.node],
                 )?
                 .ok_or_else(|| StoreError::Corrupt {
                     tree: OUTBOX,
@@ -76,6 +93,11 @@ impl PgStore {
                     reason: "no such alert".into(),
                 })?;
             let mut alert: StoredAlert = codec::decode_at(OUTBOX, id.as_bytes(), row.get(0))?;
+            if !row.get::<_, bool>(1) {
+                // Another daemon recorded it, or holds it now: its record stands (a late
+                // failure here must not undo a delivery there).
+                return Ok(alert);
+            }
             attempt.apply(&mut alert);
             let record = codec::encode(OUTBOX, id, &alert, true)?;
             let delivered_by = matches!(attempt, Attempt::Delivered { .. }).then_some(&self.node);
