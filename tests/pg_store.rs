@@ -29,6 +29,17 @@ fn open(db: &TestDb, node: &str, lease: Duration) -> PgStore {
 
 const FEED: &str = "https://example.org/rss";
 
+/// Stores item `id`, on topic "talks", with its alert for sink "hook"; returns the alert.
+fn store_pending_alert(store: &PgStore, id: &str) -> newswatch::store::StoredAlert {
+    let now = Utc::now();
+    let lead = item(id, now, &["talks"]);
+    let pending = alert(&lead, "talks", "hook", now);
+    store
+        .insert_batch(None, &[lead], std::slice::from_ref(&pending), &[])
+        .unwrap();
+    pending
+}
+
 /// A sketch of `n` values from `start`, as the pipeline makes them (sorted).
 fn sketch(start: u32, n: u32) -> Vec<u32> {
     (start..start + n).map(|v| v * 7919).collect()
@@ -259,11 +270,7 @@ fn a_due_alert_is_claimed_by_one_daemon_until_its_claim_runs_out() {
     let lease = Duration::from_secs(1);
     let a = open(&db, "a", lease);
     let b = open(&db, "b", lease);
-    let now = Utc::now();
-    let lead = item("i1", now, &["talks"]);
-    let pending = alert(&lead, "talks", "hook", now);
-    a.insert_batch(None, &[lead], std::slice::from_ref(&pending), &[])
-        .unwrap();
+    let pending = store_pending_alert(&a, "i1");
     assert_eq!(a.pending_alerts(), 1);
     let due_a = a.due_alerts("hook", Utc::now(), 10).unwrap();
     assert_eq!(due_a.len(), 1);
@@ -287,10 +294,7 @@ fn a_due_alert_is_claimed_by_one_daemon_until_its_claim_runs_out() {
     assert_eq!(pg::psql(&db.url, "SELECT delivered_by FROM alerts"), "b");
     assert!(a.due_alerts("hook", Utc::now(), 10).unwrap().is_empty());
     // Another alert fails at a, and is put back by hand from any node.
-    let second = item("i2", Utc::now(), &["talks"]);
-    let doomed = alert(&second, "talks", "hook", Utc::now());
-    a.insert_batch(None, &[second], std::slice::from_ref(&doomed), &[])
-        .unwrap();
+    let doomed = store_pending_alert(&a, "i2");
     assert_eq!(a.due_alerts("hook", Utc::now(), 10).unwrap().len(), 1);
     let failed = a
         .record_attempt(
@@ -412,11 +416,7 @@ fn an_alert_taken_over_after_its_claim_ran_out_is_neither_sent_nor_recorded_twic
     let lease = Duration::from_secs(1);
     let a = open(&db, "a", lease);
     let b = open(&db, "b", lease);
-    let now = Utc::now();
-    let lead = item("i1", now, &["talks"]);
-    let pending = alert(&lead, "talks", "hook", now);
-    a.insert_batch(None, &[lead], std::slice::from_ref(&pending), &[])
-        .unwrap();
+    let pending = store_pending_alert(&a, "i1");
     assert_eq!(a.due_alerts("hook", Utc::now(), 10).unwrap().len(), 1);
     // a renews its claim just before sending: b cannot take it meanwhile.
     assert!(a.renew_claim(&pending.id).unwrap());

@@ -429,6 +429,9 @@ impl std::ops::Deref for Conn<'_> {
     }
 }
 
+// `pooled` is `Some` from `Pool::get` until `Drop` takes it, and nothing else takes
+// it, so the `expect`s below cannot fire; the `Option` exists only so that `Drop` can
+// move the client back into the pool.
 impl Conn<'_> {
     fn pooled(&self) -> &Pooled {
         self.pooled
