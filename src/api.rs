@@ -7,9 +7,10 @@
 //! | `GET /metrics` | [`crate::metrics`] in the Prometheus text format 0.0.4 |
 //! | `GET /api/items?topic=&since=&limit=` | stored items, newest first |
 //! | `GET /api/alerts?status=&limit=` | alerts, newest first |
+//! | `GET /api/feeds` | every configured feed and its health |
 //!
-//! `/api/*` answers with the same fields as `newswatch items --json` and
-//! `alerts --json` ([`crate::view`]). When a token is configured
+//! `/api/*` answers with the same fields as `newswatch items --json`,
+//! `alerts --json` and `feeds --json` ([`crate::view`]). When a token is configured
 //! (`api.token_env`), `/api/*` requires `Authorization: Bearer <token>`; `/healthz` and
 //! `/metrics` stay open for probes and scrapers: they carry counts and the ids of
 //! topics and sinks, never stored items or alerts.
@@ -40,9 +41,9 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Api;
+use crate::config::{Api, Feed, Health as HealthRules};
 use crate::store::{AlertStatus, ItemQuery, Listing, SharedStore};
-use crate::view::{alert_json, item_json, parse_since};
+use crate::view::{alert_json, feed_json, item_json, parse_since};
 
 /// Items or alerts listed when the query gives no `limit`.
 pub const DEFAULT_LIMIT: usize = 50;
@@ -65,7 +66,13 @@ pub struct ApiState {
     /// Shared with the daemon, which replaces it on reload: a rotated token or a new
     /// poll interval takes effect without rebinding the port.
     access: Arc<RwLock<Access>>,
+    /// The configured feeds and `[health]` rules that `/api/feeds` and the
+    /// `feeds_by_state` metric judge by; replaced on reload.
+    feeds: Arc<RwLock<Arc<Feeds>>>,
 }
+
+/// The configured feeds and the `[health]` rules they are judged by.
+type Feeds = (Vec<Feed>, HealthRules);
 
 /// The settings of a running API that a reload may change.
 #[derive(Debug, Clone)]
@@ -91,7 +98,17 @@ impl ApiState {
                 token,
                 progress_bound,
             })),
+            feeds: Arc::new(RwLock::new(Arc::new((Vec::new(), HealthRules::default())))),
         }
+    }
+
+    /// The feeds of the running config and its `[health]` rules (none until set).
+    pub fn set_feeds(&self, feeds: Vec<Feed>, rules: HealthRules) {
+        *self.feeds.write().unwrap_or_else(|e| e.into_inner()) = Arc::new((feeds, rules));
+    }
+
+    fn feeds(&self) -> Arc<Feeds> {
+        self.feeds.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Applies a reloaded config's token and bound to the running API.
@@ -288,6 +305,7 @@ pub fn router(state: ApiState) -> Router {
     let guarded = Router::new()
         .route("/api/items", get(items))
         .route("/api/alerts", get(alerts))
+        .route("/api/feeds", get(feeds))
         .route("/api/store/backup", post(backup))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -336,7 +354,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
-                Json(json!({"error": "no such endpoint; try /healthz, /metrics, /api/items or /api/alerts"})),
+                Json(json!({"error": "no such endpoint; try /healthz, /metrics, /api/items, /api/alerts or /api/feeds"})),
             )
                 .into_response(),
             ApiError::Internal(what) => (
@@ -398,13 +416,29 @@ async fn metrics(State(state): State<ApiState>) -> Response {
     // The due index holds only pending alerts, so counting its keys is a short pass
     // (decoding every alert ever kept made a scrape's cost grow with the outbox);
     // still off the runtime threads.
-    let counts =
-        tokio::task::spawn_blocking(move || (store.item_count(), store.pending_alerts())).await;
+    let feeds = state.feeds();
+    let counts = tokio::task::spawn_blocking(move || {
+        let health = store.feed_states().map(|states| {
+            let (feeds, rules) = &*feeds;
+            let assessed = crate::health::assess_feeds(feeds, states, rules, Utc::now());
+            crate::health::count_states(&assessed)
+        });
+        (store.item_count(), store.pending_alerts(), health)
+    })
+    .await;
     let metrics = crate::metrics::global();
     match counts {
-        Ok((items, pending)) => {
+        Ok((items, pending, health)) => {
             metrics.set_store_items(items);
             metrics.set_alerts_pending(pending);
+            match health {
+                Ok(counts) => {
+                    metrics.set_feed_health(counts.iter().map(|(s, n)| (s.as_str(), *n)));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "Reading feed states for the metrics failed.")
+                }
+            }
         }
         // The scrape still answers, with the gauges as last refreshed.
         Err(err) => tracing::warn!(error = %err, "Counting for the metrics failed."),
@@ -441,6 +475,23 @@ async fn items(
     let store = state.store.clone();
     let found = read(move || store.items(&query), "reading items").await?;
     Ok(listing_response(&found, item_json))
+}
+
+/// `GET /api/feeds`: every configured feed, in config order, with its health now.
+async fn feeds(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    params(query.as_deref(), &[])?;
+    let store = state.store.clone();
+    let states = read(move || store.feed_states(), "reading feed states").await?;
+    let feeds = state.feeds();
+    let (feeds, rules) = &*feeds;
+    let rows: Vec<Value> = crate::health::assess_feeds(feeds, states, rules, Utc::now())
+        .iter()
+        .map(|(feed, state, health)| feed_json(feed, state, health))
+        .collect();
+    Ok(Json(Value::Array(rows)).into_response())
 }
 
 /// `POST /api/store/backup?dir=/absolute/path`: a copy of the store as of one moment,
@@ -581,12 +632,14 @@ fn params(
     let pairs = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes());
     for (name, value) in pairs {
         let Some(known) = allowed.iter().find(|a| **a == name) else {
+            let takes = if allowed.is_empty() {
+                "none".to_string()
+            } else {
+                allowed.join(", ")
+            };
             return Err(bad(
                 &name,
-                format!(
-                    "unknown parameter; this endpoint takes {}",
-                    allowed.join(", ")
-                ),
+                format!("unknown parameter; this endpoint takes {takes}"),
             ));
         };
         if out.insert(*known, value.into_owned()).is_some() {

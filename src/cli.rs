@@ -105,6 +105,16 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show every configured feed's health: ok, stale, failing, gone or moved.
+    Feeds {
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the alert outbox and replay failed alerts.
     Alerts {
         /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
@@ -283,6 +293,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             items(&config, topic, since, limit, json)
+        }
+        Command::Feeds { config, json } => {
+            let config = match load_config(config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            feeds(&config, json)
         }
         Command::Alerts {
             config,
@@ -689,6 +706,50 @@ fn items(
         eprintln!("newswatch: no items");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn feeds(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let path = &config.storage.path;
+    let rows = match open_for_reading(config)? {
+        Reader::Store(store) => {
+            let states = store.feed_states().context("reading feed states")?;
+            crate::health::assess_feeds(&config.feeds, states, &config.health, Utc::now())
+                .iter()
+                .map(|(feed, state, health)| view::feed_json(feed, state, health))
+                .collect()
+        }
+        Reader::Api(api) => api.get("feeds", &[], path)?,
+    };
+    print_rows(&rows, json, feed_line)?;
+    if rows.is_empty() && !json {
+        eprintln!("newswatch: no feeds in the config");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `feeds` output: name, state, consecutive errors, last success, last
+/// new item, and why the state is not `ok`.
+fn feed_line(feed: &Value) -> String {
+    let text = |key: &str| feed[key].as_str().unwrap_or("");
+    let when = |key: &str| {
+        DateTime::parse_from_rfc3339(text(key)).map_or_else(
+            |_| "-".to_string(),
+            |t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M").to_string(),
+        )
+    };
+    let why = match (feed["reason"].as_str(), feed["moved_to"].as_str()) {
+        (_, Some(to)) => format!("  use {to}"),
+        (Some(reason), None) => format!("  {reason}"),
+        (None, None) => String::new(),
+    };
+    format!(
+        "{:<20}  {:<7}  {:>3} err  ok {:<16}  new {:<16}{why}",
+        truncate(text("name"), 20),
+        text("state"),
+        feed["consecutive_errors"].as_u64().unwrap_or(0),
+        when("last_success"),
+        when("last_new_item"),
+    )
 }
 
 /// One line of `items` output, from the item's JSON form (local or from the API).

@@ -13,6 +13,7 @@
 //!   config checks queries with it, the pipeline evaluates the trees);
 //! - [`markup`]: escaping plain text for HTML and Slack markup;
 //! - [`identity`]: item ids: a feed-scoped GUID, the canonical URL, or a hash of title and date;
+//! - [`health`]: a feed's health (ok, stale, failing, gone, moved) from its stored state, and its transitions;
 //! - [`poller`]: fetching feeds when due (conditional GET, backoff, limits) and reading them liberally;
 //! - [`store`]: the embedded sled store: items, seen ids, topic index, stories, feed state;
 //! - [`alert`]: from a stored topic match to a delivered notification (outbox, sinks, retries);
@@ -27,6 +28,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod health;
 pub mod identity;
 pub mod markup;
 pub mod metrics;

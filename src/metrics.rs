@@ -30,6 +30,10 @@ pub const DELIVERY_BUCKETS: [f64; 13] = [
 /// that a rate over them works from the first scrape.
 pub const FETCH_OUTCOMES: [&str; 4] = ["fetched", "not_modified", "failed", "gone"];
 
+/// The feed health states of `feeds_by_state` (`crate::store::FeedHealth`), always
+/// exported.
+pub const FEED_STATES: [&str; 5] = ["ok", "stale", "failing", "gone", "moved"];
+
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
 /// The process's metrics. The first call fixes `start_time_seconds`, so the daemon
@@ -54,6 +58,9 @@ pub struct Metrics {
     /// `f64` bits, in seconds.
     poll_lag: AtomicU64,
     feeds: AtomicU64,
+    /// Configured feeds by health state, refreshed before each scrape.
+    feed_health: Mutex<BTreeMap<&'static str, u64>>,
+    feed_health_changes: Family,
     alerts_pending: AtomicU64,
     store_items: AtomicU64,
 }
@@ -81,6 +88,8 @@ impl Metrics {
             delivery: Histogram::new(),
             poll_lag: AtomicU64::new(0f64.to_bits()),
             feeds: AtomicU64::new(0),
+            feed_health: Mutex::new(FEED_STATES.iter().map(|s| (*s, 0)).collect()),
+            feed_health_changes: Family::new(&["state"]),
             alerts_pending: AtomicU64::new(0),
             store_items: AtomicU64::new(0),
         }
@@ -169,6 +178,27 @@ impl Metrics {
     /// Feeds in the config.
     pub fn set_feeds(&self, n: usize) {
         self.feeds.store(n as u64, Relaxed);
+    }
+
+    /// How many configured feeds are in each health state; a state not named is 0.
+    pub fn set_feed_health<'a>(&self, counts: impl IntoIterator<Item = (&'a str, usize)>) {
+        let mut map = self
+            .feed_health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for value in map.values_mut() {
+            *value = 0;
+        }
+        for (state, n) in counts {
+            if let Some(&known) = FEED_STATES.iter().find(|s| **s == state) {
+                *map.entry(known).or_insert(0) += n as u64;
+            }
+        }
+    }
+
+    /// A feed entered health state `state` (`ok` when it recovered).
+    pub fn feed_health_changed(&self, state: &str) {
+        self.feed_health_changes.add(&[state], 1);
     }
 
     /// Alerts waiting for delivery.
@@ -266,6 +296,30 @@ impl Metrics {
             &float(f64::from_bits(self.poll_lag.load(Relaxed))),
         );
         gauge(o, "feeds", "Feeds in the config.", &self.feeds);
+        header(
+            o,
+            "feeds_by_state",
+            "Feeds in the config by health state: ok, stale, failing, gone or moved.",
+            "gauge",
+        );
+        let by_state: Vec<(&str, u64)> = self
+            .feed_health
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
+        for (state, n) in by_state {
+            sample(o, "feeds_by_state", &[("state", state)], &n.to_string());
+        }
+        header(
+            o,
+            "feed_health_changes_total",
+            "Feeds entering a health state (ok: recovered), counted once per change.",
+            "counter",
+        );
+        self.feed_health_changes
+            .render(o, "feed_health_changes_total");
         gauge(
             o,
             "alerts_pending",
@@ -481,6 +535,8 @@ mod tests {
         m.topic_matched("energy");
         m.alert("hook", "retry");
         m.set_feeds(7);
+        m.set_feed_health([("ok", 4), ("failing", 2), ("moved", 1), ("bogus", 9)]);
+        m.feed_health_changed("failing");
         m.set_alerts_pending(3);
         m.set_store_items(42);
         m.poll_lag(Duration::from_millis(1500));
@@ -536,6 +592,26 @@ mod tests {
         );
         assert_eq!(v("newswatch_poll_lag_seconds", &[]), 1.5);
         assert_eq!(v("newswatch_feeds", &[]), 7.0);
+        for (state, n) in [
+            ("ok", 4.0),
+            ("stale", 0.0),
+            ("failing", 2.0),
+            ("gone", 0.0),
+            ("moved", 1.0),
+        ] {
+            assert_eq!(
+                v("newswatch_feeds_by_state", &[("state", state)]),
+                n,
+                "{state}"
+            );
+        }
+        assert_eq!(
+            v(
+                "newswatch_feed_health_changes_total",
+                &[("state", "failing")]
+            ),
+            1.0
+        );
         assert_eq!(v("newswatch_alerts_pending", &[]), 3.0);
         assert_eq!(v("newswatch_store_items", &[]), 42.0);
         assert_eq!(
@@ -575,6 +651,8 @@ mod tests {
             "alert_delivery_seconds",
             "poll_lag_seconds",
             "feeds",
+            "feeds_by_state",
+            "feed_health_changes_total",
             "alerts_pending",
             "store_items",
             "build_info",

@@ -1,13 +1,16 @@
-//! The JSON views of what newswatch keeps and finds: a stored item and an alert as
-//! `items --json`, `alerts --json` and the API answer them, a scanned article as
+//! The JSON views of what newswatch keeps and finds: a stored item, an alert and a
+//! feed's health as `items --json`, `alerts --json`, `feeds --json` and the API
+//! answer them, a scanned article as
 //! `scan --json` prints it, and the `since` values both the CLI and the API take.
 //! One module, so that the command line and the API cannot drift apart.
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::config::Feed;
+use crate::health::Assessment;
 use crate::pipeline::{Pipeline, Processed};
-use crate::store::{StoredAlert, StoredItem};
+use crate::store::{FeedState, StoredAlert, StoredItem};
 
 /// A stored item as `newswatch items --json` prints it.
 pub fn item_json(item: &StoredItem) -> Value {
@@ -22,6 +25,27 @@ pub fn item_json(item: &StoredItem) -> Value {
         "story_lead": item.is_story_lead,
         "entities": item.entities.iter().map(|e| json!({"id": e.id, "mentions": e.mentions})).collect::<Vec<_>>(),
         "topics": item.topics.iter().map(|t| json!({"id": t.id, "score": t.score, "matched": t.matched})).collect::<Vec<_>>(),
+    })
+}
+
+/// A feed and its health as `newswatch feeds --json` prints it (docs/cli.md, "feeds").
+pub fn feed_json(feed: &Feed, state: &FeedState, health: &Assessment) -> Value {
+    let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339());
+    json!({
+        "name": feed.name,
+        "url": feed.url.to_string(),
+        "state": health.state.as_str(),
+        "reason": health.reason,
+        "moved_to": health.moved_to,
+        "last_success": time(state.last_success),
+        "last_attempt": time(state.last_attempt),
+        "last_new_item": time(state.last_new_item),
+        "usual_gap_seconds": state.usual_gap_secs,
+        "consecutive_errors": state.failures,
+        "failing_since": time(state.failing_since),
+        "last_status": state.last_status,
+        "last_error": state.last_error,
+        "next_poll": time(state.next_poll),
     })
 }
 

@@ -322,6 +322,41 @@ fn values_that_switch_a_guard_off_or_are_not_what_was_meant_are_errors() {
     assert_eq!(out.code, 0, "{}", out.stderr);
 }
 
+/// An interval under the poller's floor of one minute was silently raised to it;
+/// now `check` names the key and the floor. `[health]` thresholds and its sink are
+/// checked too.
+#[test]
+fn an_interval_under_the_floor_and_bad_health_keys_are_errors() {
+    let cases = [
+        ("[poller]\ninterval = \"30s\"\n", "poller.interval", "30s is shorter than the poller's floor of 1m"),
+        (
+            "[[feeds]]\nurl = \"https://example.org/a.xml\"\n[[feeds]]\nurl = \"https://example.org/b.xml\"\ninterval = \"10s\"\n",
+            "feeds[1].interval",
+            "floor of 1m",
+        ),
+        ("[health]\nsink = \"pager\"\n", "health.sink", "unknown sink \"pager\""),
+        (
+            "[[sinks]]\nid = \"log\"\nkind = \"log\"\n[health]\nsink = \"pager\"\n",
+            "health.sink",
+            "(the config has: log)",
+        ),
+        ("[health]\nfailing_after = 0\n", "health.failing_after", "at least 1"),
+        ("[health]\ngone_after = \"soon\"\n", "health.gone_after", "not a duration"),
+        ("[health]\nstale_after = 3\n", "health.stale_after", "unknown key"),
+    ];
+    for (text, key, why) in cases {
+        refused(text, key, why);
+    }
+    // The floor itself, and a sink that exists, are fine.
+    let (_dir, path) = temp_config(
+        "[poller]\ninterval = \"1m\"\n[[sinks]]\nid = \"log\"\nkind = \"log\"\n\
+         [health]\nsink = \"log\"\nfailing_after = 5\nstale_after_gaps = 3\n\
+         stale_at_least = \"12h\"\ngone_after = \"3d\"\n",
+    );
+    let out = run(newswatch().arg("check").arg("--config").arg(&path));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
 #[test]
 fn a_postgres_store_is_checked_for_its_url_and_never_takes_a_password_from_the_file() {
     let cases = [

@@ -7,7 +7,9 @@ use std::time::Duration;
 use chrono::Utc;
 use newswatch::config::Postgres;
 use newswatch::store::postgres::{schema, PgStore};
-use newswatch::store::{AlertStatus, Attempt, Claim, FeedState, ItemQuery, Store, StoreError};
+use newswatch::store::{
+    AlertStatus, Attempt, Claim, FeedHealth, FeedState, ItemQuery, Store, StoreError,
+};
 
 use crate::util::pg::{self, TestDb};
 use crate::util::records::{alert, item};
@@ -241,6 +243,71 @@ fn a_feed_is_leased_to_one_daemon_and_a_stale_lease_writes_nothing() {
             assert_eq!(state.unwrap().etag.as_deref(), Some("\"b\""));
         }
         granted => panic!("a feed polled by another daemon is not due: {granted:?}"),
+    }
+}
+
+/// A feed state's health fields are kept by the PostgreSQL store too, and states of
+/// the layout before them (postcard under the `PLAIN` tag, or JSON) still read, an
+/// older build's 410 as `gone`.
+#[test]
+fn feed_health_fields_are_kept_and_older_feed_states_read() {
+    let db = pg::database();
+    let a = open(&db, "a", Duration::from_secs(60));
+    let now = Utc::now();
+    let state = FeedState {
+        etag: Some("\"e\"".into()),
+        failures: 3,
+        last_status: Some(503),
+        failing_since: Some(now),
+        last_new_item: Some(now - chrono::Duration::hours(2)),
+        usual_gap_secs: Some(3600),
+        items_digest: Some(42),
+        health: FeedHealth::Failing,
+        ..FeedState::default()
+    };
+    a.put_feed_state(None, FEED, &state).unwrap();
+    // Postcard of the older layout: etag "x", failures 1, disabled "410", items_total 7.
+    pg::psql(
+        &db.url,
+        "INSERT INTO feeds (url, state) VALUES \
+         ('https://old.example/plain', '\\xa10101780000000100000103343130000007'::bytea), \
+         ('https://old.example/json', convert_to('{\"etag\":\"j\",\"failures\":0}', 'UTF8'))",
+    );
+    let states: std::collections::HashMap<String, FeedState> =
+        a.feed_states().unwrap().into_iter().collect();
+    assert_eq!(states.len(), 3);
+    let read = &states[FEED];
+    assert_eq!(
+        (
+            read.last_status,
+            read.usual_gap_secs,
+            read.items_digest,
+            read.health
+        ),
+        (Some(503), Some(3600), Some(42), FeedHealth::Failing)
+    );
+    assert_eq!(
+        read.failing_since.map(|t| t.timestamp_millis()),
+        Some(now.timestamp_millis())
+    );
+    let plain = &states["https://old.example/plain"];
+    assert_eq!(plain.etag.as_deref(), Some("x"));
+    assert_eq!((plain.failures, plain.items_total), (1, 7));
+    assert_eq!(
+        (plain.last_status, plain.health),
+        (Some(410), FeedHealth::Gone)
+    );
+    let json = &states["https://old.example/json"];
+    assert_eq!(
+        (json.etag.as_deref(), json.health),
+        (Some("j"), FeedHealth::Ok)
+    );
+    // A claim hands the stored state over with its health fields.
+    match a.claim_feed(FEED, Utc::now()).unwrap() {
+        Claim::Granted { state, .. } => {
+            assert_eq!(state.unwrap().health, FeedHealth::Failing)
+        }
+        taken => panic!("a due feed is granted: {taken:?}"),
     }
 }
 

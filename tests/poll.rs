@@ -473,28 +473,29 @@ async fn server_errors_back_off_then_recover() {
 }
 
 #[tokio::test]
-async fn gone_disables_the_feed() {
+async fn a_gone_feed_is_asked_again_daily_and_reads_as_gone() {
     bounded(async {
         let server = start();
         let result = poll(&server, "/gone", FeedState::default()).await;
         assert_eq!(result.outcome, PollOutcome::Gone);
-        assert_eq!(result.state.next_poll, None);
-        let disabled = result.state.disabled.clone().expect("disabled");
-        assert!(disabled.contains("410"), "{disabled}");
+        let attempt = result.state.last_attempt.expect("attempted");
+        // Not every interval, as a failure would be: a day later.
+        assert_eq!(
+            result.state.next_poll,
+            Some(attempt + chrono::TimeDelta::days(1))
+        );
+        assert_eq!(result.state.last_status, Some(410));
         assert!(
             last_error(&result).contains("410 Gone"),
             "{}",
             last_error(&result)
         );
-
-        // A disabled feed is not polled again.
-        let poller = Poller::new(&full_config(2)).expect("poller");
-        let feed = feed(&server, "/gone");
-        let states = HashMap::from([(feed.url.to_string(), result.state)]);
-        let (tx, rx) = mpsc::channel(4);
-        poller.poll_once(&[feed], states, tx).await;
-        assert!(collect(rx).await.is_empty());
-        assert_eq!(server.hits_to("/gone"), 1);
+        let health = newswatch::health::assess(
+            &result.state,
+            &newswatch::config::Health::default(),
+            attempt,
+        );
+        assert_eq!(health.state, newswatch::store::FeedHealth::Gone);
     })
     .await;
 }

@@ -43,6 +43,7 @@ pub struct Config {
     pub topics: Vec<Topic>,
     pub sinks: Vec<Sink>,
     pub api: Option<Api>,
+    pub health: Health,
 }
 
 impl Config {
@@ -101,6 +102,37 @@ pub struct Postgres {
 /// The environment variable read for the PostgreSQL password when `password_env` is
 /// not set.
 pub const DEFAULT_PASSWORD_ENV: &str = "NEWSWATCH_PG_PASSWORD";
+
+/// The shortest `interval` a feed may have: no feed is polled more often, whatever
+/// its interval (the poller clamps every delay to it), so a shorter one is refused.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(60);
+
+/// `[health]`: when a feed counts as failing, stale or gone (docs/config.md).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// Consecutive failed polls that make a feed `failing`.
+    pub failing_after: u32,
+    /// A feed is `stale` after this many of its usual gaps without a new item...
+    pub stale_after_gaps: u32,
+    /// ...and never sooner than this after its last new item.
+    pub stale_at_least: Duration,
+    /// A feed answering 404 for this long is `gone`.
+    pub gone_after: Duration,
+    /// The sink told when a feed enters a bad state or recovers.
+    pub sink: Option<String>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            failing_after: 3,
+            stale_after_gaps: 4,
+            stale_at_least: Duration::from_secs(24 * 3600),
+            gone_after: Duration::from_secs(7 * 24 * 3600),
+            sink: None,
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Poller {

@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub topics: Vec<RawTopic>,
     pub sinks: Vec<RawSink>,
     pub api: Option<RawApi>,
+    pub health: RawHealth,
 }
 
 #[derive(Debug, Deserialize)]
@@ -135,4 +136,26 @@ pub struct RawSink {
 pub struct RawApi {
     pub listen: String,
     pub token_env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+pub struct RawHealth {
+    pub failing_after: u32,
+    pub stale_after_gaps: u32,
+    pub stale_at_least: String,
+    pub gone_after: String,
+    pub sink: Option<String>,
+}
+
+impl Default for RawHealth {
+    fn default() -> Self {
+        RawHealth {
+            failing_after: 3,
+            stale_after_gaps: 4,
+            stale_at_least: "1d".into(),
+            gone_after: "7d".into(),
+            sink: None,
+        }
+    }
 }

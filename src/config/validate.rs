@@ -49,6 +49,23 @@ impl Problems<'_> {
         }
     }
 
+    /// An interval of at least [`MIN_INTERVAL`]: the poller never polls a feed more
+    /// often, so a shorter one would not mean what it says.
+    fn interval_floor(&mut self, key: &str, interval: Duration) {
+        // A zero or unreadable duration was reported already (and read as 1 s).
+        if interval < MIN_INTERVAL && self.errors.last().is_none_or(|e| e.key != key) {
+            self.add(
+                key,
+                format!(
+                    "{} is shorter than the poller's floor of {}: no feed is polled more \
+                     often than that",
+                    humantime::format_duration(interval),
+                    humantime::format_duration(MIN_INTERVAL)
+                ),
+            );
+        }
+    }
+
     /// A size of at most `max` bytes. Sizes are guards (a cap on a body); a huge one
     /// (`999999999999999TiB` saturates) would switch the guard off without a word.
     fn size(&mut self, key: &str, text: &str, max: u64) -> u64 {
@@ -132,6 +149,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
     let (sinks, sink_ids) = sinks(&mut p, &raw.sinks);
     let topics = topics(&mut p, &raw.topics, &entity_ids, &sink_ids);
     let api = api(&mut p, raw.api.as_ref());
+    let health = health(&mut p, &raw.health, &sink_ids);
     if !p.errors.is_empty() {
         return Err(ConfigErrors(p.errors));
     }
@@ -145,6 +163,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
         topics,
         sinks,
         api,
+        health,
     })
 }
 
@@ -244,6 +263,7 @@ fn poller(p: &mut Problems<'_>, raw: &raw::RawPoller) -> Poller {
             .clone()
             .unwrap_or_else(|| format!("newswatch/{}", env!("CARGO_PKG_VERSION"))),
     };
+    p.interval_floor("poller.interval", poller.interval);
     if poller.concurrency == 0 {
         p.add("poller.concurrency", "must be at least 1");
     }
@@ -272,6 +292,9 @@ fn feeds(p: &mut Problems<'_>, raw: &[raw::RawFeed], base: &Path) -> Vec<Feed> {
             .interval
             .as_deref()
             .map(|d| p.duration(&format!("{key}.interval"), d));
+        if let Some(interval) = interval {
+            p.interval_floor(&format!("{key}.interval"), interval);
+        }
         let name = f
             .name
             .clone()
@@ -508,6 +531,40 @@ fn topics(
         }
     }
     topics
+}
+
+fn health(p: &mut Problems<'_>, raw: &raw::RawHealth, sink_ids: &HashSet<String>) -> Health {
+    let health = Health {
+        failing_after: raw.failing_after,
+        stale_after_gaps: raw.stale_after_gaps,
+        stale_at_least: p.duration("health.stale_at_least", &raw.stale_at_least),
+        gone_after: p.duration("health.gone_after", &raw.gone_after),
+        sink: raw.sink.clone(),
+    };
+    if health.failing_after == 0 {
+        p.add("health.failing_after", "must be at least 1");
+    }
+    if health.stale_after_gaps == 0 {
+        p.add("health.stale_after_gaps", "must be at least 1");
+    }
+    if let Some(sink) = &health.sink {
+        if !sink_ids.contains(sink) {
+            let mut known: Vec<&str> = sink_ids.iter().map(String::as_str).collect();
+            known.sort_unstable();
+            p.add(
+                "health.sink",
+                if known.is_empty() {
+                    format!("unknown sink {sink:?}: the config has no [[sinks]]")
+                } else {
+                    format!(
+                        "unknown sink {sink:?} (the config has: {})",
+                        known.join(", ")
+                    )
+                },
+            );
+        }
+    }
+    health
 }
 
 fn api(p: &mut Problems<'_>, raw: Option<&raw::RawApi>) -> Option<Api> {

@@ -238,6 +238,7 @@ async fn start_api(
         .with_context(|| format!("listening on api.listen {}", settings.listen))?;
     let token = api::load_token(settings).context("reading the API token")?;
     let state = api::ApiState::new(store.clone(), health.clone(), token, api_bound(config));
+    state.set_feeds(config.feeds.clone(), config.health.clone());
     let task = tokio::spawn(api::serve(listener, state.clone(), stop.clone()));
     Ok(Some(ApiTask { stop, task, state }))
 }
@@ -260,6 +261,7 @@ async fn reload_api(
 ) -> Option<ApiTask> {
     if api_listen(new) == api_listen(old) {
         if let (Some(api), Some(settings)) = (&running, &new.api) {
+            api.state.set_feeds(new.feeds.clone(), new.health.clone());
             match api::load_token(settings) {
                 Ok(token) => api.state.update(token, api_bound(new)),
                 Err(err) => tracing::error!(

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::alert::outbox;
 use crate::config;
 use crate::config::Config;
+use crate::health::Transition;
 use crate::identity;
 use crate::metrics;
 use crate::model::Topic;
@@ -124,6 +125,7 @@ struct Analyzed {
     /// [`RecentWrites::count`] when the analysis began.
     as_of: u64,
     lease: Option<Lease>,
+    health: Option<Transition>,
 }
 
 struct AnalyzedItem {
@@ -151,6 +153,7 @@ fn analyze(
         state,
         outcome,
         lease,
+        health,
     } = result;
     let key = feed.url.to_string();
     let mut analyzed = Vec::new();
@@ -194,6 +197,7 @@ fn analyze(
         items: analyzed,
         as_of,
         lease,
+        health,
     })
 }
 
@@ -282,7 +286,7 @@ const FLUSH_WITHIN: Duration = Duration::from_millis(250);
 /// since a state saved before its items are durable could hide them behind a 304.
 #[derive(Default)]
 struct Unflushed {
-    feeds: Vec<(config::Feed, FeedState, Option<Lease>)>,
+    feeds: Vec<Written>,
     alerts: bool,
     since: Option<std::time::Instant>,
 }
@@ -293,14 +297,15 @@ struct Written {
     state: FeedState,
     alerts: bool,
     lease: Option<Lease>,
+    /// The feed's health transition from its poll, if it had one.
+    health: Option<Transition>,
 }
 
 impl Unflushed {
     fn push(&mut self, written: Written) {
         self.since.get_or_insert_with(std::time::Instant::now);
         self.alerts |= written.alerts;
-        self.feeds
-            .push((written.feed, written.state, written.lease));
+        self.feeds.push(written);
     }
 
     fn due(&self) -> bool {
@@ -339,7 +344,7 @@ impl Processor {
             return Ok(());
         }
         if let Err(err) = self.store.flush().await {
-            for (feed, _, _) in &feeds {
+            for Written { feed, .. } in &feeds {
                 failed(feed, anyhow::anyhow!("flushing the store: {err}"))?;
             }
             return Ok(());
@@ -349,7 +354,14 @@ impl Processor {
                 wake.notify_waiters();
             }
         }
-        for (feed, state, lease) in &feeds {
+        for Written {
+            feed,
+            state,
+            lease,
+            health,
+            ..
+        } in &feeds
+        {
             let key = feed.url.to_string();
             if let Err(err) = self
                 .store
@@ -357,6 +369,15 @@ impl Processor {
                 .with_context(|| format!("saving the state of feed {}", feed.name))
             {
                 failed(feed, err)?;
+                continue;
+            }
+            // The transition is stored with the state from here on, so a restart does
+            // not count (or tell) it again; the poller has logged it.
+            if let Some(transition) = health {
+                metrics::global().feed_health_changed(match transition {
+                    Transition::Unhealthy { to, .. } => to.as_str(),
+                    Transition::Recovered { .. } => "ok",
+                });
             }
         }
         Ok(())
@@ -373,6 +394,7 @@ impl Processor {
             items,
             as_of,
             lease,
+            health,
         } = analyzed;
         let key = feed.url.to_string();
         self.summary.feeds_polled += 1;
@@ -507,6 +529,7 @@ impl Processor {
             state,
             alerts: !alerts.is_empty(),
             lease,
+            health,
         })
     }
 
@@ -782,6 +805,7 @@ mod tests {
                 repairs: 0,
             },
             lease: None,
+            health: None,
         }
     }
 

@@ -39,6 +39,8 @@ pub enum FetchOutcome {
         permanent_redirect: Option<Url>,
     },
     Fetched {
+        /// The HTTP status of the answer; `None` for a local file.
+        status: Option<u16>,
         /// The body, decompressed, at most `max_body` bytes.
         body: Vec<u8>,
         /// The charset named by `Content-Type`, if any.
@@ -117,6 +119,15 @@ impl FetchError {
             | FetchError::BadRedirect { .. }
             | FetchError::Gone { .. }
             | FetchError::TooLarge { .. } => false,
+        }
+    }
+
+    /// The HTTP status the server answered with, when the failure is one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FetchError::Status { status, .. } => Some(status.as_u16()),
+            FetchError::Gone { .. } => Some(410),
+            _ => None,
         }
     }
 
@@ -307,6 +318,7 @@ impl Fetcher {
             body.extend_from_slice(&chunk);
         }
         Ok(FetchOutcome::Fetched {
+            status: Some(status.as_u16()),
             body,
             charset,
             etag,
@@ -369,6 +381,7 @@ impl Fetcher {
             });
         }
         Ok(FetchOutcome::Fetched {
+            status: None,
             body,
             charset: None,
             etag: None,

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::config::{Config, Feed, FeedUrl};
+use crate::health::{self, Transition};
 use crate::parse::{self, FeedItem};
 use crate::store::{Claim, FeedState, Lease, SharedStore};
 pub use fetch::{CacheHints, FetchError, FetchOutcome, Fetcher};
@@ -50,7 +51,7 @@ pub enum PollOutcome {
         error: String,
         transient: bool,
     },
-    /// 410 Gone: the feed is disabled.
+    /// 410 Gone: the feed is `gone` (`crate::health`) and asked again only daily.
     Gone,
 }
 
@@ -77,6 +78,9 @@ pub struct PollResult {
     /// The feed's lease when the store is shared: its items and state are written
     /// under it, or not at all.
     pub lease: Option<Lease>,
+    /// Set when this poll moved the feed into a bad health state or out of one
+    /// ([`health::record`]); `state.health` holds the state it is in now.
+    pub health: Option<Transition>,
 }
 
 /// The address a feed is fetched from: where a 301/308 said it moved, else as configured.
@@ -127,11 +131,13 @@ async fn poll_feed_at(
             permanent_redirect,
         }) => {
             remember_move(&mut next, permanent_redirect);
+            next.last_status = matches!(url, FeedUrl::Http(_)).then_some(304);
             hints.not_before = cache.max_age;
             succeeded(&mut next, now);
             PollOutcome::NotModified
         }
         Ok(FetchOutcome::Fetched {
+            status,
             body,
             charset,
             etag,
@@ -140,6 +146,7 @@ async fn poll_feed_at(
             permanent_redirect,
         }) => {
             remember_move(&mut next, permanent_redirect);
+            next.last_status = status;
             match parse_off_thread(body, charset).await {
                 Ok(feed) => {
                     // Validators are kept only for a body that was read: had a broken
@@ -152,6 +159,7 @@ async fn poll_feed_at(
                     let ttl = feed.ttl.map(|m| Duration::from_secs(u64::from(m) * 60));
                     hints.not_before = cache.max_age.max(ttl);
                     succeeded(&mut next, now);
+                    note_items(&mut next, &feed.items, now);
                     let repairs = u32::try_from(feed.repairs.len()).unwrap_or(u32::MAX);
                     if !feed.repairs.is_empty() {
                         let what: Vec<&str> = feed.repairs.iter().map(|r| r.as_str()).collect();
@@ -163,21 +171,21 @@ async fn poll_feed_at(
                         repairs,
                     }
                 }
-                Err(error) => failed(&mut next, error, false, moved),
+                Err(error) => failed(&mut next, error, false, moved, now),
             }
         }
         Err(FetchError::Gone { url }) => {
-            let reason = format!("{url} answered HTTP 410 Gone on {}", now.to_rfc3339());
-            tracing::warn!(reason = %reason, "Feed is gone; disabled it.");
-            next.failures = next.failures.saturating_add(1);
-            next.last_error = Some(FetchError::Gone { url }.to_string());
-            next.disabled = Some(reason);
+            // Asked again daily (`schedule`), so a feed that comes back recovers.
+            let error = FetchError::Gone { url };
+            next.last_status = error.status();
+            failed(&mut next, error, false, moved, now);
             PollOutcome::Gone
         }
         Err(error) => {
+            next.last_status = error.status();
             hints.retry_after = error.retry_after();
             let transient = error.is_transient();
-            failed(&mut next, error.to_string(), transient, moved)
+            failed(&mut next, error.to_string(), transient, moved, now)
         }
     };
     next.next_poll = schedule::next_poll(
@@ -196,6 +204,7 @@ async fn poll_feed_at(
         state: next,
         outcome,
         lease: None,
+        health: None,
     }
 }
 
@@ -208,11 +217,28 @@ fn remember_move(state: &mut FeedState, permanent_redirect: Option<url::Url>) {
 
 fn succeeded(state: &mut FeedState, now: DateTime<Utc>) {
     if state.failures > 0 {
-        tracing::info!(failures = state.failures, "Feed recovered.");
+        tracing::info!(failures = state.failures, "Feed answers again.");
     }
     state.last_success = Some(now);
     state.failures = 0;
+    state.failing_since = None;
     state.last_error = None;
+}
+
+/// What a read of the feed says about new items (`health::note_items`): the items'
+/// dates, and a hash of their ids for a feed that dates none.
+fn note_items(state: &mut FeedState, items: &[FeedItem], now: DateTime<Utc>) {
+    let published: Vec<DateTime<Utc>> = items.iter().filter_map(|i| i.published).collect();
+    let digest = (!items.is_empty()).then(|| {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for item in items {
+            let key = item.id.as_deref().or(item.link.as_deref());
+            hasher.update(key.unwrap_or(item.title.as_str()).as_bytes());
+            hasher.update(&[0]);
+        }
+        hasher.digest()
+    });
+    health::note_items(state, &published, digest, now);
 }
 
 /// Records a failure. Only the first occurrence of a problem is logged as a warning
@@ -222,9 +248,11 @@ fn failed(
     error: impl ToString,
     transient: bool,
     moved: bool,
+    now: DateTime<Utc>,
 ) -> PollOutcome {
     let error = error.to_string();
     state.failures = state.failures.saturating_add(1);
+    state.failing_since.get_or_insert(now);
     if state.last_error.as_deref() != Some(error.as_str()) {
         tracing::warn!(error = %error, transient, failures = state.failures, "Could not poll feed.");
     } else {
@@ -254,6 +282,34 @@ fn log_outcome(outcome: &PollOutcome, state: &FeedState) {
         }
         // Logged where the failure was recorded.
         PollOutcome::Failed { .. } | PollOutcome::Gone => {}
+    }
+}
+
+/// Logs a feed entering a bad state (warn) or leaving one (info).
+fn log_transition(feed: &Feed, transition: Option<&Transition>) {
+    match transition {
+        Some(Transition::Unhealthy {
+            from,
+            to,
+            reason,
+            moved_to,
+        }) => tracing::warn!(
+            feed = %feed.name,
+            url = %feed.url,
+            state = to.as_str(),
+            was = from.as_str(),
+            reason = %reason,
+            moved_to = moved_to.as_deref().unwrap_or(""),
+            "Feed became unhealthy."
+        ),
+        Some(Transition::Recovered { from }) => tracing::info!(
+            feed = %feed.name,
+            url = %feed.url,
+            state = "ok",
+            was = from.as_str(),
+            "Feed is healthy again."
+        ),
+        None => {}
     }
 }
 
@@ -288,6 +344,7 @@ fn crashed(
         "internal error: polling this feed crashed",
         true,
         false,
+        now,
     );
     state.next_poll = schedule::next_poll(
         now,
@@ -304,6 +361,7 @@ fn crashed(
         state,
         outcome,
         lease: None,
+        health: None,
     }
 }
 
@@ -392,6 +450,8 @@ impl Limits {
 pub struct Poller {
     fetcher: Arc<Fetcher>,
     interval: Duration,
+    /// The `[health]` rules each poll's outcome is judged by.
+    health: Arc<crate::config::Health>,
     limits: Arc<Limits>,
     unstored: Unstored,
     progress: Option<Progress>,
@@ -454,6 +514,7 @@ impl Poller {
             leases: None,
             fetcher: Arc::new(Fetcher::new(poller)?),
             interval: poller.interval,
+            health: Arc::new(config.health.clone()),
             limits: Arc::new(Limits {
                 global: Arc::new(Semaphore::new(poller.concurrency.max(1))),
                 per_host: poller.per_host.max(1),
@@ -502,10 +563,6 @@ impl Poller {
         let mut names = HashMap::new();
         for feed in feeds {
             let state = states.remove(&feed.url.to_string()).unwrap_or_default();
-            if let Some(reason) = &state.disabled {
-                tracing::debug!(feed = %feed.name, reason = %reason, "Feed is disabled; not polling it.");
-                continue;
-            }
             let handle = self.spawn(&mut tasks, feed.clone(), state, tx.clone(), None);
             names.insert(handle.id(), feed.name.clone());
         }
@@ -531,13 +588,8 @@ impl Poller {
         let keys: Vec<String> = feeds.iter().map(|f| f.url.to_string()).collect();
         let mut due: BinaryHeap<Reverse<(DateTime<Utc>, usize)>> = BinaryHeap::new();
         let start = Utc::now();
-        for (i, feed) in feeds.iter().enumerate() {
-            let state = states.get(&keys[i]);
-            if let Some(reason) = state.and_then(|s| s.disabled.as_deref()) {
-                tracing::info!(feed = %feed.name, reason = %reason, "Feed is disabled; not polling it.");
-                continue;
-            }
-            let at = state.and_then(|s| s.next_poll).unwrap_or(start);
+        for (i, key) in keys.iter().enumerate() {
+            let at = states.get(key).and_then(|s| s.next_poll).unwrap_or(start);
             due.push(Reverse((at, i)));
         }
 
@@ -596,10 +648,8 @@ impl Poller {
                             ..before
                         }
                     });
-                    if state.disabled.is_none() {
-                        if let Some(at) = state.next_poll {
-                            due.push(Reverse((at, i)));
-                        }
+                    if let Some(at) = state.next_poll {
+                        due.push(Reverse((at, i)));
                     }
                     states.insert(keys[i].clone(), state);
                 }
@@ -643,6 +693,7 @@ impl Poller {
         let limits = self.limits.clone();
         let interval = self.interval;
         let leases = self.leases.clone();
+        let rules = self.health.clone();
         tasks.spawn(async move {
             // Host first, then global: a global permit is only ever held by a poll
             // that can run, so one slow host cannot starve the others.
@@ -679,6 +730,8 @@ impl Poller {
             drop(host_permit);
             let mut result = result;
             result.lease = lease;
+            result.health = health::record(&mut result.state, &rules, now);
+            log_transition(&feed, result.health.as_ref());
             let new_state = result.state.clone();
             // The global permit is held while the result waits for room in the
             // channel, so a slow consumer slows fetching instead of letting fetched

@@ -3,7 +3,8 @@
 //! jitter is a hash, not a random number, so every case is a plain unit test.
 //!
 //! The rules, in order:
-//! - a feed that is gone (410) is not polled again;
+//! - a feed that is gone (410) is asked again after [`Bounds::max`] (a day), so one
+//!   that comes back recovers without anyone touching it;
 //! - a server that said `Retry-After` on a 429/503 is left alone that long;
 //! - a failure backs off exponentially, `interval * 2^failures`, capped at
 //!   [`Bounds::max_backoff`] (or the interval itself, if longer);
@@ -36,7 +37,7 @@ pub struct Bounds {
 impl Default for Bounds {
     fn default() -> Self {
         Bounds {
-            min: Duration::from_secs(60),
+            min: crate::config::MIN_INTERVAL,
             max: Duration::from_secs(24 * 3600),
             max_backoff: Duration::from_secs(6 * 3600),
         }
@@ -53,7 +54,7 @@ pub struct Hints {
     pub retry_after: Option<Duration>,
 }
 
-/// When to poll the feed `key` next, or `None` when it must not be polled again.
+/// When to poll the feed `key` next.
 /// `state` is the feed's new state: its `failures` already counts this outcome.
 pub fn next_poll(
     now: DateTime<Utc>,
@@ -66,7 +67,7 @@ pub fn next_poll(
 ) -> Option<DateTime<Utc>> {
     let seed = (key, now.timestamp(), state.failures);
     let delay = match outcome {
-        PollOutcome::Gone => return None,
+        PollOutcome::Gone => bounds.max,
         PollOutcome::Fetched { .. } | PollOutcome::NotModified => {
             let base = jitter(interval, seed);
             base.max(hints.not_before.unwrap_or(Duration::ZERO))
@@ -349,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn a_gone_feed_is_not_polled_again() {
+    fn a_gone_feed_is_asked_again_after_a_day() {
         assert_eq!(
             next_poll(
                 now(),
@@ -360,7 +361,7 @@ mod tests {
                 &with_failures(1),
                 &Bounds::default()
             ),
-            None
+            Some(now() + TimeDelta::days(1))
         );
     }
 }

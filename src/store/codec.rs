@@ -19,7 +19,8 @@ use std::cell::RefCell;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{show_key, StoreError, StoredItem};
+use super::records::FeedStateV1;
+use super::{show_key, FeedState, StoreError, StoredItem, FEEDS};
 
 /// Postcard, uncompressed: small records with no text to speak of (stories, feeds).
 const PLAIN: u8 = 0xA1;
@@ -32,6 +33,9 @@ const BATCH: u8 = 0xA3;
 /// (schema 5): a plain binary list a lookup scans without allocating (see
 /// [`encode_sketches`]).
 const SKETCHES: u8 = 0xA4;
+/// A feed state with its health fields, as postcard (uncompressed); feed states under
+/// [`PLAIN`] or JSON are of the older layout and read as such ([`decode_feed`]).
+const FEED: u8 = 0xA5;
 /// What JSON records of earlier schemas start with.
 const JSON: u8 = b'{';
 
@@ -119,12 +123,40 @@ pub(super) fn decode_items(value: &[u8]) -> Result<Vec<StoredItem>, String> {
     }
 }
 
+/// A feed state in its compact form ([`FEED`]).
+pub(super) fn encode_feed(key: &str, state: &FeedState) -> Result<Vec<u8>, StoreError> {
+    encode_with(FEEDS, key, state, &[FEED], false)
+}
+
+/// A feed state in any form this build reads: the current one, or the layout before
+/// the health fields (postcard under [`PLAIN`], or JSON), whose `disabled` feeds read
+/// as gone.
+pub(super) fn decode_feed(value: &[u8]) -> Result<FeedState, String> {
+    match value.split_first() {
+        Some((&FEED, body)) => postcard::from_bytes(body).map_err(|e| e.to_string()),
+        Some((&PLAIN | &JSON, _)) => decode::<FeedStateV1>(value).map(FeedState::from),
+        _ => decode(value),
+    }
+}
+
+/// [`decode_feed`] for a record met in a listing: one that does not decode is skipped
+/// with a warning, so that feed starts afresh instead of stopping the others.
+pub(super) fn decode_feed_or_warn(key: &[u8], value: &[u8]) -> Option<FeedState> {
+    match decode_feed(value) {
+        Ok(state) => Some(state),
+        Err(err) => {
+            tracing::warn!(tree = FEEDS, key = %show_key(key), error = %err, "Skipped a corrupt record.");
+            None
+        }
+    }
+}
+
 /// Decodes a record in any form this build reads.
 pub(super) fn decode<T: DeserializeOwned>(value: &[u8]) -> Result<T, String> {
     let (tag, body) = value.split_first().ok_or("empty record")?;
     match *tag {
         JSON => serde_json::from_slice(value).map_err(|e| e.to_string()),
-        PLAIN => postcard::from_bytes(body).map_err(|e| e.to_string()),
+        PLAIN | FEED => postcard::from_bytes(body).map_err(|e| e.to_string()),
         PACKED => unpack(body),
         other => Err(format!("unknown record format 0x{other:02x}")),
     }

@@ -4,12 +4,24 @@ use super::*;
 
 impl SledStore {
     pub fn feed_state(&self, url: &str) -> Result<Option<FeedState>, StoreError> {
-        get_json(&self.feeds, FEEDS, url.as_bytes())
+        let value = self.feeds.get(url).map_err(|cause| StoreError::Db {
+            op: "reading tree feeds",
+            cause,
+        })?;
+        value
+            .map(|bytes| {
+                codec::decode_feed(&bytes).map_err(|reason| StoreError::Corrupt {
+                    tree: FEEDS,
+                    key: show_key(url.as_bytes()),
+                    reason,
+                })
+            })
+            .transpose()
     }
 
     pub fn put_feed_state(&self, url: &str, state: &FeedState) -> Result<(), StoreError> {
         let _writing = self.write_gate();
-        let json = encode(FEEDS, url, state)?;
+        let json = codec::encode_feed(url, state)?;
         self.feeds
             .insert(url, json)
             .map(drop)
@@ -29,7 +41,7 @@ impl SledStore {
                 cause,
             })?;
             let url = String::from_utf8_lossy(&key).into_owned();
-            if let Some(state) = decode_or_warn(FEEDS, &key, &value) {
+            if let Some(state) = codec::decode_feed_or_warn(&key, &value) {
                 out.push((url, state));
             }
         }

@@ -145,6 +145,9 @@ pub struct Related {
 }
 
 /// What the poller remembers about a feed between polls.
+///
+/// Stored under the `FEED` tag (see `codec.rs`); records of the layout before the
+/// health fields ([`FeedStateV1`]) are still read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct FeedState {
@@ -156,12 +159,120 @@ pub struct FeedState {
     pub failures: u32,
     pub next_poll: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
-    /// Why the feed is no longer polled, e.g. "410 Gone".
-    pub disabled: Option<String>,
     /// Where a 301/308 said the feed now lives.
     pub permanent_url: Option<String>,
     pub repairs: u64,
     pub items_total: u64,
+    /// The HTTP status of the last answer (after redirects); `None` for a local file
+    /// or when no answer came (a refused connection, a timeout).
+    pub last_status: Option<u16>,
+    /// When the current run of failures began; `None` while the feed succeeds.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// When the feed last had a new item: the newest item's date (never later than
+    /// the poll that saw it), or for a feed that dates no item, the poll that saw
+    /// its items change.
+    pub last_new_item: Option<DateTime<Utc>>,
+    /// The feed's usual gap between new items, in seconds (docs/cli.md, "feeds").
+    pub usual_gap_secs: Option<u64>,
+    /// A hash of the item ids of the last feed read, for feeds that date no item.
+    pub items_digest: Option<u64>,
+    /// The health state last recorded by the poller, so that entering or leaving a
+    /// bad state is told once, across restarts.
+    pub health: FeedHealth,
+}
+
+/// A feed's health (docs/cli.md, "feeds"): `ok`, or one of the bad states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedHealth {
+    #[default]
+    Ok,
+    /// No new item for several times its usual gap.
+    Stale,
+    /// Several consecutive failed polls.
+    Failing,
+    /// 410 Gone, or 404 Not Found for long.
+    Gone,
+    /// A permanent redirect: the config should name the new address.
+    Moved,
+}
+
+impl FeedHealth {
+    /// Every state, in the order tables and metrics list them.
+    pub const ALL: [FeedHealth; 5] = [
+        FeedHealth::Ok,
+        FeedHealth::Stale,
+        FeedHealth::Failing,
+        FeedHealth::Gone,
+        FeedHealth::Moved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedHealth::Ok => "ok",
+            FeedHealth::Stale => "stale",
+            FeedHealth::Failing => "failing",
+            FeedHealth::Gone => "gone",
+            FeedHealth::Moved => "moved",
+        }
+    }
+
+    pub fn is_bad(self) -> bool {
+        self != FeedHealth::Ok
+    }
+}
+
+/// A feed state as stored before the health fields (JSON of schema 2 and earlier,
+/// postcard under the `PLAIN` tag after): read, never written.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub(super) struct FeedStateV1 {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub failures: u32,
+    pub next_poll: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    /// Set by a 410 Gone, which then stopped the feed's polls for good.
+    pub disabled: Option<String>,
+    pub permanent_url: Option<String>,
+    pub repairs: u64,
+    pub items_total: u64,
+}
+
+impl From<FeedStateV1> for FeedState {
+    fn from(old: FeedStateV1) -> FeedState {
+        // A feed an older build disabled on a 410 is `gone`; it is polled again (at
+        // once, then daily while it stays gone), as 410s are now.
+        let gone = old.disabled.is_some();
+        FeedState {
+            etag: old.etag,
+            last_modified: old.last_modified,
+            last_attempt: old.last_attempt,
+            last_success: old.last_success,
+            failures: old.failures,
+            next_poll: if gone { None } else { old.next_poll },
+            last_error: old.last_error,
+            permanent_url: old.permanent_url,
+            repairs: old.repairs,
+            items_total: old.items_total,
+            last_status: gone.then_some(410),
+            failing_since: if old.failures > 0 || gone {
+                old.last_attempt
+            } else {
+                None
+            },
+            last_new_item: None,
+            usual_gap_secs: None,
+            items_digest: None,
+            health: if gone {
+                FeedHealth::Gone
+            } else {
+                FeedHealth::Ok
+            },
+        }
+    }
 }
 
 /// Which items to list.

@@ -912,10 +912,15 @@ fn feed_state_round_trip() {
         failures: 0,
         next_poll: Some(t(18, 22)),
         last_error: None,
-        disabled: Some("410 Gone".into()),
         permanent_url: Some("https://example.org/rss".into()),
         repairs: 3,
         items_total: 42,
+        last_status: Some(200),
+        failing_since: None,
+        last_new_item: Some(t(18, 20)),
+        usual_gap_secs: Some(3600),
+        items_digest: Some(u64::MAX),
+        health: FeedHealth::Moved,
     };
     store.put_feed_state(url, &state).unwrap();
     assert_eq!(store.feed_state(url).unwrap().as_ref(), Some(&state));
@@ -939,6 +944,68 @@ fn feed_state_round_trip() {
             .etag
             .as_deref(),
         Some("x")
+    );
+}
+
+/// Feed states written before the health fields (postcard under the `PLAIN` tag, or
+/// JSON) still read; a feed an older build disabled on a 410 reads as gone and is
+/// due again.
+#[test]
+fn feed_states_of_the_layout_before_health_read_with_a_410_as_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let old = records::FeedStateV1 {
+        etag: Some("\"v1\"".into()),
+        last_attempt: Some(t(18, 21)),
+        failures: 1,
+        next_poll: None,
+        last_error: Some("the feed is gone".into()),
+        disabled: Some("410 Gone".into()),
+        items_total: 9,
+        ..records::FeedStateV1::default()
+    };
+    let plain = codec::encode("feeds", "k", &old, false).unwrap();
+    store
+        .feeds
+        .insert("https://gone.example/rss", plain)
+        .unwrap();
+    let read = store
+        .feed_state("https://gone.example/rss")
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.etag.as_deref(), Some("\"v1\""));
+    assert_eq!(read.items_total, 9);
+    assert_eq!(read.last_status, Some(410));
+    assert_eq!(read.health, FeedHealth::Gone);
+    assert_eq!(read.failing_since, Some(t(18, 21)));
+    let fine = records::FeedStateV1 {
+        etag: Some("e".into()),
+        next_poll: Some(t(18, 22)),
+        ..records::FeedStateV1::default()
+    };
+    store
+        .feeds
+        .insert(
+            "https://fine.example/rss",
+            serde_json::to_vec(&fine).unwrap(),
+        )
+        .unwrap();
+    let listed: HashMap<String, FeedState> = store.feed_states().unwrap().into_iter().collect();
+    assert_eq!(listed.len(), 2);
+    let fine = &listed["https://fine.example/rss"];
+    assert_eq!(
+        (fine.health, fine.next_poll),
+        (FeedHealth::Ok, Some(t(18, 22)))
+    );
+    // Written again, a state takes the current form and keeps its health fields.
+    let mut state = read;
+    state.usual_gap_secs = Some(60);
+    store
+        .put_feed_state("https://gone.example/rss", &state)
+        .unwrap();
+    assert_eq!(
+        store.feed_state("https://gone.example/rss").unwrap(),
+        Some(state)
     );
 }
 

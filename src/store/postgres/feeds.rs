@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{from_ms, ms, Failure, PgStore, Tx};
-use crate::store::{codec, Claim, FeedState, Lease, StoreError, FEEDS};
+use crate::store::{codec, Claim, FeedState, Lease, StoreError};
 
 impl PgStore {
     pub(super) fn feed_states(&self) -> Result<Vec<(String, FeedState)>, StoreError> {
@@ -21,9 +21,7 @@ impl PgStore {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let url: String = row.get(0);
-            if let Some(state) =
-                codec::decode_or_warn::<FeedState>(FEEDS, url.as_bytes(), row.get(1))
-            {
+            if let Some(state) = codec::decode_feed_or_warn(url.as_bytes(), row.get(1)) {
                 out.push((url, state));
             }
         }
@@ -36,7 +34,7 @@ impl PgStore {
         url: &str,
         state: &FeedState,
     ) -> Result<(), StoreError> {
-        let record = codec::encode(FEEDS, url, state, false)?;
+        let record = codec::encode_feed(url, state)?;
         let next = state.next_poll.map(ms);
         let Some(lease) = lease else {
             self.query(
@@ -153,5 +151,5 @@ impl PgStore {
 }
 
 fn decode_state(url: &str, bytes: Option<&[u8]>) -> Option<FeedState> {
-    bytes.and_then(|bytes| codec::decode_or_warn(FEEDS, url.as_bytes(), bytes))
+    bytes.and_then(|bytes| codec::decode_feed_or_warn(url.as_bytes(), bytes))
 }
