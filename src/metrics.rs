@@ -4,8 +4,9 @@
 //! The stages record what happens as it happens, through [`global`]: the poller each
 //! fetch's outcome and how late a due poll started, the alert workers each delivery
 //! attempt and its latency, the daemon the items it processed and stored. Gauges that
-//! describe the store (pending alerts, stored items) are refreshed by the API from the
-//! store just before it renders, so they are never older than the scrape.
+//! describe the store (pending alerts, stored items, feeds by health state) are
+//! refreshed by the API from the store just before it renders, so they are never older
+//! than the scrape.
 //!
 //! Recording must never slow a hot path or fail: plain counters and gauges are
 //! atomics; labelled families sit behind a small mutex held only to bump one entry

@@ -13,8 +13,8 @@
 //! fetched what, and the database which one stored what (`items.stored_by`).
 //!
 //! Time: no config polls a feed more often than once a minute (`poller::schedule`,
-//! `Bounds::default().min`; `poller.interval` has no lower bound of its own but every
-//! delay is clamped to 1 min), so only the first test waits for a second round of
+//! `Bounds::default().min`, `config::MIN_INTERVAL`: a shorter `poller.interval` is a
+//! config error), so only the first test waits for a second round of
 //! polls; the others work at the lease's time scale (3 s), from the first poll a daemon
 //! makes at start.
 
