@@ -727,8 +727,8 @@ fn feeds(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line of `feeds` output: name, state, consecutive errors, last success, last
-/// new item, and why the state is not `ok`.
+/// One line of `feeds` output: name, state, last HTTP status, consecutive errors, last
+/// success, last new item, usual gap, and why the state is not `ok`.
 fn feed_line(feed: &Value) -> String {
     let text = |key: &str| feed[key].as_str().unwrap_or("");
     let when = |key: &str| {
@@ -737,13 +737,20 @@ fn feed_line(feed: &Value) -> String {
             |t| t.with_timezone(&Utc).format("%Y-%m-%d %H:%M").to_string(),
         )
     };
+    let status = feed["last_status"]
+        .as_u64()
+        .map_or_else(|| "-".to_string(), |s| s.to_string());
+    let gap = feed["usual_gap_seconds"].as_u64().map_or_else(
+        || "-".to_string(),
+        |s| crate::health::human(std::time::Duration::from_secs(s)),
+    );
     let why = match (feed["reason"].as_str(), feed["moved_to"].as_str()) {
         (_, Some(to)) => format!("  use {to}"),
         (Some(reason), None) => format!("  {reason}"),
         (None, None) => String::new(),
     };
     format!(
-        "{:<20}  {:<7}  {:>3} err  ok {:<16}  new {:<16}{why}",
+        "{:<20}  {:<7}  {status:>3}  {:>3} err  ok {:<16}  new {:<16}  gap {gap:<8}{why}",
         truncate(text("name"), 20),
         text("state"),
         feed["consecutive_errors"].as_u64().unwrap_or(0),
@@ -809,7 +816,7 @@ fn print_rows(rows: &[Value], json: bool, line: fn(&Value) -> String) -> anyhow:
     out.flush().context("writing to stdout")
 }
 
-/// Where `items` and `alerts` read: the store, or the running daemon's API while the
+/// Where `items`, `feeds` and `alerts` read: the store, or the running daemon's API while the
 /// daemon holds the store (sled lets one process open it).
 enum Reader {
     Store(SharedStore),
@@ -824,8 +831,8 @@ fn open_for_reading(config: &Config) -> anyhow::Result<Reader> {
             None => anyhow::bail!(
                 "the store at {} is in use by another newswatch process (a running \
                  `newswatch run`?), and the config has no [api] to read through instead; \
-                 stop it, or add [api] listen to the config and restart it so that `items` \
-                 and `alerts` read through its API",
+                 stop it, or add [api] listen to the config and restart it so that `items`, \
+                 `feeds` and `alerts` read through its API",
                 config.storage.path.display()
             ),
         },

@@ -223,9 +223,26 @@ fn blend(old: Option<u64>, gap: TimeDelta) -> u64 {
     }
 }
 
-/// A duration to the second, as `humantime` writes it.
-fn human(d: Duration) -> String {
-    humantime::format_duration(Duration::from_secs(d.as_secs())).to_string()
+/// A duration in its two largest units, rounded down: "612d 20h", "2d 15h", "1h",
+/// "40m 5s" (a health reason is read by people; the seconds of a year are noise).
+pub fn human(d: Duration) -> String {
+    let secs = d.as_secs();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let Some(first) = parts.iter().position(|(n, _)| *n > 0) else {
+        return "0s".to_string();
+    };
+    parts[first..]
+        .iter()
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -294,7 +311,10 @@ mod tests {
         let week = failing(30, Some(404), t(3, 12));
         let a = assess(&week, &rules(), now);
         assert_eq!(a.state, FeedHealth::Gone);
-        assert!(a.reason.unwrap().contains("404 Not Found for 7days"));
+        assert!(a
+            .reason
+            .unwrap()
+            .contains("404 Not Found for 7d (gone after 7d)"));
         // A 404 once the feed answers again is history.
         let back = FeedState {
             failures: 0,
@@ -357,6 +377,17 @@ mod tests {
             ..hourly
         };
         assert_eq!(assess(&unknown, &rules(), t(30, 0)).state, FeedHealth::Ok);
+    }
+
+    #[test]
+    fn durations_are_said_in_their_two_largest_units() {
+        let h = |s| human(Duration::from_secs(s));
+        assert_eq!(h(0), "0s");
+        assert_eq!(h(45), "45s");
+        assert_eq!(h(3600), "1h");
+        assert_eq!(h(2405), "40m 5s");
+        assert_eq!(h(86_400 + 59), "1d");
+        assert_eq!(h(612 * 86_400 + 20 * 3600 + 38 * 60 + 47), "612d 20h");
     }
 
     #[test]

@@ -343,6 +343,7 @@ fn an_interval_under_the_floor_and_bad_health_keys_are_errors() {
         ("[health]\nfailing_after = 0\n", "health.failing_after", "at least 1"),
         ("[health]\ngone_after = \"soon\"\n", "health.gone_after", "not a duration"),
         ("[health]\nstale_after = 3\n", "health.stale_after", "unknown key"),
+        ("[health]\nsink = 5\n", "health.sink", "must be text"),
     ];
     for (text, key, why) in cases {
         refused(text, key, why);
@@ -355,6 +356,18 @@ fn an_interval_under_the_floor_and_bad_health_keys_are_errors() {
     );
     let out = run(newswatch().arg("check").arg("--config").arg(&path));
     assert_eq!(out.code, 0, "{}", out.stderr);
+    // The environment overrides [health] keys as any other.
+    let out = run(newswatch()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .env("NEWSWATCH__HEALTH__SINK", "nowhere"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("health.sink: unknown sink \"nowhere\""),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -222,7 +222,7 @@ fn feeds_show_each_health_state_and_transitions_are_told_once() {
         quiet["reason"]
             .as_str()
             .unwrap()
-            .contains("usually one every 1day"),
+            .contains("usually one every 1d"),
         "{quiet}"
     );
 
@@ -242,7 +242,12 @@ fn feeds_show_each_health_state_and_transitions_are_told_once() {
         "{}",
         table.stdout
     );
-    assert!(line("flaky").contains("failing"), "{}", table.stdout);
+    assert!(
+        line("flaky").contains("failing  500    4 err  ok -"),
+        "{}",
+        table.stdout
+    );
+    assert!(line("quiet").contains("gap 1d"), "{}", table.stdout);
 
     // The server answers again: recovered, once.
     setup.flaky_down.store(false, Ordering::SeqCst);

@@ -383,6 +383,7 @@ const TEXT_KEYS: &[(&str, &[&str])] = &[
     ),
     ("poller", &["interval", "timeout", "max_body", "user_agent"]),
     ("api", &["listen", "token_env"]),
+    ("health", &["stale_at_least", "gone_after", "sink"]),
 ];
 
 /// Arrays of tables (`[[feeds]]`), with their text keys and their lists of text.
