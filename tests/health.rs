@@ -303,15 +303,14 @@ fn a_feed_answering_404_for_gone_after_is_gone() {
     );
 }
 
-/// While `newswatch run` holds the store, `feeds` reads through its API (with the
-/// token); `/api/feeds` needs the token like `/api/items`; `/metrics` counts the feeds
-/// in each state.
+/// `newswatch run` finds each state in its first round of polls; while it holds the
+/// store, `feeds` reads through its API (with the token); `/api/feeds` needs the token
+/// like `/api/items`; `/metrics` counts the feeds in each state and the changes.
 #[test]
 fn feeds_and_their_counts_are_served_by_the_running_daemon() {
-    let setup = setup("");
-    for _ in 0..3 {
-        once(&setup.config);
-    }
+    // One failure is enough to be failing here, so the daemon's first round of polls
+    // brings every state.
+    let setup = setup("failing_after = 1\n");
     let listen = free_addr();
     let with_api = setup.dir.path().join("with-api.toml");
     let text = std::fs::read_to_string(&setup.config).unwrap();
@@ -324,21 +323,12 @@ fn feeds_and_their_counts_are_served_by_the_running_daemon() {
     assert!(
         daemon
             .log
-            .wait_for("Serving the API.", 1, Duration::from_secs(60)),
-        "the daemon did not start its API:\n{}",
+            .wait_for("Feed became unhealthy.", 5, Duration::from_secs(60)),
+        "the daemon did not find five feeds unhealthy:\n{}",
         daemon.log.text()
     );
 
-    let through = run(newswatch()
-        .args(["feeds", "--json", "--config"])
-        .arg(&with_api)
-        .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
-    assert_eq!(through.code, 0, "{}", through.err());
-    assert!(
-        through.stderr.contains("reading feeds through its API"),
-        "{}",
-        through.stderr
-    );
+    // The states are saved once the poll's items are stored: a bounded wait for them.
     let expected = pairs(&[
         ("fine", "ok"),
         ("flaky", "failing"),
@@ -347,7 +337,25 @@ fn feeds_and_their_counts_are_served_by_the_running_daemon() {
         ("moved", "moved"),
         ("quiet", "stale"),
     ]);
-    assert_eq!(states(&through.items), expected);
+    let mut through = None;
+    for _ in 0..100 {
+        let out = run(newswatch()
+            .args(["feeds", "--json", "--config"])
+            .arg(&with_api)
+            .env("NEWSWATCH_TEST_TOKEN", "s3cret"));
+        assert_eq!(out.code, 0, "{}", out.err());
+        if states(&out.items) == expected {
+            through = Some(out);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let through = through.expect("feeds never showed the expected states");
+    assert!(
+        through.stderr.contains("reading feeds through its API"),
+        "{}",
+        through.stderr
+    );
     assert_eq!(
         by_name(&through.items)["moved"]["moved_to"],
         setup.server.url("/new").as_str()
@@ -380,15 +388,53 @@ fn feeds_and_their_counts_are_served_by_the_running_daemon() {
             .unwrap();
         assert_eq!(odd.status(), 400);
 
-        let body = client
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+        // Each change is counted just after its state is saved: a bounded wait.
+        let mut found = None;
+        for _ in 0..100 {
+            let body = client
+                .get(format!("{base}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let scrape = Scrape::parse(body.lines().map(|l| Ok(l.to_string()))).unwrap();
+            let changes: f64 = scrape
+                .samples
+                .iter()
+                .filter(|s| s.metric == "newswatch_feed_health_changes_total")
+                .map(|s| match s.value {
+                    prometheus_parse::Value::Counter(v) => v,
+                    _ => 0.0,
+                })
+                .sum();
+            if changes >= 5.0 {
+                found = Some((body, scrape));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (body, scrape) = found.expect("five health changes were never counted");
+        for (state, n) in [
+            ("failing", 2.0),
+            ("gone", 1.0),
+            ("moved", 1.0),
+            ("stale", 1.0),
+        ] {
+            let sample = scrape
+                .samples
+                .iter()
+                .find(|s| {
+                    s.metric == "newswatch_feed_health_changes_total"
+                        && s.labels.get("state") == Some(state)
+                })
+                .unwrap_or_else(|| panic!("no feed_health_changes_total for {state}:\n{body}"));
+            match sample.value {
+                prometheus_parse::Value::Counter(v) => assert_eq!(v, n, "{state}"),
+                ref other => panic!("not a counter: {other:?}"),
+            }
+        }
         for (state, n) in [
             ("ok", 1.0),
             ("stale", 1.0),

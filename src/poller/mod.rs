@@ -8,8 +8,9 @@
 //!   which polls many feeds under a global and a per-host concurrency limit.
 //!
 //! A poll never fails as a whole: whatever goes wrong with a feed ends up in its
-//! [`PollOutcome`] and state (`failures`, `last_error`, `next_poll`), and the other
-//! feeds carry on. The state in a [`PollResult`] is to be saved only after its items
+//! [`PollOutcome`] and state (`failures`, `last_error`, `last_status`, `next_poll`),
+//! and the other feeds carry on. Each poll's health is recorded in the state too, and
+//! a change into or out of a bad state is in [`PollResult::health`] (`crate::health`). The state in a [`PollResult`] is to be saved only after its items
 //! are stored, so a crash in between fetches the feed again instead of losing items.
 
 pub mod fetch;
