@@ -153,6 +153,19 @@ pub fn alert_id(story: &str, topic: &str, sink: &str) -> String {
     )
 }
 
+/// A follow-up event's id: one per event type, story (or other subject), topic, sink
+/// and step, so that every daemon and every retry names the same event alike, and the
+/// next step of a story is another event (docs/webhooks.md). A subject that is not a
+/// story (a feed) goes in `subject` with an empty `topic`.
+pub fn event_id(event: &str, subject: &str, topic: &str, sink: &str, step: u64) -> String {
+    format!(
+        "e_{:016x}",
+        xxhash_rust::xxh3::xxh3_64(
+            format!("{event}\n{subject}\n{topic}\n{sink}\n{step}").as_bytes()
+        )
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use newswatch::config::Postgres;
+use newswatch::model::payload::Payload;
 use newswatch::store::postgres::{schema, PgStore};
 use newswatch::store::{AlertStatus, Attempt, Claim, FeedState, ItemQuery, Store, StoreError};
 
@@ -137,7 +138,9 @@ fn copies_stored_at_once_by_two_daemons_make_one_story_and_one_alert() {
                 // Named as the daemon names them: by story, topic and sink.
                 let mut proposed = alert(&lead, "talks", sink, now);
                 proposed.id = newswatch::identity::alert_id(id, "talks", sink);
-                proposed.payload.id = proposed.id.clone();
+                if let Payload::Alert(body) = &mut proposed.payload {
+                    body.id = proposed.id.clone();
+                }
                 proposed
             });
             store
@@ -157,7 +160,7 @@ fn copies_stored_at_once_by_two_daemons_make_one_story_and_one_alert() {
     // The stored alert's id is the one any daemon would give that story, topic, sink.
     for x in listed.iter() {
         assert_eq!(x.id, newswatch::identity::alert_id(story, "talks", &x.sink));
-        assert_eq!(x.payload.id, x.id);
+        assert_eq!(x.payload.id(), x.id);
     }
     let record = b.get_story(story).unwrap().expect("the story has a record");
     assert_eq!(record.alerted, ["talks"]);

@@ -1,13 +1,17 @@
 //! Outbox records: the alerts a newly stored item raises, built once and written to
-//! the store in the same transaction as the item.
+//! the store in the same transaction as the item, and the record of any other event.
 //!
 //! Alert ids are derived from story, topic and sink, so processing a story again (a
 //! copy, a restart after a crash) yields the same ids, and the store writes each once.
+//! Follow-ups (`story.updated`) are built by the store, which decides them
+//! (`store::updates`); an event about something else than a story (a feed) is made
+//! here by [`event_record`] and stored with `Store::put_events`.
 
 use chrono::{DateTime, Utc};
 
 use crate::model::payload::{
-    AlertPayload, EntityRef, ItemRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
+    AlertPayload, EntityRef, ItemRef, Payload, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
+    STORY_NEW,
 };
 use crate::model::{EntityMention, Topic, TopicMatch};
 use crate::store::{AlertStatus, StoredAlert, StoredItem};
@@ -33,6 +37,7 @@ pub fn alerts_for(
             let payload = AlertPayload {
                 kind: ALERT_TYPE.into(),
                 version: ALERT_VERSION,
+                event: STORY_NEW.into(),
                 id: id.clone(),
                 topic: TopicRef {
                     id: topic.id.clone(),
@@ -75,11 +80,38 @@ pub fn alerts_for(
                 next_attempt: now,
                 last_error: None,
                 delivered_at: None,
-                payload,
+                payload: Payload::Alert(payload),
             });
         }
     }
     out
+}
+
+/// The outbox record of an event for `sink` that no item raised (a feed's health,
+/// say): pending, due at `now`. `subject` says what it is about (a feed URL) and goes
+/// into its listing as its story; the event's id is `payload`'s, which the caller
+/// derives with `identity::event_id` so that the same event is stored once
+/// (`Store::put_events`).
+pub fn event_record(
+    sink: &str,
+    subject: &str,
+    payload: Payload,
+    now: DateTime<Utc>,
+) -> StoredAlert {
+    StoredAlert {
+        id: payload.id().to_string(),
+        sink: sink.to_string(),
+        topic: payload.topic().id.clone(),
+        item_id: String::new(),
+        story: subject.to_string(),
+        created: now,
+        status: AlertStatus::Pending,
+        attempts: 0,
+        next_attempt: now,
+        last_error: None,
+        delivered_at: None,
+        payload,
+    }
 }
 
 /// The start of a text, cut on a word boundary.
@@ -126,6 +158,7 @@ mod tests {
             query: query::parse("ceasefire").unwrap(),
             min_score: 0.0,
             sinks: vec!["log".into(), "hook".into()],
+            updates: None,
         };
         let matched = TopicMatch {
             id: "talks".into(),
@@ -152,10 +185,12 @@ mod tests {
         );
         assert_eq!(alerts.len(), 2);
         assert_ne!(alerts[0].id, alerts[1].id);
-        assert_eq!(alerts[0].payload.id, alerts[0].id);
-        assert_eq!(alerts[0].payload.entities[0].kind, "person");
-        assert!(alerts[0].payload.item.summary.ends_with('…'));
-        assert!(alerts[0].payload.item.summary.chars().count() <= SUMMARY_CHARS + 1);
+        assert_eq!(alerts[0].payload.id(), alerts[0].id);
+        assert_eq!(alerts[0].event(), "story.new");
+        let body = alerts[0].payload.as_alert().unwrap();
+        assert_eq!(body.entities[0].kind, "person");
+        assert!(body.item.summary.ends_with('…'));
+        assert!(body.item.summary.chars().count() <= SUMMARY_CHARS + 1);
         // Another copy of the same story gives the same ids.
         let copy = StoredItem {
             id: "u:https://example.net/b".into(),

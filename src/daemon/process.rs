@@ -31,8 +31,8 @@ use crate::pipeline::dedup::{self, StoryWindow};
 use crate::pipeline::{Pipeline, Processed};
 use crate::poller::{PollOutcome, PollResult};
 use crate::store::{
-    FeedState, Inserted, LeadSketch, Lease, SharedStore, Store, StoredAlert, StoredEntity,
-    StoredItem, StoredTopic,
+    Batch, FeedState, Inserted, LeadSketch, Lease, SharedStore, Store, StoredAlert, StoredEntity,
+    StoredItem, StoredTopic, UpdateRule,
 };
 
 use super::Summary;
@@ -43,6 +43,8 @@ use dedup::STORY_WINDOW;
 pub(super) struct Processor {
     pipeline: Arc<Pipeline>,
     topics: Vec<Topic>,
+    /// The `story.updated` rules of the topics with `updates = true`.
+    rules: Vec<UpdateRule>,
     store: SharedStore,
     /// The recent stories; their ids and sketches are in the store (or, until
     /// written, in `pending` and `unwritten`).
@@ -197,6 +199,24 @@ fn analyze(
     })
 }
 
+/// What the store needs of the topics with `updates = true` to decide their
+/// `story.updated` events (docs/webhooks.md).
+fn update_rules(topics: &[Topic]) -> Vec<UpdateRule> {
+    topics
+        .iter()
+        .filter_map(|topic| {
+            let updates = topic.updates?;
+            Some(UpdateRule {
+                topic: topic.id.clone(),
+                topic_name: topic.name.clone(),
+                sinks: topic.sinks.clone(),
+                grow_by: updates.grow_by,
+                interval: updates.interval,
+            })
+        })
+        .collect()
+}
+
 /// Feeds analysed ahead of the serial stage. Two cores: enough to keep both busy while
 /// the serial stage stores, few enough that analysed feeds do not pile up in memory.
 const ANALYSES_AHEAD: usize = 4;
@@ -316,6 +336,7 @@ impl Processor {
         Ok(Processor {
             pipeline: Arc::new(config.pipeline()),
             topics: config.topics.clone(),
+            rules: update_rules(&config.topics),
             store,
             stories,
             pending: Vec::new(),
@@ -476,7 +497,15 @@ impl Processor {
                 sketches,
             } = self
                 .store
-                .insert_batch(lease.as_ref(), &batch, &alerts, &sketches)
+                .write_batch(
+                    lease.as_ref(),
+                    &Batch {
+                        items: &batch,
+                        alerts: &alerts,
+                        sketches: &sketches,
+                        rules: &self.rules,
+                    },
+                )
                 .with_context(|| format!("storing items of feed {}", feed.name))?;
             // The items and alerts are stored: a failed sketch write must not undo
             // that, nor may their copies start stories of their own.

@@ -1,7 +1,9 @@
 //! Items: the seen check, the one transaction that stores a feed's new items with
-//! their indexes, stories and alerts, and the listings by time and topic.
+//! their indexes, stories, alerts and story updates, and the listings by time and
+//! topic.
 
 use super::*;
+use crate::model::payload::Payload;
 
 impl SledStore {
     pub fn seen(&self, id: &str) -> Result<bool, StoreError> {
@@ -85,6 +87,24 @@ impl SledStore {
         alerts: &[StoredAlert],
         sketches: &[(&str, &[u32])],
     ) -> Result<Inserted, StoreError> {
+        self.write_batch(&Batch {
+            items,
+            alerts,
+            sketches,
+            rules: &[],
+        })
+    }
+
+    /// [`SledStore::insert_batch`] with the topics' update rules ([`Store::write_batch`]):
+    /// the step states of the stories copies joined are in `story_steps`, written in
+    /// the same transaction as the copies, with the `story.updated` events they raise.
+    pub fn write_batch(&self, batch: &Batch<'_>) -> Result<Inserted, StoreError> {
+        let Batch {
+            items,
+            alerts,
+            sketches,
+            rules,
+        } = *batch;
         let _writing = self.write_gate();
         let sketches: HashMap<&str, &[u32]> = sketches
             .iter()
@@ -102,7 +122,7 @@ impl SledStore {
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.insert_batch_once(items, &encoded_alerts) {
+            match self.insert_batch_once(items, &encoded_alerts, rules) {
                 Err(StoreError::KeyTaken { key, .. }) if tries < TRIES => {
                     tracing::warn!(key, "A new record's key is taken; storing with new keys.");
                 }
@@ -121,6 +141,7 @@ impl SledStore {
         &self,
         items: &'i [StoredItem],
         encoded_alerts: &[(&StoredAlert, Vec<u8>)],
+        rules: &[UpdateRule],
     ) -> Result<(usize, Vec<&'i StoredItem>), StoreError> {
         // One record for the new items of each fetch time (a feed poll has one), topic
         // matched ones apart so that pruning can keep them longer without rewriting.
@@ -142,6 +163,7 @@ impl SledStore {
             &self.outbox,
             &self.outbox_due,
             &self.meta,
+            &self.story_steps,
         );
         let result = trees.transaction(
             |(
@@ -155,6 +177,7 @@ impl SledStore {
                 outbox,
                 outbox_due,
                 meta,
+                story_steps,
             )| {
                 let mut accepted: Vec<&StoredItem> = Vec::new();
                 let mut leads = Vec::new();
@@ -211,6 +234,37 @@ impl SledStore {
                         let json = encode(STORIES, &story.id, &story)
                             .map_err(ConflictableTransactionError::Abort)?;
                         stories.insert(story.id.as_bytes(), json)?;
+                    }
+                    for rule in rules {
+                        if !story.alerted.contains(&rule.topic) {
+                            continue;
+                        }
+                        for sink in &rule.sinks {
+                            let key = step_key(&story.id, &rule.topic, sink);
+                            let state = story_steps.get(&key)?.and_then(|v| read_step(&v));
+                            // The first item's title names the story; read only for an event.
+                            let due =
+                                updates::next_step(rule, sink, &story, state, None, item.fetched);
+                            let Some((state, event)) = due else {
+                                continue;
+                            };
+                            story_steps.insert(key, write_step(&state).to_vec())?;
+                            let Some(mut event) = event else {
+                                continue;
+                            };
+                            if let Some(lead) = read_item(&trees, &story.first_item)? {
+                                if let Payload::StoryUpdated(body) = &mut event.payload {
+                                    body.story.title = lead.title.clone();
+                                    body.story.url = lead.url.clone();
+                                }
+                            }
+                            if outbox.get(event.id.as_bytes())?.is_none() {
+                                let record = encode(OUTBOX, &event.id, &event)
+                                    .map_err(ConflictableTransactionError::Abort)?;
+                                outbox.insert(event.id.as_bytes(), record)?;
+                                outbox_due.insert(due_key(&event), EMPTY)?;
+                            }
+                        }
                     }
                 }
                 for ((fetched, matched), key) in &record_keys {

@@ -32,6 +32,7 @@
 //! | `feeds` | feed URL as configured | [`FeedState`] |
 //! | `outbox` | alert id | [`StoredAlert`], compressed |
 //! | `outbox_due` | sink id ++ `0x00` ++ next attempt ms ++ alert id | empty; pending alerts only |
+//! | `story_steps` | story id ++ `0x00` ++ topic id ++ `0x00` ++ sink id | [`StoryStep`]: step, copies, time (16 bytes BE); stories that alerted on a topic with updates on |
 //!
 //! Alerts are written in the same transaction as their item, and whether a story
 //! alerts on a topic is decided inside it from the story record (`alerted`), so a
@@ -118,6 +119,7 @@ mod prune;
 mod records;
 mod schema;
 mod stories;
+mod updates;
 
 pub use check::{BackupReport, CheckReport};
 pub use records::*;
@@ -161,6 +163,7 @@ const LEAD_SKETCHES: &str = "lead_sketches";
 const FEEDS: &str = "feeds";
 const OUTBOX: &str = "outbox";
 const OUTBOX_DUE: &str = "outbox_due";
+const STORY_STEPS: &str = "story_steps";
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -283,7 +286,28 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         items: &[StoredItem],
         alerts: &[StoredAlert],
         sketches: &[(&str, &[u32])],
-    ) -> Result<Inserted, StoreError>;
+    ) -> Result<Inserted, StoreError> {
+        self.write_batch(
+            lease,
+            &Batch {
+                items,
+                alerts,
+                sketches,
+                rules: &[],
+            },
+        )
+    }
+    /// [`Store::insert_batch`] with the topics' update rules: in the same transaction,
+    /// each story that a new copy joined and that alerted on a rule's topic gets its
+    /// step state per sink, and a `story.updated` event in the outbox when a step is
+    /// reached ([`UpdateRule`]; a step is sent once per story, topic and sink, also
+    /// across daemons).
+    fn write_batch(&self, lease: Option<&Lease>, batch: &Batch<'_>)
+        -> Result<Inserted, StoreError>;
+    /// Puts events that no item raised (a feed's health, say) in the outbox, each once:
+    /// an id already there is left as it is. Returns how many were new. Build them with
+    /// `alert::outbox::event_record`.
+    fn put_events(&self, events: &[StoredAlert]) -> Result<usize, StoreError>;
     /// Stored items, newest first; unreadable records are skipped and counted.
     fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError>;
     /// Items stored, without walking them.
@@ -442,14 +466,15 @@ impl Store for SledStore {
     fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
         SledStore::get_item(self, id)
     }
-    fn insert_batch(
+    fn write_batch(
         &self,
         _lease: Option<&Lease>,
-        items: &[StoredItem],
-        alerts: &[StoredAlert],
-        sketches: &[(&str, &[u32])],
+        batch: &Batch<'_>,
     ) -> Result<Inserted, StoreError> {
-        SledStore::insert_batch(self, items, alerts, sketches)
+        SledStore::write_batch(self, batch)
+    }
+    fn put_events(&self, events: &[StoredAlert]) -> Result<usize, StoreError> {
+        SledStore::put_events(self, events)
     }
     fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError> {
         SledStore::items(self, query)
@@ -566,6 +591,7 @@ pub struct SledStore {
     feeds: Tree,
     outbox: Tree,
     outbox_due: Tree,
+    story_steps: Tree,
     /// Items stored, kept as a counter: sled's `Tree::len` walks the whole tree (and
     /// fills the page cache doing it), far too costly for a status line every 30 s.
     item_count: Arc<AtomicUsize>,
@@ -675,6 +701,7 @@ impl SledStore {
             feeds: tree(FEEDS)?,
             outbox: tree(OUTBOX)?,
             outbox_due: tree(OUTBOX_DUE)?,
+            story_steps: tree(STORY_STEPS)?,
             item_count: Arc::new(AtomicUsize::new(0)),
             prune_scanned: Arc::new(AtomicU64::new(0)),
             recorded_flushed: Arc::new(AtomicU64::new(0)),

@@ -76,6 +76,8 @@ impl SledStore {
             },
         )?;
 
+        self.remove_story_steps(&expired)?;
+
         let budget = budget - expired.len();
         let expired = self.expired_keys(
             &self.story_sketches,
@@ -339,6 +341,32 @@ impl SledStore {
     /// Removes time index entries and the records they point at, unless the record
     /// has moved on to a newer time (`time_of` reads a record's time; a record it
     /// cannot read is removed).
+    /// The `story_steps` entries of pruned stories (keyed as `stories_by_time`). Not in
+    /// the stories' transaction: an entry left by a crash between the two is never read
+    /// again (no story gets a pruned story's id back before its seen id expires).
+    fn remove_story_steps(&self, keys: &[sled::IVec]) -> Result<(), StoreError> {
+        for key in keys {
+            let Some((_, id)) = split_time_key(key) else {
+                continue;
+            };
+            let mut prefix = id.to_vec();
+            prefix.push(0);
+            for entry in self.story_steps.scan_prefix(&prefix).keys() {
+                let entry = entry.map_err(|cause| StoreError::Db {
+                    op: "reading tree story_steps",
+                    cause,
+                })?;
+                self.story_steps
+                    .remove(entry)
+                    .map_err(|cause| StoreError::Db {
+                        op: "pruning tree story_steps",
+                        cause,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
     fn remove_timed(
         &self,
         records: &Tree,

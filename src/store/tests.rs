@@ -19,6 +19,7 @@ fn open_when_free(path: &Path) -> Result<SledStore, StoreError> {
     }
     SledStore::open(path)
 }
+use crate::model::payload::Payload;
 use chrono::TimeZone;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -987,9 +988,10 @@ fn alert(item: &StoredItem, topic: &str, sink: &str, now: DateTime<Utc>) -> Stor
         next_attempt: now,
         last_error: None,
         delivered_at: None,
-        payload: AlertPayload {
+        payload: Payload::Alert(AlertPayload {
             kind: ALERT_TYPE.into(),
             version: ALERT_VERSION,
+            event: "story.new".into(),
             id,
             topic: TopicRef {
                 id: topic.into(),
@@ -1011,7 +1013,7 @@ fn alert(item: &StoredItem, topic: &str, sink: &str, now: DateTime<Utc>) -> Stor
                 related: vec![],
             },
             detected_at: now,
-        },
+        }),
     }
 }
 
@@ -1202,7 +1204,19 @@ fn a_schema_2_store_of_json_records_reads_as_before_and_new_records_are_compact(
         assert_eq!(rewrite_as_json::<StoredItem>(&store.items), 2);
         assert_eq!(rewrite_as_json::<StoredStory>(&store.stories), 1);
         assert_eq!(rewrite_as_json::<FeedState>(&store.feeds), 1);
-        assert_eq!(rewrite_as_json::<StoredAlert>(&store.outbox), 1);
+        // Schema 2's alerts carried the body of a new story's alert alone, without
+        // `event`: written so here, they read as `story.new`.
+        for (key, value) in store.outbox.iter().map(Result::unwrap) {
+            let alert = codec::decode_alert(&value).unwrap();
+            let mut json = serde_json::to_value(&alert).unwrap();
+            let mut body = json["payload"]["Alert"].take();
+            body.as_object_mut().unwrap().remove("event");
+            json["payload"] = body;
+            store
+                .outbox
+                .insert(key, serde_json::to_vec(&json).unwrap())
+                .unwrap();
+        }
         store
             .meta
             .insert(SCHEMA_KEY, &2u32.to_be_bytes()[..])
@@ -1786,4 +1800,63 @@ fn an_alert_update_stopped_between_its_writes_is_due_once_or_not_at_all() {
             assert!(store.check().unwrap().is_clean(), "{case}");
         }
     }
+}
+
+/// An alert written by a build before event types (postcard of the old layout, as
+/// schemas 3 to 5 wrote it) reads as a `story.new` alert, is listed, due and sent as
+/// before; written again (an attempt), it takes the new layout.
+#[test]
+fn an_alert_of_an_earlier_build_reads_as_a_new_story_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let now = t(10, 12);
+    let lead = item("lead", now, &["talks"]);
+    let pending = alert(&lead, "talks", "hook", now);
+    let Payload::Alert(body) = pending.payload.clone() else {
+        unreachable!("a new story's alert")
+    };
+    let old = records::v1::StoredAlert {
+        id: pending.id.clone(),
+        sink: pending.sink.clone(),
+        topic: pending.topic.clone(),
+        item_id: pending.item_id.clone(),
+        story: pending.story.clone(),
+        created: pending.created,
+        status: pending.status,
+        attempts: 0,
+        next_attempt: pending.next_attempt,
+        last_error: None,
+        delivered_at: None,
+        payload: records::v1::Body {
+            kind: body.kind,
+            version: body.version,
+            id: body.id,
+            topic: body.topic,
+            item: body.item,
+            entities: body.entities,
+            matched: body.matched,
+            score: body.score,
+            story: body.story,
+            detected_at: body.detected_at,
+        },
+    };
+    // The old form: postcard compressed under the tag of records with text.
+    let record = codec::encode(ITEMS, &pending.id, &old, true).unwrap();
+    store.outbox.insert(pending.id.as_bytes(), record).unwrap();
+    store.outbox_due.insert(due_key(&pending), EMPTY).unwrap();
+    assert_eq!(store.get_alert(&pending.id).unwrap(), Some(pending.clone()));
+    assert_eq!(
+        store.get_alert(&pending.id).unwrap().unwrap().event(),
+        "story.new"
+    );
+    assert_eq!(
+        store.due_alerts("hook", now, 10).unwrap(),
+        std::slice::from_ref(&pending)
+    );
+    assert_eq!(store.alerts(None, 10).unwrap().skipped, 0);
+    let sent = store
+        .record_attempt(&pending.id, &Attempt::Delivered { at: now })
+        .unwrap();
+    assert_eq!(sent.status, AlertStatus::Delivered);
+    assert_eq!(store.get_alert(&pending.id).unwrap(), Some(sent));
 }

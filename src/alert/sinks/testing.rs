@@ -19,13 +19,15 @@ use super::SinkClient;
 use crate::alert::retry::DeliveryError;
 use crate::config::{Sink, SinkKind};
 use crate::model::payload::{
-    AlertPayload, EntityRef, ItemRef, RelatedRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
+    AlertPayload, EntityRef, ItemRef, Payload, RelatedRef, StoryRef, TopicRef, ALERT_TYPE,
+    ALERT_VERSION,
 };
 
 pub(super) fn payload() -> AlertPayload {
     AlertPayload {
         kind: ALERT_TYPE.into(),
         version: ALERT_VERSION,
+        event: "story.new".into(),
         id: "a_00c0ffee00c0ffee".into(),
         topic: TopicRef {
             id: "ceasefire-talks".into(),
@@ -177,7 +179,9 @@ pub(super) async fn send_to(
     secrets: Option<Vec<Vec<u8>>>,
 ) -> Result<(), DeliveryError> {
     let client = SinkClient::new(&sink(kind, Some(url)), secrets).unwrap();
-    client.send(&http(), &payload(), at(1_741_946_462)).await
+    client
+        .send(&http(), &Payload::Alert(payload()), at(1_741_946_462))
+        .await
 }
 
 /// `n` alerts: the first two on "Museums", the rest on the payload's topic.
