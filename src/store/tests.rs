@@ -1860,3 +1860,155 @@ fn an_alert_of_an_earlier_build_reads_as_a_new_story_alert() {
     assert_eq!(sent.status, AlertStatus::Delivered);
     assert_eq!(store.get_alert(&pending.id).unwrap(), Some(sent));
 }
+
+/// The events of `store` of one type, oldest first.
+fn events_of(store: &SledStore, event: &str) -> Vec<StoredAlert> {
+    let mut out: Vec<StoredAlert> = store
+        .alerts(None, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.event() == event)
+        .collect();
+    out.sort_by_key(|a| a.created);
+    out
+}
+
+fn update_rule(grow_by: u32, interval: Duration) -> UpdateRule {
+    UpdateRule {
+        topic: "talks".into(),
+        topic_name: "Talks".into(),
+        sinks: vec!["hook".into()],
+        grow_by,
+        interval,
+    }
+}
+
+/// Writes `items` as a feed poll does, with the update rules.
+fn write(store: &SledStore, items: &[StoredItem], alerts: &[StoredAlert], rules: &[UpdateRule]) {
+    store
+        .write_batch(&Batch {
+            items,
+            alerts,
+            sketches: &[],
+            rules,
+        })
+        .unwrap();
+}
+
+/// A story that alerted and grows raises one `story.updated` per `grow_by` copies (and
+/// none before the interval is over), with the copies that joined since; the same
+/// copy stored again raises nothing, and a story that did not alert on the topic has
+/// no steps.
+#[test]
+fn a_story_that_grows_raises_one_update_per_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let rules = [update_rule(2, Duration::from_secs(3600))];
+    let lead = item("lead", t(1, 0), &["talks"]);
+    write(
+        &store,
+        std::slice::from_ref(&lead),
+        &[alert(&lead, "talks", "hook", t(1, 0))],
+        &rules,
+    );
+    let copies: Vec<StoredItem> = (1..=5)
+        .map(|i| copy_of(&lead, &format!("copy{i}"), t(1, i)))
+        .collect();
+    write(&store, &copies[..1], &[], &rules);
+    assert!(
+        events_of(&store, "story.updated").is_empty(),
+        "one copy is not a step"
+    );
+    write(&store, &copies[1..2], &[], &rules);
+    let updates = events_of(&store, "story.updated");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let Payload::StoryUpdated(body) = &updates[0].payload else {
+        panic!("{updates:?}")
+    };
+    assert_eq!((body.step, body.story.sources), (1, 3));
+    assert_eq!(body.story.title, "Title of lead");
+    assert_eq!(body.story.url.as_deref(), Some("https://example.org/lead"));
+    let added: Vec<&str> = body.added.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(added, ["Title of copy1", "Title of copy2"]);
+    assert_eq!(
+        updates[0].id,
+        crate::identity::event_id("story.updated", "lead", "talks", "hook", 1)
+    );
+    assert_eq!(store.due_alerts("hook", t(2, 0), 10).unwrap().len(), 2);
+    // Stored again: seen, nothing new.
+    write(&store, &copies[..2], &[], &rules);
+    assert_eq!(events_of(&store, "story.updated").len(), 1);
+    // Two more copies within the hour of the last step: the step waits for a copy
+    // after the interval, and names all three.
+    let soon: Vec<StoredItem> = [30, 40]
+        .map(|m| {
+            copy_of(
+                &lead,
+                &format!("soon{m}"),
+                t(1, 2) + chrono::Duration::minutes(m),
+            )
+        })
+        .into();
+    write(&store, &soon, &[], &rules);
+    assert_eq!(
+        events_of(&store, "story.updated").len(),
+        1,
+        "within the interval"
+    );
+    write(&store, &copies[2..3], &[], &rules);
+    let updates = events_of(&store, "story.updated");
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    let Payload::StoryUpdated(second) = &updates[1].payload else {
+        panic!("{updates:?}")
+    };
+    assert_eq!((second.step, second.story.sources), (2, 6));
+    assert_eq!(second.added.len(), 3);
+    assert_ne!(updates[1].id, updates[0].id);
+
+    // Without rules (updates off), a story that grows raises nothing.
+    let other = item("other", t(2, 0), &["talks"]);
+    write(
+        &store,
+        std::slice::from_ref(&other),
+        &[alert(&other, "talks", "hook", t(2, 0))],
+        &[],
+    );
+    let others: Vec<StoredItem> = (1..=4)
+        .map(|i| copy_of(&other, &format!("other{i}"), t(2, i)))
+        .collect();
+    write(&store, &others, &[], &[]);
+    // A story that never alerted on the topic has no steps, rules or not.
+    let quiet = item("quiet", t(3, 0), &[]);
+    write(&store, std::slice::from_ref(&quiet), &[], &rules);
+    let quiet_copies: Vec<StoredItem> = (1..=4)
+        .map(|i| copy_of(&quiet, &format!("quiet{i}"), t(3, i)))
+        .collect();
+    write(&store, &quiet_copies, &[], &rules);
+    let updates = events_of(&store, "story.updated");
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert!(updates.iter().all(|u| u.story == "lead"));
+}
+
+/// A step's state goes with its story when the story is pruned.
+#[test]
+fn story_steps_are_pruned_with_their_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let rules = [update_rule(1, Duration::ZERO)];
+    let lead = item("lead", t(1, 0), &["talks"]);
+    write(
+        &store,
+        std::slice::from_ref(&lead),
+        &[alert(&lead, "talks", "hook", t(1, 0))],
+        &rules,
+    );
+    write(&store, &[copy_of(&lead, "copy", t(1, 1))], &[], &rules);
+    assert_eq!(events_of(&store, "story.updated").len(), 1);
+    assert_eq!(store.story_steps.len(), 1);
+    let mut report = store.prune(t(30, 0), DAY, DAY, 1000).unwrap();
+    while !report.done {
+        report = store.prune(t(30, 0), DAY, DAY, 1000).unwrap();
+    }
+    assert_eq!(store.stories.len(), 0);
+    assert_eq!(store.story_steps.len(), 0);
+}

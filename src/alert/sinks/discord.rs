@@ -300,4 +300,27 @@ mod tests {
             "\\*a\\* \\_b\\_ \\`c\\` \\[d\\](e) @everyone"
         );
     }
+
+    #[test]
+    fn a_story_update_is_a_short_escaped_follow_up_that_pings_nobody() {
+        let body = discord_followup_body(&super::super::testing::story_updated());
+        assert_eq!(
+            body["content"],
+            "**Ukraine ceasefire talks**: Update: 7 more sources on Putin & Zelensky \\<agree\\> to talks @everyone"
+        );
+        assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+        let embed = &body["embeds"][0];
+        assert_eq!(embed["url"], "https://example.org/world/talks");
+        assert_eq!(
+            embed["title"],
+            "Update: 7 more sources on Putin & Zelensky <agree> to talks @everyone"
+        );
+        let description = embed["description"].as_str().unwrap();
+        assert_eq!(
+            description.lines().next(),
+            Some("• [Copy 1 \\*bold\\*](https://wire1.example/talks)")
+        );
+        assert_eq!(description.lines().last(), Some("…and 2 more"));
+        assert_eq!(embed["timestamp"], "2025-03-14T12:00:00Z");
+    }
 }

@@ -307,4 +307,30 @@ mod tests {
         assert_eq!(encode_header_words("é"), "=?UTF-8?B?w6k=?=");
         assert!(encode_header_words("a =?b?= c").starts_with("=?UTF-8?B?"));
     }
+
+    #[test]
+    fn a_story_update_is_a_short_plain_follow_up() {
+        let request = ntfy_followup_request(&super::super::testing::story_updated());
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("Title"), Some("Update: Ukraine ceasefire talks"));
+        assert_eq!(header("Click"), Some("https://example.org/world/talks"));
+        let lines: Vec<&str> = request.body.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Update: 7 more sources on Putin & Zelensky <agree> to talks @everyone"
+        );
+        assert_eq!(lines[1], "- Copy 1 *bold* https://wire1.example/talks");
+        assert_eq!(lines.len(), 7);
+        let corrected = ntfy_followup_request(&super::super::testing::item_updated());
+        assert_eq!(
+            corrected.body,
+            "Corrected: Putin and Zelensky envoys meet in Istanbul (was: Putin and Zelensky envoys to meet in Ankara)"
+        );
+    }
 }

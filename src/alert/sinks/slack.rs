@@ -272,4 +272,40 @@ mod tests {
             .unwrap()
             .starts_with("*<https://example.org/a%7Cb|"));
     }
+
+    #[test]
+    fn a_story_update_is_a_short_escaped_follow_up() {
+        let body = slack_followup_body(&super::super::testing::story_updated());
+        assert_eq!(
+            body["text"],
+            "Ukraine ceasefire talks: Update: 7 more sources on Putin &amp; Zelensky &lt;agree&gt; to talks @everyone"
+        );
+        let section = body["blocks"][0]["text"]["text"].as_str().unwrap();
+        let lines: Vec<&str> = section.lines().collect();
+        assert_eq!(
+            lines[0],
+            "*Ukraine ceasefire talks*: <https://example.org/world/talks|Update: 7 more sources on Putin &amp; Zelensky &lt;agree&gt; to talks @everyone>"
+        );
+        assert_eq!(lines[1], "• <https://wire1.example/talks|Copy 1 *bold*>");
+        assert_eq!(
+            lines.len(),
+            7,
+            "five sources, then the rest counted: {section}"
+        );
+        assert_eq!(lines[6], "…and 2 more");
+        let context = body["blocks"][1]["elements"][0]["text"].as_str().unwrap();
+        assert_eq!(
+            context,
+            "newswatch story.updated e_00c0ffee00c0ffee · detected 2025-03-14T12:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_corrected_headline_names_the_old_one() {
+        let body = slack_followup_body(&super::super::testing::item_updated());
+        assert_eq!(
+            body["text"],
+            "Ukraine ceasefire talks: Corrected: Putin and Zelensky envoys meet in Istanbul (was: Putin and Zelensky envoys to meet in Ankara)"
+        );
+    }
 }

@@ -68,6 +68,56 @@ pub(super) fn payload() -> AlertPayload {
     }
 }
 
+/// A `story.updated` follow-up: seven copies joined a story whose title needs escaping.
+pub(super) fn story_updated() -> Payload {
+    use crate::model::payload::{SourceRef, StorySummary, StoryUpdated};
+    Payload::StoryUpdated(StoryUpdated {
+        kind: "newswatch.event".into(),
+        version: 1,
+        event: "story.updated".into(),
+        id: "e_00c0ffee00c0ffee".into(),
+        topic: TopicRef {
+            id: "ceasefire-talks".into(),
+            name: "Ukraine ceasefire talks".into(),
+        },
+        story: StorySummary {
+            id: "story-1".into(),
+            title: "Putin & Zelensky <agree> to talks @everyone".into(),
+            url: Some("https://example.org/world/talks".into()),
+            sources: 10,
+        },
+        step: 2,
+        added: (1..=7)
+            .map(|i| crate::model::payload::SourceRef {
+                feed: format!("https://wire{i}.example/rss"),
+                title: format!("Copy {i} *bold*"),
+                url: Some(format!("https://wire{i}.example/talks")),
+            })
+            .collect::<Vec<SourceRef>>(),
+        detected_at: Utc.with_ymd_and_hms(2025, 3, 14, 12, 0, 0).unwrap(),
+    })
+}
+
+/// An `item.updated` follow-up: a corrected headline.
+pub(super) fn item_updated() -> Payload {
+    use crate::model::payload::ItemUpdated;
+    let p = payload();
+    Payload::ItemUpdated(ItemUpdated {
+        kind: "newswatch.event".into(),
+        version: 1,
+        event: "item.updated".into(),
+        id: "e_0000000000abcdef".into(),
+        topic: p.topic,
+        story_id: "story-1".into(),
+        item: ItemRef {
+            title: "Putin and Zelensky envoys meet in Istanbul".into(),
+            ..p.item
+        },
+        previous_title: "Putin and Zelensky envoys to meet in Ankara".into(),
+        detected_at: Utc.with_ymd_and_hms(2025, 3, 14, 12, 0, 0).unwrap(),
+    })
+}
+
 /// A sink as the config loader makes it (so new config fields need no change
 /// here), then set to `kind` and `url`.
 pub(super) fn sink(kind: SinkKind, url: Option<&str>) -> Sink {

@@ -491,6 +491,38 @@ mod tests {
         );
     }
 
+    /// A follow-up goes as its own body, signed alike, its type in `event` and in the
+    /// `newswatch-event` header; a new story's alert says `story.new` there.
+    #[tokio::test]
+    async fn a_follow_up_is_signed_and_names_its_event_type() {
+        let rx = ok_receiver().await;
+        let keys = parse_secrets("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let client = SinkClient::new(
+            &sink(SinkKind::Webhook, Some(&rx.url())),
+            Some(keys.clone()),
+        )
+        .unwrap();
+        let update = crate::alert::sinks::testing::story_updated();
+        client
+            .send(&http(), &update, at(1_741_946_462))
+            .await
+            .unwrap();
+        let got = rx.one();
+        assert_eq!(got.headers["webhook-id"], "e_00c0ffee00c0ffee");
+        assert_eq!(got.headers[EVENT_HEADER], "story.updated");
+        assert!(verifies(&keys[0], &got.headers, &got.body));
+        let value: Value = serde_json::from_slice(&got.body).unwrap();
+        assert_eq!(value["type"], "newswatch.event");
+        assert_eq!(value["event"], "story.updated");
+        assert_eq!(value["story"]["sources"], 10);
+        assert_eq!(value["added"].as_array().unwrap().len(), 7);
+        assert_eq!(got.body, update.to_json().unwrap());
+
+        let rx = ok_receiver().await;
+        send_to(SinkKind::Webhook, &rx.url(), None).await.unwrap();
+        assert_eq!(rx.one().headers[EVENT_HEADER], "story.new");
+    }
+
     #[tokio::test]
     async fn webhook_with_rotated_secrets_sends_two_signatures() {
         let rx = ok_receiver().await;
