@@ -3,7 +3,6 @@
 //! delivering to a loopback webhook receiver that checks every signature.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -123,7 +122,7 @@ fn config(dir: &Path, server: &FeedServer, hook: &str) -> PathBuf {
 }
 
 fn once(config: &Path) {
-    let out = run(Command::from(newswatch())
+    let out = run(newswatch()
         .arg("once")
         .arg("--config")
         .arg(config)
