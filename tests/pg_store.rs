@@ -455,3 +455,85 @@ fn an_alert_taken_over_after_its_claim_ran_out_is_neither_sent_nor_recorded_twic
         "delivered: not pending"
     );
 }
+
+/// Two daemons adding copies to one story that alerted, at the same moment, take its
+/// update steps one after the other: with a step per copy, ten copies stored by two
+/// store handles racing make exactly steps 1 to 10, each one event, each counting one
+/// more copy than the last (fails without the story's row lock around the step: two
+/// daemons reading the same step state lose a step).
+#[test]
+fn two_daemons_growing_one_story_send_each_step_once() {
+    use newswatch::model::payload::Payload;
+    use newswatch::store::{Batch, UpdateRule};
+    let db = pg::database();
+    let a = Arc::new(open(&db, "a", Duration::from_secs(60)));
+    let b = Arc::new(open(&db, "b", Duration::from_secs(60)));
+    let rules = vec![UpdateRule {
+        topic: "talks".into(),
+        topic_name: "Talks".into(),
+        sinks: vec!["hook".into()],
+        grow_by: 1,
+        interval: Duration::ZERO,
+    }];
+    let now = Utc::now();
+    let lead = item("lead", now, &["talks"]);
+    let proposed = alert(&lead, "talks", "hook", now);
+    a.write_batch(
+        None,
+        &Batch {
+            items: std::slice::from_ref(&lead),
+            alerts: std::slice::from_ref(&proposed),
+            sketches: &[],
+            rules: &rules,
+        },
+    )
+    .unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let handles: Vec<_> = [(a.clone(), "a"), (b.clone(), "b")]
+        .into_iter()
+        .map(|(store, node)| {
+            let (rules, barrier) = (rules.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                for i in 0..5 {
+                    let mut copy = item(&format!("copy-{node}-{i}"), Utc::now(), &[]);
+                    copy.story = "lead".into();
+                    copy.is_story_lead = false;
+                    barrier.wait();
+                    store
+                        .write_batch(
+                            None,
+                            &Batch {
+                                items: &[copy],
+                                alerts: &[],
+                                sketches: &[],
+                                rules: &rules,
+                            },
+                        )
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let mut steps: Vec<(u32, u32)> = a
+        .alerts(None, 100)
+        .unwrap()
+        .iter()
+        .filter_map(|event| match &event.payload {
+            Payload::StoryUpdated(body) => Some((body.step, body.story.sources)),
+            _ => None,
+        })
+        .collect();
+    steps.sort_unstable();
+    let expected: Vec<(u32, u32)> = (1..=10).map(|step| (step, step + 1)).collect();
+    assert_eq!(steps, expected);
+    assert_eq!(
+        pg::psql(
+            &db.url,
+            "SELECT step || ',' || sources FROM story_steps WHERE story = 'lead'"
+        ),
+        "10,11"
+    );
+}

@@ -48,8 +48,10 @@ pub(super) fn next_step(
         ));
     };
     let interval = i64::try_from(rule.interval.as_millis()).unwrap_or(i64::MAX);
+    // Copies stored by several daemons can come with fetch times out of order: with
+    // no interval, one fetched before the last step still makes the next.
     if sources < state.sources.saturating_add(rule.grow_by.max(1))
-        || now_ms.saturating_sub(state.at_ms) < interval
+        || (interval > 0 && now_ms.saturating_sub(state.at_ms) < interval)
     {
         return None;
     }
@@ -196,5 +198,18 @@ mod tests {
         let mut s = story(9);
         s.alerted.clear();
         assert!(next_step(&rule(1, Duration::ZERO), "hook", &s, None, None, at(0)).is_none());
+    }
+
+    #[test]
+    fn without_an_interval_a_copy_fetched_before_the_last_step_still_counts() {
+        let rule = rule(1, Duration::ZERO);
+        let last = StoryStep {
+            step: 3,
+            sources: 4,
+            at_ms: at(100).timestamp_millis(),
+        };
+        let (next, event) = next_step(&rule, "hook", &story(4), Some(last), None, at(99)).unwrap();
+        assert_eq!((next.step, next.sources), (4, 5));
+        assert!(event.is_some());
     }
 }
