@@ -129,7 +129,7 @@ use open::*;
 use stories::*;
 
 /// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 /// Written while a schema-1 store's items are being moved (see
 /// [`SledStore::key_items_by_time`]): a build that reads schema 1 must not open a store
 /// half moved, and this build goes on with the move.
