@@ -135,6 +135,13 @@ fn scoped_hash(feed_url: &str, guid: &str) -> String {
     format!("{:016x}", xxh3_64(key.as_bytes()))
 }
 
+/// A title's hash after the normalisation item ids use (trimmed, whitespace collapsed,
+/// lower-cased): two titles that differ only in case or spacing hash alike, so such a
+/// change is not a material change of an item (docs/stories.md, "Changed items").
+pub fn title_hash(title: &str) -> u64 {
+    xxh3_64(normalise_title(title).as_bytes())
+}
+
 /// Trimmed, whitespace collapsed to single spaces, lower-cased.
 fn normalise_title(title: &str) -> String {
     title

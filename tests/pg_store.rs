@@ -485,6 +485,7 @@ fn two_daemons_growing_one_story_send_each_step_once() {
             alerts: std::slice::from_ref(&proposed),
             sketches: &[],
             rules: &rules,
+            changed: &[],
         },
     )
     .unwrap();
@@ -507,6 +508,7 @@ fn two_daemons_growing_one_story_send_each_step_once() {
                                 alerts: &[],
                                 sketches: &[],
                                 rules: &rules,
+                                changed: &[],
                             },
                         )
                         .unwrap();

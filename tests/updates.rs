@@ -232,3 +232,69 @@ fn a_growing_story_sends_one_update_per_step_and_none_with_updates_off() {
     assert_eq!(ids.len(), 4, "{ids:?}");
     assert_eq!(receiver.received().len(), 4);
 }
+
+/// A corrected headline (same GUID, another title) of a story that alerted is stored as
+/// the item's new version and sent once as `item.updated` with the old title; the
+/// same correction polled again sends nothing, and the topic with updates off none.
+#[test]
+fn a_corrected_headline_sends_one_item_update() {
+    let (server, feeds) = serve();
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), &server, &receiver.url());
+    feeds.open(0);
+    once(&config);
+    assert_eq!(events(&receiver, "story.new").len(), 2);
+
+    // The same entries polled again: unchanged, nothing sent.
+    once(&config);
+    assert!(events(&receiver, "item.updated").is_empty());
+    // Both headlines corrected, a word of each text changed.
+    {
+        let mut all = feeds.0.lock().unwrap();
+        for entry in &mut all[0] {
+            entry.title = entry
+                .title
+                .replace("reopens", "reopened")
+                .replace("closed", "shut");
+            entry.text = entry.text.replace("Saturday", "Sunday");
+        }
+    }
+    once(&config);
+    let updates = events(&receiver, "item.updated");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let update = &updates[0];
+    assert_eq!(update["type"], "newswatch.event");
+    assert_eq!(update["topic"]["id"], "museums");
+    assert_eq!(update["item"]["id"], "u:https://outlet0.example/museum");
+    assert_eq!(
+        update["item"]["title"],
+        "City museum reopened its east wing"
+    );
+    assert_eq!(
+        update["previous_title"],
+        "City museum reopens its east wing"
+    );
+    assert_eq!(update["story_id"], "u:https://outlet0.example/museum");
+    // Polled again: the new version is the stored one.
+    once(&config);
+    assert_eq!(events(&receiver, "item.updated").len(), 1);
+    let out = run(newswatch()
+        .args(["items", "--json", "--config"])
+        .arg(&config));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let titles: Vec<&str> = out
+        .items
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.contains(&"City museum reopened its east wing"),
+        "{titles:?}"
+    );
+    assert!(
+        titles.contains(&"Railway bridge shut after cracks found"),
+        "{titles:?}"
+    );
+    assert_eq!(out.items.len(), 2, "changed, not added: {titles:?}");
+}

@@ -10,11 +10,11 @@
 use chrono::{DateTime, Utc};
 
 use crate::model::payload::{
-    AlertPayload, EntityRef, ItemRef, Payload, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
-    STORY_NEW,
+    AlertPayload, EntityRef, ItemRef, ItemUpdated, Payload, StoryRef, TopicRef, ALERT_TYPE,
+    ALERT_VERSION, EVENT_TYPE, EVENT_VERSION, ITEM_UPDATED, STORY_NEW,
 };
 use crate::model::{EntityMention, Topic, TopicMatch};
-use crate::store::{AlertStatus, StoredAlert, StoredItem};
+use crate::store::{AlertStatus, ItemVersion, StoredAlert, StoredItem, UpdateRule};
 
 /// Characters of cleaned text sent as the item's summary.
 const SUMMARY_CHARS: usize = 400;
@@ -81,6 +81,61 @@ pub fn alerts_for(
                 last_error: None,
                 delivered_at: None,
                 payload: Payload::Alert(payload),
+            });
+        }
+    }
+    out
+}
+
+/// The `item.updated` events a changed item proposes: one per topic with updates
+/// (`rules`) and sink, its id from the item, topic, sink and the new version, so the
+/// same change is one event and the next change another. The store keeps those whose
+/// topic the item's story alerted on.
+pub fn item_updated(
+    item: &StoredItem,
+    previous_title: &str,
+    rules: &[UpdateRule],
+    now: DateTime<Utc>,
+) -> Vec<StoredAlert> {
+    let version = ItemVersion::of(item).tag();
+    let mut out = Vec::new();
+    for rule in rules {
+        for sink in &rule.sinks {
+            let id = crate::identity::event_id(ITEM_UPDATED, &item.id, &rule.topic, sink, version);
+            let payload = Payload::ItemUpdated(ItemUpdated {
+                kind: EVENT_TYPE.into(),
+                version: EVENT_VERSION,
+                event: ITEM_UPDATED.into(),
+                id: id.clone(),
+                topic: TopicRef {
+                    id: rule.topic.clone(),
+                    name: rule.topic_name.clone(),
+                },
+                story_id: item.story.clone(),
+                item: ItemRef {
+                    id: item.id.clone(),
+                    feed: item.feed_name.clone(),
+                    title: item.title.clone(),
+                    url: item.url.clone(),
+                    published: item.published,
+                    summary: summary(&item.text),
+                },
+                previous_title: previous_title.to_string(),
+                detected_at: now,
+            });
+            out.push(StoredAlert {
+                id,
+                sink: sink.clone(),
+                topic: rule.topic.clone(),
+                item_id: item.id.clone(),
+                story: item.story.clone(),
+                created: now,
+                status: AlertStatus::Pending,
+                attempts: 0,
+                next_attempt: now,
+                last_error: None,
+                delivered_at: None,
+                payload,
             });
         }
     }

@@ -31,8 +31,8 @@ use crate::pipeline::dedup::{self, StoryWindow};
 use crate::pipeline::{Pipeline, Processed};
 use crate::poller::{PollOutcome, PollResult};
 use crate::store::{
-    Batch, FeedState, Inserted, LeadSketch, Lease, SharedStore, Store, StoredAlert, StoredEntity,
-    StoredItem, StoredTopic, UpdateRule,
+    Batch, ChangedItem, FeedState, Inserted, ItemVersion, LeadSketch, Lease, SharedStore, Store,
+    StoredAlert, StoredEntity, StoredItem, StoredTopic, UpdateRule,
 };
 
 use super::Summary;
@@ -123,6 +123,9 @@ struct Analyzed {
     state: FeedState,
     outcome: PollOutcome,
     items: Vec<AnalyzedItem>,
+    /// Items seen before that came back materially changed (docs/stories.md,
+    /// "Changed items").
+    changed: Vec<AnalyzedItem>,
     /// [`RecentWrites::count`] when the analysis began.
     as_of: u64,
     lease: Option<Lease>,
@@ -172,8 +175,40 @@ fn analyze(
     let seen = store
         .seen_among(&ids.iter().map(String::as_str).collect::<Vec<_>>())
         .context("reading the seen index")?;
+    // Seen items on a topic are looked at again: a corrected headline or rewritten
+    // text is a new version of the item, not a new item.
+    let tracked = if seen.is_empty() {
+        Default::default()
+    } else {
+        store
+            .versions_among(&seen.iter().map(String::as_str).collect::<Vec<_>>())
+            .context("reading item versions")?
+    };
+    let mut changed = Vec::new();
     for (entry, id) in items.into_iter().zip(ids) {
-        if seen.contains(&id) || !in_batch.insert(id.clone()) {
+        if !in_batch.insert(id.clone()) {
+            continue;
+        }
+        if seen.contains(&id) {
+            let Some(stored) = tracked.get(&id) else {
+                continue;
+            };
+            let processed = pipeline.process_item(&entry.title, &entry.body);
+            let fingerprint = dedup::simhash(&processed.shingles);
+            let now = ItemVersion {
+                title: identity::title_hash(&processed.article.title),
+                fingerprint,
+            };
+            if stored.changed_to(&now, dedup::DEFAULT_MAX_DISTANCE) {
+                changed.push(AnalyzedItem {
+                    id,
+                    link: entry.link,
+                    published: entry.published,
+                    processed,
+                    fingerprint,
+                    sketch: Vec::new(),
+                });
+            }
             continue;
         }
         let processed = pipeline.process_item(&entry.title, &entry.body);
@@ -194,6 +229,7 @@ fn analyze(
         state,
         outcome,
         items: analyzed,
+        changed,
         as_of,
         lease,
     })
@@ -392,6 +428,7 @@ impl Processor {
             state,
             outcome,
             items,
+            changed,
             as_of,
             lease,
         } = analyzed;
@@ -485,7 +522,8 @@ impl Processor {
             ));
             batch.push(stored);
         }
-        if !batch.is_empty() {
+        let changed = self.changed_items(changed, now)?;
+        if !batch.is_empty() || !changed.is_empty() {
             let sketches: Vec<(&str, &[u32])> = self
                 .pending
                 .iter()
@@ -504,6 +542,7 @@ impl Processor {
                         alerts: &alerts,
                         sketches: &sketches,
                         rules: &self.rules,
+                        changed: &changed,
                     },
                 )
                 .with_context(|| format!("storing items of feed {}", feed.name))?;
@@ -537,6 +576,58 @@ impl Processor {
             alerts: !alerts.is_empty(),
             lease,
         })
+    }
+
+    /// The new versions of changed items, each with the stored one's story and place,
+    /// and the `item.updated` events it proposes for every topic with updates and its
+    /// sinks (the store keeps those whose topic the story alerted on).
+    fn changed_items(
+        &self,
+        changed: Vec<AnalyzedItem>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<ChangedItem>> {
+        let mut out = Vec::new();
+        for analyzed in changed {
+            let Some(previous) = self
+                .store
+                .get_item(&analyzed.id)
+                .context("reading a stored item")?
+            else {
+                continue;
+            };
+            let Processed {
+                article, findings, ..
+            } = analyzed.processed;
+            let item = StoredItem {
+                title: article.title,
+                url: analyzed.link.or(previous.url.clone()),
+                published: analyzed.published.or(previous.published),
+                text: article.body,
+                entities: findings
+                    .entities
+                    .iter()
+                    .map(|e| StoredEntity {
+                        id: e.id.clone(),
+                        mentions: e.mentions,
+                    })
+                    .collect(),
+                topics: findings
+                    .topics
+                    .iter()
+                    .map(|t| StoredTopic {
+                        id: t.id.clone(),
+                        score: t.score,
+                        matched: t.matched.clone(),
+                    })
+                    .collect(),
+                fingerprint: analyzed.fingerprint,
+                ..previous.clone()
+            };
+            tracing::info!(item = %item.id, title = %item.title, previous = %previous.title, "An item changed.");
+            let events = outbox::item_updated(&item, &previous.title, &self.rules, now);
+            out.push(ChangedItem { item, events });
+        }
+        Ok(out)
     }
 
     /// Writes the sketches kept since a failed write, dropping those past the window.

@@ -120,6 +120,11 @@ pub(super) fn encode_batch(key: &str, items: &[&StoredItem]) -> Result<Vec<u8>, 
     encode_with(super::ITEMS, key, &items, &[BATCH], true)
 }
 
+/// Whether an `items` record is a batch (schema 4 on) rather than one item.
+pub(super) fn is_batch(value: &[u8]) -> bool {
+    value.first() == Some(&BATCH)
+}
+
 /// The items of an `items` record: a batch, or one item as schemas 1 to 3 wrote it.
 pub(super) fn decode_items(value: &[u8]) -> Result<Vec<StoredItem>, String> {
     match value.split_first() {

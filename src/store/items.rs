@@ -92,6 +92,7 @@ impl SledStore {
             alerts,
             sketches,
             rules: &[],
+            changed: &[],
         })
     }
 
@@ -104,6 +105,7 @@ impl SledStore {
             alerts,
             sketches,
             rules,
+            changed,
         } = *batch;
         let _writing = self.write_gate();
         let sketches: HashMap<&str, &[u32]> = sketches
@@ -130,7 +132,23 @@ impl SledStore {
                     return Err(StoreError::KeyTaken { key, tries })
                 }
                 Err(err) => return Err(err),
-                Ok((new, leads)) => break self.inserted(new, leads, &sketches),
+                Ok((new, leads)) => {
+                    let inserted = self.inserted(new, leads, &sketches);
+                    // An item on a topic gets its version, so that a change to it is
+                    // seen (`versions_among`); lost to a crash, it is only not seen.
+                    let mut versions = sled::Batch::default();
+                    for item in items.iter().filter(|i| !i.topics.is_empty()) {
+                        versions.insert(item.id.as_bytes(), &ItemVersion::of(item).to_bytes()[..]);
+                    }
+                    self.item_versions
+                        .apply_batch(versions)
+                        .map_err(|cause| StoreError::Db {
+                            op: "writing tree item_versions",
+                            cause,
+                        })?;
+                    self.apply_changes(changed)?;
+                    break inserted;
+                }
             }
         }
     }
@@ -312,6 +330,94 @@ impl SledStore {
             },
         );
         result.map_err(|err| tx_error(err, "storing items"))
+    }
+
+    /// The versions of the items among `ids` kept on a topic.
+    pub fn versions_among(&self, ids: &[&str]) -> Result<HashMap<String, ItemVersion>, StoreError> {
+        let mut out = HashMap::new();
+        for id in ids {
+            let value = self
+                .item_versions
+                .get(id.as_bytes())
+                .map_err(|cause| StoreError::Db {
+                    op: "reading tree item_versions",
+                    cause,
+                })?;
+            if let Some(version) = value.as_deref().and_then(ItemVersion::from_bytes) {
+                out.insert(id.to_string(), version);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores each changed item over its stored version, in its record, with the
+    /// `item.updated` events of the topics its story alerted on: one transaction an
+    /// item, then its new version. An item no longer stored (pruned) is left alone.
+    fn apply_changes(&self, changed: &[ChangedItem]) -> Result<(), StoreError> {
+        for change in changed {
+            let item = &change.item;
+            let events: Vec<(&StoredAlert, Vec<u8>)> = change
+                .events
+                .iter()
+                .map(|e| Ok((e, encode(OUTBOX, &e.id, e)?)))
+                .collect::<Result<_, StoreError>>()?;
+            let trees = (
+                &self.items,
+                &self.seen,
+                &self.stories,
+                &self.outbox,
+                &self.outbox_due,
+            );
+            let result = trees.transaction(|(items, seen, stories, outbox, outbox_due)| {
+                let Some(key) = seen
+                    .get(item.id.as_bytes())?
+                    .and_then(|seen| item_record_key(&seen, item.id.as_bytes()))
+                else {
+                    return Ok(false);
+                };
+                let Some(value) = items.get(&key)? else {
+                    return Ok(false);
+                };
+                let Ok(mut record) = codec::decode_items(&value) else {
+                    return Ok(false);
+                };
+                let Some(at) = record.iter().position(|i| i.id == item.id) else {
+                    return Ok(false);
+                };
+                record[at] = item.clone();
+                let encoded = if codec::is_batch(&value) {
+                    let members: Vec<&StoredItem> = record.iter().collect();
+                    codec::encode_batch(&show_key(&key), &members)
+                } else {
+                    encode(ITEMS, &item.id, &record[at])
+                }
+                .map_err(ConflictableTransactionError::Abort)?;
+                items.insert(key, encoded)?;
+                let alerted = stories
+                    .get(item.story.as_bytes())?
+                    .and_then(|bytes| codec::decode::<StoredStory>(&bytes).ok())
+                    .map(|story| story.alerted)
+                    .unwrap_or_default();
+                for (event, record) in &events {
+                    if alerted.contains(&event.topic) && outbox.get(event.id.as_bytes())?.is_none()
+                    {
+                        outbox.insert(event.id.as_bytes(), record.as_slice())?;
+                        outbox_due.insert(due_key(event), EMPTY)?;
+                    }
+                }
+                Ok(true)
+            });
+            let stored = result.map_err(|err| tx_error(err, "storing a changed item"))?;
+            if stored {
+                self.item_versions
+                    .insert(item.id.as_bytes(), &ItemVersion::of(item).to_bytes()[..])
+                    .map_err(|cause| StoreError::Db {
+                        op: "writing tree item_versions",
+                        cause,
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     /// After [`SledStore::insert_batch`]'s transaction: counts the new items and writes

@@ -32,6 +32,7 @@
 //! | `feeds` | feed URL as configured | [`FeedState`] |
 //! | `outbox` | alert id | [`StoredAlert`], compressed |
 //! | `outbox_due` | sink id ++ `0x00` ++ next attempt ms ++ alert id | empty; pending alerts only |
+//! | `item_versions` | item id | [`ItemVersion`] (16 bytes BE); items on a topic, written after their transaction |
 //! | `story_steps` | story id ++ `0x00` ++ topic id ++ `0x00` ++ sink id | [`StoryStep`]: step, copies, time (16 bytes BE); stories that alerted on a topic with updates on |
 //!
 //! Alerts are written in the same transaction as their item, and whether a story
@@ -164,6 +165,7 @@ const FEEDS: &str = "feeds";
 const OUTBOX: &str = "outbox";
 const OUTBOX_DUE: &str = "outbox_due";
 const STORY_STEPS: &str = "story_steps";
+const ITEM_VERSIONS: &str = "item_versions";
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -294,6 +296,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
                 alerts,
                 sketches,
                 rules: &[],
+                changed: &[],
             },
         )
     }
@@ -304,6 +307,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// across daemons).
     fn write_batch(&self, lease: Option<&Lease>, batch: &Batch<'_>)
         -> Result<Inserted, StoreError>;
+    /// The versions of the items among `ids` that are kept on a topic (see
+    /// [`ItemVersion`]), for telling a changed item from one seen again as it was.
+    fn versions_among(&self, ids: &[&str]) -> Result<HashMap<String, ItemVersion>, StoreError>;
     /// Puts events that no item raised (a feed's health, say) in the outbox, each once:
     /// an id already there is left as it is. Returns how many were new. Build them with
     /// `alert::outbox::event_record`.
@@ -476,6 +482,9 @@ impl Store for SledStore {
     fn put_events(&self, events: &[StoredAlert]) -> Result<usize, StoreError> {
         SledStore::put_events(self, events)
     }
+    fn versions_among(&self, ids: &[&str]) -> Result<HashMap<String, ItemVersion>, StoreError> {
+        SledStore::versions_among(self, ids)
+    }
     fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError> {
         SledStore::items(self, query)
     }
@@ -592,6 +601,7 @@ pub struct SledStore {
     outbox: Tree,
     outbox_due: Tree,
     story_steps: Tree,
+    item_versions: Tree,
     /// Items stored, kept as a counter: sled's `Tree::len` walks the whole tree (and
     /// fills the page cache doing it), far too costly for a status line every 30 s.
     item_count: Arc<AtomicUsize>,
@@ -702,6 +712,7 @@ impl SledStore {
             outbox: tree(OUTBOX)?,
             outbox_due: tree(OUTBOX_DUE)?,
             story_steps: tree(STORY_STEPS)?,
+            item_versions: tree(ITEM_VERSIONS)?,
             item_count: Arc::new(AtomicUsize::new(0)),
             prune_scanned: Arc::new(AtomicU64::new(0)),
             recorded_flushed: Arc::new(AtomicU64::new(0)),

@@ -197,6 +197,66 @@ pub struct Batch<'a> {
     pub alerts: &'a [StoredAlert],
     pub sketches: &'a [(&'a str, &'a [u32])],
     pub rules: &'a [UpdateRule],
+    /// Stored items that came back materially changed: each replaces its stored
+    /// version, with the `item.updated` events it proposes.
+    pub changed: &'a [ChangedItem],
+}
+
+/// An item seen before that came back materially changed (docs/stories.md, "Changed
+/// items"), as the daemon proposes it to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangedItem {
+    /// The new version: the stored one's id, story, lead flag and fetch time, the new
+    /// title, text and findings.
+    pub item: StoredItem,
+    /// `item.updated` events, one per topic with updates and sink: the store keeps
+    /// those whose topic the item's story alerted on.
+    pub events: Vec<StoredAlert>,
+}
+
+/// What tells an item's versions apart: its title (normalised,
+/// `identity::title_hash`) and its text's fingerprint. Kept for items on a topic, the
+/// ones whose story can have alerted ([`Store::versions_among`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemVersion {
+    pub title: u64,
+    pub fingerprint: u64,
+}
+
+impl ItemVersion {
+    pub fn of(item: &StoredItem) -> ItemVersion {
+        ItemVersion {
+            title: crate::identity::title_hash(&item.title),
+            fingerprint: item.fingerprint,
+        }
+    }
+
+    /// Whether `new` is a material change of this version: another title after
+    /// normalisation, or a text whose fingerprint is further than `max_distance` bits
+    /// away (so far that it would not be taken for a copy of the old text).
+    pub fn changed_to(&self, new: &ItemVersion, max_distance: u32) -> bool {
+        self.title != new.title || (self.fingerprint ^ new.fingerprint).count_ones() > max_distance
+    }
+
+    /// A number for the version, part of its `item.updated` id.
+    pub fn tag(&self) -> u64 {
+        self.title ^ self.fingerprint.rotate_left(32)
+    }
+
+    pub(super) fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.title.to_be_bytes());
+        out[8..].copy_from_slice(&self.fingerprint.to_be_bytes());
+        out
+    }
+
+    pub(super) fn from_bytes(value: &[u8]) -> Option<ItemVersion> {
+        let value: [u8; 16] = value.try_into().ok()?;
+        Some(ItemVersion {
+            title: u64::from_be_bytes(value[..8].try_into().ok()?),
+            fingerprint: u64::from_be_bytes(value[8..].try_into().ok()?),
+        })
+    }
 }
 
 /// Where a story stands with one topic and sink that have updates on: its `step`

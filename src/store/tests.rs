@@ -1891,6 +1891,7 @@ fn write(store: &SledStore, items: &[StoredItem], alerts: &[StoredAlert], rules:
             alerts,
             sketches: &[],
             rules,
+            changed: &[],
         })
         .unwrap();
 }

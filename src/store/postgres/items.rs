@@ -11,9 +11,9 @@ use super::{from_ms, ms, Failure, PgStore, Tx};
 use crate::model::payload::Payload;
 use crate::pipeline::dedup;
 use crate::store::{
-    codec, updates, Batch, Inserted, ItemQuery, LeadSketch, Lease, Listing, PruneReport, Related,
-    StoreError, StoredAlert, StoredItem, StoredStory, StoryStep, UpdateRule, ITEMS, OUTBOX,
-    STORIES,
+    codec, updates, Batch, ChangedItem, Inserted, ItemQuery, ItemVersion, LeadSketch, Lease,
+    Listing, PruneReport, Related, StoreError, StoredAlert, StoredItem, StoredStory, StoryStep,
+    UpdateRule, ITEMS, OUTBOX, STORIES,
 };
 
 /// A sketch value shared by more stories than this is a stock phrase, not evidence
@@ -71,6 +71,7 @@ impl PgStore {
             alerts,
             sketches,
             rules,
+            changed,
         } = *batch;
         let sketches: HashMap<&str, &[u32]> = sketches
             .iter()
@@ -81,6 +82,7 @@ impl PgStore {
             if let Some(lease) = lease {
                 self.check_lease(tx, lease)?;
             }
+            self.apply_changes(tx, changed)?;
             self.insert_in(tx, items, alerts, &sketches, rules)
         })?;
         Ok(Inserted {
@@ -542,6 +544,55 @@ impl PgStore {
                 alerted: Vec::new(),
             }),
         )
+    }
+
+    /// The versions of the items among `ids` kept on a topic, from their records.
+    pub(super) fn versions_among(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, ItemVersion>, StoreError> {
+        let rows = self.query(
+            "reading item versions",
+            "SELECT id, record FROM items WHERE id = ANY($1) AND matched",
+            &[&ids],
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let id: &str = row.get(0);
+                codec::decode_or_warn::<StoredItem>(ITEMS, id.as_bytes(), row.get(1))
+                    .map(|item| (item.id.clone(), ItemVersion::of(&item)))
+            })
+            .collect())
+    }
+
+    /// Stores each changed item over its stored version, with the `item.updated`
+    /// events of the topics its story alerted on (the story locked, as a copy locks
+    /// it). An item no longer stored is left alone.
+    fn apply_changes(&self, tx: &mut Tx<'_>, changed: &[ChangedItem]) -> Result<(), Failure> {
+        for change in changed {
+            let item = &change.item;
+            let record = codec::encode(ITEMS, &item.id, item, true)?;
+            let updated = tx.execute(
+                "storing a changed item",
+                "UPDATE items SET record = $2 WHERE id = $1",
+                &[&item.id, &record],
+            )?;
+            if updated == 0 {
+                continue;
+            }
+            let alerted = locked_story(tx, &item.story)?
+                .map(|story| story.alerted)
+                .unwrap_or_default();
+            let events: Vec<StoredAlert> = change
+                .events
+                .iter()
+                .filter(|e| alerted.contains(&e.topic))
+                .cloned()
+                .collect();
+            self.write_alerts(tx, &events)?;
+        }
+        Ok(())
     }
 
     /// The first item of a story, for its title in a follow-up; `None` once pruned.

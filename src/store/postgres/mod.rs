@@ -580,6 +580,12 @@ impl super::Store for PgStore {
     ) -> Result<Inserted, StoreError> {
         PgStore::insert_batch(self, lease, batch)
     }
+    fn versions_among(
+        &self,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, super::ItemVersion>, StoreError> {
+        PgStore::versions_among(self, ids)
+    }
     fn put_events(&self, events: &[StoredAlert]) -> Result<usize, StoreError> {
         self.transaction("storing events", |tx| self.write_alerts(tx, events))
     }
