@@ -539,3 +539,77 @@ fn two_daemons_growing_one_story_send_each_step_once() {
         "10,11"
     );
 }
+
+/// A changed item replaces its stored version and raises `item.updated` only for the
+/// topics its story alerted on, once however many daemons propose the same change.
+#[test]
+fn a_changed_item_is_stored_over_its_version_with_events_of_alerted_topics() {
+    use newswatch::model::payload::Payload;
+    use newswatch::store::{Batch, ChangedItem, ItemVersion, UpdateRule};
+    let db = pg::database();
+    let a = open(&db, "a", Duration::from_secs(60));
+    let b = open(&db, "b", Duration::from_secs(60));
+    let rules = vec![UpdateRule {
+        topic: "talks".into(),
+        topic_name: "Talks".into(),
+        sinks: vec!["hook".into()],
+        grow_by: 3,
+        interval: Duration::ZERO,
+    }];
+    let now = Utc::now();
+    let lead = item("lead", now, &["talks"]);
+    let other = item("other", now, &["talks"]);
+    let proposed = alert(&lead, "talks", "hook", now);
+    a.insert_batch(
+        None,
+        &[lead.clone(), other.clone()],
+        std::slice::from_ref(&proposed),
+        &[],
+    )
+    .unwrap();
+    let versions = b.versions_among(&["lead", "other", "nope"]).unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions["lead"], ItemVersion::of(&lead));
+    let changed: Vec<ChangedItem> = [&lead, &other]
+        .into_iter()
+        .map(|old| {
+            let new = newswatch::store::StoredItem {
+                title: format!("{} (corrected)", old.title),
+                ..old.clone()
+            };
+            let events = newswatch::alert::outbox::item_updated(&new, &old.title, &rules, now);
+            ChangedItem { item: new, events }
+        })
+        .collect();
+    for store in [&a, &b] {
+        store
+            .write_batch(
+                None,
+                &Batch {
+                    changed: &changed,
+                    ..Batch::default()
+                },
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        b.get_item("lead").unwrap().unwrap().title,
+        "Title of lead (corrected)"
+    );
+    assert_eq!(
+        a.versions_among(&["lead"]).unwrap()["lead"],
+        ItemVersion::of(&changed[0].item)
+    );
+    let events: Vec<_> = a
+        .alerts(None, 10)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event() == "item.updated")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let Payload::ItemUpdated(body) = &events[0].payload else {
+        panic!("{events:?}")
+    };
+    assert_eq!(body.previous_title, "Title of lead");
+    assert_eq!(body.item.id, "lead");
+}

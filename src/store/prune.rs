@@ -55,6 +55,16 @@ impl SledStore {
         let budget = max.saturating_sub(taken);
         let (expired, ids) = self.expired_seen(matched_cut, budget, &mut report)?;
         report.seen = self.remove_seen(&expired)?;
+        // An item's version goes with its seen id (after it: a version left by a crash
+        // in between is of an id never seen again, and read by no one).
+        for id in expired.iter().flat_map(|(_, ids)| ids) {
+            self.item_versions
+                .remove(id.as_bytes())
+                .map_err(|cause| StoreError::Db {
+                    op: "pruning tree item_versions",
+                    cause,
+                })?;
+        }
 
         let budget = budget.saturating_sub(ids);
         let expired = self.expired_keys(

@@ -2013,3 +2013,77 @@ fn story_steps_are_pruned_with_their_story() {
     assert_eq!(store.stories.len(), 0);
     assert_eq!(store.story_steps.len(), 0);
 }
+
+/// A changed item replaces its stored version in its record (the listing shows the
+/// new one, once) and raises its `item.updated` events only for topics its story
+/// alerted on; its version is the new one after, and goes when its seen id is pruned.
+#[test]
+fn a_changed_item_is_stored_over_its_version_with_events_of_alerted_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let rules = [update_rule(3, Duration::ZERO)];
+    let lead = item("lead", t(1, 0), &["talks"]);
+    let other = item("other", t(1, 0), &["talks"]);
+    write(
+        &store,
+        &[lead.clone(), other.clone()],
+        &[alert(&lead, "talks", "hook", t(1, 0))],
+        &rules,
+    );
+    let before = store.versions_among(&["lead", "other", "nope"]).unwrap();
+    assert_eq!(before.len(), 2);
+    assert_eq!(before["lead"], ItemVersion::of(&lead));
+    let corrected = |item: &StoredItem| StoredItem {
+        title: format!("{} (corrected)", item.title),
+        ..item.clone()
+    };
+    let (new_lead, new_other) = (corrected(&lead), corrected(&other));
+    assert!(before["lead"].changed_to(&ItemVersion::of(&new_lead), 20));
+    // Case and spacing are not a change.
+    let respaced = StoredItem {
+        title: format!("  {}  ", lead.title.to_uppercase()),
+        ..lead.clone()
+    };
+    assert!(!before["lead"].changed_to(&ItemVersion::of(&respaced), 20));
+    let changed: Vec<ChangedItem> = [(&new_lead, &lead), (&new_other, &other)]
+        .into_iter()
+        .map(|(new, old)| ChangedItem {
+            item: new.clone(),
+            events: crate::alert::outbox::item_updated(new, &old.title, &rules, t(2, 0)),
+        })
+        .collect();
+    store
+        .write_batch(&Batch {
+            changed: &changed,
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.get_item("lead").unwrap(), Some(new_lead.clone()));
+    assert_eq!(store.get_item("other").unwrap(), Some(new_other));
+    let listed = store.items(&query(None, None, 10)).unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let events = events_of(&store, "item.updated");
+    assert_eq!(events.len(), 1, "only the story that alerted: {events:?}");
+    let Payload::ItemUpdated(body) = &events[0].payload else {
+        panic!("{events:?}")
+    };
+    assert_eq!(body.previous_title, "Title of lead");
+    assert_eq!(body.item.title, "Title of lead (corrected)");
+    assert_eq!(
+        store.versions_among(&["lead"]).unwrap()["lead"],
+        ItemVersion::of(&new_lead)
+    );
+    // The same change proposed again is the same event, stored once.
+    store
+        .write_batch(&Batch {
+            changed: &changed,
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(events_of(&store, "item.updated").len(), 1);
+    let mut report = store.prune(t(30, 0), DAY, DAY, 1000).unwrap();
+    while !report.done {
+        report = store.prune(t(30, 0), DAY, DAY, 1000).unwrap();
+    }
+    assert!(store.versions_among(&["lead", "other"]).unwrap().is_empty());
+}
