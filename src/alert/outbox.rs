@@ -156,7 +156,7 @@ pub fn event_record(
     StoredAlert {
         id: payload.id().to_string(),
         sink: sink.to_string(),
-        topic: payload.topic().id.clone(),
+        topic: payload.topic().map(|t| t.id.clone()).unwrap_or_default(),
         item_id: String::new(),
         story: subject.to_string(),
         created: now,

@@ -31,8 +31,10 @@ pub const ITEM_UPDATED: &str = "item.updated";
 
 /// A body in the outbox: one event of one type.
 ///
-/// Stored (postcard) with its variant; sent as the variant's body alone
-/// ([`Payload::to_json`]), whose `event` field names the type.
+/// Stored (postcard) with its variant's index: a new event type is a variant added
+/// **at the end**, never between, or stored events would read as another type. Sent
+/// as the variant's body alone ([`Payload::to_json`]), whose `event` field names the
+/// type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Payload {
     /// `story.new`: a story matched a topic for the first time.
@@ -70,13 +72,20 @@ impl Payload {
         }
     }
 
-    /// The topic the event is about.
-    pub fn topic(&self) -> &TopicRef {
+    /// The topic the event is about; an event of another kind (a feed's health) has
+    /// none.
+    pub fn topic(&self) -> Option<&TopicRef> {
         match self {
-            Payload::Alert(p) => &p.topic,
-            Payload::StoryUpdated(p) => &p.topic,
-            Payload::ItemUpdated(p) => &p.topic,
+            Payload::Alert(p) => Some(&p.topic),
+            Payload::StoryUpdated(p) => Some(&p.topic),
+            Payload::ItemUpdated(p) => Some(&p.topic),
         }
+    }
+
+    /// The topic's name, or "newswatch" for an event without a topic: what chat
+    /// messages lead with.
+    pub fn topic_name(&self) -> &str {
+        self.topic().map_or("newswatch", |t| t.name.as_str())
     }
 
     /// A one-line title for lists and logs: the item's or the story's title.

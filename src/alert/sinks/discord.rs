@@ -102,7 +102,7 @@ pub fn discord_body(payload: &AlertPayload) -> Value {
 /// mentions disabled.
 pub fn discord_followup_body(payload: &Payload) -> Value {
     let f = followup(payload);
-    let topic = discord_escape(&cut_chars(&one_line(&payload.topic().name), 150));
+    let topic = discord_escape(&cut_chars(&one_line(payload.topic_name()), 150));
     let mut lines = Vec::new();
     for (title, url) in &f.sources {
         let title = discord_escape(&cut_chars(&one_line(title), 200));

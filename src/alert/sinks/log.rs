@@ -22,7 +22,7 @@ fn log_followup(client: &SinkClient, payload: &Payload) {
         sink = %client.id,
         event = %payload.event(),
         id = %payload.id(),
-        topic = %payload.topic().name,
+        topic = %payload.topic_name(),
         update = %f.headline,
         url = f.url.unwrap_or(""),
         "Follow-up."

@@ -76,7 +76,7 @@ pub fn ntfy_followup_request(payload: &Payload) -> NtfyRequest {
     let f = followup(payload);
     let mut headers = Vec::new();
     let title = encode_header_words(&cut_chars(
-        &format!("Update: {}", one_line(&payload.topic().name)),
+        &format!("Update: {}", one_line(payload.topic_name())),
         200,
     ));
     headers.push(("Title", title));

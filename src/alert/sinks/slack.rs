@@ -69,7 +69,7 @@ pub fn slack_body(payload: &AlertPayload) -> Value {
 /// joined (five at most, then how many more), and the small print. Escaped as alerts.
 pub fn slack_followup_body(payload: &Payload) -> Value {
     let f = followup(payload);
-    let topic = slack_escape(&cut_chars(&one_line(&payload.topic().name), 150));
+    let topic = slack_escape(&cut_chars(&one_line(payload.topic_name()), 150));
     let headline = slack_escape(&f.headline);
     let linked = match f.url.and_then(slack_link_url) {
         Some(url) => format!("<{url}|{headline}>"),
