@@ -231,6 +231,15 @@ fn a_growing_story_sends_one_update_per_step_and_none_with_updates_off() {
     let ids = receiver.delivered_ids();
     assert_eq!(ids.len(), 4, "{ids:?}");
     assert_eq!(receiver.received().len(), 4);
+    // `alerts` lists them with the alerts, a follow-up after its type.
+    let out = run(newswatch().arg("alerts").arg("--config").arg(&config));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let follow_ups = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("story.updated: City museum reopens its east wing"))
+        .count();
+    assert_eq!(follow_ups, 2, "{}", out.stdout);
 }
 
 /// A corrected headline (same GUID, another title) of a story that alerted is stored as
