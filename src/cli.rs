@@ -786,8 +786,13 @@ fn item_line(item: &Value) -> String {
 fn alert_line(alert: &Value) -> String {
     let text = |key: &str| alert[key].as_str().unwrap_or("");
     let attempts = alert["attempts"].as_u64().unwrap_or(0);
+    // A follow-up says which, so that it is not taken for a second alert.
+    let event = match text("event") {
+        "" | "story.new" => String::new(),
+        other => format!("{other}: "),
+    };
     format!(
-        "{}  {:<9}  {:<10}  {:<16}  {attempts} attempt{}  {}{}",
+        "{}  {:<9}  {:<10}  {:<16}  {attempts} attempt{}  {event}{}{}",
         text("id"),
         text("status"),
         truncate(text("sink"), 10),

@@ -135,6 +135,13 @@ fn scoped_hash(feed_url: &str, guid: &str) -> String {
     format!("{:016x}", xxh3_64(key.as_bytes()))
 }
 
+/// A title's hash after the normalisation item ids use (trimmed, whitespace collapsed,
+/// lower-cased): two titles that differ only in case or spacing hash alike, so such a
+/// change is not a material change of an item (docs/stories.md, "Changed items").
+pub fn title_hash(title: &str) -> u64 {
+    xxh3_64(normalise_title(title).as_bytes())
+}
+
 /// Trimmed, whitespace collapsed to single spaces, lower-cased.
 fn normalise_title(title: &str) -> String {
     title
@@ -150,6 +157,19 @@ pub fn alert_id(story: &str, topic: &str, sink: &str) -> String {
     format!(
         "a_{:016x}",
         xxhash_rust::xxh3::xxh3_64(format!("{story}\n{topic}\n{sink}").as_bytes())
+    )
+}
+
+/// A follow-up event's id: one per event type, story (or other subject), topic, sink
+/// and step, so that every daemon and every retry names the same event alike, and the
+/// next step of a story is another event (docs/webhooks.md). A subject that is not a
+/// story (a feed) goes in `subject` with an empty `topic`.
+pub fn event_id(event: &str, subject: &str, topic: &str, sink: &str, step: u64) -> String {
+    format!(
+        "e_{:016x}",
+        xxhash_rust::xxh3::xxh3_64(
+            format!("{event}\n{subject}\n{topic}\n{sink}\n{step}").as_bytes()
+        )
     )
 }
 

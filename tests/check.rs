@@ -308,6 +308,21 @@ fn values_that_switch_a_guard_off_or_are_not_what_was_meant_are_errors() {
             "entities[0].aliases[1]",
             "must be text",
         ),
+        (
+            "[[topics]]\nid = \"t\"\nquery = \"talks\"\nupdates = true\ngrow_by = 0\n",
+            "topics[0].grow_by",
+            "from 1 to 10000, not 0",
+        ),
+        (
+            "[[topics]]\nid = \"t\"\nquery = \"talks\"\nupdates = true\nupdate_interval = \"soon\"\n",
+            "topics[0].update_interval",
+            "is not a duration",
+        ),
+        (
+            "[[topics]]\nid = \"t\"\nquery = \"talks\"\nupdates = true\nupdate_interval = 5\n",
+            "topics[0].update_interval",
+            "must be text in quotes",
+        ),
     ];
     for (text, key, why) in cases {
         refused(text, key, why);
@@ -433,9 +448,11 @@ fn check_says_whether_the_cluster_database_is_reachable_and_its_schema_version()
     assert_eq!(listed.code, 0, "{}", listed.stderr);
     let migrated = run(newswatch().arg("check").arg("--config").arg(&path));
     assert!(
-        migrated
-            .stdout
-            .contains(&format!("{}: reachable, schema version 1", db.url)),
+        migrated.stdout.contains(&format!(
+            "{}: reachable, schema version {}",
+            db.url,
+            newswatch::store::postgres::schema::VERSION
+        )),
         "{}",
         migrated.stdout
     );

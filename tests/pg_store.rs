@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use newswatch::config::Postgres;
+use newswatch::model::payload::Payload;
 use newswatch::store::postgres::{schema, PgStore};
 use newswatch::store::{
     AlertStatus, Attempt, Claim, FeedHealth, FeedState, ItemQuery, Store, StoreError,
@@ -56,9 +57,12 @@ fn the_schema_is_created_once_and_a_newer_one_is_refused() {
     assert_eq!(
         pg::psql(
             &db.url,
-            "SELECT string_agg(version::text, ',') FROM schema_migrations"
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations"
         ),
-        schema::VERSION.to_string()
+        (1..=schema::VERSION)
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     );
     assert_eq!(
         PgStore::schema_version(&config(&db, "c", Duration::from_secs(60))).unwrap(),
@@ -139,7 +143,9 @@ fn copies_stored_at_once_by_two_daemons_make_one_story_and_one_alert() {
                 // Named as the daemon names them: by story, topic and sink.
                 let mut proposed = alert(&lead, "talks", sink, now);
                 proposed.id = newswatch::identity::alert_id(id, "talks", sink);
-                proposed.payload.id = proposed.id.clone();
+                if let Payload::Alert(body) = &mut proposed.payload {
+                    body.id = proposed.id.clone();
+                }
                 proposed
             });
             store
@@ -159,7 +165,7 @@ fn copies_stored_at_once_by_two_daemons_make_one_story_and_one_alert() {
     // The stored alert's id is the one any daemon would give that story, topic, sink.
     for x in listed.iter() {
         assert_eq!(x.id, newswatch::identity::alert_id(story, "talks", &x.sink));
-        assert_eq!(x.payload.id, x.id);
+        assert_eq!(x.payload.id(), x.id);
     }
     let record = b.get_story(story).unwrap().expect("the story has a record");
     assert_eq!(record.alerted, ["talks"]);
@@ -515,4 +521,162 @@ fn an_alert_taken_over_after_its_claim_ran_out_is_neither_sent_nor_recorded_twic
         !a.renew_claim(&pending.id).unwrap(),
         "delivered: not pending"
     );
+}
+
+/// Two daemons adding copies to one story that alerted, at the same moment, take its
+/// update steps one after the other: with a step per copy, ten copies stored by two
+/// store handles racing make exactly steps 1 to 10, each one event, each counting one
+/// more copy than the last (fails without the story's row lock around the step: two
+/// daemons reading the same step state lose a step).
+#[test]
+fn two_daemons_growing_one_story_send_each_step_once() {
+    use newswatch::model::payload::Payload;
+    use newswatch::store::{Batch, UpdateRule};
+    let db = pg::database();
+    let a = Arc::new(open(&db, "a", Duration::from_secs(60)));
+    let b = Arc::new(open(&db, "b", Duration::from_secs(60)));
+    let rules = vec![UpdateRule {
+        topic: "talks".into(),
+        topic_name: "Talks".into(),
+        sinks: vec!["hook".into()],
+        grow_by: 1,
+        interval: Duration::ZERO,
+    }];
+    let now = Utc::now();
+    let lead = item("lead", now, &["talks"]);
+    let proposed = alert(&lead, "talks", "hook", now);
+    a.write_batch(
+        None,
+        &Batch {
+            items: std::slice::from_ref(&lead),
+            alerts: std::slice::from_ref(&proposed),
+            sketches: &[],
+            rules: &rules,
+            changed: &[],
+        },
+    )
+    .unwrap();
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let handles: Vec<_> = [(a.clone(), "a"), (b.clone(), "b")]
+        .into_iter()
+        .map(|(store, node)| {
+            let (rules, barrier) = (rules.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                for i in 0..5 {
+                    let mut copy = item(&format!("copy-{node}-{i}"), Utc::now(), &[]);
+                    copy.story = "lead".into();
+                    copy.is_story_lead = false;
+                    barrier.wait();
+                    store
+                        .write_batch(
+                            None,
+                            &Batch {
+                                items: &[copy],
+                                alerts: &[],
+                                sketches: &[],
+                                rules: &rules,
+                                changed: &[],
+                            },
+                        )
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let mut steps: Vec<(u32, u32)> = a
+        .alerts(None, 100)
+        .unwrap()
+        .iter()
+        .filter_map(|event| match &event.payload {
+            Payload::StoryUpdated(body) => Some((body.step, body.story.sources)),
+            _ => None,
+        })
+        .collect();
+    steps.sort_unstable();
+    let expected: Vec<(u32, u32)> = (1..=10).map(|step| (step, step + 1)).collect();
+    assert_eq!(steps, expected);
+    assert_eq!(
+        pg::psql(
+            &db.url,
+            "SELECT step || ',' || sources FROM story_steps WHERE story = 'lead'"
+        ),
+        "10,11"
+    );
+}
+
+/// A changed item replaces its stored version and raises `item.updated` only for the
+/// topics its story alerted on, once however many daemons propose the same change.
+#[test]
+fn a_changed_item_is_stored_over_its_version_with_events_of_alerted_topics() {
+    use newswatch::model::payload::Payload;
+    use newswatch::store::{Batch, ChangedItem, ItemVersion, UpdateRule};
+    let db = pg::database();
+    let a = open(&db, "a", Duration::from_secs(60));
+    let b = open(&db, "b", Duration::from_secs(60));
+    let rules = vec![UpdateRule {
+        topic: "talks".into(),
+        topic_name: "Talks".into(),
+        sinks: vec!["hook".into()],
+        grow_by: 3,
+        interval: Duration::ZERO,
+    }];
+    let now = Utc::now();
+    let lead = item("lead", now, &["talks"]);
+    let other = item("other", now, &["talks"]);
+    let proposed = alert(&lead, "talks", "hook", now);
+    a.insert_batch(
+        None,
+        &[lead.clone(), other.clone()],
+        std::slice::from_ref(&proposed),
+        &[],
+    )
+    .unwrap();
+    let versions = b.versions_among(&["lead", "other", "nope"]).unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions["lead"], ItemVersion::of(&lead));
+    let changed: Vec<ChangedItem> = [&lead, &other]
+        .into_iter()
+        .map(|old| {
+            let new = newswatch::store::StoredItem {
+                title: format!("{} (corrected)", old.title),
+                ..old.clone()
+            };
+            let events = newswatch::alert::outbox::item_updated(&new, &old.title, &rules, now);
+            ChangedItem { item: new, events }
+        })
+        .collect();
+    for store in [&a, &b] {
+        store
+            .write_batch(
+                None,
+                &Batch {
+                    changed: &changed,
+                    ..Batch::default()
+                },
+            )
+            .unwrap();
+    }
+    assert_eq!(
+        b.get_item("lead").unwrap().unwrap().title,
+        "Title of lead (corrected)"
+    );
+    assert_eq!(
+        a.versions_among(&["lead"]).unwrap()["lead"],
+        ItemVersion::of(&changed[0].item)
+    );
+    let events: Vec<_> = a
+        .alerts(None, 10)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event() == "item.updated")
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let Payload::ItemUpdated(body) = &events[0].payload else {
+        panic!("{events:?}")
+    };
+    assert_eq!(body.previous_title, "Title of lead");
+    assert_eq!(body.item.id, "lead");
 }

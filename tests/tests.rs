@@ -35,6 +35,8 @@ mod mutation;
 mod layout;
 // The PostgreSQL test server and databases of util/pg.rs, which the cluster tests stand on.
 mod pg_harness;
+// Follow-ups through the real binary: stories that grow, items that change.
+mod updates;
 // The PostgreSQL store as two daemons of a cluster see it: leases, claims, stories.
 mod pg_store;
 // Three daemons on one PostgreSQL database: feed leases, a killed and a paused daemon,

@@ -508,11 +508,21 @@ impl Dispatcher {
                 kept.push(alert);
             }
         }
-        let alerts = kept;
+        // Follow-ups are short and about something already sent: they go on their
+        // own, not in the digest (docs/webhooks.md, "Digests").
+        let (alerts, followups): (Vec<StoredAlert>, Vec<StoredAlert>) = kept
+            .into_iter()
+            .partition(|a| a.payload.as_alert().is_some());
+        for followup in followups {
+            self.attempt(worker, followup, counts).await?;
+        }
         if alerts.is_empty() {
             return Ok(());
         }
-        let payloads: Vec<AlertPayload> = alerts.iter().map(|a| a.payload.clone()).collect();
+        let payloads: Vec<AlertPayload> = alerts
+            .iter()
+            .filter_map(|a| a.payload.as_alert().cloned())
+            .collect();
         let digest = sinks::digest_id(payloads.iter().map(|p| p.id.as_str()));
         let result = worker
             .client
@@ -681,6 +691,7 @@ mod tests {
         let payload = AlertPayload {
             kind: payload::ALERT_TYPE.into(),
             version: payload::ALERT_VERSION,
+            event: "story.new".into(),
             id: id.into(),
             topic: payload::TopicRef {
                 id: "t".into(),
@@ -715,7 +726,7 @@ mod tests {
             next_attempt: created,
             last_error: None,
             delivered_at: None,
-            payload,
+            payload: payload::Payload::Alert(payload),
         }
     }
 

@@ -1,16 +1,20 @@
 //! Outbox records: the alerts a newly stored item raises, built once and written to
-//! the store in the same transaction as the item.
+//! the store in the same transaction as the item, and the record of any other event.
 //!
 //! Alert ids are derived from story, topic and sink, so processing a story again (a
 //! copy, a restart after a crash) yields the same ids, and the store writes each once.
+//! Follow-ups (`story.updated`) are built by the store, which decides them
+//! (`store::updates`); an event about something else than a story (a feed) is made
+//! here by [`event_record`] and stored with `Store::put_events`.
 
 use chrono::{DateTime, Utc};
 
 use crate::model::payload::{
-    AlertPayload, EntityRef, ItemRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
+    AlertPayload, EntityRef, ItemRef, ItemUpdated, Payload, StoryRef, TopicRef, ALERT_TYPE,
+    ALERT_VERSION, EVENT_TYPE, EVENT_VERSION, ITEM_UPDATED, STORY_NEW,
 };
 use crate::model::{EntityMention, Topic, TopicMatch};
-use crate::store::{AlertStatus, StoredAlert, StoredItem};
+use crate::store::{AlertStatus, ItemVersion, StoredAlert, StoredItem, UpdateRule};
 
 /// Characters of cleaned text sent as the item's summary.
 const SUMMARY_CHARS: usize = 400;
@@ -33,6 +37,7 @@ pub fn alerts_for(
             let payload = AlertPayload {
                 kind: ALERT_TYPE.into(),
                 version: ALERT_VERSION,
+                event: STORY_NEW.into(),
                 id: id.clone(),
                 topic: TopicRef {
                     id: topic.id.clone(),
@@ -75,11 +80,93 @@ pub fn alerts_for(
                 next_attempt: now,
                 last_error: None,
                 delivered_at: None,
+                payload: Payload::Alert(payload),
+            });
+        }
+    }
+    out
+}
+
+/// The `item.updated` events a changed item proposes: one per topic with updates
+/// (`rules`) and sink, its id from the item, topic, sink and the new version, so the
+/// same change is one event and the next change another. The store keeps those whose
+/// topic the item's story alerted on.
+pub fn item_updated(
+    item: &StoredItem,
+    previous_title: &str,
+    rules: &[UpdateRule],
+    now: DateTime<Utc>,
+) -> Vec<StoredAlert> {
+    let version = ItemVersion::of(item).tag();
+    let mut out = Vec::new();
+    for rule in rules {
+        for sink in &rule.sinks {
+            let id = crate::identity::event_id(ITEM_UPDATED, &item.id, &rule.topic, sink, version);
+            let payload = Payload::ItemUpdated(ItemUpdated {
+                kind: EVENT_TYPE.into(),
+                version: EVENT_VERSION,
+                event: ITEM_UPDATED.into(),
+                id: id.clone(),
+                topic: TopicRef {
+                    id: rule.topic.clone(),
+                    name: rule.topic_name.clone(),
+                },
+                story_id: item.story.clone(),
+                item: ItemRef {
+                    id: item.id.clone(),
+                    feed: item.feed_name.clone(),
+                    title: item.title.clone(),
+                    url: item.url.clone(),
+                    published: item.published,
+                    summary: summary(&item.text),
+                },
+                previous_title: previous_title.to_string(),
+                detected_at: now,
+            });
+            out.push(StoredAlert {
+                id,
+                sink: sink.clone(),
+                topic: rule.topic.clone(),
+                item_id: item.id.clone(),
+                story: item.story.clone(),
+                created: now,
+                status: AlertStatus::Pending,
+                attempts: 0,
+                next_attempt: now,
+                last_error: None,
+                delivered_at: None,
                 payload,
             });
         }
     }
     out
+}
+
+/// The outbox record of an event for `sink` that no item raised (a feed's health,
+/// say): pending, due at `now`. `subject` says what it is about (a feed URL) and goes
+/// into its listing as its story; the event's id is `payload`'s, which the caller
+/// derives with `identity::event_id` so that the same event is stored once
+/// (`Store::put_events`).
+pub fn event_record(
+    sink: &str,
+    subject: &str,
+    payload: Payload,
+    now: DateTime<Utc>,
+) -> StoredAlert {
+    StoredAlert {
+        id: payload.id().to_string(),
+        sink: sink.to_string(),
+        topic: payload.topic().map(|t| t.id.clone()).unwrap_or_default(),
+        item_id: String::new(),
+        story: subject.to_string(),
+        created: now,
+        status: AlertStatus::Pending,
+        attempts: 0,
+        next_attempt: now,
+        last_error: None,
+        delivered_at: None,
+        payload,
+    }
 }
 
 /// The start of a text, cut on a word boundary.
@@ -126,6 +213,7 @@ mod tests {
             query: query::parse("ceasefire").unwrap(),
             min_score: 0.0,
             sinks: vec!["log".into(), "hook".into()],
+            updates: None,
         };
         let matched = TopicMatch {
             id: "talks".into(),
@@ -152,10 +240,12 @@ mod tests {
         );
         assert_eq!(alerts.len(), 2);
         assert_ne!(alerts[0].id, alerts[1].id);
-        assert_eq!(alerts[0].payload.id, alerts[0].id);
-        assert_eq!(alerts[0].payload.entities[0].kind, "person");
-        assert!(alerts[0].payload.item.summary.ends_with('…'));
-        assert!(alerts[0].payload.item.summary.chars().count() <= SUMMARY_CHARS + 1);
+        assert_eq!(alerts[0].payload.id(), alerts[0].id);
+        assert_eq!(alerts[0].event(), "story.new");
+        let body = alerts[0].payload.as_alert().unwrap();
+        assert_eq!(body.entities[0].kind, "person");
+        assert!(body.item.summary.ends_with('…'));
+        assert!(body.item.summary.chars().count() <= SUMMARY_CHARS + 1);
         // Another copy of the same story gives the same ids.
         let copy = StoredItem {
             id: "u:https://example.net/b".into(),

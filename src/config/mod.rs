@@ -390,7 +390,11 @@ const TEXT_KEYS: &[(&str, &[&str])] = &[
 const TABLE_ARRAYS: &[(&str, &[&str], &[&str])] = &[
     ("feeds", &["url", "name", "interval"], &[]),
     ("entities", &["id", "kind", "name"], &["aliases"]),
-    ("topics", &["id", "name", "query"], &["sinks"]),
+    (
+        "topics",
+        &["id", "name", "query", "update_interval"],
+        &["sinks"],
+    ),
     (
         "sinks",
         &[

@@ -116,6 +116,10 @@ pub struct RawTopic {
     pub min_score: Option<f64>,
     #[serde(default)]
     pub sinks: Vec<String>,
+    /// `story.updated` follow-ups for this topic's stories that grow.
+    pub updates: Option<bool>,
+    pub grow_by: Option<i64>,
+    pub update_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,7 +12,7 @@ use regex::Regex;
 
 use super::raw::{self, RawConfig};
 use super::*;
-use crate::model::{Entity, EntityKind, Topic};
+use crate::model::{Entity, EntityKind, Topic, Updates};
 use crate::pipeline::rules::entity_refs;
 use crate::pipeline::text::pattern_forms;
 use crate::query;
@@ -467,6 +467,40 @@ fn sinks(p: &mut Problems<'_>, raw: &[raw::RawSink]) -> (Vec<Sink>, HashSet<Stri
     (sinks, sink_ids)
 }
 
+/// A topic's `updates`, `grow_by` and `update_interval` (docs/config.md): `None` unless
+/// `updates = true`; the other two are checked either way, so that a typo is caught
+/// before updates are turned on.
+fn topic_updates(p: &mut Problems<'_>, key: &str, t: &raw::RawTopic) -> Option<Updates> {
+    let grow_by = match t.grow_by {
+        None => Updates::GROW_BY,
+        Some(n) => match u32::try_from(n) {
+            Ok(n) if (1..=10_000).contains(&n) => n,
+            _ => {
+                p.add(
+                    format!("{key}.grow_by"),
+                    format!("must be a whole number of copies from 1 to 10000, not {n}"),
+                );
+                Updates::GROW_BY
+            }
+        },
+    };
+    let interval = match &t.update_interval {
+        None => Updates::INTERVAL,
+        // Zero is allowed: then only `grow_by` spaces the updates.
+        Some(text) => match humantime::parse_duration(text.trim()) {
+            Ok(d) => d,
+            Err(err) => {
+                p.add(
+                    format!("{key}.update_interval"),
+                    format!("{text:?} is not a duration like \"30m\", \"1h\" or \"0s\": {err}"),
+                );
+                Updates::INTERVAL
+            }
+        },
+    };
+    (t.updates == Some(true)).then_some(Updates { grow_by, interval })
+}
+
 fn topics(
     p: &mut Problems<'_>,
     raw: &[raw::RawTopic],
@@ -519,6 +553,7 @@ fn topics(
         if !min_score.is_finite() || min_score < 0.0 {
             p.add(format!("{key}.min_score"), "must be a number of at least 0");
         }
+        let updates = topic_updates(p, &key, t);
         if let Some(query) = query {
             topics.push(Topic {
                 id: t.id.clone(),
@@ -527,6 +562,7 @@ fn topics(
                 query,
                 min_score,
                 sinks: t.sinks.clone(),
+                updates,
             });
         }
     }

@@ -32,8 +32,8 @@ use crate::pipeline::dedup::{self, StoryWindow};
 use crate::pipeline::{Pipeline, Processed};
 use crate::poller::{PollOutcome, PollResult};
 use crate::store::{
-    FeedState, Inserted, LeadSketch, Lease, SharedStore, Store, StoredAlert, StoredEntity,
-    StoredItem, StoredTopic,
+    Batch, ChangedItem, FeedState, Inserted, ItemVersion, LeadSketch, Lease, SharedStore, Store,
+    StoredAlert, StoredEntity, StoredItem, StoredTopic, UpdateRule,
 };
 
 use super::Summary;
@@ -44,6 +44,8 @@ use dedup::STORY_WINDOW;
 pub(super) struct Processor {
     pipeline: Arc<Pipeline>,
     topics: Vec<Topic>,
+    /// The `story.updated` rules of the topics with `updates = true`.
+    rules: Vec<UpdateRule>,
     store: SharedStore,
     /// The recent stories; their ids and sketches are in the store (or, until
     /// written, in `pending` and `unwritten`).
@@ -122,6 +124,9 @@ struct Analyzed {
     state: FeedState,
     outcome: PollOutcome,
     items: Vec<AnalyzedItem>,
+    /// Items seen before that came back materially changed (docs/stories.md,
+    /// "Changed items").
+    changed: Vec<AnalyzedItem>,
     /// [`RecentWrites::count`] when the analysis began.
     as_of: u64,
     lease: Option<Lease>,
@@ -173,8 +178,40 @@ fn analyze(
     let seen = store
         .seen_among(&ids.iter().map(String::as_str).collect::<Vec<_>>())
         .context("reading the seen index")?;
+    // Seen items on a topic are looked at again: a corrected headline or rewritten
+    // text is a new version of the item, not a new item.
+    let tracked = if seen.is_empty() {
+        Default::default()
+    } else {
+        store
+            .versions_among(&seen.iter().map(String::as_str).collect::<Vec<_>>())
+            .context("reading item versions")?
+    };
+    let mut changed = Vec::new();
     for (entry, id) in items.into_iter().zip(ids) {
-        if seen.contains(&id) || !in_batch.insert(id.clone()) {
+        if !in_batch.insert(id.clone()) {
+            continue;
+        }
+        if seen.contains(&id) {
+            let Some(stored) = tracked.get(&id) else {
+                continue;
+            };
+            let processed = pipeline.process_item(&entry.title, &entry.body);
+            let fingerprint = dedup::simhash(&processed.shingles);
+            let now = ItemVersion {
+                title: identity::title_hash(&processed.article.title),
+                fingerprint,
+            };
+            if stored.changed_to(&now, dedup::DEFAULT_MAX_DISTANCE) {
+                changed.push(AnalyzedItem {
+                    id,
+                    link: entry.link,
+                    published: entry.published,
+                    processed,
+                    fingerprint,
+                    sketch: Vec::new(),
+                });
+            }
             continue;
         }
         let processed = pipeline.process_item(&entry.title, &entry.body);
@@ -195,10 +232,29 @@ fn analyze(
         state,
         outcome,
         items: analyzed,
+        changed,
         as_of,
         lease,
         health,
     })
+}
+
+/// What the store needs of the topics with `updates = true` to decide their
+/// `story.updated` events (docs/webhooks.md).
+fn update_rules(topics: &[Topic]) -> Vec<UpdateRule> {
+    topics
+        .iter()
+        .filter_map(|topic| {
+            let updates = topic.updates?;
+            Some(UpdateRule {
+                topic: topic.id.clone(),
+                topic_name: topic.name.clone(),
+                sinks: topic.sinks.clone(),
+                grow_by: updates.grow_by,
+                interval: updates.interval,
+            })
+        })
+        .collect()
 }
 
 /// Feeds analysed ahead of the serial stage. Two cores: enough to keep both busy while
@@ -321,6 +377,7 @@ impl Processor {
         Ok(Processor {
             pipeline: Arc::new(config.pipeline()),
             topics: config.topics.clone(),
+            rules: update_rules(&config.topics),
             store,
             stories,
             pending: Vec::new(),
@@ -392,6 +449,7 @@ impl Processor {
             state,
             outcome,
             items,
+            changed,
             as_of,
             lease,
             health,
@@ -486,7 +544,8 @@ impl Processor {
             ));
             batch.push(stored);
         }
-        if !batch.is_empty() {
+        let changed = self.changed_items(changed, now)?;
+        if !batch.is_empty() || !changed.is_empty() {
             let sketches: Vec<(&str, &[u32])> = self
                 .pending
                 .iter()
@@ -498,7 +557,16 @@ impl Processor {
                 sketches,
             } = self
                 .store
-                .insert_batch(lease.as_ref(), &batch, &alerts, &sketches)
+                .write_batch(
+                    lease.as_ref(),
+                    &Batch {
+                        items: &batch,
+                        alerts: &alerts,
+                        sketches: &sketches,
+                        rules: &self.rules,
+                        changed: &changed,
+                    },
+                )
                 .with_context(|| format!("storing items of feed {}", feed.name))?;
             // The items and alerts are stored: a failed sketch write must not undo
             // that, nor may their copies start stories of their own.
@@ -531,6 +599,58 @@ impl Processor {
             lease,
             health,
         })
+    }
+
+    /// The new versions of changed items, each with the stored one's story and place,
+    /// and the `item.updated` events it proposes for every topic with updates and its
+    /// sinks (the store keeps those whose topic the story alerted on).
+    fn changed_items(
+        &self,
+        changed: Vec<AnalyzedItem>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Vec<ChangedItem>> {
+        let mut out = Vec::new();
+        for analyzed in changed {
+            let Some(previous) = self
+                .store
+                .get_item(&analyzed.id)
+                .context("reading a stored item")?
+            else {
+                continue;
+            };
+            let Processed {
+                article, findings, ..
+            } = analyzed.processed;
+            let item = StoredItem {
+                title: article.title,
+                url: analyzed.link.or(previous.url.clone()),
+                published: analyzed.published.or(previous.published),
+                text: article.body,
+                entities: findings
+                    .entities
+                    .iter()
+                    .map(|e| StoredEntity {
+                        id: e.id.clone(),
+                        mentions: e.mentions,
+                    })
+                    .collect(),
+                topics: findings
+                    .topics
+                    .iter()
+                    .map(|t| StoredTopic {
+                        id: t.id.clone(),
+                        score: t.score,
+                        matched: t.matched.clone(),
+                    })
+                    .collect(),
+                fingerprint: analyzed.fingerprint,
+                ..previous.clone()
+            };
+            tracing::info!(item = %item.id, title = %item.title, previous = %previous.title, "An item changed.");
+            let events = outbox::item_updated(&item, &previous.title, &self.rules, now);
+            out.push(ChangedItem { item, events });
+        }
+        Ok(out)
     }
 
     /// Writes the sketches kept since a failed write, dropping those past the window.

@@ -66,6 +66,23 @@ pub struct Topic {
     /// A match scoring below this is not a match.
     pub min_score: f64,
     pub sinks: Vec<String>,
+    /// `story.updated` follow-ups, when `updates = true` (docs/config.md).
+    pub updates: Option<Updates>,
+}
+
+/// When a story that alerted on a topic is news again: once it has `grow_by` more
+/// copies than at its alert or last update, and `interval` has passed since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Updates {
+    pub grow_by: u32,
+    pub interval: std::time::Duration,
+}
+
+impl Updates {
+    /// `grow_by` when not set.
+    pub const GROW_BY: u32 = 3;
+    /// `update_interval` when not set.
+    pub const INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 }
 
 /// What the pipeline found in one article.

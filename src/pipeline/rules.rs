@@ -317,6 +317,7 @@ mod tests {
             query: query::parse(q).unwrap(),
             min_score: 0.0,
             sinks: vec![],
+            updates: None,
         }
     }
 

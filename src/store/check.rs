@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{
-    codec, read_u64, split_time_key, AlertStatus, SledStore, StoreError, StoredAlert, StoredStory,
-    BY_TIME, FEEDS, FLUSHED_FILE, ITEMS, LEAD_SKETCHES, OUTBOX, OUTBOX_DUE, SEEN, STORED_KEY,
-    STORIES, TOPIC_INDEX, WRITTEN_KEY,
+    codec, read_u64, split_time_key, AlertStatus, SledStore, StoreError, StoredStory, BY_TIME,
+    FEEDS, FLUSHED_FILE, ITEMS, LEAD_SKETCHES, OUTBOX, OUTBOX_DUE, SEEN, STORED_KEY, STORIES,
+    TOPIC_INDEX, WRITTEN_KEY,
 };
 
 /// How many examples of one kind of problem a report keeps; the count is always whole.
@@ -184,7 +184,7 @@ impl SledStore {
         for entry in self.outbox.iter() {
             let (key, value) = entry.map_err(db_error("reading tree outbox"))?;
             outbox += 1;
-            match codec::decode::<StoredAlert>(&value) {
+            match codec::decode_alert(&value) {
                 Ok(alert) if alert.status == AlertStatus::Pending => {
                     if !self
                         .outbox_due

@@ -36,6 +36,11 @@ const SKETCHES: u8 = 0xA4;
 /// A feed state with its health fields, as postcard (uncompressed); feed states under
 /// [`PLAIN`] or JSON are of the older layout and read as such ([`decode_feed`]).
 const FEED: u8 = 0xA5;
+/// An outbox record whose body names its event type (`StoredAlert` with a
+/// `model::payload::Payload`): postcard compressed with zstd. Alerts of earlier
+/// builds ([`PACKED`], [`PLAIN`] or JSON) carried a new story's alert alone and are
+/// read as `story.new` ([`decode_alert`]).
+const ALERT: u8 = 0xA6;
 /// What JSON records of earlier schemas start with.
 const JSON: u8 = b'{';
 
@@ -63,8 +68,12 @@ pub(super) fn encode<T: Serialize>(
     record: &T,
     packed: bool,
 ) -> Result<Vec<u8>, StoreError> {
-    let tag = if packed { PACKED } else { PLAIN };
-    encode_with(tree, key, record, &[tag], packed)
+    let tag = match (tree, packed) {
+        (super::OUTBOX, _) => ALERT,
+        (_, true) => PACKED,
+        (_, false) => PLAIN,
+    };
+    encode_with(tree, key, record, &[tag], packed || tag == ALERT)
 }
 
 fn encode_with<T: Serialize>(
@@ -115,6 +124,11 @@ pub(super) fn encode_batch(key: &str, items: &[&StoredItem]) -> Result<Vec<u8>, 
     encode_with(super::ITEMS, key, &items, &[BATCH], true)
 }
 
+/// Whether an `items` record is a batch (schema 4 on) rather than one item.
+pub(super) fn is_batch(value: &[u8]) -> bool {
+    value.first() == Some(&BATCH)
+}
+
 /// The items of an `items` record: a batch, or one item as schemas 1 to 3 wrote it.
 pub(super) fn decode_items(value: &[u8]) -> Result<Vec<StoredItem>, String> {
     match value.split_first() {
@@ -146,6 +160,37 @@ pub(super) fn decode_feed_or_warn(key: &[u8], value: &[u8]) -> Option<FeedState>
         Ok(state) => Some(state),
         Err(err) => {
             tracing::warn!(tree = FEEDS, key = %show_key(key), error = %err, "Skipped a corrupt record.");
+            None
+        }
+    }
+}
+
+/// An outbox record in any form this build reads: one of this layout, or one of an
+/// earlier build (a new story's alert, read as `story.new`).
+pub(super) fn decode_alert(value: &[u8]) -> Result<super::StoredAlert, String> {
+    match value.split_first() {
+        Some((&ALERT, body)) => unpack(body),
+        _ => decode::<super::records::v1::StoredAlert>(value).map(Into::into),
+    }
+}
+
+/// [`decode_alert`] of a record found by key: one that does not decode is an error
+/// naming it.
+pub(super) fn decode_alert_at(key: &[u8], value: &[u8]) -> Result<super::StoredAlert, StoreError> {
+    decode_alert(value).map_err(|reason| StoreError::Corrupt {
+        tree: super::OUTBOX,
+        key: show_key(key),
+        reason,
+    })
+}
+
+/// [`decode_alert`] of a record met in a listing: one that does not decode is skipped
+/// with a warning.
+pub(super) fn decode_alert_or_warn(key: &[u8], value: &[u8]) -> Option<super::StoredAlert> {
+    match decode_alert(value) {
+        Ok(alert) => Some(alert),
+        Err(err) => {
+            tracing::warn!(tree = super::OUTBOX, key = %show_key(key), error = %err, "Skipped a corrupt record.");
             None
         }
     }

@@ -1,7 +1,9 @@
 //! Items: the seen check, the one transaction that stores a feed's new items with
-//! their indexes, stories and alerts, and the listings by time and topic.
+//! their indexes, stories, alerts and story updates, and the listings by time and
+//! topic.
 
 use super::*;
+use crate::model::payload::Payload;
 
 impl SledStore {
     pub fn seen(&self, id: &str) -> Result<bool, StoreError> {
@@ -85,6 +87,26 @@ impl SledStore {
         alerts: &[StoredAlert],
         sketches: &[(&str, &[u32])],
     ) -> Result<Inserted, StoreError> {
+        self.write_batch(&Batch {
+            items,
+            alerts,
+            sketches,
+            rules: &[],
+            changed: &[],
+        })
+    }
+
+    /// [`SledStore::insert_batch`] with the topics' update rules ([`Store::write_batch`]):
+    /// the step states of the stories copies joined are in `story_steps`, written in
+    /// the same transaction as the copies, with the `story.updated` events they raise.
+    pub fn write_batch(&self, batch: &Batch<'_>) -> Result<Inserted, StoreError> {
+        let Batch {
+            items,
+            alerts,
+            sketches,
+            rules,
+            changed,
+        } = *batch;
         let _writing = self.write_gate();
         let sketches: HashMap<&str, &[u32]> = sketches
             .iter()
@@ -102,7 +124,7 @@ impl SledStore {
         let mut tries = 0;
         loop {
             tries += 1;
-            match self.insert_batch_once(items, &encoded_alerts) {
+            match self.insert_batch_once(items, &encoded_alerts, rules) {
                 Err(StoreError::KeyTaken { key, .. }) if tries < TRIES => {
                     tracing::warn!(key, "A new record's key is taken; storing with new keys.");
                 }
@@ -110,7 +132,23 @@ impl SledStore {
                     return Err(StoreError::KeyTaken { key, tries })
                 }
                 Err(err) => return Err(err),
-                Ok((new, leads)) => break self.inserted(new, leads, &sketches),
+                Ok((new, leads)) => {
+                    let inserted = self.inserted(new, leads, &sketches);
+                    // An item on a topic gets its version, so that a change to it is
+                    // seen (`versions_among`); lost to a crash, it is only not seen.
+                    // Single inserts, not a batch: a sled batch writes and syncs its
+                    // log twice (BENCHMARKS.md), and a poll has few items on a topic.
+                    for item in items.iter().filter(|i| !i.topics.is_empty()) {
+                        self.item_versions
+                            .insert(item.id.as_bytes(), &ItemVersion::of(item).to_bytes()[..])
+                            .map_err(|cause| StoreError::Db {
+                                op: "writing tree item_versions",
+                                cause,
+                            })?;
+                    }
+                    self.apply_changes(changed)?;
+                    break inserted;
+                }
             }
         }
     }
@@ -121,6 +159,7 @@ impl SledStore {
         &self,
         items: &'i [StoredItem],
         encoded_alerts: &[(&StoredAlert, Vec<u8>)],
+        rules: &[UpdateRule],
     ) -> Result<(usize, Vec<&'i StoredItem>), StoreError> {
         // One record for the new items of each fetch time (a feed poll has one), topic
         // matched ones apart so that pruning can keep them longer without rewriting.
@@ -142,6 +181,7 @@ impl SledStore {
             &self.outbox,
             &self.outbox_due,
             &self.meta,
+            &self.story_steps,
         );
         let result = trees.transaction(
             |(
@@ -155,6 +195,7 @@ impl SledStore {
                 outbox,
                 outbox_due,
                 meta,
+                story_steps,
             )| {
                 let mut accepted: Vec<&StoredItem> = Vec::new();
                 let mut leads = Vec::new();
@@ -212,6 +253,37 @@ impl SledStore {
                             .map_err(ConflictableTransactionError::Abort)?;
                         stories.insert(story.id.as_bytes(), json)?;
                     }
+                    for rule in rules {
+                        if !story.alerted.contains(&rule.topic) {
+                            continue;
+                        }
+                        for sink in &rule.sinks {
+                            let key = step_key(&story.id, &rule.topic, sink);
+                            let state = story_steps.get(&key)?.and_then(|v| read_step(&v));
+                            // The first item's title names the story; read only for an event.
+                            let due =
+                                updates::next_step(rule, sink, &story, state, None, item.fetched);
+                            let Some((state, event)) = due else {
+                                continue;
+                            };
+                            story_steps.insert(key, write_step(&state).to_vec())?;
+                            let Some(mut event) = event else {
+                                continue;
+                            };
+                            if let Some(lead) = read_item(&trees, &story.first_item)? {
+                                if let Payload::StoryUpdated(body) = &mut event.payload {
+                                    body.story.title = lead.title.clone();
+                                    body.story.url = lead.url.clone();
+                                }
+                            }
+                            if outbox.get(event.id.as_bytes())?.is_none() {
+                                let record = encode(OUTBOX, &event.id, &event)
+                                    .map_err(ConflictableTransactionError::Abort)?;
+                                outbox.insert(event.id.as_bytes(), record)?;
+                                outbox_due.insert(due_key(&event), EMPTY)?;
+                            }
+                        }
+                    }
                 }
                 for ((fetched, matched), key) in &record_keys {
                     let mut members: Vec<&StoredItem> = accepted
@@ -258,6 +330,94 @@ impl SledStore {
             },
         );
         result.map_err(|err| tx_error(err, "storing items"))
+    }
+
+    /// The versions of the items among `ids` kept on a topic.
+    pub fn versions_among(&self, ids: &[&str]) -> Result<HashMap<String, ItemVersion>, StoreError> {
+        let mut out = HashMap::new();
+        for id in ids {
+            let value = self
+                .item_versions
+                .get(id.as_bytes())
+                .map_err(|cause| StoreError::Db {
+                    op: "reading tree item_versions",
+                    cause,
+                })?;
+            if let Some(version) = value.as_deref().and_then(ItemVersion::from_bytes) {
+                out.insert(id.to_string(), version);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores each changed item over its stored version, in its record, with the
+    /// `item.updated` events of the topics its story alerted on: one transaction an
+    /// item, then its new version. An item no longer stored (pruned) is left alone.
+    fn apply_changes(&self, changed: &[ChangedItem]) -> Result<(), StoreError> {
+        for change in changed {
+            let item = &change.item;
+            let events: Vec<(&StoredAlert, Vec<u8>)> = change
+                .events
+                .iter()
+                .map(|e| Ok((e, encode(OUTBOX, &e.id, e)?)))
+                .collect::<Result<_, StoreError>>()?;
+            let trees = (
+                &self.items,
+                &self.seen,
+                &self.stories,
+                &self.outbox,
+                &self.outbox_due,
+            );
+            let result = trees.transaction(|(items, seen, stories, outbox, outbox_due)| {
+                let Some(key) = seen
+                    .get(item.id.as_bytes())?
+                    .and_then(|seen| item_record_key(&seen, item.id.as_bytes()))
+                else {
+                    return Ok(false);
+                };
+                let Some(value) = items.get(&key)? else {
+                    return Ok(false);
+                };
+                let Ok(mut record) = codec::decode_items(&value) else {
+                    return Ok(false);
+                };
+                let Some(at) = record.iter().position(|i| i.id == item.id) else {
+                    return Ok(false);
+                };
+                record[at] = item.clone();
+                let encoded = if codec::is_batch(&value) {
+                    let members: Vec<&StoredItem> = record.iter().collect();
+                    codec::encode_batch(&show_key(&key), &members)
+                } else {
+                    encode(ITEMS, &item.id, &record[at])
+                }
+                .map_err(ConflictableTransactionError::Abort)?;
+                items.insert(key, encoded)?;
+                let alerted = stories
+                    .get(item.story.as_bytes())?
+                    .and_then(|bytes| codec::decode::<StoredStory>(&bytes).ok())
+                    .map(|story| story.alerted)
+                    .unwrap_or_default();
+                for (event, record) in &events {
+                    if alerted.contains(&event.topic) && outbox.get(event.id.as_bytes())?.is_none()
+                    {
+                        outbox.insert(event.id.as_bytes(), record.as_slice())?;
+                        outbox_due.insert(due_key(event), EMPTY)?;
+                    }
+                }
+                Ok(true)
+            });
+            let stored = result.map_err(|err| tx_error(err, "storing a changed item"))?;
+            if stored {
+                self.item_versions
+                    .insert(item.id.as_bytes(), &ItemVersion::of(item).to_bytes()[..])
+                    .map_err(|cause| StoreError::Db {
+                        op: "writing tree item_versions",
+                        cause,
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     /// After [`SledStore::insert_batch`]'s transaction: counts the new items and writes

@@ -192,3 +192,34 @@ pub(super) fn read_by_time(value: &[u8]) -> (bool, usize) {
         _ => (true, 1),
     }
 }
+
+/// A `story_steps` key: story id ++ `0x00` ++ topic id ++ `0x00` ++ sink id.
+pub(super) fn step_key(story: &str, topic: &str, sink: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(story.len() + topic.len() + sink.len() + 2);
+    key.extend_from_slice(story.as_bytes());
+    key.push(0);
+    key.extend_from_slice(topic.as_bytes());
+    key.push(0);
+    key.extend_from_slice(sink.as_bytes());
+    key
+}
+
+/// A `story_steps` value: step and copies (`u32` BE each), time in ms (`i64` BE).
+pub(super) fn write_step(step: &super::StoryStep) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..4].copy_from_slice(&step.step.to_be_bytes());
+    out[4..8].copy_from_slice(&step.sources.to_be_bytes());
+    out[8..].copy_from_slice(&step.at_ms.to_be_bytes());
+    out
+}
+
+/// A `story_steps` value, or `None` when it is not 16 bytes (then the story starts
+/// counting again, as one without a state).
+pub(super) fn read_step(value: &[u8]) -> Option<super::StoryStep> {
+    let value: [u8; 16] = value.try_into().ok()?;
+    Some(super::StoryStep {
+        step: u32::from_be_bytes(value[..4].try_into().ok()?),
+        sources: u32::from_be_bytes(value[4..8].try_into().ok()?),
+        at_ms: i64::from_be_bytes(value[8..].try_into().ok()?),
+    })
+}

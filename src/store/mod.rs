@@ -32,6 +32,8 @@
 //! | `feeds` | feed URL as configured | [`FeedState`] |
 //! | `outbox` | alert id | [`StoredAlert`], compressed |
 //! | `outbox_due` | sink id ++ `0x00` ++ next attempt ms ++ alert id | empty; pending alerts only |
+//! | `item_versions` | item id | [`ItemVersion`] (16 bytes BE); items on a topic, written after their transaction |
+//! | `story_steps` | story id ++ `0x00` ++ topic id ++ `0x00` ++ sink id | [`StoryStep`]: step, copies, time (16 bytes BE); stories that alerted on a topic with updates on |
 //!
 //! Alerts are written in the same transaction as their item, and whether a story
 //! alerts on a topic is decided inside it from the story record (`alerted`), so a
@@ -118,6 +120,7 @@ mod prune;
 mod records;
 mod schema;
 mod stories;
+mod updates;
 
 pub use check::{BackupReport, CheckReport};
 pub use records::*;
@@ -127,7 +130,7 @@ use open::*;
 use stories::*;
 
 /// The layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 /// Written while a schema-1 store's items are being moved (see
 /// [`SledStore::key_items_by_time`]): a build that reads schema 1 must not open a store
 /// half moved, and this build goes on with the move.
@@ -161,6 +164,8 @@ const LEAD_SKETCHES: &str = "lead_sketches";
 const FEEDS: &str = "feeds";
 const OUTBOX: &str = "outbox";
 const OUTBOX_DUE: &str = "outbox_due";
+const STORY_STEPS: &str = "story_steps";
+const ITEM_VERSIONS: &str = "item_versions";
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -283,7 +288,32 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         items: &[StoredItem],
         alerts: &[StoredAlert],
         sketches: &[(&str, &[u32])],
-    ) -> Result<Inserted, StoreError>;
+    ) -> Result<Inserted, StoreError> {
+        self.write_batch(
+            lease,
+            &Batch {
+                items,
+                alerts,
+                sketches,
+                rules: &[],
+                changed: &[],
+            },
+        )
+    }
+    /// [`Store::insert_batch`] with the topics' update rules: in the same transaction,
+    /// each story that a new copy joined and that alerted on a rule's topic gets its
+    /// step state per sink, and a `story.updated` event in the outbox when a step is
+    /// reached ([`UpdateRule`]; a step is sent once per story, topic and sink, also
+    /// across daemons).
+    fn write_batch(&self, lease: Option<&Lease>, batch: &Batch<'_>)
+        -> Result<Inserted, StoreError>;
+    /// The versions of the items among `ids` that are kept on a topic (see
+    /// [`ItemVersion`]), for telling a changed item from one seen again as it was.
+    fn versions_among(&self, ids: &[&str]) -> Result<HashMap<String, ItemVersion>, StoreError>;
+    /// Puts events that no item raised (a feed's health, say) in the outbox, each once:
+    /// an id already there is left as it is. Returns how many were new. Build them with
+    /// `alert::outbox::event_record`.
+    fn put_events(&self, events: &[StoredAlert]) -> Result<usize, StoreError>;
     /// Stored items, newest first; unreadable records are skipped and counted.
     fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError>;
     /// Items stored, without walking them.
@@ -442,14 +472,18 @@ impl Store for SledStore {
     fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
         SledStore::get_item(self, id)
     }
-    fn insert_batch(
+    fn write_batch(
         &self,
         _lease: Option<&Lease>,
-        items: &[StoredItem],
-        alerts: &[StoredAlert],
-        sketches: &[(&str, &[u32])],
+        batch: &Batch<'_>,
     ) -> Result<Inserted, StoreError> {
-        SledStore::insert_batch(self, items, alerts, sketches)
+        SledStore::write_batch(self, batch)
+    }
+    fn put_events(&self, events: &[StoredAlert]) -> Result<usize, StoreError> {
+        SledStore::put_events(self, events)
+    }
+    fn versions_among(&self, ids: &[&str]) -> Result<HashMap<String, ItemVersion>, StoreError> {
+        SledStore::versions_among(self, ids)
     }
     fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError> {
         SledStore::items(self, query)
@@ -566,6 +600,8 @@ pub struct SledStore {
     feeds: Tree,
     outbox: Tree,
     outbox_due: Tree,
+    story_steps: Tree,
+    item_versions: Tree,
     /// Items stored, kept as a counter: sled's `Tree::len` walks the whole tree (and
     /// fills the page cache doing it), far too costly for a status line every 30 s.
     item_count: Arc<AtomicUsize>,
@@ -675,6 +711,8 @@ impl SledStore {
             feeds: tree(FEEDS)?,
             outbox: tree(OUTBOX)?,
             outbox_due: tree(OUTBOX_DUE)?,
+            story_steps: tree(STORY_STEPS)?,
+            item_versions: tree(ITEM_VERSIONS)?,
             item_count: Arc::new(AtomicUsize::new(0)),
             prune_scanned: Arc::new(AtomicU64::new(0)),
             recorded_flushed: Arc::new(AtomicU64::new(0)),

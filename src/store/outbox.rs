@@ -47,7 +47,7 @@ impl SledStore {
             return Ok(Due::Stale);
         };
         // A damaged record is left to `store check` and stays where it is.
-        let Some(alert) = decode_or_warn::<StoredAlert>(OUTBOX, id, &bytes) else {
+        let Some(alert) = codec::decode_alert_or_warn(id, &bytes) else {
             return Ok(Due::Unreadable);
         };
         if alert.status == AlertStatus::Pending && due_key(&alert) == key {
@@ -98,12 +98,11 @@ impl SledStore {
     /// Records one delivery attempt of an alert, moving it in the due index.
     pub fn record_attempt(&self, id: &str, attempt: &Attempt) -> Result<StoredAlert, StoreError> {
         let _writing = self.write_gate();
-        let mut alert: StoredAlert =
-            get_json(&self.outbox, OUTBOX, id.as_bytes())?.ok_or_else(|| StoreError::Corrupt {
-                tree: OUTBOX,
-                key: id.to_string(),
-                reason: "no such alert".into(),
-            })?;
+        let mut alert: StoredAlert = self.get_alert(id)?.ok_or_else(|| StoreError::Corrupt {
+            tree: OUTBOX,
+            key: id.to_string(),
+            reason: "no such alert".into(),
+        })?;
         let old_due = due_key(&alert);
         attempt.apply(&mut alert);
         self.put_alert(&alert, Some(old_due))?;
@@ -126,7 +125,7 @@ impl SledStore {
                     break;
                 }
             };
-            match decode_or_warn::<StoredAlert>(OUTBOX, &key, &value) {
+            match codec::decode_alert_or_warn(&key, &value) {
                 Some(alert) if status.is_none_or(|s| s == alert.status) => out.records.push(alert),
                 Some(_) => {}
                 None => out.skipped += 1,
@@ -139,7 +138,36 @@ impl SledStore {
     }
 
     pub fn get_alert(&self, id: &str) -> Result<Option<StoredAlert>, StoreError> {
-        get_json(&self.outbox, OUTBOX, id.as_bytes())
+        let value = self
+            .outbox
+            .get(id.as_bytes())
+            .map_err(|cause| StoreError::Db {
+                op: "reading tree outbox",
+                cause,
+            })?;
+        value
+            .map(|bytes| codec::decode_alert_at(id.as_bytes(), &bytes))
+            .transpose()
+    }
+
+    /// [`Store::put_events`]: each event not in the outbox yet, with its due entry.
+    pub fn put_events(&self, events: &[StoredAlert]) -> Result<usize, StoreError> {
+        let _writing = self.write_gate();
+        let mut new = 0;
+        for event in events {
+            let known = self
+                .outbox
+                .contains_key(event.id.as_bytes())
+                .map_err(|cause| StoreError::Db {
+                    op: "reading tree outbox",
+                    cause,
+                })?;
+            if !known {
+                self.put_alert(event, None)?;
+                new += 1;
+            }
+        }
+        Ok(new)
     }
 
     /// Puts a failed alert back in the queue, due at `now`, with its attempts reset.

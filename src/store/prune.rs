@@ -55,6 +55,16 @@ impl SledStore {
         let budget = max.saturating_sub(taken);
         let (expired, ids) = self.expired_seen(matched_cut, budget, &mut report)?;
         report.seen = self.remove_seen(&expired)?;
+        // An item's version goes with its seen id (after it: a version left by a crash
+        // in between is of an id never seen again, and read by no one).
+        for id in expired.iter().flat_map(|(_, ids)| ids) {
+            self.item_versions
+                .remove(id.as_bytes())
+                .map_err(|cause| StoreError::Db {
+                    op: "pruning tree item_versions",
+                    cause,
+                })?;
+        }
 
         let budget = budget.saturating_sub(ids);
         let expired = self.expired_keys(
@@ -75,6 +85,8 @@ impl SledStore {
                     .map(|s| millis(s.first_seen))
             },
         )?;
+
+        self.remove_story_steps(&expired)?;
 
         let budget = budget - expired.len();
         let expired = self.expired_keys(
@@ -339,6 +351,32 @@ impl SledStore {
     /// Removes time index entries and the records they point at, unless the record
     /// has moved on to a newer time (`time_of` reads a record's time; a record it
     /// cannot read is removed).
+    /// The `story_steps` entries of pruned stories (keyed as `stories_by_time`). Not in
+    /// the stories' transaction: an entry left by a crash between the two is never read
+    /// again (no story gets a pruned story's id back before its seen id expires).
+    fn remove_story_steps(&self, keys: &[sled::IVec]) -> Result<(), StoreError> {
+        for key in keys {
+            let Some((_, id)) = split_time_key(key) else {
+                continue;
+            };
+            let mut prefix = id.to_vec();
+            prefix.push(0);
+            for entry in self.story_steps.scan_prefix(&prefix).keys() {
+                let entry = entry.map_err(|cause| StoreError::Db {
+                    op: "reading tree story_steps",
+                    cause,
+                })?;
+                self.story_steps
+                    .remove(entry)
+                    .map_err(|cause| StoreError::Db {
+                        op: "pruning tree story_steps",
+                        cause,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
     fn remove_timed(
         &self,
         records: &Tree,

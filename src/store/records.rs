@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::payload::AlertPayload;
+use crate::model::payload::{AlertPayload, Payload};
 
 use super::{show_key, StoreError};
 
@@ -75,10 +75,15 @@ impl AlertStatus {
     }
 }
 
-/// An alert in the outbox: what to send, where, and how its delivery went.
+/// An event in the outbox (a new story's alert, or a follow-up; docs/webhooks.md):
+/// what to send, where, and how its delivery went.
+///
+/// `topic`, `item_id` and `story` say what the event is about, for listings; an
+/// event not about a story leaves the ones it has no use for empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredAlert {
-    /// Stable across retries and restarts: derived from story, topic and sink.
+    /// Stable across retries and restarts: derived from story, topic and sink (and,
+    /// for a follow-up, its event type and step; `identity::event_id`).
     pub id: String,
     pub sink: String,
     pub topic: String,
@@ -91,7 +96,177 @@ pub struct StoredAlert {
     pub last_error: Option<String>,
     pub delivered_at: Option<DateTime<Utc>>,
     /// The body, built once so every retry sends the same bytes.
-    pub payload: AlertPayload,
+    pub payload: Payload,
+}
+
+impl StoredAlert {
+    /// The event type of its body, e.g. `story.new`.
+    pub fn event(&self) -> &str {
+        self.payload.event()
+    }
+}
+
+/// The outbox records of schema 5 and earlier, which carried one kind of body, a new
+/// story's alert without its `event` field: read as `story.new` (`codec::decode_alert`).
+pub(super) mod v1 {
+    use super::*;
+    use crate::model::payload::{EntityRef, ItemRef, StoryRef, TopicRef, STORY_NEW};
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct StoredAlert {
+        pub id: String,
+        pub sink: String,
+        pub topic: String,
+        pub item_id: String,
+        pub story: String,
+        pub created: DateTime<Utc>,
+        pub status: AlertStatus,
+        pub attempts: u32,
+        pub next_attempt: DateTime<Utc>,
+        pub last_error: Option<String>,
+        pub delivered_at: Option<DateTime<Utc>>,
+        pub payload: Body,
+    }
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Body {
+        #[serde(rename = "type")]
+        pub kind: String,
+        pub version: u32,
+        pub id: String,
+        pub topic: TopicRef,
+        pub item: ItemRef,
+        pub entities: Vec<EntityRef>,
+        pub matched: Vec<String>,
+        pub score: f64,
+        pub story: StoryRef,
+        pub detected_at: DateTime<Utc>,
+    }
+
+    impl From<StoredAlert> for super::StoredAlert {
+        fn from(old: StoredAlert) -> Self {
+            let b = old.payload;
+            super::StoredAlert {
+                id: old.id,
+                sink: old.sink,
+                topic: old.topic,
+                item_id: old.item_id,
+                story: old.story,
+                created: old.created,
+                status: old.status,
+                attempts: old.attempts,
+                next_attempt: old.next_attempt,
+                last_error: old.last_error,
+                delivered_at: old.delivered_at,
+                payload: Payload::Alert(AlertPayload {
+                    kind: b.kind,
+                    version: b.version,
+                    event: STORY_NEW.into(),
+                    id: b.id,
+                    topic: b.topic,
+                    item: b.item,
+                    entities: b.entities,
+                    matched: b.matched,
+                    score: b.score,
+                    story: b.story,
+                    detected_at: b.detected_at,
+                }),
+            }
+        }
+    }
+}
+
+/// What a topic with `updates = true` asks of its stories that grow: a
+/// `story.updated` event to each of `sinks` once the story has `grow_by` more copies
+/// than at its alert or last update, and `interval` has passed since (docs/config.md).
+/// The store decides it inside the item transaction ([`Store::write_batch`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateRule {
+    pub topic: String,
+    pub topic_name: String,
+    pub sinks: Vec<String>,
+    pub grow_by: u32,
+    pub interval: std::time::Duration,
+}
+
+/// A feed poll's write: new items, the alerts they propose, the sketches of the
+/// stories they lead, and the update rules of the topics (see [`Store::write_batch`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batch<'a> {
+    pub items: &'a [StoredItem],
+    pub alerts: &'a [StoredAlert],
+    pub sketches: &'a [(&'a str, &'a [u32])],
+    pub rules: &'a [UpdateRule],
+    /// Stored items that came back materially changed: each replaces its stored
+    /// version, with the `item.updated` events it proposes.
+    pub changed: &'a [ChangedItem],
+}
+
+/// An item seen before that came back materially changed (docs/stories.md, "Changed
+/// items"), as the daemon proposes it to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangedItem {
+    /// The new version: the stored one's id, story, lead flag and fetch time, the new
+    /// title, text and findings.
+    pub item: StoredItem,
+    /// `item.updated` events, one per topic with updates and sink: the store keeps
+    /// those whose topic the item's story alerted on.
+    pub events: Vec<StoredAlert>,
+}
+
+/// What tells an item's versions apart: its title (normalised,
+/// `identity::title_hash`) and its text's fingerprint. Kept for items on a topic, the
+/// ones whose story can have alerted ([`Store::versions_among`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemVersion {
+    pub title: u64,
+    pub fingerprint: u64,
+}
+
+impl ItemVersion {
+    pub fn of(item: &StoredItem) -> ItemVersion {
+        ItemVersion {
+            title: crate::identity::title_hash(&item.title),
+            fingerprint: item.fingerprint,
+        }
+    }
+
+    /// Whether `new` is a material change of this version: another title after
+    /// normalisation, or a text whose fingerprint is further than `max_distance` bits
+    /// away (so far that it would not be taken for a copy of the old text).
+    pub fn changed_to(&self, new: &ItemVersion, max_distance: u32) -> bool {
+        self.title != new.title || (self.fingerprint ^ new.fingerprint).count_ones() > max_distance
+    }
+
+    /// A number for the version, part of its `item.updated` id.
+    pub fn tag(&self) -> u64 {
+        self.title ^ self.fingerprint.rotate_left(32)
+    }
+
+    pub(super) fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.title.to_be_bytes());
+        out[8..].copy_from_slice(&self.fingerprint.to_be_bytes());
+        out
+    }
+
+    pub(super) fn from_bytes(value: &[u8]) -> Option<ItemVersion> {
+        let value: [u8; 16] = value.try_into().ok()?;
+        Some(ItemVersion {
+            title: u64::from_be_bytes(value[..8].try_into().ok()?),
+            fingerprint: u64::from_be_bytes(value[8..].try_into().ok()?),
+        })
+    }
+}
+
+/// Where a story stands with one topic and sink that have updates on: its `step`
+/// (0 until its first update), the copies it had then (`sources`, its first item
+/// included) and when (`at`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoryStep {
+    pub step: u32,
+    pub sources: u32,
+    pub at_ms: i64,
 }
 
 /// The result of one delivery attempt.

@@ -31,14 +31,17 @@ impl SledStore {
                     })?;
                 if found == SCHEMA_VERSION {
                     Ok(())
-                } else if (2..=4).contains(&found) {
+                } else if (2..=5).contains(&found) {
                     // Schema 3 differs in how records are encoded, and reads the JSON
                     // records of schema 2 as they are (see `codec`); schema 4 writes
                     // the items of a feed poll as one record, and reads the records
                     // of one item that 2 and 3 wrote as they are; schema 5 writes the
                     // sketches of a poll's new stories as one `lead_sketches` record
-                    // and reads the sketches of one key each that 4 wrote: nothing to
-                    // move. The new number keeps an older build, which cannot read
+                    // and reads the sketches of one key each that 4 wrote; schema 6
+                    // writes outbox records that name their event type (`0xA6`) and
+                    // reads the alerts before them as `story.new`, and keeps story
+                    // update steps in a tree of their own: nothing to move. The new
+                    // number keeps an older build, which cannot read
                     // these records (and would miss the new stories' sketches, so
                     // their copies would alert again), out of the store.
                     self.meta
@@ -50,7 +53,7 @@ impl SledStore {
                         })?;
                     tracing::info!(
                         from = found,
-                        "Moved the store to schema 5 (a record per feed poll, items and sketches)."
+                        "Moved the store to schema 6 (a record per feed poll, items and sketches; outbox events of several types)."
                     );
                     Ok(())
                 } else if found == 1 || found == SCHEMA_MOVING_1_TO_2 {

@@ -19,6 +19,7 @@ fn open_when_free(path: &Path) -> Result<SledStore, StoreError> {
     }
     SledStore::open(path)
 }
+use crate::model::payload::Payload;
 use chrono::TimeZone;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -1054,9 +1055,10 @@ fn alert(item: &StoredItem, topic: &str, sink: &str, now: DateTime<Utc>) -> Stor
         next_attempt: now,
         last_error: None,
         delivered_at: None,
-        payload: AlertPayload {
+        payload: Payload::Alert(AlertPayload {
             kind: ALERT_TYPE.into(),
             version: ALERT_VERSION,
+            event: "story.new".into(),
             id,
             topic: TopicRef {
                 id: topic.into(),
@@ -1078,7 +1080,7 @@ fn alert(item: &StoredItem, topic: &str, sink: &str, now: DateTime<Utc>) -> Stor
                 related: vec![],
             },
             detected_at: now,
-        },
+        }),
     }
 }
 
@@ -1269,7 +1271,19 @@ fn a_schema_2_store_of_json_records_reads_as_before_and_new_records_are_compact(
         assert_eq!(rewrite_as_json::<StoredItem>(&store.items), 2);
         assert_eq!(rewrite_as_json::<StoredStory>(&store.stories), 1);
         assert_eq!(rewrite_as_json::<FeedState>(&store.feeds), 1);
-        assert_eq!(rewrite_as_json::<StoredAlert>(&store.outbox), 1);
+        // Schema 2's alerts carried the body of a new story's alert alone, without
+        // `event`: written so here, they read as `story.new`.
+        for (key, value) in store.outbox.iter().map(Result::unwrap) {
+            let alert = codec::decode_alert(&value).unwrap();
+            let mut json = serde_json::to_value(&alert).unwrap();
+            let mut body = json["payload"]["Alert"].take();
+            body.as_object_mut().unwrap().remove("event");
+            json["payload"] = body;
+            store
+                .outbox
+                .insert(key, serde_json::to_vec(&json).unwrap())
+                .unwrap();
+        }
         store
             .meta
             .insert(SCHEMA_KEY, &2u32.to_be_bytes()[..])
@@ -1852,5 +1866,329 @@ fn an_alert_update_stopped_between_its_writes_is_due_once_or_not_at_all() {
             assert_eq!(store.pending_alerts(), usize::from(pending), "{case}");
             assert!(store.check().unwrap().is_clean(), "{case}");
         }
+    }
+}
+
+/// An alert written by a build before event types (postcard of the old layout, as
+/// schemas 3 to 5 wrote it) reads as a `story.new` alert, is listed, due and sent as
+/// before; written again (an attempt), it takes the new layout.
+#[test]
+fn an_alert_of_an_earlier_build_reads_as_a_new_story_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let now = t(10, 12);
+    let lead = item("lead", now, &["talks"]);
+    let pending = alert(&lead, "talks", "hook", now);
+    let Payload::Alert(body) = pending.payload.clone() else {
+        unreachable!("a new story's alert")
+    };
+    let old = records::v1::StoredAlert {
+        id: pending.id.clone(),
+        sink: pending.sink.clone(),
+        topic: pending.topic.clone(),
+        item_id: pending.item_id.clone(),
+        story: pending.story.clone(),
+        created: pending.created,
+        status: pending.status,
+        attempts: 0,
+        next_attempt: pending.next_attempt,
+        last_error: None,
+        delivered_at: None,
+        payload: records::v1::Body {
+            kind: body.kind,
+            version: body.version,
+            id: body.id,
+            topic: body.topic,
+            item: body.item,
+            entities: body.entities,
+            matched: body.matched,
+            score: body.score,
+            story: body.story,
+            detected_at: body.detected_at,
+        },
+    };
+    // The old form: postcard compressed under the tag of records with text.
+    let record = codec::encode(ITEMS, &pending.id, &old, true).unwrap();
+    store.outbox.insert(pending.id.as_bytes(), record).unwrap();
+    store.outbox_due.insert(due_key(&pending), EMPTY).unwrap();
+    assert_eq!(store.get_alert(&pending.id).unwrap(), Some(pending.clone()));
+    assert_eq!(
+        store.get_alert(&pending.id).unwrap().unwrap().event(),
+        "story.new"
+    );
+    assert_eq!(
+        store.due_alerts("hook", now, 10).unwrap(),
+        std::slice::from_ref(&pending)
+    );
+    assert_eq!(store.alerts(None, 10).unwrap().skipped, 0);
+    let sent = store
+        .record_attempt(&pending.id, &Attempt::Delivered { at: now })
+        .unwrap();
+    assert_eq!(sent.status, AlertStatus::Delivered);
+    assert_eq!(store.get_alert(&pending.id).unwrap(), Some(sent));
+}
+
+/// The events of `store` of one type, oldest first.
+fn events_of(store: &SledStore, event: &str) -> Vec<StoredAlert> {
+    let mut out: Vec<StoredAlert> = store
+        .alerts(None, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.event() == event)
+        .collect();
+    out.sort_by_key(|a| a.created);
+    out
+}
+
+fn update_rule(grow_by: u32, interval: Duration) -> UpdateRule {
+    UpdateRule {
+        topic: "talks".into(),
+        topic_name: "Talks".into(),
+        sinks: vec!["hook".into()],
+        grow_by,
+        interval,
+    }
+}
+
+/// Writes `items` as a feed poll does, with the update rules.
+fn write(store: &SledStore, items: &[StoredItem], alerts: &[StoredAlert], rules: &[UpdateRule]) {
+    store
+        .write_batch(&Batch {
+            items,
+            alerts,
+            sketches: &[],
+            rules,
+            changed: &[],
+        })
+        .unwrap();
+}
+
+/// A story that alerted and grows raises one `story.updated` per `grow_by` copies (and
+/// none before the interval is over), with the copies that joined since; the same
+/// copy stored again raises nothing, and a story that did not alert on the topic has
+/// no steps.
+#[test]
+fn a_story_that_grows_raises_one_update_per_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let rules = [update_rule(2, Duration::from_secs(3600))];
+    let lead = item("lead", t(1, 0), &["talks"]);
+    write(
+        &store,
+        std::slice::from_ref(&lead),
+        &[alert(&lead, "talks", "hook", t(1, 0))],
+        &rules,
+    );
+    let copies: Vec<StoredItem> = (1..=5)
+        .map(|i| copy_of(&lead, &format!("copy{i}"), t(1, i)))
+        .collect();
+    write(&store, &copies[..1], &[], &rules);
+    assert!(
+        events_of(&store, "story.updated").is_empty(),
+        "one copy is not a step"
+    );
+    write(&store, &copies[1..2], &[], &rules);
+    let updates = events_of(&store, "story.updated");
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let Payload::StoryUpdated(body) = &updates[0].payload else {
+        panic!("{updates:?}")
+    };
+    assert_eq!((body.step, body.story.sources), (1, 3));
+    assert_eq!(body.story.title, "Title of lead");
+    assert_eq!(body.story.url.as_deref(), Some("https://example.org/lead"));
+    let added: Vec<&str> = body.added.iter().map(|s| s.title.as_str()).collect();
+    assert_eq!(added, ["Title of copy1", "Title of copy2"]);
+    assert_eq!(
+        updates[0].id,
+        crate::identity::event_id("story.updated", "lead", "talks", "hook", 1)
+    );
+    assert_eq!(store.due_alerts("hook", t(2, 0), 10).unwrap().len(), 2);
+    // Stored again: seen, nothing new.
+    write(&store, &copies[..2], &[], &rules);
+    assert_eq!(events_of(&store, "story.updated").len(), 1);
+    // Two more copies within the hour of the last step: the step waits for a copy
+    // after the interval, and names all three.
+    let soon: Vec<StoredItem> = [30, 40]
+        .map(|m| {
+            copy_of(
+                &lead,
+                &format!("soon{m}"),
+                t(1, 2) + chrono::Duration::minutes(m),
+            )
+        })
+        .into();
+    write(&store, &soon, &[], &rules);
+    assert_eq!(
+        events_of(&store, "story.updated").len(),
+        1,
+        "within the interval"
+    );
+    write(&store, &copies[2..3], &[], &rules);
+    let updates = events_of(&store, "story.updated");
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    let Payload::StoryUpdated(second) = &updates[1].payload else {
+        panic!("{updates:?}")
+    };
+    assert_eq!((second.step, second.story.sources), (2, 6));
+    assert_eq!(second.added.len(), 3);
+    assert_ne!(updates[1].id, updates[0].id);
+
+    // Without rules (updates off), a story that grows raises nothing.
+    let other = item("other", t(2, 0), &["talks"]);
+    write(
+        &store,
+        std::slice::from_ref(&other),
+        &[alert(&other, "talks", "hook", t(2, 0))],
+        &[],
+    );
+    let others: Vec<StoredItem> = (1..=4)
+        .map(|i| copy_of(&other, &format!("other{i}"), t(2, i)))
+        .collect();
+    write(&store, &others, &[], &[]);
+    // A story that never alerted on the topic has no steps, rules or not.
+    let quiet = item("quiet", t(3, 0), &[]);
+    write(&store, std::slice::from_ref(&quiet), &[], &rules);
+    let quiet_copies: Vec<StoredItem> = (1..=4)
+        .map(|i| copy_of(&quiet, &format!("quiet{i}"), t(3, i)))
+        .collect();
+    write(&store, &quiet_copies, &[], &rules);
+    let updates = events_of(&store, "story.updated");
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    assert!(updates.iter().all(|u| u.story == "lead"));
+}
+
+/// A step's state goes with its story when the story is pruned.
+#[test]
+fn story_steps_are_pruned_with_their_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let rules = [update_rule(1, Duration::ZERO)];
+    let lead = item("lead", t(1, 0), &["talks"]);
+    write(
+        &store,
+        std::slice::from_ref(&lead),
+        &[alert(&lead, "talks", "hook", t(1, 0))],
+        &rules,
+    );
+    write(&store, &[copy_of(&lead, "copy", t(1, 1))], &[], &rules);
+    assert_eq!(events_of(&store, "story.updated").len(), 1);
+    assert_eq!(store.story_steps.len(), 1);
+    let mut report = store.prune(t(30, 0), DAY, DAY, 1000).unwrap();
+    while !report.done {
+        report = store.prune(t(30, 0), DAY, DAY, 1000).unwrap();
+    }
+    assert_eq!(store.stories.len(), 0);
+    assert_eq!(store.story_steps.len(), 0);
+}
+
+/// A changed item replaces its stored version in its record (the listing shows the
+/// new one, once) and raises its `item.updated` events only for topics its story
+/// alerted on; its version is the new one after, and goes when its seen id is pruned.
+#[test]
+fn a_changed_item_is_stored_over_its_version_with_events_of_alerted_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = reopen(dir.path());
+    let rules = [update_rule(3, Duration::ZERO)];
+    let lead = item("lead", t(1, 0), &["talks"]);
+    let other = item("other", t(1, 0), &["talks"]);
+    write(
+        &store,
+        &[lead.clone(), other.clone()],
+        &[alert(&lead, "talks", "hook", t(1, 0))],
+        &rules,
+    );
+    let before = store.versions_among(&["lead", "other", "nope"]).unwrap();
+    assert_eq!(before.len(), 2);
+    assert_eq!(before["lead"], ItemVersion::of(&lead));
+    let corrected = |item: &StoredItem| StoredItem {
+        title: format!("{} (corrected)", item.title),
+        ..item.clone()
+    };
+    let (new_lead, new_other) = (corrected(&lead), corrected(&other));
+    assert!(before["lead"].changed_to(&ItemVersion::of(&new_lead), 20));
+    // Case and spacing are not a change.
+    let respaced = StoredItem {
+        title: format!("  {}  ", lead.title.to_uppercase()),
+        ..lead.clone()
+    };
+    assert!(!before["lead"].changed_to(&ItemVersion::of(&respaced), 20));
+    let changed: Vec<ChangedItem> = [(&new_lead, &lead), (&new_other, &other)]
+        .into_iter()
+        .map(|(new, old)| ChangedItem {
+            item: new.clone(),
+            events: vec![item_updated(new, &old.title)],
+        })
+        .collect();
+    store
+        .write_batch(&Batch {
+            changed: &changed,
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(store.get_item("lead").unwrap(), Some(new_lead.clone()));
+    assert_eq!(store.get_item("other").unwrap(), Some(new_other));
+    let listed = store.items(&query(None, None, 10)).unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    let events = events_of(&store, "item.updated");
+    assert_eq!(events.len(), 1, "only the story that alerted: {events:?}");
+    let Payload::ItemUpdated(body) = &events[0].payload else {
+        panic!("{events:?}")
+    };
+    assert_eq!(body.previous_title, "Title of lead");
+    assert_eq!(body.item.title, "Title of lead (corrected)");
+    assert_eq!(
+        store.versions_among(&["lead"]).unwrap()["lead"],
+        ItemVersion::of(&new_lead)
+    );
+    // The same change proposed again is the same event, stored once.
+    store
+        .write_batch(&Batch {
+            changed: &changed,
+            ..Batch::default()
+        })
+        .unwrap();
+    assert_eq!(events_of(&store, "item.updated").len(), 1);
+    let mut report = store.prune(t(30, 0), DAY, DAY, 1000).unwrap();
+    while !report.done {
+        report = store.prune(t(30, 0), DAY, DAY, 1000).unwrap();
+    }
+    assert!(store.versions_among(&["lead", "other"]).unwrap().is_empty());
+}
+
+/// The `item.updated` event a changed item proposes for topic "talks" and sink "hook",
+/// as `alert::outbox::item_updated` builds it (the store does not import `alert`).
+fn item_updated(item: &StoredItem, previous_title: &str) -> StoredAlert {
+    use crate::model::payload::{ItemRef, ItemUpdated, TopicRef};
+    let id = crate::identity::event_id(
+        "item.updated",
+        &item.id,
+        "talks",
+        "hook",
+        ItemVersion::of(item).tag(),
+    );
+    StoredAlert {
+        payload: Payload::ItemUpdated(ItemUpdated {
+            kind: "newswatch.event".into(),
+            version: 1,
+            event: "item.updated".into(),
+            id: id.clone(),
+            topic: TopicRef {
+                id: "talks".into(),
+                name: "Talks".into(),
+            },
+            story_id: item.story.clone(),
+            item: ItemRef {
+                id: item.id.clone(),
+                feed: item.feed_name.clone(),
+                title: item.title.clone(),
+                url: item.url.clone(),
+                published: item.published,
+                summary: item.text.clone(),
+            },
+            previous_title: previous_title.to_string(),
+            detected_at: t(2, 0),
+        }),
+        id,
+        ..alert(item, "talks", "hook", t(2, 0))
     }
 }

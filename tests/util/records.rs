@@ -3,7 +3,7 @@
 //! `StoredAlert` by hand.
 
 use chrono::{DateTime, Utc};
-use newswatch::model::payload::{AlertPayload, ItemRef, StoryRef, TopicRef, ALERT_TYPE};
+use newswatch::model::payload::{AlertPayload, ItemRef, Payload, StoryRef, TopicRef, ALERT_TYPE};
 use newswatch::store::{AlertStatus, StoredAlert, StoredEntity, StoredItem, StoredTopic};
 
 /// Item `id` of feed "Example", fetched at `fetched` and published five minutes
@@ -53,9 +53,10 @@ pub fn alert(item: &StoredItem, topic: &str, sink: &str, created: DateTime<Utc>)
         next_attempt: created,
         last_error: None,
         delivered_at: None,
-        payload: AlertPayload {
+        payload: Payload::Alert(AlertPayload {
             kind: ALERT_TYPE.into(),
             version: 1,
+            event: "story.new".into(),
             id,
             topic: TopicRef {
                 id: topic.into(),
@@ -77,6 +78,6 @@ pub fn alert(item: &StoredItem, topic: &str, sink: &str, created: DateTime<Utc>)
                 related: vec![],
             },
             detected_at: created,
-        },
+        }),
     }
 }

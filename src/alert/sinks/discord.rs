@@ -9,11 +9,11 @@ use serde_json::{json, Value};
 
 use super::text::{
     alerts_count, by_topic, context_line, cut_chars, cut_utf16, digest_context, entity_names,
-    fit_lines, http_url, one_line, topics_line, utf16_len, Line,
+    fit_lines, followup, http_url, one_line, topics_line, utf16_len, Line,
 };
 use super::{Content, SinkClient};
 use crate::alert::retry::DeliveryError;
-use crate::model::payload::AlertPayload;
+use crate::model::payload::{AlertPayload, Payload};
 
 /// A Discord webhook message: a short `content` line and one embed with the title
 /// (linked), summary, topic, entities, feed and score, timestamped with the story's
@@ -96,6 +96,44 @@ pub fn discord_body(payload: &AlertPayload) -> Value {
     })
 }
 
+/// A Discord message for a follow-up (`story.updated`, `item.updated`): a `content`
+/// line with the topic and what changed, and an embed linking the story whose
+/// description lists the copies that joined (five at most); escaped and cut as alerts,
+/// mentions disabled.
+pub fn discord_followup_body(payload: &Payload) -> Value {
+    let f = followup(payload);
+    let topic = discord_escape(&cut_chars(&one_line(payload.topic_name()), 150));
+    let mut lines = Vec::new();
+    for (title, url) in &f.sources {
+        let title = discord_escape(&cut_chars(&one_line(title), 200));
+        lines.push(match url.and_then(http_url) {
+            Some(url) if url.as_str().len() <= 500 => format!("• [{title}]({url})"),
+            _ => format!("• {title}"),
+        });
+    }
+    if f.more > 0 {
+        lines.push(format!("…and {} more", f.more));
+    }
+    let mut embed = json!({
+        "title": cut_utf16(&f.headline, 256),
+        "footer": {"text": cut_utf16(&f.context, 2048)},
+        "timestamp": payload.detected_at().to_rfc3339_opts(SecondsFormat::Secs, true),
+    });
+    if let Some(url) = f.url.and_then(http_url) {
+        if url.as_str().len() <= 2048 {
+            embed["url"] = Value::String(url.into());
+        }
+    }
+    if !lines.is_empty() {
+        embed["description"] = Value::String(cut_utf16(&lines.join("\n"), 4000));
+    }
+    json!({
+        "content": cut_utf16(&format!("**{topic}**: {}", discord_escape(&f.headline)), 2000),
+        "embeds": [embed],
+        "allowed_mentions": {"parse": []},
+    })
+}
+
 /// Backslash before every character Discord's markdown gives a meaning to.
 fn discord_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -173,6 +211,7 @@ pub(super) async fn deliver(
 ) -> Result<(), DeliveryError> {
     let body = match content {
         Content::Alert(payload) => discord_body(payload),
+        Content::Followup(payload) => discord_followup_body(payload),
         Content::Digest { id, alerts } => discord_digest_body(id, alerts),
     };
     client.post_json(http, &body, content.id(), now).await
@@ -260,5 +299,28 @@ mod tests {
             discord_escape("*a* _b_ `c` [d](e) @everyone"),
             "\\*a\\* \\_b\\_ \\`c\\` \\[d\\](e) @everyone"
         );
+    }
+
+    #[test]
+    fn a_story_update_is_a_short_escaped_follow_up_that_pings_nobody() {
+        let body = discord_followup_body(&super::super::testing::story_updated());
+        assert_eq!(
+            body["content"],
+            "**Ukraine ceasefire talks**: Update: 7 more sources on Putin & Zelensky \\<agree\\> to talks @everyone"
+        );
+        assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+        let embed = &body["embeds"][0];
+        assert_eq!(embed["url"], "https://example.org/world/talks");
+        assert_eq!(
+            embed["title"],
+            "Update: 7 more sources on Putin & Zelensky <agree> to talks @everyone"
+        );
+        let description = embed["description"].as_str().unwrap();
+        assert_eq!(
+            description.lines().next(),
+            Some("• [Copy 1 \\*bold\\*](https://wire1.example/talks)")
+        );
+        assert_eq!(description.lines().last(), Some("…and 2 more"));
+        assert_eq!(embed["timestamp"], "2025-03-14T12:00:00Z");
     }
 }

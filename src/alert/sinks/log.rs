@@ -3,15 +3,30 @@
 
 use super::{Content, SinkClient};
 use crate::alert::retry::DeliveryError;
-use crate::model::payload::AlertPayload;
+use crate::model::payload::{AlertPayload, Payload};
 
 /// Logs `content`, a digest as one line per alert; it cannot fail.
 pub(super) fn deliver(client: &SinkClient, content: Content<'_>) -> Result<(), DeliveryError> {
     match content {
         Content::Alert(payload) => log(client, payload),
+        Content::Followup(payload) => log_followup(client, payload),
         Content::Digest { alerts, .. } => alerts.iter().for_each(|p| log(client, p)),
     }
     Ok(())
+}
+
+/// The `log` sink's line for a follow-up.
+fn log_followup(client: &SinkClient, payload: &Payload) {
+    let f = super::text::followup(payload);
+    tracing::info!(
+        sink = %client.id,
+        event = %payload.event(),
+        id = %payload.id(),
+        topic = %payload.topic_name(),
+        update = %f.headline,
+        url = f.url.unwrap_or(""),
+        "Follow-up."
+    );
 }
 
 /// The `log` sink: one line per alert.
@@ -43,6 +58,9 @@ mod tests {
     #[tokio::test]
     async fn log_sink_sends_nothing() {
         let client = SinkClient::new(&sink(SinkKind::Log, None), None).unwrap();
-        client.send(&http(), &payload(), at(0)).await.unwrap();
+        client
+            .send(&http(), &Payload::Alert(payload()), at(0))
+            .await
+            .unwrap();
     }
 }

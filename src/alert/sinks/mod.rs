@@ -23,7 +23,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use super::retry::{self, DeliveryError};
 use crate::config::{Sink, SinkKind};
-use crate::model::payload::AlertPayload;
+use crate::model::payload::{AlertPayload, Payload};
 use text::{cut_chars, one_line};
 use webhook::credential_note;
 
@@ -36,12 +36,12 @@ mod testing;
 mod text;
 mod webhook;
 
-pub use discord::{discord_body, discord_digest_body};
-pub use ntfy::{ntfy_digest_request, ntfy_request, NtfyRequest};
-pub use slack::{slack_body, slack_digest_body};
+pub use discord::{discord_body, discord_digest_body, discord_followup_body};
+pub use ntfy::{ntfy_digest_request, ntfy_followup_request, ntfy_request, NtfyRequest};
+pub use slack::{slack_body, slack_digest_body, slack_followup_body};
 pub use webhook::{
     digest_body, load_secret, parse_secrets, sign, signature_header, webhook_body, DIGEST_TYPE,
-    DIGEST_VERSION, SECRET_PREFIX,
+    DIGEST_VERSION, EVENT_HEADER, SECRET_PREFIX,
 };
 
 /// Bytes of a failed response's body quoted in the error (Slack says `invalid_payload`,
@@ -112,10 +112,12 @@ impl fmt::Debug for SinkClient {
     }
 }
 
-/// What one message carries: one alert, or a digest of several.
+/// What one message carries: one alert, a follow-up (any other event), or a digest
+/// of several alerts.
 #[derive(Debug, Clone, Copy)]
 enum Content<'a> {
     Alert(&'a AlertPayload),
+    Followup(&'a Payload),
     Digest {
         id: &'a str,
         alerts: &'a [AlertPayload],
@@ -127,7 +129,17 @@ impl<'a> Content<'a> {
     fn id(&self) -> &'a str {
         match self {
             Content::Alert(payload) => &payload.id,
+            Content::Followup(payload) => payload.id(),
             Content::Digest { id, .. } => id,
+        }
+    }
+
+    /// The event type, for the `newswatch-event` header: `digest` for a digest.
+    fn event(&self) -> &'a str {
+        match self {
+            Content::Alert(payload) => &payload.event,
+            Content::Followup(payload) => payload.event(),
+            Content::Digest { .. } => "digest",
         }
     }
 }
@@ -179,7 +191,7 @@ impl SinkClient {
         self.kind
     }
 
-    /// One delivery attempt of `payload`, signed as of `now`.
+    /// One delivery attempt of `payload` (of any event type), signed as of `now`.
     ///
     /// Ok means the receiver answered 2xx. `http` should not follow redirects (a POST
     /// redirected with 301/302 arrives as a GET without the alert); a 3xx is then
@@ -187,10 +199,14 @@ impl SinkClient {
     pub async fn send(
         &self,
         http: &reqwest::Client,
-        payload: &AlertPayload,
+        payload: &Payload,
         now: SystemTime,
     ) -> Result<(), DeliveryError> {
-        self.deliver(http, Content::Alert(payload), now).await
+        let content = match payload {
+            Payload::Alert(alert) => Content::Alert(alert),
+            other => Content::Followup(other),
+        };
+        self.deliver(http, content, now).await
     }
 
     /// One delivery attempt of `alerts` as one digest message with id `id` (see
@@ -554,7 +570,10 @@ mod tests {
         let client = SinkClient::new(&sink(SinkKind::Webhook, Some(&rx.url())), None)
             .unwrap()
             .timeout(Duration::from_millis(200));
-        let err = client.send(&http(), &payload(), at(0)).await.unwrap_err();
+        let err = client
+            .send(&http(), &Payload::Alert(payload()), at(0))
+            .await
+            .unwrap_err();
         assert!(!err.is_permanent(), "{err}");
         assert!(err.to_string().contains("no answer"), "{err}");
     }

@@ -9,12 +9,12 @@ use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
 use super::text::{
-    alerts_count, by_topic, cut_bytes, cut_chars, digest_context, fit_lines, http_url, one_line,
-    Line,
+    alerts_count, by_topic, cut_bytes, cut_chars, digest_context, fit_lines, followup, http_url,
+    one_line, Line,
 };
 use super::{insert, Content, SinkClient};
 use crate::alert::retry::DeliveryError;
-use crate::model::payload::AlertPayload;
+use crate::model::payload::{AlertPayload, Payload};
 
 /// ntfy tags (entity ids) per message; ntfy shows them as chips, more is clutter.
 const MAX_NTFY_TAGS: usize = 5;
@@ -62,6 +62,38 @@ pub fn ntfy_request(payload: &AlertPayload) -> NtfyRequest {
     if !summary.is_empty() {
         body.push('\n');
         body.push_str(&cut_chars(summary, MAX_NTFY_SUMMARY));
+    }
+    NtfyRequest {
+        headers,
+        body: cut_bytes(&body, MAX_NTFY_BODY_BYTES),
+    }
+}
+
+/// An ntfy message for a follow-up (`story.updated`, `item.updated`): `Title`
+/// "Update: " and the topic name, `Click` the story, and a body of what changed and
+/// the copies that joined with their links, cut below 4 KB.
+pub fn ntfy_followup_request(payload: &Payload) -> NtfyRequest {
+    let f = followup(payload);
+    let mut headers = Vec::new();
+    let title = encode_header_words(&cut_chars(
+        &format!("Update: {}", one_line(payload.topic_name())),
+        200,
+    ));
+    headers.push(("Title", title));
+    if let Some(url) = f.url.and_then(http_url) {
+        headers.push(("Click", ascii_header_value(url.as_str())));
+    }
+    let mut body = f.headline.clone();
+    for (title, url) in &f.sources {
+        body.push_str("\n- ");
+        body.push_str(&cut_chars(&one_line(title), 200));
+        if let Some(url) = url.and_then(http_url) {
+            body.push(' ');
+            body.push_str(url.as_str());
+        }
+    }
+    if f.more > 0 {
+        body.push_str(&format!("\n…and {} more", f.more));
     }
     NtfyRequest {
         headers,
@@ -172,6 +204,7 @@ pub(super) async fn deliver(
     let url = client.url()?;
     let request = match content {
         Content::Alert(payload) => ntfy_request(payload),
+        Content::Followup(payload) => ntfy_followup_request(payload),
         Content::Digest { id, alerts } => ntfy_digest_request(id, alerts),
     };
     let mut headers = HeaderMap::new();
@@ -273,5 +306,31 @@ mod tests {
         assert_eq!(encode_header_words("Plain title"), "Plain title");
         assert_eq!(encode_header_words("é"), "=?UTF-8?B?w6k=?=");
         assert!(encode_header_words("a =?b?= c").starts_with("=?UTF-8?B?"));
+    }
+
+    #[test]
+    fn a_story_update_is_a_short_plain_follow_up() {
+        let request = ntfy_followup_request(&super::super::testing::story_updated());
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("Title"), Some("Update: Ukraine ceasefire talks"));
+        assert_eq!(header("Click"), Some("https://example.org/world/talks"));
+        let lines: Vec<&str> = request.body.lines().collect();
+        assert_eq!(
+            lines[0],
+            "Update: 7 more sources on Putin & Zelensky <agree> to talks @everyone"
+        );
+        assert_eq!(lines[1], "- Copy 1 *bold* https://wire1.example/talks");
+        assert_eq!(lines.len(), 7);
+        let corrected = ntfy_followup_request(&super::super::testing::item_updated());
+        assert_eq!(
+            corrected.body,
+            "Corrected: Putin and Zelensky envoys meet in Istanbul (was: Putin and Zelensky envoys to meet in Ankara)"
+        );
     }
 }

@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 
 use super::text::{
     alerts_count, by_topic, context_line, cut_chars, digest_context, entity_names, fit_lines,
-    http_url, one_line, topics_line, Line,
+    followup, http_url, one_line, topics_line, Line,
 };
 use super::{Content, SinkClient};
 use crate::alert::retry::DeliveryError;
-use crate::model::payload::AlertPayload;
+use crate::model::payload::{AlertPayload, Payload};
 
 /// A Slack incoming-webhook message: `text` for notifications and clients without
 /// blocks, and blocks with the linked title, summary, topic, feed, entities, matched
@@ -61,6 +61,37 @@ pub fn slack_body(payload: &AlertPayload) -> Value {
     json!({
         "text": format!("{topic}: {headline}"),
         "blocks": blocks,
+    })
+}
+
+/// A Slack message for a follow-up (`story.updated`, `item.updated`): `text` with the
+/// topic and what changed, a section with the linked headline and the copies that
+/// joined (five at most, then how many more), and the small print. Escaped as alerts.
+pub fn slack_followup_body(payload: &Payload) -> Value {
+    let f = followup(payload);
+    let topic = slack_escape(&cut_chars(&one_line(payload.topic_name()), 150));
+    let headline = slack_escape(&f.headline);
+    let linked = match f.url.and_then(slack_link_url) {
+        Some(url) => format!("<{url}|{headline}>"),
+        None => headline.clone(),
+    };
+    let mut lines = vec![format!("*{topic}*: {linked}")];
+    for (title, url) in &f.sources {
+        let title = slack_escape(&cut_chars(&one_line(title), 200));
+        lines.push(match url.and_then(slack_link_url) {
+            Some(url) => format!("• <{url}|{title}>"),
+            None => format!("• {title}"),
+        });
+    }
+    if f.more > 0 {
+        lines.push(format!("…and {} more", f.more));
+    }
+    json!({
+        "text": format!("{topic}: {headline}"),
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": cut_chars(&lines.join("\n"), 2900)}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(&f.context)}]},
+        ],
     })
 }
 
@@ -150,6 +181,7 @@ pub(super) async fn deliver(
 ) -> Result<(), DeliveryError> {
     let body = match content {
         Content::Alert(payload) => slack_body(payload),
+        Content::Followup(payload) => slack_followup_body(payload),
         Content::Digest { id, alerts } => slack_digest_body(id, alerts),
     };
     client.post_json(http, &body, content.id(), now).await
@@ -239,5 +271,41 @@ mod tests {
             .as_str()
             .unwrap()
             .starts_with("*<https://example.org/a%7Cb|"));
+    }
+
+    #[test]
+    fn a_story_update_is_a_short_escaped_follow_up() {
+        let body = slack_followup_body(&super::super::testing::story_updated());
+        assert_eq!(
+            body["text"],
+            "Ukraine ceasefire talks: Update: 7 more sources on Putin &amp; Zelensky &lt;agree&gt; to talks @everyone"
+        );
+        let section = body["blocks"][0]["text"]["text"].as_str().unwrap();
+        let lines: Vec<&str> = section.lines().collect();
+        assert_eq!(
+            lines[0],
+            "*Ukraine ceasefire talks*: <https://example.org/world/talks|Update: 7 more sources on Putin &amp; Zelensky &lt;agree&gt; to talks @everyone>"
+        );
+        assert_eq!(lines[1], "• <https://wire1.example/talks|Copy 1 *bold*>");
+        assert_eq!(
+            lines.len(),
+            7,
+            "five sources, then the rest counted: {section}"
+        );
+        assert_eq!(lines[6], "…and 2 more");
+        let context = body["blocks"][1]["elements"][0]["text"].as_str().unwrap();
+        assert_eq!(
+            context,
+            "newswatch story.updated e_00c0ffee00c0ffee · detected 2025-03-14T12:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_corrected_headline_names_the_old_one() {
+        let body = slack_followup_body(&super::super::testing::item_updated());
+        assert_eq!(
+            body["text"],
+            "Ukraine ceasefire talks: Corrected: Putin and Zelensky envoys meet in Istanbul (was: Putin and Zelensky envoys to meet in Ankara)"
+        );
     }
 }

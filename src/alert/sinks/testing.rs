@@ -19,13 +19,15 @@ use super::SinkClient;
 use crate::alert::retry::DeliveryError;
 use crate::config::{Sink, SinkKind};
 use crate::model::payload::{
-    AlertPayload, EntityRef, ItemRef, RelatedRef, StoryRef, TopicRef, ALERT_TYPE, ALERT_VERSION,
+    AlertPayload, EntityRef, ItemRef, Payload, RelatedRef, StoryRef, TopicRef, ALERT_TYPE,
+    ALERT_VERSION,
 };
 
 pub(super) fn payload() -> AlertPayload {
     AlertPayload {
         kind: ALERT_TYPE.into(),
         version: ALERT_VERSION,
+        event: "story.new".into(),
         id: "a_00c0ffee00c0ffee".into(),
         topic: TopicRef {
             id: "ceasefire-talks".into(),
@@ -64,6 +66,56 @@ pub(super) fn payload() -> AlertPayload {
         },
         detected_at: Utc.with_ymd_and_hms(2025, 3, 14, 10, 1, 2).unwrap(),
     }
+}
+
+/// A `story.updated` follow-up: seven copies joined a story whose title needs escaping.
+pub(super) fn story_updated() -> Payload {
+    use crate::model::payload::{SourceRef, StorySummary, StoryUpdated};
+    Payload::StoryUpdated(StoryUpdated {
+        kind: "newswatch.event".into(),
+        version: 1,
+        event: "story.updated".into(),
+        id: "e_00c0ffee00c0ffee".into(),
+        topic: TopicRef {
+            id: "ceasefire-talks".into(),
+            name: "Ukraine ceasefire talks".into(),
+        },
+        story: StorySummary {
+            id: "story-1".into(),
+            title: "Putin & Zelensky <agree> to talks @everyone".into(),
+            url: Some("https://example.org/world/talks".into()),
+            sources: 10,
+        },
+        step: 2,
+        added: (1..=7)
+            .map(|i| crate::model::payload::SourceRef {
+                feed: format!("https://wire{i}.example/rss"),
+                title: format!("Copy {i} *bold*"),
+                url: Some(format!("https://wire{i}.example/talks")),
+            })
+            .collect::<Vec<SourceRef>>(),
+        detected_at: Utc.with_ymd_and_hms(2025, 3, 14, 12, 0, 0).unwrap(),
+    })
+}
+
+/// An `item.updated` follow-up: a corrected headline.
+pub(super) fn item_updated() -> Payload {
+    use crate::model::payload::ItemUpdated;
+    let p = payload();
+    Payload::ItemUpdated(ItemUpdated {
+        kind: "newswatch.event".into(),
+        version: 1,
+        event: "item.updated".into(),
+        id: "e_0000000000abcdef".into(),
+        topic: p.topic,
+        story_id: "story-1".into(),
+        item: ItemRef {
+            title: "Putin and Zelensky envoys meet in Istanbul".into(),
+            ..p.item
+        },
+        previous_title: "Putin and Zelensky envoys to meet in Ankara".into(),
+        detected_at: Utc.with_ymd_and_hms(2025, 3, 14, 12, 0, 0).unwrap(),
+    })
 }
 
 /// A sink as the config loader makes it (so new config fields need no change
@@ -177,7 +229,9 @@ pub(super) async fn send_to(
     secrets: Option<Vec<Vec<u8>>>,
 ) -> Result<(), DeliveryError> {
     let client = SinkClient::new(&sink(kind, Some(url)), secrets).unwrap();
-    client.send(&http(), &payload(), at(1_741_946_462)).await
+    client
+        .send(&http(), &Payload::Alert(payload()), at(1_741_946_462))
+        .await
 }
 
 /// `n` alerts: the first two on "Museums", the rest on the payload's topic.

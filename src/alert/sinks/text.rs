@@ -5,7 +5,7 @@
 use chrono::SecondsFormat;
 use url::Url;
 
-use crate::model::payload::AlertPayload;
+use crate::model::payload::{AlertPayload, Payload};
 
 /// Entity names listed in chat messages; the payload has them all.
 const MAX_ENTITY_NAMES: usize = 8;
@@ -41,6 +41,74 @@ pub(super) fn context_line(payload: &AlertPayload) -> String {
             .to_rfc3339_opts(SecondsFormat::Secs, true)
     ));
     line
+}
+
+/// Sources listed under a follow-up in chat messages; the body has them all.
+pub(super) const MAX_FOLLOWUP_SOURCES: usize = 5;
+
+/// A follow-up event (docs/webhooks.md, "Follow-ups") as the chat sinks show it: one
+/// line saying what changed, the link it is about, the copies that joined, and the
+/// small print. Every chat kind renders this, each in its own markup.
+pub(super) struct Followup<'a> {
+    /// "Update: 3 more sources on <title>", "Corrected: <title> (was: <old title>)".
+    pub(super) headline: String,
+    pub(super) url: Option<&'a str>,
+    /// Title and link of each copy named (story.updated), in order.
+    pub(super) sources: Vec<(&'a str, Option<&'a str>)>,
+    /// Sources named in the body beyond those in `sources`.
+    pub(super) more: usize,
+    pub(super) context: String,
+}
+
+/// What a follow-up says, in plain text (each sink escapes and cuts it).
+pub(super) fn followup(payload: &Payload) -> Followup<'_> {
+    let context = format!(
+        "newswatch {} {} · detected {}",
+        one_line(payload.event()),
+        one_line(payload.id()),
+        payload
+            .detected_at()
+            .to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+    match payload {
+        Payload::StoryUpdated(p) => {
+            let n = p.added.len();
+            let noun = if n == 1 { "source" } else { "sources" };
+            Followup {
+                headline: format!(
+                    "Update: {n} more {noun} on {}",
+                    cut_chars(&one_line(&p.story.title), 250)
+                ),
+                url: p.story.url.as_deref(),
+                sources: p
+                    .added
+                    .iter()
+                    .take(MAX_FOLLOWUP_SOURCES)
+                    .map(|s| (s.title.as_str(), s.url.as_deref()))
+                    .collect(),
+                more: n.saturating_sub(MAX_FOLLOWUP_SOURCES),
+                context,
+            }
+        }
+        Payload::ItemUpdated(p) => Followup {
+            headline: format!(
+                "Corrected: {} (was: {})",
+                cut_chars(&one_line(&p.item.title), 250),
+                cut_chars(&one_line(&p.previous_title), 250)
+            ),
+            url: p.item.url.as_deref(),
+            sources: Vec::new(),
+            more: 0,
+            context,
+        },
+        Payload::Alert(p) => Followup {
+            headline: cut_chars(&one_line(&p.item.title), 250),
+            url: p.item.url.as_deref(),
+            sources: Vec::new(),
+            more: 0,
+            context,
+        },
+    }
 }
 
 /// An http(s) URL with a host, or nothing: chat services reject or mislink the rest.

@@ -210,6 +210,11 @@ pub fn webhook_body(payload: &AlertPayload) -> Vec<u8> {
     }
 }
 
+/// The header naming the event type (`story.new`, `story.updated`, `item.updated`,
+/// or `digest`): outside the signature, which covers the body, where `event` says the
+/// same (docs/webhooks.md).
+pub const EVENT_HEADER: &str = "newswatch-event";
+
 /// `type` of a digest body.
 pub const DIGEST_TYPE: &str = "newswatch.digest";
 /// `version` of the digest body layout.
@@ -249,6 +254,7 @@ pub(super) async fn deliver(
     let id = content.id();
     let body = match content {
         Content::Alert(payload) => serde_json::to_vec(payload),
+        Content::Followup(payload) => payload.to_json(),
         Content::Digest { id, alerts } => digest_body(id, alerts),
     }
     .map_err(|err| DeliveryError::Permanent {
@@ -259,6 +265,7 @@ pub(super) async fn deliver(
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     insert(&mut headers, "webhook-id", id)?;
     insert(&mut headers, "webhook-timestamp", &timestamp.to_string())?;
+    insert(&mut headers, EVENT_HEADER, content.event())?;
     if !client.secrets.is_empty() {
         let signature = signature_header(&client.secrets, id, timestamp, &body);
         insert(&mut headers, "webhook-signature", &signature)?;
@@ -426,6 +433,7 @@ mod tests {
         let body = webhook_body(&p);
         let value: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(value["type"], "newswatch.alert");
+        assert_eq!(value["event"], "story.new");
         assert_eq!(value["version"], 1);
         assert_eq!(value["topic"]["id"], "ceasefire-talks");
         assert_eq!(value["item"]["published"], "2025-03-14T10:00:00Z");
@@ -443,6 +451,7 @@ mod tests {
             [
                 "type",
                 "version",
+                "event",
                 "id",
                 "topic",
                 "item",
@@ -480,6 +489,38 @@ mod tests {
             serde_json::from_slice::<AlertPayload>(&got.body).unwrap(),
             payload()
         );
+    }
+
+    /// A follow-up goes as its own body, signed alike, its type in `event` and in the
+    /// `newswatch-event` header; a new story's alert says `story.new` there.
+    #[tokio::test]
+    async fn a_follow_up_is_signed_and_names_its_event_type() {
+        let rx = ok_receiver().await;
+        let keys = parse_secrets("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let client = SinkClient::new(
+            &sink(SinkKind::Webhook, Some(&rx.url())),
+            Some(keys.clone()),
+        )
+        .unwrap();
+        let update = crate::alert::sinks::testing::story_updated();
+        client
+            .send(&http(), &update, at(1_741_946_462))
+            .await
+            .unwrap();
+        let got = rx.one();
+        assert_eq!(got.headers["webhook-id"], "e_00c0ffee00c0ffee");
+        assert_eq!(got.headers[EVENT_HEADER], "story.updated");
+        assert!(verifies(&keys[0], &got.headers, &got.body));
+        let value: Value = serde_json::from_slice(&got.body).unwrap();
+        assert_eq!(value["type"], "newswatch.event");
+        assert_eq!(value["event"], "story.updated");
+        assert_eq!(value["story"]["sources"], 10);
+        assert_eq!(value["added"].as_array().unwrap().len(), 7);
+        assert_eq!(got.body, update.to_json().unwrap());
+
+        let rx = ok_receiver().await;
+        send_to(SinkKind::Webhook, &rx.url(), None).await.unwrap();
+        assert_eq!(rx.one().headers[EVENT_HEADER], "story.new");
     }
 
     #[tokio::test]

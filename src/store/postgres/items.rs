@@ -8,10 +8,12 @@ use chrono::{DateTime, Utc};
 
 use super::schema::LOCK_NAMESPACE;
 use super::{from_ms, ms, Failure, PgStore, Tx};
+use crate::model::payload::Payload;
 use crate::pipeline::dedup;
 use crate::store::{
-    codec, Inserted, ItemQuery, LeadSketch, Lease, Listing, PruneReport, Related, StoreError,
-    StoredAlert, StoredItem, StoredStory, ITEMS, OUTBOX, STORIES,
+    codec, updates, Batch, ChangedItem, Inserted, ItemQuery, ItemVersion, LeadSketch, Lease,
+    Listing, PruneReport, Related, StoreError, StoredAlert, StoredItem, StoredStory, StoryStep,
+    UpdateRule, ITEMS, OUTBOX, STORIES,
 };
 
 /// A sketch value shared by more stories than this is a stock phrase, not evidence
@@ -62,10 +64,15 @@ impl PgStore {
     pub(super) fn insert_batch(
         &self,
         lease: Option<&Lease>,
-        items: &[StoredItem],
-        alerts: &[StoredAlert],
-        sketches: &[(&str, &[u32])],
+        batch: &Batch<'_>,
     ) -> Result<Inserted, StoreError> {
+        let Batch {
+            items,
+            alerts,
+            sketches,
+            rules,
+            changed,
+        } = *batch;
         let sketches: HashMap<&str, &[u32]> = sketches
             .iter()
             .filter(|(_, sketch)| !sketch.is_empty())
@@ -75,7 +82,8 @@ impl PgStore {
             if let Some(lease) = lease {
                 self.check_lease(tx, lease)?;
             }
-            self.insert_in(tx, items, alerts, &sketches)
+            self.apply_changes(tx, changed)?;
+            self.insert_in(tx, items, alerts, &sketches, rules)
         })?;
         Ok(Inserted {
             new,
@@ -91,6 +99,7 @@ impl PgStore {
         items: &[StoredItem],
         alerts: &[StoredAlert],
         sketches: &HashMap<&str, &[u32]>,
+        rules: &[UpdateRule],
     ) -> Result<(usize, Vec<LeadSketch>), Failure> {
         // Marking the ids seen is what claims the items: another daemon storing the
         // same item at once (one article in two feeds) waits here for this
@@ -129,6 +138,8 @@ impl PgStore {
         let mut stories: HashMap<String, Story> = HashMap::new();
         let mut order: Vec<String> = Vec::new();
         let mut outgoing: Vec<StoredAlert> = Vec::new();
+        let mut steps: HashMap<(String, String, String), Option<StoryStep>> = HashMap::new();
+        let mut changed_steps: HashSet<(String, String, String)> = HashSet::new();
         for item in &accepted {
             if !stories.contains_key(&item.story) {
                 let lead = item.is_story_lead && item.story == item.id;
@@ -167,8 +178,10 @@ impl PgStore {
                     // The lead joined another daemon's story: the alert is that story's.
                     alert.story = story.id.clone();
                     alert.id = crate::identity::alert_id(&story.id, &alert.topic, &alert.sink);
-                    alert.payload.id = alert.id.clone();
-                    alert.payload.story.id = story.id.clone();
+                    if let Payload::Alert(body) = &mut alert.payload {
+                        body.id = alert.id.clone();
+                        body.story.id = story.id.clone();
+                    }
                 }
                 if !alerted.contains(&alert.topic) {
                     alerted.push(alert.topic.clone());
@@ -178,6 +191,36 @@ impl PgStore {
             if !alerted.is_empty() {
                 story.alerted.extend(alerted);
                 *changed = true;
+            }
+            // A stored story is locked (`story_for_update`), so two daemons adding
+            // copies to it at once take their steps one after the other.
+            for rule in rules {
+                if !story.alerted.contains(&rule.topic) {
+                    continue;
+                }
+                for sink in &rule.sinks {
+                    let key = (story.id.clone(), rule.topic.clone(), sink.clone());
+                    let state = match steps.get(&key) {
+                        Some(state) => *state,
+                        None => read_step(tx, &key)?,
+                    };
+                    let Some((state, event)) =
+                        updates::next_step(rule, sink, story, state, None, item.fetched)
+                    else {
+                        continue;
+                    };
+                    steps.insert(key.clone(), Some(state));
+                    changed_steps.insert(key);
+                    if let Some(mut event) = event {
+                        if let Some(lead) = self.lead_of(tx, &story.first_item)? {
+                            if let Payload::StoryUpdated(body) = &mut event.payload {
+                                body.story.title = lead.title;
+                                body.story.url = lead.url;
+                            }
+                        }
+                        outgoing.push(event);
+                    }
+                }
             }
         }
         let in_order = || order.iter().filter_map(|id| stories.get(id));
@@ -193,6 +236,25 @@ impl PgStore {
                         &related,
                         &(story.related.len() as i32),
                         &story.alerted,
+                    ],
+                )?;
+            }
+        }
+        // After the stories: a step's row refers to its story.
+        for key in &changed_steps {
+            if let Some(Some(state)) = steps.get(key) {
+                tx.execute(
+                    "storing a story's update step",
+                    "INSERT INTO story_steps (story, topic, sink, step, sources, at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (story, topic, sink) DO UPDATE \
+                     SET step = excluded.step, sources = excluded.sources, at_ms = excluded.at_ms",
+                    &[
+                        &key.0,
+                        &key.1,
+                        &key.2,
+                        &(state.step as i32),
+                        &(state.sources as i32),
+                        &state.at_ms,
                     ],
                 )?;
             }
@@ -484,9 +546,75 @@ impl PgStore {
         )
     }
 
-    fn write_alerts(&self, tx: &mut Tx<'_>, alerts: &[StoredAlert]) -> Result<(), Failure> {
+    /// The versions of the items among `ids` kept on a topic, from their records.
+    pub(super) fn versions_among(
+        &self,
+        ids: &[&str],
+    ) -> Result<HashMap<String, ItemVersion>, StoreError> {
+        let rows = self.query(
+            "reading item versions",
+            "SELECT id, record FROM items WHERE id = ANY($1) AND matched",
+            &[&ids],
+        )?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let id: &str = row.get(0);
+                codec::decode_or_warn::<StoredItem>(ITEMS, id.as_bytes(), row.get(1))
+                    .map(|item| (item.id.clone(), ItemVersion::of(&item)))
+            })
+            .collect())
+    }
+
+    /// Stores each changed item over its stored version, with the `item.updated`
+    /// events of the topics its story alerted on (the story locked, as a copy locks
+    /// it). An item no longer stored is left alone.
+    fn apply_changes(&self, tx: &mut Tx<'_>, changed: &[ChangedItem]) -> Result<(), Failure> {
+        for change in changed {
+            let item = &change.item;
+            let record = codec::encode(ITEMS, &item.id, item, true)?;
+            let updated = tx.execute(
+                "storing a changed item",
+                "UPDATE items SET record = $2 WHERE id = $1",
+                &[&item.id, &record],
+            )?;
+            if updated == 0 {
+                continue;
+            }
+            let alerted = locked_story(tx, &item.story)?
+                .map(|story| story.alerted)
+                .unwrap_or_default();
+            let events: Vec<StoredAlert> = change
+                .events
+                .iter()
+                .filter(|e| alerted.contains(&e.topic))
+                .cloned()
+                .collect();
+            self.write_alerts(tx, &events)?;
+        }
+        Ok(())
+    }
+
+    /// The first item of a story, for its title in a follow-up; `None` once pruned.
+    fn lead_of(&self, tx: &mut Tx<'_>, id: &str) -> Result<Option<StoredItem>, Failure> {
+        let row = tx.query_opt(
+            "reading a story's first item",
+            "SELECT record FROM items WHERE id = $1",
+            &[&id],
+        )?;
+        Ok(row
+            .and_then(|row| codec::decode_or_warn::<StoredItem>(ITEMS, id.as_bytes(), row.get(0))))
+    }
+
+    /// Writes alerts and other events, each once (an id already stored is left as it
+    /// is, as another daemon wrote it); returns how many were new.
+    pub(super) fn write_alerts(
+        &self,
+        tx: &mut Tx<'_>,
+        alerts: &[StoredAlert],
+    ) -> Result<usize, Failure> {
         if alerts.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
         let mut ids = Vec::new();
         let mut sinks = Vec::new();
@@ -502,7 +630,7 @@ impl PgStore {
             created.push(ms(alert.created));
             records.push(codec::encode(OUTBOX, &alert.id, alert, true)?);
         }
-        tx.execute(
+        let written = tx.execute(
             "storing alerts",
             "INSERT INTO alerts (id, sink, status, next_attempt_ms, created_ms, record) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], \
@@ -510,7 +638,7 @@ impl PgStore {
              ON CONFLICT (id) DO NOTHING",
             &[&ids, &sinks, &statuses, &next, &created, &records],
         )?;
-        Ok(())
+        Ok(usize::try_from(written).unwrap_or(usize::MAX))
     }
 
     pub(super) fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError> {
@@ -746,6 +874,23 @@ impl Story<'_> {
             Story::New(story, _, changed) | Story::Stored(story, changed) => (story, changed),
         }
     }
+}
+
+/// A story's step state for one topic and sink, as stored.
+fn read_step(
+    tx: &mut Tx<'_>,
+    key: &(String, String, String),
+) -> Result<Option<StoryStep>, Failure> {
+    let row = tx.query_opt(
+        "reading a story's update step",
+        "SELECT step, sources, at_ms FROM story_steps WHERE story = $1 AND topic = $2 AND sink = $3",
+        &[&key.0, &key.1, &key.2],
+    )?;
+    Ok(row.map(|row| StoryStep {
+        step: row.get::<_, i32>(0) as u32,
+        sources: row.get::<_, i32>(1) as u32,
+        at_ms: row.get(2),
+    }))
 }
 
 fn locked_story(tx: &mut Tx<'_>, id: &str) -> Result<Option<StoredStory>, Failure> {

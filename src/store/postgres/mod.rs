@@ -573,14 +573,21 @@ impl super::Store for PgStore {
     fn get_item(&self, id: &str) -> Result<Option<StoredItem>, StoreError> {
         PgStore::get_item(self, id)
     }
-    fn insert_batch(
+    fn write_batch(
         &self,
         lease: Option<&Lease>,
-        items: &[StoredItem],
-        alerts: &[StoredAlert],
-        sketches: &[(&str, &[u32])],
+        batch: &super::Batch<'_>,
     ) -> Result<Inserted, StoreError> {
-        PgStore::insert_batch(self, lease, items, alerts, sketches)
+        PgStore::insert_batch(self, lease, batch)
+    }
+    fn versions_among(
+        &self,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, super::ItemVersion>, StoreError> {
+        PgStore::versions_among(self, ids)
+    }
+    fn put_events(&self, events: &[StoredAlert]) -> Result<usize, StoreError> {
+        self.transaction("storing events", |tx| self.write_alerts(tx, events))
     }
     fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError> {
         PgStore::items(self, query)

@@ -34,7 +34,7 @@ impl PgStore {
             .iter()
             .filter_map(|row| {
                 let id: &str = row.get(0);
-                codec::decode_or_warn::<StoredAlert>(OUTBOX, id.as_bytes(), row.get(1))
+                codec::decode_alert_or_warn(id.as_bytes(), row.get(1))
                     .map(|alert| (row.get(2), row.get(3), alert))
             })
             .collect();
@@ -92,7 +92,7 @@ impl PgStore {
                     key: id.to_string(),
                     reason: "no such alert".into(),
                 })?;
-            let mut alert: StoredAlert = codec::decode_at(OUTBOX, id.as_bytes(), row.get(0))?;
+            let mut alert: StoredAlert = codec::decode_alert_at(id.as_bytes(), row.get(0))?;
             if !row.get::<_, bool>(1) {
                 // Another daemon recorded it, or holds it now: its record stands (a late
                 // failure here must not undo a delivery there).
@@ -135,7 +135,7 @@ impl PgStore {
         let mut out = Listing::default();
         for row in rows {
             let id: &str = row.get(0);
-            match codec::decode_or_warn::<StoredAlert>(OUTBOX, id.as_bytes(), row.get(1)) {
+            match codec::decode_alert_or_warn(id.as_bytes(), row.get(1)) {
                 Some(alert) => out.records.push(alert),
                 None => out.skipped += 1,
             }
@@ -150,7 +150,7 @@ impl PgStore {
             &[&id],
         )?;
         rows.first()
-            .map(|row| codec::decode_at(OUTBOX, id.as_bytes(), row.get(0)))
+            .map(|row| codec::decode_alert_at(id.as_bytes(), row.get(0)))
             .transpose()
     }
 
@@ -164,7 +164,7 @@ impl PgStore {
             else {
                 return Ok(false);
             };
-            let mut alert: StoredAlert = codec::decode_at(OUTBOX, id.as_bytes(), row.get(0))?;
+            let mut alert: StoredAlert = codec::decode_alert_at(id.as_bytes(), row.get(0))?;
             alert.status = AlertStatus::Pending;
             alert.attempts = 0;
             alert.next_attempt = now;

@@ -14,10 +14,13 @@ pub(super) const LOCK_NAMESPACE: i32 = 0x6e77; // "nw"
 const MIGRATION_LOCK: i32 = 0;
 
 /// The migrations, in order: version, what it does, its SQL.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "items, stories, feeds and the outbox", V1)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "items, stories, feeds and the outbox", V1),
+    (2, "story update steps", V2),
+];
 
 /// The schema version this build writes.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 const V1: &str = r#"
 CREATE TABLE items (
@@ -96,6 +99,21 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_due ON alerts (sink, next_attempt_ms, seq) WHERE status = 'pending';
 CREATE INDEX alerts_by_time ON alerts (created_ms DESC, id);
+"#;
+
+/// Where each story that alerted on a topic with updates on stands, per sink
+/// (`store::StoryStep`): written under the story's row lock, so that one step is taken
+/// once across daemons. Pruned with its story.
+const V2: &str = r#"
+CREATE TABLE story_steps (
+    story    text NOT NULL REFERENCES stories ON DELETE CASCADE,
+    topic    text NOT NULL,
+    sink     text NOT NULL,
+    step     integer NOT NULL,
+    sources  integer NOT NULL,
+    at_ms    bigint NOT NULL,
+    PRIMARY KEY (story, topic, sink)
+);
 "#;
 
 /// Brings the database to [`VERSION`]; returns the version it is at.
