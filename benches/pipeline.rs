@@ -709,6 +709,7 @@ fn topic(id: String, query_text: String, min_score: f64) -> Topic {
         query,
         min_score,
         sinks: vec!["log".to_string()],
+        backfill: None,
     }
 }
 

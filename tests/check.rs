@@ -387,7 +387,7 @@ fn check_says_whether_the_cluster_database_is_reachable_and_its_schema_version()
     assert!(
         migrated
             .stdout
-            .contains(&format!("{}: reachable, schema version 1", db.url)),
+            .contains(&format!("{}: reachable, schema version 2", db.url)),
         "{}",
         migrated.stdout
     );

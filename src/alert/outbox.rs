@@ -126,6 +126,7 @@ mod tests {
             query: query::parse("ceasefire").unwrap(),
             min_score: 0.0,
             sinks: vec!["log".into(), "hook".into()],
+            backfill: None,
         };
         let matched = TopicMatch {
             id: "talks".into(),

@@ -115,6 +115,7 @@ pub struct RawTopic {
     pub min_score: Option<f64>,
     #[serde(default)]
     pub sinks: Vec<String>,
+    pub backfill: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -496,6 +496,10 @@ fn topics(
         if !min_score.is_finite() || min_score < 0.0 {
             p.add(format!("{key}.min_score"), "must be a number of at least 0");
         }
+        let backfill = t
+            .backfill
+            .as_deref()
+            .map(|text| p.duration(&format!("{key}.backfill"), text));
         if let Some(query) = query {
             topics.push(Topic {
                 id: t.id.clone(),
@@ -504,6 +508,7 @@ fn topics(
                 query,
                 min_score,
                 sinks: t.sinks.clone(),
+                backfill,
             });
         }
     }

@@ -14,10 +14,13 @@ pub(super) const LOCK_NAMESPACE: i32 = 0x6e77; // "nw"
 const MIGRATION_LOCK: i32 = 0;
 
 /// The migrations, in order: version, what it does, its SQL.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "items, stories, feeds and the outbox", V1)];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "items, stories, feeds and the outbox", V1),
+    (2, "backfill records", V2),
+];
 
 /// The schema version this build writes.
-pub const VERSION: i32 = 1;
+pub const VERSION: i32 = 2;
 
 const V1: &str = r#"
 CREATE TABLE items (
@@ -96,6 +99,15 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_due ON alerts (sink, next_attempt_ms, seq) WHERE status = 'pending';
 CREATE INDEX alerts_by_time ON alerts (created_ms DESC, id);
+"#;
+
+/// Which topic definition was last backfilled (docs/store.md, "Backfills").
+const V2: &str = r#"
+CREATE TABLE backfills (
+    topic       text PRIMARY KEY,
+    definition  text NOT NULL,
+    done_at     timestamptz NOT NULL DEFAULT now()
+);
 "#;
 
 /// Brings the database to [`VERSION`]; returns the version it is at.
