@@ -172,7 +172,15 @@ pub fn run(
         scanned += count;
         matches.extend(found);
     }
-    matches.sort_by(|a, b| (a.fetched, &a.item, &a.topic).cmp(&(b.fetched, &b.item, &b.topic)));
+    // A story's lead is stored before its copies; at one fetch time it comes first.
+    matches.sort_by(|a, b| {
+        (a.fetched, !a.story_lead, &a.item, &a.topic).cmp(&(
+            b.fetched,
+            !b.story_lead,
+            &b.item,
+            &b.topic,
+        ))
+    });
     let stories = group_stories(&mut matches);
     Ok(Report {
         since,

@@ -25,6 +25,8 @@ mod poll;
 mod service;
 // The HTTP API: health, metrics, items and alerts over a real store, the bearer token.
 mod api;
+// `newswatch backtest`, `/api/backtest` and topic backfills on reload, on both stores.
+mod backtest;
 // The store on bad days: a full disk, a snapshot cut short, a damaged record.
 mod store;
 // Seeded byte mutations of every fixture through decoding, parsing and the pipeline.

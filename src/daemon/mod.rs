@@ -84,7 +84,11 @@ impl Backfills {
                             "Backfilled a topic over the stored items."
                         );
                     }
-                    Ok(_) => {}
+                    Ok(backtest::Backfilled::AlreadyDone) => tracing::info!(
+                        topic = %topic.id,
+                        "This definition of the topic was backfilled before; not again."
+                    ),
+                    Ok(backtest::Backfilled::NotAsked) => {}
                     Err(err) => tracing::error!(
                         topic = %topic.id,
                         error = %err,
