@@ -26,7 +26,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingM
 use newswatch::backtest;
 use newswatch::config;
 use newswatch::pipeline::rules::RuleSet;
-use newswatch::store::{SledStore, Store, StoredItem};
+use newswatch::store::{SledStore, StoredItem};
 
 /// Items stored.
 const ITEMS: usize = 100_000;
@@ -54,7 +54,8 @@ impl Rng {
     }
 }
 
-const WORDS: &str = "the of and to in a is that for on was with he it as at by from his an were are \
+const WORDS: &str =
+    "the of and to in a is that for on was with he it as at by from his an were are \
     which this be or has had not but its they have been their one after new more who also \
     when there two than first other over year years into government people city police \
     minister president country state week said says told report according officials \
@@ -96,8 +97,10 @@ fn fill(store: &SledStore) {
         let items: Vec<StoredItem> = (0..PER_POLL)
             .map(|i| {
                 let n = poll * PER_POLL + i;
-                let mut text = sentence(&mut rng, &words, rng.range(150, 400));
-                let mut title = sentence(&mut rng, &words, rng.range(6, 12));
+                let len = rng.range(150, 400);
+                let mut text = sentence(&mut rng, &words, len);
+                let len = rng.range(6, 12);
+                let mut title = sentence(&mut rng, &words, len);
                 if rng.below(10) == 0 {
                     let at = rng.below(text.len() / 2);
                     let at = text[..at].rfind(' ').unwrap_or(0);

@@ -383,3 +383,109 @@ pub fn backfill(
         alerts: written,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matched(item: &str, story: &str, topic: &str, minute: u32, lead: bool) -> Match {
+        Match {
+            item: item.into(),
+            feed: "Example".into(),
+            title: item.into(),
+            url: None,
+            fetched: DateTime::parse_from_rfc3339(&format!("2025-03-14T10:{minute:02}:00Z"))
+                .unwrap()
+                .with_timezone(&Utc),
+            story: story.into(),
+            story_lead: lead,
+            topic: topic.into(),
+            score: 1.0,
+            matched: vec!["x".into()],
+            alerts: false,
+            explain: None,
+        }
+    }
+
+    #[test]
+    fn each_story_alerts_once_per_topic_on_its_first_match() {
+        let mut matches = vec![
+            matched("a", "a", "t", 1, true),
+            matched("a", "a", "u", 1, true),
+            matched("b", "a", "t", 2, false),
+            matched("c", "c", "t", 3, true),
+        ];
+        let stories = group_stories(&mut matches);
+        let alerting: Vec<(&str, &str)> = matches
+            .iter()
+            .filter(|m| m.alerts)
+            .map(|m| (m.item.as_str(), m.topic.as_str()))
+            .collect();
+        assert_eq!(alerting, [("a", "t"), ("a", "u"), ("c", "t")]);
+        let counts: Vec<(&str, &str, usize)> = stories
+            .iter()
+            .map(|s| (s.story.as_str(), s.topic.as_str(), s.items))
+            .collect();
+        assert_eq!(counts, [("a", "t", 2), ("a", "u", 1), ("c", "t", 1)]);
+        let json = Report {
+            since: matches[0].fetched,
+            topics: vec!["t".into(), "u".into()],
+            scanned: 9,
+            skipped: 0,
+            matches,
+            stories,
+        }
+        .to_json();
+        assert_eq!(json["days"][0]["day"], "2025-03-14");
+        assert_eq!(json["days"][0]["stories"].as_array().unwrap().len(), 3);
+        assert_eq!(json["items"], 4);
+    }
+
+    #[test]
+    fn a_definition_follows_query_score_and_sinks_only() {
+        let base = Topic {
+            sinks: vec!["a".into(), "b".into()],
+            ..query_topic("museum", &[]).unwrap()
+        };
+        let same = Topic {
+            name: "Renamed".into(),
+            sinks: vec!["b".into(), "a".into()],
+            backfill: Some(std::time::Duration::from_secs(60)),
+            ..base.clone()
+        };
+        assert_eq!(definition(&base), definition(&same));
+        for changed in [
+            Topic {
+                min_score: 2.0,
+                ..base.clone()
+            },
+            Topic {
+                sinks: vec!["a".into()],
+                ..base.clone()
+            },
+            Topic {
+                query_text: "museums".into(),
+                ..base.clone()
+            },
+        ] {
+            assert_ne!(definition(&base), definition(&changed));
+        }
+    }
+
+    #[test]
+    fn a_typed_query_is_checked_as_the_config_checks_one() {
+        assert_eq!(
+            query_topic("museum AND (", &[]).unwrap_err(),
+            QueryProblem {
+                column: 12,
+                message: "unclosed (: expected a ) before end of query".into()
+            }
+        );
+        let problem = query_topic("museum OR @nobody", &[]).unwrap_err();
+        assert_eq!(
+            (problem.column, problem.message.as_str()),
+            (11, "unknown entity @nobody")
+        );
+        assert_eq!(query_topic("museum", &[]).unwrap().id, QUERY_TOPIC);
+    }
+}
