@@ -710,6 +710,7 @@ fn topic(id: String, query_text: String, min_score: f64) -> Topic {
         min_score,
         sinks: vec!["log".to_string()],
         updates: None,
+        backfill: None,
     }
 }
 

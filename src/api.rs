@@ -8,6 +8,7 @@
 //! | `GET /api/items?topic=&since=&limit=` | stored items, newest first |
 //! | `GET /api/alerts?status=&limit=` | alerts, newest first |
 //! | `GET /api/feeds` | every configured feed and its health |
+//! | `GET /api/backtest?topic=\|query=&since=&explain=` | what a topic would have alerted on (`newswatch backtest --json`) |
 //!
 //! `/api/*` answers with the same fields as `newswatch items --json`,
 //! `alerts --json` and `feeds --json` ([`crate::view`]). When a token is configured
@@ -41,7 +42,10 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::backtest;
 use crate::config::{Api, Feed, Health as HealthRules};
+use crate::model::{Entity, Topic};
+use crate::pipeline::rules::RuleSet;
 use crate::store::{AlertStatus, ItemQuery, Listing, SharedStore};
 use crate::view::{alert_json, feed_json, item_json, parse_since};
 
@@ -69,6 +73,16 @@ pub struct ApiState {
     /// The configured feeds and `[health]` rules that `/api/feeds` and the
     /// `feeds_by_state` metric judge by; replaced on reload.
     feeds: Arc<RwLock<Arc<Feeds>>>,
+    /// The running config's entities and topics, for `/api/backtest`; replaced on
+    /// reload.
+    rules: Arc<RwLock<Arc<BacktestRules>>>,
+}
+
+/// What `/api/backtest` runs topics with: the running config's entities and topics.
+#[derive(Debug, Clone, Default)]
+pub struct BacktestRules {
+    pub entities: Vec<Entity>,
+    pub topics: Vec<Topic>,
 }
 
 /// The configured feeds and the `[health]` rules they are judged by.
@@ -99,6 +113,7 @@ impl ApiState {
                 progress_bound,
             })),
             feeds: Arc::new(RwLock::new(Arc::new((Vec::new(), HealthRules::default())))),
+            rules: Arc::default(),
         }
     }
 
@@ -109,6 +124,15 @@ impl ApiState {
 
     fn feeds(&self) -> Arc<Feeds> {
         self.feeds.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets the entities and topics `/api/backtest` runs with (at start and reload).
+    pub fn set_rules(&self, rules: BacktestRules) {
+        *self.rules.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(rules);
+    }
+
+    fn rules(&self) -> Arc<BacktestRules> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Applies a reloaded config's token and bound to the running API.
@@ -306,6 +330,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/items", get(items))
         .route("/api/alerts", get(alerts))
         .route("/api/feeds", get(feeds))
+        .route("/api/backtest", get(backtest))
         .route("/api/store/backup", post(backup))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
@@ -354,7 +379,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::NotFound => (
                 StatusCode::NOT_FOUND,
-                Json(json!({"error": "no such endpoint; try /healthz, /metrics, /api/items, /api/alerts or /api/feeds"})),
+                Json(json!({"error": "no such endpoint; try /healthz, /metrics, /api/items, /api/alerts /api/feeds or /api/backtest"})),
             )
                 .into_response(),
             ApiError::Internal(what) => (
@@ -492,6 +517,65 @@ async fn feeds(
         .map(|(feed, state, health)| feed_json(feed, state, health))
         .collect();
     Ok(Json(Value::Array(rows)).into_response())
+}
+
+/// The default window of a backtest, as `newswatch backtest` has it.
+pub const BACKTEST_SINCE: &str = "7d";
+
+/// `GET /api/backtest?topic=ID|query=QUERY&since=7d&explain=true`: the running
+/// config's topic (every topic when neither is given), or a query with its entities,
+/// over the stored items since `since`: the document `newswatch backtest --json`
+/// prints.
+async fn backtest(
+    State(state): State<ApiState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let mut params = params(query.as_deref(), &["topic", "query", "since", "explain"])?;
+    let rules = state.rules();
+    let topics = match (params.remove("topic"), params.remove("query")) {
+        (Some(_), Some(_)) => return Err(bad("query", "give topic or query, not both")),
+        (Some(id), None) => match rules.topics.iter().find(|t| t.id == id) {
+            Some(topic) => vec![topic.clone()],
+            None => {
+                return Err(bad(
+                    "topic",
+                    format!(
+                        "unknown topic {id:?} (the running config has: {})",
+                        rules
+                            .topics
+                            .iter()
+                            .map(|t| t.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ))
+            }
+        },
+        (None, Some(text)) => vec![backtest::query_topic(&text, &rules.entities)
+            .map_err(|problem| bad("query", problem.to_string()))?],
+        (None, None) => rules.topics.clone(),
+    };
+    let since = parse_since(
+        params.remove("since").as_deref().unwrap_or(BACKTEST_SINCE),
+        Utc::now(),
+    )
+    .map_err(|reason| bad("since", reason))?;
+    let explain = match params.remove("explain").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => return Err(bad("explain", format!("{other:?} is not true or false"))),
+    };
+    let store = state.store.clone();
+    let entities = rules.entities.clone();
+    let report = read(
+        move || {
+            let rules = RuleSet::new(entities, topics);
+            backtest::run(store.as_ref(), &rules, since, explain)
+        },
+        "running a backtest",
+    )
+    .await?;
+    Ok(Json(report.to_json()).into_response())
 }
 
 /// `POST /api/store/backup?dir=/absolute/path`: a copy of the store as of one moment,

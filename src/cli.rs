@@ -115,6 +115,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run a topic of the config, or a query, over the stored history with the
+    /// daemon's rules, and print what would have alerted: items and stories, by day.
+    Backtest {
+        /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
+        /// under systemd, else config/newswatch.toml].
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// The topic of the config to run [default: every topic].
+        #[arg(long, conflicts_with = "query")]
+        topic: Option<String>,
+        /// A query to run instead, with the config's entities (docs/query.md).
+        #[arg(long)]
+        query: Option<String>,
+        /// Items fetched since then: a duration ago ("7d", "36h") or a date
+        /// ("2025-03-14", "2025-03-14T10:00:00Z").
+        #[arg(long, value_parser = parse_since, default_value = crate::api::BACKTEST_SINCE)]
+        since: DateTime<Utc>,
+        /// Say why each item matched.
+        #[arg(long)]
+        explain: bool,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the alert outbox and replay failed alerts.
     Alerts {
         /// Config file [default: $NEWSWATCH_CONFIG, else /etc/newswatch/newswatch.toml
@@ -300,6 +324,20 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Err(code) => return Ok(code),
             };
             feeds(&config, json)
+        }
+        Command::Backtest {
+            config,
+            topic,
+            query,
+            since,
+            explain,
+            json,
+        } => {
+            let config = match load_config(config) {
+                Ok(config) => config,
+                Err(code) => return Ok(code),
+            };
+            backtest(&config, topic, query, since, explain, json)
         }
         Command::Alerts {
             config,
@@ -759,6 +797,155 @@ fn feed_line(feed: &Value) -> String {
     )
 }
 
+/// `backtest`: the topics to run (exit 2 for an unknown topic or a bad query), then
+/// the report, read here or by the running daemon through its API.
+fn backtest(
+    config: &Config,
+    topic: Option<String>,
+    query: Option<String>,
+    since: DateTime<Utc>,
+    explain: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let topics = match (&topic, &query) {
+        (Some(id), _) => match config.topics.iter().find(|t| &t.id == id) {
+            Some(topic) => vec![topic.clone()],
+            None => {
+                eprintln!(
+                    "newswatch: unknown topic {id:?} (the config has: {})",
+                    config
+                        .topics
+                        .iter()
+                        .map(|t| t.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                return Ok(ExitCode::from(2));
+            }
+        },
+        (None, Some(text)) => match crate::backtest::query_topic(text, &config.entities) {
+            Ok(topic) => vec![topic],
+            Err(problem) => {
+                eprintln!("newswatch: --query: {problem}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        (None, None) if config.topics.is_empty() => {
+            eprintln!(
+                "newswatch: the config at {} has no topics; name one with --query",
+                config.file.display()
+            );
+            return Ok(ExitCode::from(2));
+        }
+        (None, None) => config.topics.clone(),
+    };
+    let path = &config.storage.path;
+    let report = match open_for_reading(config)? {
+        Reader::Store(store) => {
+            let rules =
+                crate::pipeline::rules::RuleSet::new(config.entities.clone(), topics.clone());
+            let report = crate::backtest::run(store.as_ref(), &rules, since, explain)
+                .context("reading the stored items")?;
+            report.to_json()
+        }
+        Reader::Api(api) => {
+            let mut params = vec![("since", since.to_rfc3339())];
+            params.extend(topic.map(|t| ("topic", t)));
+            params.extend(query.map(|q| ("query", q)));
+            if explain {
+                params.push(("explain", "true".into()));
+            }
+            api.get_value("backtest", &params, path)?
+        }
+    };
+    if report["skipped"].as_u64().unwrap_or(0) > 0 {
+        eprintln!(
+            "newswatch: warning: {} stored items could not be read and were skipped \
+             (damaged records in the store at {})",
+            report["skipped"],
+            path.display()
+        );
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    if json {
+        serde_json::to_writer(&mut out, &report).context("writing to stdout")?;
+        writeln!(out).context("writing to stdout")?;
+    } else {
+        write_backtest(&mut out, &report).context("writing to stdout")?;
+    }
+    out.flush().context("writing to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `backtest`'s table: a heading per day, its stories that would alert, then its
+/// matching items (`*` marks the one its story alerts on), and a closing count.
+fn write_backtest(out: &mut impl Write, report: &Value) -> io::Result<()> {
+    let text = |v: &Value, key: &str| v[key].as_str().unwrap_or("").to_string();
+    let time = |v: &Value| {
+        DateTime::parse_from_rfc3339(v["fetched"].as_str().unwrap_or(""))
+            .map(|t| t.with_timezone(&Utc).format("%H:%M").to_string())
+            .unwrap_or_default()
+    };
+    let empty = Vec::new();
+    for day in report["days"].as_array().unwrap_or(&empty) {
+        let items = day["items"].as_array().unwrap_or(&empty);
+        let stories = day["stories"].as_array().unwrap_or(&empty);
+        writeln!(
+            out,
+            "{}: {} stor{} would alert, {} matching item{}",
+            text(day, "day"),
+            stories.len(),
+            if stories.len() == 1 { "y" } else { "ies" },
+            items.len(),
+            if items.len() == 1 { "" } else { "s" },
+        )?;
+        for story in stories {
+            let copies = story["items"].as_u64().unwrap_or(1);
+            writeln!(
+                out,
+                "  story  {}  {:<18}  score {:>5.1}  {}{}",
+                time(story),
+                truncate(&text(story, "topic"), 18),
+                story["score"].as_f64().unwrap_or(0.0),
+                text(story, "title"),
+                if copies > 1 {
+                    format!("  ({copies} items in the window)")
+                } else {
+                    String::new()
+                }
+            )?;
+        }
+        for item in items {
+            writeln!(
+                out,
+                "  item {} {}  {:<18}  score {:>5.1}  {:<20}  {}",
+                if item["alerts"].as_bool().unwrap_or(false) {
+                    "*"
+                } else {
+                    " "
+                },
+                time(item),
+                truncate(&text(item, "topic"), 18),
+                item["score"].as_f64().unwrap_or(0.0),
+                truncate(&text(item, "feed"), 20),
+                text(item, "title"),
+            )?;
+            if let Some(why) = item["explain"].as_str() {
+                writeln!(out, "         why: {why}")?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{} stored items since {} read: {} matched, {} stories would have alerted",
+        report["scanned"],
+        text(report, "since"),
+        report["items"],
+        report["stories"],
+    )
+}
+
 /// One line of `items` output, from the item's JSON form (local or from the API).
 fn item_line(item: &Value) -> String {
     let text = |key: &str| item[key].as_str().unwrap_or("");
@@ -888,6 +1075,28 @@ impl ApiReader {
         query: &[(&str, String)],
         store: &Path,
     ) -> anyhow::Result<Vec<Value>> {
+        let (value, url) = self.fetch(what, query, store)?;
+        let rows: Vec<Value> = serde_json::from_value(value)
+            .with_context(|| format!("the answer of {url} is not a JSON array"))?;
+        Ok(rows)
+    }
+
+    /// `GET /api/{what}` with `query`: the JSON document it answers.
+    fn get_value(
+        &self,
+        what: &str,
+        query: &[(&str, String)],
+        store: &Path,
+    ) -> anyhow::Result<Value> {
+        Ok(self.fetch(what, query, store)?.0)
+    }
+
+    fn fetch(
+        &self,
+        what: &str,
+        query: &[(&str, String)],
+        store: &Path,
+    ) -> anyhow::Result<(Value, String)> {
         let url = format!("{}/api/{what}", self.base);
         eprintln!(
             "newswatch: the store at {} is held by a running newswatch; reading {what} \
@@ -926,15 +1135,15 @@ impl ApiReader {
                 body.trim()
             );
         }
-        let rows: Vec<Value> = serde_json::from_str(&body)
-            .with_context(|| format!("the answer of {url} is not a JSON array"))?;
+        let value: Value = serde_json::from_str(&body)
+            .with_context(|| format!("the answer of {url} is not JSON"))?;
         if let Some(skipped) = skipped {
             eprintln!(
                 "newswatch: warning: the running daemon skipped damaged {what} records \
                  ({skipped}); the rest are shown"
             );
         }
-        Ok(rows)
+        Ok((value, url))
     }
 }
 

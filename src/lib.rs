@@ -17,6 +17,7 @@
 //! - [`poller`]: fetching feeds when due (conditional GET, backoff, limits) and reading them liberally;
 //! - [`store`]: the embedded sled store: items, seen ids, topic index, stories, feed state;
 //! - [`alert`]: from a stored topic match to a delivered notification (outbox, sinks, retries);
+//! - [`backtest`]: the daemon's topic rules over stored items: `backtest`, `/api/backtest` and backfills;
 //! - [`daemon`]: the wiring of poller, pipeline and store for `once` and `run`;
 //! - [`api`]: the HTTP API on `api.listen`: `/healthz`, `/metrics`, `/api/items`, `/api/alerts`;
 //! - [`metrics`]: process-wide counters and gauges, rendered for Prometheus;
@@ -25,6 +26,7 @@
 
 pub mod alert;
 pub mod api;
+pub mod backtest;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -27,6 +27,8 @@ mod service;
 mod api;
 // Feed health: `newswatch feeds`, `/api/feeds`, the per-state metric, transitions.
 mod health;
+// `newswatch backtest`, `/api/backtest` and topic backfills on reload, on both stores.
+mod backtest;
 // The store on bad days: a full disk, a snapshot cut short, a damaged record.
 mod store;
 // Seeded byte mutations of every fixture through decoding, parsing and the pipeline.

@@ -214,6 +214,7 @@ mod tests {
             min_score: 0.0,
             sinks: vec!["log".into(), "hook".into()],
             updates: None,
+            backfill: None,
         };
         let matched = TopicMatch {
             id: "talks".into(),

@@ -120,6 +120,7 @@ pub struct RawTopic {
     pub updates: Option<bool>,
     pub grow_by: Option<i64>,
     pub update_interval: Option<String>,
+    pub backfill: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

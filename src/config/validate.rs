@@ -554,6 +554,10 @@ fn topics(
             p.add(format!("{key}.min_score"), "must be a number of at least 0");
         }
         let updates = topic_updates(p, &key, t);
+        let backfill = t
+            .backfill
+            .as_deref()
+            .map(|text| p.duration(&format!("{key}.backfill"), text));
         if let Some(query) = query {
             topics.push(Topic {
                 id: t.id.clone(),
@@ -563,6 +567,7 @@ fn topics(
                 min_score,
                 sinks: t.sinks.clone(),
                 updates,
+                backfill,
             });
         }
     }

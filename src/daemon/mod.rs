@@ -24,9 +24,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::alert::Dispatcher;
 use crate::api::{self, Health};
+use crate::backtest;
 use crate::config;
 use crate::config::Config;
 use crate::metrics;
+use crate::model::{Entity, Topic};
 use crate::poller::Poller;
 use crate::poller::Progress;
 use crate::service::{self, Notifier, Signal, Signals};
@@ -38,6 +40,77 @@ use process::{process_results, Processor};
 /// Poll results waiting to be processed; small, so a slow store slows the poller
 /// instead of piling fetched bodies up in memory.
 const CHANNEL_DEPTH: usize = 16;
+/// The topics of a config that ask for a backfill (docs/config.md, `backfill`).
+struct Backfills {
+    store: SharedStore,
+    entities: Vec<Entity>,
+    topics: Vec<Topic>,
+}
+
+impl Backfills {
+    fn of(config: &Config, store: &SharedStore) -> Backfills {
+        Backfills {
+            store: store.clone(),
+            entities: config.entities.clone(),
+            topics: config
+                .topics
+                .iter()
+                .filter(|t| t.backfill.is_some())
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Raises the alerts of each topic whose definition was not backfilled yet (new,
+    /// changed, or never backfilled before this start) for its stored items of its
+    /// window, once, and flushes them. A failure is logged; the topic is tried again
+    /// at the next start or reload, since its record was not written.
+    async fn run(self) {
+        if self.topics.is_empty() {
+            return;
+        }
+        let store = self.store.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut wrote = false;
+            for topic in &self.topics {
+                match backtest::backfill(self.store.as_ref(), &self.entities, topic, Utc::now()) {
+                    Ok(backtest::Backfilled::Done { stories, alerts }) => {
+                        wrote = true;
+                        tracing::info!(
+                            topic = %topic.id,
+                            window = %humantime::format_duration(topic.backfill.unwrap_or_default()),
+                            stories,
+                            alerts,
+                            "Backfilled a topic over the stored items."
+                        );
+                    }
+                    Ok(backtest::Backfilled::AlreadyDone) => tracing::info!(
+                        topic = %topic.id,
+                        "This definition of the topic was backfilled before; not again."
+                    ),
+                    Ok(backtest::Backfilled::NotAsked) => {}
+                    Err(err) => tracing::error!(
+                        topic = %topic.id,
+                        error = %err,
+                        "Could not backfill a topic; will try again at the next start or reload."
+                    ),
+                }
+            }
+            wrote
+        })
+        .await;
+        match done {
+            Ok(true) => {
+                if let Err(err) = store.flush().await {
+                    tracing::error!(error = %err, "Could not flush the backfilled alerts.");
+                }
+            }
+            Ok(false) => {}
+            Err(err) => tracing::error!(error = %err, "The backfill crashed."),
+        }
+    }
+}
+
 /// How often the background pass prunes expired items, and how much it removes at most.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 const PRUNE_BATCH: usize = 5_000;
@@ -69,6 +142,7 @@ pub async fn once(config: &Config) -> anyhow::Result<Summary> {
     let polling = tokio::spawn(async move { poller.poll_once(&feeds, states, tx).await });
     process_results(rx, &mut processor, |_, err| Err(err)).await?;
     polling.await.context("the poller task failed")?;
+    Backfills::of(config, &store).run().await;
     store.flush().await.context("flushing the store")?;
     let delivered = dispatcher
         .deliver_due()
@@ -239,8 +313,17 @@ async fn start_api(
     let token = api::load_token(settings).context("reading the API token")?;
     let state = api::ApiState::new(store.clone(), health.clone(), token, api_bound(config));
     state.set_feeds(config.feeds.clone(), config.health.clone());
+    state.set_rules(backtest_rules(config));
     let task = tokio::spawn(api::serve(listener, state.clone(), stop.clone()));
     Ok(Some(ApiTask { stop, task, state }))
+}
+
+/// What `/api/backtest` runs: the config's entities and topics.
+fn backtest_rules(config: &Config) -> api::BacktestRules {
+    api::BacktestRules {
+        entities: config.entities.clone(),
+        topics: config.topics.clone(),
+    }
 }
 
 fn api_bound(config: &Config) -> Duration {
@@ -260,6 +343,9 @@ async fn reload_api(
     api_stop: &CancellationToken,
 ) -> Option<ApiTask> {
     if api_listen(new) == api_listen(old) {
+        if let Some(api) = &running {
+            api.state.set_rules(backtest_rules(new));
+        }
         if let (Some(api), Some(settings)) = (&running, &new.api) {
             api.state.set_feeds(new.feeds.clone(), new.health.clone());
             match api::load_token(settings) {
@@ -390,7 +476,11 @@ impl Prepared {
             .await
         });
         let deliver_stop = stop.clone();
+        let backfills = Backfills::of(config, store);
         tasks.spawn(async move {
+            // A backfill's alerts are durable before the workers start, so that none
+            // is sent and then raised again by a backfill repeated after a crash.
+            backfills.run().await;
             // The workers stop at the cancellation; a delivery cut short stays pending.
             dispatcher.run(deliver_stop).await;
             Ok(())

@@ -66,6 +66,9 @@ pub struct Topic {
     /// A match scoring below this is not a match.
     pub min_score: f64,
     pub sinks: Vec<String>,
+    /// When the topic is new or changed, the daemon raises its alerts for matching
+    /// items stored this far back, once (docs/config.md, `backfill`).
+    pub backfill: Option<std::time::Duration>,
     /// `story.updated` follow-ups, when `updates = true` (docs/config.md).
     pub updates: Option<Updates>,
 }

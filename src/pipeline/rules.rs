@@ -172,6 +172,11 @@ impl RuleSet {
         }
     }
 
+    /// The ids of the topics, in config order.
+    pub fn topic_ids(&self) -> Vec<String> {
+        self.topics.iter().map(|t| t.topic.id.clone()).collect()
+    }
+
     /// Number of distinct patterns the automaton searches for.
     pub fn pattern_count(&self) -> usize {
         self.pattern_count
@@ -318,6 +323,7 @@ mod tests {
             min_score: 0.0,
             sinks: vec![],
             updates: None,
+            backfill: None,
         }
     }
 

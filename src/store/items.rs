@@ -464,6 +464,31 @@ impl SledStore {
         Ok(out)
     }
 
+    /// Items fetched at or after `since`, oldest first, handed to `visit` a record
+    /// (a feed poll's items) at a time, so that a long window is never held whole.
+    /// Returns how many items could not be read and were skipped.
+    pub fn scan_items(
+        &self,
+        since: DateTime<Utc>,
+        visit: &mut dyn FnMut(Vec<StoredItem>),
+    ) -> Result<usize, StoreError> {
+        let mut out = Listing::default();
+        for entry in self.by_time.range(time_key(millis(since), b"")..) {
+            let (key, value) = match entry {
+                Ok(entry) => entry,
+                Err(cause) => {
+                    out.stop_at_damage(BY_TIME, cause, "scanning items")?;
+                    break;
+                }
+            };
+            let (_, holds) = read_by_time(&value);
+            if let Record::Items(items) = self.read_record(&key, holds, &mut out)? {
+                visit(items);
+            }
+        }
+        Ok(out.skipped)
+    }
+
     /// Every record from `since` on, newest first, through `by_time`.
     fn list_all(
         &self,

@@ -108,6 +108,7 @@ use sled::transaction::{
 };
 use sled::{Transactional, Tree};
 
+mod backfill;
 mod check;
 mod codec;
 mod feeds;
@@ -129,6 +130,8 @@ use keys::*;
 use open::*;
 use stories::*;
 
+/// Items handed to [`Store::scan_items`]'s visitor at once by a store that lists them.
+const SCAN_CHUNK: usize = 256;
 /// The layout version this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 6;
 /// Written while a schema-1 store's items are being moved (see
@@ -318,6 +321,43 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError>;
     /// Items stored, without walking them.
     fn item_count(&self) -> usize;
+    /// Stored items fetched at or after `since`, oldest first, handed to `visit` a few
+    /// at a time (the embedded store: a feed poll's record at a time), for a backtest
+    /// that reads a whole window. Returns how many could not be read and were skipped.
+    fn scan_items(
+        &self,
+        since: DateTime<Utc>,
+        visit: &mut dyn FnMut(Vec<StoredItem>),
+    ) -> Result<usize, StoreError> {
+        let listing = self.items(&ItemQuery {
+            topic: None,
+            since: Some(since),
+            limit: usize::MAX,
+        })?;
+        let skipped = listing.skipped;
+        let mut records = listing.records;
+        records.reverse();
+        let mut rest = records.into_iter().peekable();
+        while rest.peek().is_some() {
+            visit(rest.by_ref().take(SCAN_CHUNK).collect());
+        }
+        Ok(skipped)
+    }
+
+    /// The topic definition (`backtest::definition`) `topic` was last backfilled for.
+    fn backfilled(&self, topic: &str) -> Result<Option<String>, StoreError>;
+    /// Writes a backfill's alerts and records that `topic`'s `definition` was
+    /// backfilled, in one transaction: an alert is written only when its story has not
+    /// alerted on its topic (then its story is marked so), as in
+    /// [`Store::insert_batch`]. `items` holds each alert's item. Returns how many
+    /// alerts were written.
+    fn record_backfill(
+        &self,
+        topic: &str,
+        definition: &str,
+        alerts: &[StoredAlert],
+        items: &[StoredItem],
+    ) -> Result<usize, StoreError>;
 
     fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError>;
     /// Stories with a record (more than one copy, or alerted) first seen at or after
@@ -490,6 +530,25 @@ impl Store for SledStore {
     }
     fn item_count(&self) -> usize {
         SledStore::item_count(self)
+    }
+    fn scan_items(
+        &self,
+        since: DateTime<Utc>,
+        visit: &mut dyn FnMut(Vec<StoredItem>),
+    ) -> Result<usize, StoreError> {
+        SledStore::scan_items(self, since, visit)
+    }
+    fn backfilled(&self, topic: &str) -> Result<Option<String>, StoreError> {
+        SledStore::backfilled(self, topic)
+    }
+    fn record_backfill(
+        &self,
+        topic: &str,
+        definition: &str,
+        alerts: &[StoredAlert],
+        items: &[StoredItem],
+    ) -> Result<usize, StoreError> {
+        SledStore::record_backfill(self, topic, definition, alerts, items)
     }
     fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError> {
         SledStore::get_story(self, id)

@@ -641,6 +641,80 @@ impl PgStore {
         Ok(usize::try_from(written).unwrap_or(usize::MAX))
     }
 
+    /// The definition `topic` was last backfilled for.
+    pub(super) fn backfilled(&self, topic: &str) -> Result<Option<String>, StoreError> {
+        let rows = self.query(
+            "reading a backfill record",
+            "SELECT definition FROM backfills WHERE topic = $1",
+            &[&topic],
+        )?;
+        Ok(rows.first().map(|row| row.get(0)))
+    }
+
+    /// A backfill's alerts, each only when its story (locked) has not alerted on its
+    /// topic, the stories marked, and the record of `definition`: one transaction, so
+    /// that daemons backfilling the same topic at once raise each alert once.
+    pub(super) fn record_backfill(
+        &self,
+        topic: &str,
+        definition: &str,
+        alerts: &[StoredAlert],
+        items: &[StoredItem],
+    ) -> Result<usize, StoreError> {
+        self.transaction("storing a backfill", |tx| {
+            let mut outgoing: Vec<StoredAlert> = Vec::new();
+            let mut stories: Vec<&str> = alerts.iter().map(|a| a.story.as_str()).collect();
+            stories.sort_unstable();
+            stories.dedup();
+            for story_id in stories {
+                let mine: Vec<&StoredAlert> =
+                    alerts.iter().filter(|a| a.story == story_id).collect();
+                let story = match locked_story(tx, story_id)? {
+                    Some(story) => story,
+                    None => {
+                        // Every stored story has a row here; a pruned one is made again
+                        // from the alert's item, as a late copy would make it.
+                        let Some(item) = items.iter().find(|i| i.id == mine[0].item_id) else {
+                            continue;
+                        };
+                        let mut probe = item.clone();
+                        probe.story = story_id.to_string();
+                        self.story_for_update(tx, &probe)?
+                    }
+                };
+                let fresh: Vec<StoredAlert> = mine
+                    .into_iter()
+                    .filter(|a| !story.alerted.contains(&a.topic))
+                    .cloned()
+                    .collect();
+                if fresh.is_empty() {
+                    continue;
+                }
+                let mut alerted = story.alerted.clone();
+                for alert in &fresh {
+                    if !alerted.contains(&alert.topic) {
+                        alerted.push(alert.topic.clone());
+                    }
+                }
+                tx.execute(
+                    "marking a story alerted",
+                    "UPDATE stories SET alerted = $2 WHERE id = $1",
+                    &[&story.id, &alerted],
+                )?;
+                outgoing.extend(fresh);
+            }
+            let before = outgoing.len();
+            self.write_alerts(tx, &outgoing)?;
+            tx.execute(
+                "recording a backfill",
+                "INSERT INTO backfills (topic, definition) VALUES ($1, $2) \
+                 ON CONFLICT (topic) DO UPDATE SET definition = $2, done_at = now()",
+                &[&topic, &definition],
+            )?;
+            Ok(before)
+        })
+    }
+
     pub(super) fn items(&self, query: &ItemQuery) -> Result<Listing<StoredItem>, StoreError> {
         let mut out = Listing::default();
         if query.limit == 0 {

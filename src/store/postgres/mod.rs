@@ -595,6 +595,18 @@ impl super::Store for PgStore {
     fn item_count(&self) -> usize {
         self.count("counting items", "SELECT count(*) FROM items")
     }
+    fn backfilled(&self, topic: &str) -> Result<Option<String>, StoreError> {
+        PgStore::backfilled(self, topic)
+    }
+    fn record_backfill(
+        &self,
+        topic: &str,
+        definition: &str,
+        alerts: &[StoredAlert],
+        items: &[StoredItem],
+    ) -> Result<usize, StoreError> {
+        PgStore::record_backfill(self, topic, definition, alerts, items)
+    }
     fn get_story(&self, id: &str) -> Result<Option<StoredStory>, StoreError> {
         PgStore::get_story(self, id)
     }

@@ -17,10 +17,11 @@ const MIGRATION_LOCK: i32 = 0;
 const MIGRATIONS: &[(i32, &str, &str)] = &[
     (1, "items, stories, feeds and the outbox", V1),
     (2, "story update steps", V2),
+    (3, "backfill records", V3),
 ];
 
 /// The schema version this build writes.
-pub const VERSION: i32 = 2;
+pub const VERSION: i32 = 3;
 
 const V1: &str = r#"
 CREATE TABLE items (
@@ -113,6 +114,15 @@ CREATE TABLE story_steps (
     sources  integer NOT NULL,
     at_ms    bigint NOT NULL,
     PRIMARY KEY (story, topic, sink)
+);
+"#;
+
+/// Which topic definition was last backfilled (docs/store.md, "Backfills").
+const V3: &str = r#"
+CREATE TABLE backfills (
+    topic       text PRIMARY KEY,
+    definition  text NOT NULL,
+    done_at     timestamptz NOT NULL DEFAULT now()
 );
 "#;
 
