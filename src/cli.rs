@@ -993,6 +993,7 @@ fn scan(
                             "id": e.id,
                             "url": e.link,
                             "published": e.published.map(|d| d.to_rfc3339()),
+                            "encoding": decoded.encoding,
                         });
                         (processed, Some(extra))
                     })
@@ -1003,7 +1004,7 @@ fn scan(
                 pipeline
                     .process_document(&html, true)
                     .into_iter()
-                    .map(|p| (p, None))
+                    .map(|p| (p, Some(json!({ "encoding": decoded.encoding }))))
                     .collect(),
             ),
             Ok(Parsed::Text(text)) => (
@@ -1011,7 +1012,7 @@ fn scan(
                 pipeline
                     .process_document(&text, false)
                     .into_iter()
-                    .map(|p| (p, None))
+                    .map(|p| (p, Some(json!({ "encoding": decoded.encoding }))))
                     .collect(),
             ),
             Err(err) => {

@@ -774,6 +774,7 @@ mod tests {
                     link: None,
                     published: None,
                     body: text.clone(),
+                    encoding: None,
                 })
                 .collect(),
             state: FeedState::default(),

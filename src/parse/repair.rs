@@ -90,6 +90,9 @@ pub struct LiberalFeed {
     pub repairs: Vec<Repair>,
     /// Minutes the feed may be cached (RSS `<ttl>`).
     pub ttl: Option<u32>,
+    /// The encoding its bytes were read in, and why when it was not plain UTF-8.
+    pub encoding: &'static str,
+    pub encoding_note: Option<String>,
 }
 
 /// Decodes (with the charset the server named, if any), repairs and parses a feed
@@ -100,11 +103,18 @@ pub fn read_feed(bytes: &[u8], http_charset: Option<&str>) -> Result<LiberalFeed
     }
     let decoded = super::decode(bytes, http_charset).map_err(from_parse_error)?;
     match super::parse_liberally(&decoded.text).map_err(from_parse_error)? {
-        (Parsed::Feed(items), notes) => Ok(LiberalFeed {
-            items,
-            repairs: notes.repairs,
-            ttl: notes.ttl,
-        }),
+        (Parsed::Feed(mut items), notes) => {
+            for item in &mut items {
+                item.encoding = Some(decoded.encoding);
+            }
+            Ok(LiberalFeed {
+                items,
+                repairs: notes.repairs,
+                ttl: notes.ttl,
+                encoding: decoded.encoding,
+                encoding_note: decoded.note,
+            })
+        }
         (Parsed::Html(html), _) => Err(FeedError::Html {
             title: html_title(&html),
         }),

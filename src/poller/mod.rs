@@ -157,6 +157,9 @@ async fn poll_feed_at(
                         let what: Vec<&str> = feed.repairs.iter().map(|r| r.as_str()).collect();
                         tracing::debug!(repairs = %what.join(", "), "Repaired the feed to read it.");
                     }
+                    if let Some(note) = &feed.encoding_note {
+                        tracing::debug!(encoding = feed.encoding, note = %note, "Read the feed in a charset other than UTF-8.");
+                    }
                     items = feed.items;
                     PollOutcome::Fetched {
                         items: items.len(),
