@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 use encoding_rs::Encoding;
 
+pub mod legacy;
 pub mod repair;
 
 pub use repair::{read_feed, FeedError, LiberalFeed, Repair};
@@ -178,7 +179,11 @@ pub fn decode(bytes: &[u8], charset: Option<&str>) -> Result<Decoded, ParseError
         return Ok(Decoded {
             text: text.into_owned(),
             encoding: encoding.name(),
-            note: Some(format!("decoded as {} {why}", encoding.name())),
+            note: Some(format!(
+                "decoded as {} {why}{}",
+                encoding.name(),
+                named(encoding)
+            )),
         });
     }
     let (text, _) = guess.decode_without_bom_handling(bytes);
@@ -294,6 +299,8 @@ pub fn parse_liberally(text: &str) -> Result<(Parsed, FeedNotes), ParseError> {
             Some("rss") => Some("RSS"),
             Some("rdf:rdf") | Some("rdf") => Some("RSS"),
             Some("feed") => Some("Atom"),
+            // Microsoft's Channel Definition Format, rewritten to RSS by `legacy`.
+            Some("channel") => Some("CDF"),
             _ => return Ok((Parsed::Html(text.to_owned()), notes)),
         }
     } else {
@@ -382,12 +389,20 @@ fn parse_feed(
         });
     }
     let repaired = repair::repair(text);
-    match parse_entries(&repaired.text) {
+    let upgraded = legacy::upgrade(&repaired.text);
+    let readable = upgraded
+        .as_ref()
+        .map_or(&*repaired.text, |(t, _)| t.as_str());
+    match parse_entries(readable) {
         Ok(feed) => {
             notes.repairs.extend(repaired.repairs);
             Ok(feed)
         }
-        Err(err) if !repaired.repairs.is_empty() => parse_entries(text).map_err(|_| as_error(err)),
+        Err(err) if !repaired.repairs.is_empty() => {
+            let upgraded = legacy::upgrade(text);
+            let readable = upgraded.as_ref().map_or(text, |(t, _)| t.as_str());
+            parse_entries(readable).map_err(|_| as_error(err))
+        }
         Err(err) => Err(as_error(err)),
     }
 }
@@ -404,23 +419,45 @@ fn parse_entries(text: &str) -> Result<feed_rs::model::Feed, feed_rs::parser::Pa
         .parse(text.as_bytes())
 }
 
+/// Whether a feed-rs media type (`MediaTypeBuf`, from a crate of its own) is
+/// `text/plain`, whatever its parameters.
+fn is_plain(media: &impl ToString) -> bool {
+    let media = media.to_string();
+    media.split(';').next().unwrap_or("").trim() == "text/plain"
+}
+
 fn feed_item(entry: feed_rs::model::Entry) -> FeedItem {
     let as_html = |text: feed_rs::model::Text| {
-        if text.content_type.essence().to_string() == "text/plain" {
+        if is_plain(&text.content_type) {
             crate::markup::escape(&text.content)
         } else {
             text.content
         }
     };
+    // Media RSS carries the text of items that have no title or description of
+    // their own (video and photo feeds).
+    let media_title = entry.media.iter().find_map(|m| m.title.clone());
+    let media_text = entry.media.iter().find_map(|m| m.description.clone());
     let body = entry
         .content
-        .and_then(|c| c.body)
+        .and_then(|c| {
+            let plain = is_plain(&c.content_type);
+            c.body.map(|body| {
+                if plain {
+                    crate::markup::escape(&body)
+                } else {
+                    body
+                }
+            })
+        })
         .filter(|b| !b.trim().is_empty())
         .or_else(|| entry.summary.map(as_html))
+        .filter(|b| !b.trim().is_empty())
+        .or_else(|| media_text.map(as_html))
         .unwrap_or_default();
     FeedItem {
         id: Some(entry.id).filter(|id| !id.is_empty()),
-        title: entry.title.map(as_html).unwrap_or_default(),
+        title: entry.title.or(media_title).map(as_html).unwrap_or_default(),
         link: entry.links.into_iter().next().map(|l| l.href),
         published: entry.published.or(entry.updated),
         body,
