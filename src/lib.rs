@@ -28,6 +28,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod identity;
+pub mod isolate;
 pub mod markup;
 pub mod metrics;
 pub mod model;

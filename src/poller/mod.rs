@@ -166,7 +166,7 @@ async fn poll_feed_at(
                         repairs,
                     }
                 }
-                Err(error) => failed(&mut next, error, false, moved),
+                Err((error, transient)) => failed(&mut next, error, transient, moved),
             }
         }
         Err(FetchError::Gone { url }) => {
@@ -261,18 +261,35 @@ fn log_outcome(outcome: &PollOutcome, state: &FeedState) {
 }
 
 /// Parses on the blocking pool: a large feed takes tens of milliseconds of CPU,
-/// which must not stall the fetches sharing this runtime thread. A panic in the
-/// parser on hostile input becomes this feed's failure.
+/// which must not stall the fetches sharing this runtime thread.
 async fn parse_off_thread(
     body: Vec<u8>,
     charset: Option<String>,
-) -> Result<parse::LiberalFeed, String> {
-    let parsed =
-        tokio::task::spawn_blocking(move || parse::read_feed(&body, charset.as_deref())).await;
+) -> Result<parse::LiberalFeed, (String, bool)> {
+    read_off_thread(move || parse::read_feed(&body, charset.as_deref())).await
+}
+
+/// Runs `read` on the blocking pool. Its error is the feed's, not transient (the
+/// same body fails the same way). A panic in it (a bug hostile input found) becomes
+/// this feed's failure, counted, and transient: the feed is polled again on its
+/// usual backoff, since a fixed build or a changed body may read it.
+async fn read_off_thread(
+    read: impl FnOnce() -> Result<parse::LiberalFeed, parse::FeedError> + Send + 'static,
+) -> Result<parse::LiberalFeed, (String, bool)> {
+    let parsed = tokio::task::spawn_blocking(move || crate::isolate::isolate(read)).await;
+    let panicked = |message: String| {
+        crate::metrics::global().panicked("parse");
+        tracing::error!(panic = %message, "Reading this feed panicked; it failed alone.");
+        Err((
+            format!("internal error while reading this feed: {message}"),
+            true,
+        ))
+    };
     match parsed {
-        Ok(Ok(feed)) => Ok(feed),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("internal error: the feed parser crashed on this feed".to_string()),
+        Ok(Ok(Ok(feed))) => Ok(feed),
+        Ok(Ok(Err(error))) => Err((error.to_string(), false)),
+        Ok(Err(panic)) => panicked(panic.message),
+        Err(join) => panicked(join.to_string()),
     }
 }
 
@@ -285,6 +302,7 @@ fn crashed(
 ) -> PollResult {
     let span = tracing::error_span!("poll", feed = %feed.name, url = %feed.url);
     let _enter = span.enter();
+    crate::metrics::global().panicked("poll");
     state.last_attempt = Some(now);
     let outcome = failed(
         &mut state,
@@ -710,5 +728,51 @@ mod tests {
             !unstored.take("https://example.org/rss"),
             "validators are dropped once"
         );
+    }
+}
+
+#[cfg(test)]
+mod isolation_tests {
+    use super::read_off_thread;
+
+    fn parse_panics() -> f64 {
+        let text = crate::metrics::global().render();
+        text.lines()
+            .find(|l| l.starts_with("newswatch_panics_total{stage=\"parse\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("newswatch_panics_total{stage=\"parse\"} is exported")
+    }
+
+    /// A panic while reading one feed's body is that feed's transient failure
+    /// (polled again on its backoff), named as an internal error and counted; a
+    /// feed's own defect stays a permanent failure.
+    #[tokio::test]
+    async fn a_panic_reading_a_feed_is_that_feeds_transient_failure() {
+        let before = parse_panics();
+        let (error, transient) =
+            read_off_thread(|| panic!("byte index 306 is not a char boundary"))
+                .await
+                .unwrap_err();
+        assert_eq!(
+            error,
+            "internal error while reading this feed: byte index 306 is not a char boundary"
+        );
+        assert!(transient, "a crash must not back the feed off as broken");
+        assert!(parse_panics() >= before + 1.0);
+        let (error, transient) = read_off_thread(|| crate::parse::read_feed(b"hello", None))
+            .await
+            .unwrap_err();
+        assert!(error.starts_with("not a feed"), "{error}");
+        assert!(!transient);
+        let feed = read_off_thread(|| {
+            crate::parse::read_feed(
+                b"<rss version=\"2.0\"><channel><item><title>t</title></item></channel></rss>",
+                None,
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(feed.items.len(), 1);
     }
 }
