@@ -16,7 +16,7 @@ use encoding_rs::Encoding;
 pub mod legacy;
 pub mod repair;
 
-pub use repair::{read_feed, FeedError, LiberalFeed, Repair};
+pub use repair::{advertised_feeds, read_feed, read_feed_at, FeedError, LiberalFeed, Repair};
 
 /// Bytes sniffed for a declared charset and for binary content.
 pub const SNIFF_LEN: usize = 4096;

@@ -68,13 +68,31 @@ pub enum FeedError {
     Empty,
     #[error("binary data, not a feed (NUL byte at offset {offset})")]
     Binary { offset: usize },
-    /// The commonest failure in practice: a login wall, an error page or a moved site.
-    #[error("an HTML page{} was served instead of a feed", title_suffix(.title))]
-    Html { title: Option<String> },
+    /// The commonest failure in practice: a login wall, an error page, a moved site,
+    /// or the site's home page given as the feed's url. `feeds` are the feeds the
+    /// page advertises (`<link rel="alternate" type="application/rss+xml" href>`),
+    /// resolved against the page's url when it is known.
+    #[error("an HTML page{} was served instead of a feed{}", title_suffix(.title), advertised_suffix(.feeds))]
+    Html {
+        title: Option<String>,
+        feeds: Vec<String>,
+    },
     #[error("not a feed: the body starts with {start:?}")]
     NotAFeed { start: String },
     #[error("not a valid {kind} feed, even after repair: {reason}")]
     Invalid { kind: &'static str, reason: String },
+}
+
+fn advertised_suffix(feeds: &[String]) -> String {
+    match feeds {
+        [] => String::new(),
+        [one] => format!("; the page advertises the feed {one}: use it as the feed's url"),
+        several => format!(
+            "; the page advertises {} feeds, use one of them as the feed's url: {}",
+            several.len(),
+            several.join(", ")
+        ),
+    }
 }
 
 fn title_suffix(title: &Option<String>) -> String {
@@ -98,6 +116,16 @@ pub struct LiberalFeed {
 /// Decodes (with the charset the server named, if any), repairs and parses a feed
 /// body: the poller's way from bytes to items, naming the repairs it needed.
 pub fn read_feed(bytes: &[u8], http_charset: Option<&str>) -> Result<LiberalFeed, FeedError> {
+    read_feed_at(bytes, http_charset, None)
+}
+
+/// [`read_feed`] for a body fetched from `url`, against which the feeds an HTML page
+/// advertises are resolved.
+pub fn read_feed_at(
+    bytes: &[u8],
+    http_charset: Option<&str>,
+    url: Option<&url::Url>,
+) -> Result<LiberalFeed, FeedError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(FeedError::Empty);
     }
@@ -117,6 +145,7 @@ pub fn read_feed(bytes: &[u8], http_charset: Option<&str>) -> Result<LiberalFeed
         }
         (Parsed::Html(html), _) => Err(FeedError::Html {
             title: html_title(&html),
+            feeds: advertised_feeds(&html, url),
         }),
         (Parsed::Text(text), _) => Err(FeedError::NotAFeed {
             start: text.trim().chars().take(40).collect(),
@@ -130,6 +159,64 @@ fn from_parse_error(err: ParseError) -> FeedError {
         ParseError::Binary { offset } => FeedError::Binary { offset },
         ParseError::Feed { kind, reason } => FeedError::Invalid { kind, reason },
     }
+}
+
+/// The feeds an HTML page advertises in its `<link rel="alternate">`s of an RSS,
+/// Atom or JSON Feed type, in page order, without repeats; relative ones resolved
+/// against `base` (or the page's `<base href>`), and left as written without one.
+pub fn advertised_feeds(html: &str, base: Option<&url::Url>) -> Vec<String> {
+    static LINKS: OnceLock<scraper::Selector> = OnceLock::new();
+    static BASE: OnceLock<scraper::Selector> = OnceLock::new();
+    let links = LINKS.get_or_init(|| {
+        scraper::Selector::parse("link[rel][type][href]").expect("a valid selector")
+    });
+    let base_tag =
+        BASE.get_or_init(|| scraper::Selector::parse("base[href]").expect("a valid selector"));
+    let page = scraper::Html::parse_document(html);
+    let declared_base = page
+        .select(base_tag)
+        .next()
+        .and_then(|b| b.value().attr("href"))
+        .and_then(|href| match base {
+            Some(base) => base.join(href.trim()).ok(),
+            None => url::Url::parse(href.trim()).ok(),
+        });
+    let base = declared_base.as_ref().or(base);
+    let mut feeds: Vec<String> = Vec::new();
+    for link in page.select(links) {
+        let element = link.value();
+        let rel = element.attr("rel").unwrap_or("").to_ascii_lowercase();
+        let kind = element
+            .attr("type")
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let is_feed = matches!(
+            kind.split(';').next().unwrap_or("").trim(),
+            "application/rss+xml"
+                | "application/atom+xml"
+                | "application/feed+json"
+                | "application/rdf+xml"
+        );
+        if !is_feed || !rel.split_ascii_whitespace().any(|r| r == "alternate") {
+            continue;
+        }
+        let href = element.attr("href").unwrap_or("").trim();
+        if href.is_empty() {
+            continue;
+        }
+        let resolved = match base {
+            Some(base) => match base.join(href) {
+                Ok(url) => url.to_string(),
+                Err(_) => continue,
+            },
+            None => href.to_string(),
+        };
+        if !feeds.contains(&resolved) {
+            feeds.push(resolved);
+        }
+    }
+    feeds
 }
 
 /// The `<title>` of an HTML page, shortened, so an error names the page served.
