@@ -53,6 +53,10 @@ pub enum Command {
         /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Also fetch every feed once and read it, saying per feed whether it gives
+        /// items (and, for an HTML page, which feed url it advertises). Stores nothing.
+        #[arg(long)]
+        online: bool,
     },
     /// Run the pipeline over local files (feeds, HTML, text; `-` is stdin) and print one
     /// JSON line per item. Stores and alerts nothing.
@@ -219,7 +223,7 @@ fn init_logging(format: LogFormat) {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::Check { config } => Ok(check(config)),
+        Command::Check { config, online } => Ok(check(config, online)),
         Command::Scan {
             config,
             text,
@@ -892,8 +896,17 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, ExitCode> {
     })
 }
 
-fn check(path: Option<PathBuf>) -> ExitCode {
+fn check(path: Option<PathBuf>, online: bool) -> ExitCode {
     match load_config(path) {
+        Ok(config) if online => {
+            let offline = check(Some(config.file.clone()), false);
+            let feeds = check_feeds(&config);
+            if offline != ExitCode::SUCCESS {
+                offline
+            } else {
+                feeds
+            }
+        }
         Ok(config) => {
             println!(
                 "{}: ok: {} feeds, {} entities, {} topics, {} sinks",
@@ -909,6 +922,64 @@ fn check(path: Option<PathBuf>) -> ExitCode {
             }
         }
         Err(code) => code,
+    }
+}
+
+/// `check --online`: fetches every feed once, as the poller would (its timeout, body
+/// limit and headers) but without validators or a store, and says per feed whether it
+/// reads; exit 1 if any does not. A page given instead of a feed names the feeds it
+/// advertises (docs/feeds.md, "A page instead of a feed").
+fn check_feeds(config: &Config) -> ExitCode {
+    use crate::poller::{FetchOutcome, Fetcher};
+    let run = || -> anyhow::Result<usize> {
+        let fetcher = Fetcher::new(&config.poller).context("setting up the HTTP client")?;
+        let mut failed = 0usize;
+        runtime()?.block_on(async {
+            for feed in &config.feeds {
+                let base = match &feed.url {
+                    config::FeedUrl::Http(url) => Some(url.clone()),
+                    config::FeedUrl::File(_) => None,
+                };
+                let read = match fetcher
+                    .fetch(&feed.url, &crate::store::FeedState::default())
+                    .await
+                {
+                    Ok(FetchOutcome::Fetched { body, charset, .. }) => {
+                        crate::isolate::isolate(|| {
+                            parse::read_feed_at(&body, charset.as_deref(), base.as_ref())
+                        })
+                        .map_err(|panic| panic.to_string())
+                        .and_then(|read| read.map_err(|e| e.to_string()))
+                    }
+                    Ok(FetchOutcome::NotModified { .. }) => {
+                        Err("answered 304 Not Modified to a request without validators".into())
+                    }
+                    Err(err) => Err(err.to_string()),
+                };
+                match read {
+                    Ok(read) => println!(
+                        "feed {:?} ({}): ok: {} items, {}",
+                        feed.name,
+                        feed.url,
+                        read.items.len(),
+                        read.encoding
+                    ),
+                    Err(err) => {
+                        failed += 1;
+                        println!("feed {:?} ({}): failed: {err}", feed.name, feed.url);
+                    }
+                }
+            }
+        });
+        Ok(failed)
+    };
+    match run() {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("newswatch: {err:#}");
+            ExitCode::from(1)
+        }
     }
 }
 
