@@ -134,6 +134,15 @@ pub fn read_feed_at(
         (Parsed::Feed(mut items), notes) => {
             for item in &mut items {
                 item.encoding = Some(decoded.encoding);
+                // A relative link with no `xml:base` to resolve it (feed-rs resolves
+                // those) is relative to the feed's own url.
+                if let (Some(link), Some(base)) = (&item.link, url) {
+                    if url::Url::parse(link) == Err(url::ParseError::RelativeUrlWithoutBase) {
+                        if let Ok(absolute) = base.join(link) {
+                            item.link = Some(absolute.to_string());
+                        }
+                    }
+                }
             }
             Ok(LiberalFeed {
                 items,
@@ -991,6 +1000,31 @@ pub(crate) mod tests {
         let (bytes, _, _) = encoding_rs::KOI8_R.encode(&koi8);
         let read = read_feed(&bytes, Some("KOI8-R")).unwrap();
         assert_eq!(read.items[0].title, "Переговоры о перемирии");
+    }
+
+    #[test]
+    fn relative_links_are_resolved_against_the_feed_url() {
+        let rss = b"<rss version=\"2.0\"><channel><title>t</title>\
+            <item><title>a</title><link>/2025/a.html</link></item>\
+            <item><title>b</title><link>b.html</link></item>\
+            <item><title>c</title><link>https://example.net/c</link></item></channel></rss>";
+        let base = url::Url::parse("https://example.org/news/feed.xml").unwrap();
+        let feed = read_feed_at(rss, None, Some(&base)).unwrap();
+        let links: Vec<_> = feed
+            .items
+            .iter()
+            .map(|i| i.link.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "https://example.org/2025/a.html",
+                "https://example.org/news/b.html",
+                "https://example.net/c"
+            ]
+        );
+        let feed = read_feed(rss, None).unwrap();
+        assert_eq!(feed.items[0].link.as_deref(), Some("/2025/a.html"));
     }
 
     #[test]
