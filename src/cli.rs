@@ -53,6 +53,10 @@ pub enum Command {
         /// under systemd, else config/newswatch.toml].
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Also fetch every feed once and read it, saying per feed whether it gives
+        /// items (and, for an HTML page, which feed url it advertises). Stores nothing.
+        #[arg(long)]
+        online: bool,
     },
     /// Run the pipeline over local files (feeds, HTML, text; `-` is stdin) and print one
     /// JSON line per item. Stores and alerts nothing.
@@ -253,7 +257,7 @@ fn init_logging(format: LogFormat) {
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
-        Command::Check { config } => Ok(check(config)),
+        Command::Check { config, online } => Ok(check(config, online)),
         Command::Scan {
             config,
             text,
@@ -1174,8 +1178,17 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, ExitCode> {
     })
 }
 
-fn check(path: Option<PathBuf>) -> ExitCode {
+fn check(path: Option<PathBuf>, online: bool) -> ExitCode {
     match load_config(path) {
+        Ok(config) if online => {
+            let offline = check(Some(config.file.clone()), false);
+            let feeds = check_feeds(&config);
+            if offline != ExitCode::SUCCESS {
+                offline
+            } else {
+                feeds
+            }
+        }
         Ok(config) => {
             println!(
                 "{}: ok: {} feeds, {} entities, {} topics, {} sinks",
@@ -1191,6 +1204,64 @@ fn check(path: Option<PathBuf>) -> ExitCode {
             }
         }
         Err(code) => code,
+    }
+}
+
+/// `check --online`: fetches every feed once, as the poller would (its timeout, body
+/// limit and headers) but without validators or a store, and says per feed whether it
+/// reads; exit 1 if any does not. A page given instead of a feed names the feeds it
+/// advertises (docs/feeds.md, "A page instead of a feed").
+fn check_feeds(config: &Config) -> ExitCode {
+    use crate::poller::{FetchOutcome, Fetcher};
+    let run = || -> anyhow::Result<usize> {
+        let fetcher = Fetcher::new(&config.poller).context("setting up the HTTP client")?;
+        let mut failed = 0usize;
+        runtime()?.block_on(async {
+            for feed in &config.feeds {
+                let base = match &feed.url {
+                    config::FeedUrl::Http(url) => Some(url.clone()),
+                    config::FeedUrl::File(_) => None,
+                };
+                let read = match fetcher
+                    .fetch(&feed.url, &crate::store::FeedState::default())
+                    .await
+                {
+                    Ok(FetchOutcome::Fetched { body, charset, .. }) => {
+                        crate::isolate::isolate(|| {
+                            parse::read_feed_at(&body, charset.as_deref(), base.as_ref())
+                        })
+                        .map_err(|panic| panic.to_string())
+                        .and_then(|read| read.map_err(|e| e.to_string()))
+                    }
+                    Ok(FetchOutcome::NotModified { .. }) => {
+                        Err("answered 304 Not Modified to a request without validators".into())
+                    }
+                    Err(err) => Err(err.to_string()),
+                };
+                match read {
+                    Ok(read) => println!(
+                        "feed {:?} ({}): ok: {} items, {}",
+                        feed.name,
+                        feed.url,
+                        read.items.len(),
+                        read.encoding
+                    ),
+                    Err(err) => {
+                        failed += 1;
+                        println!("feed {:?} ({}): failed: {err}", feed.name, feed.url);
+                    }
+                }
+            }
+        });
+        Ok(failed)
+    };
+    match run() {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("newswatch: {err:#}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -1244,80 +1315,128 @@ fn scan(
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut unreadable = 0usize;
-    for file in files {
-        let source = file.display().to_string();
-        let bytes = match read_input(file) {
-            Ok(bytes) => bytes,
-            Err(err) => {
-                eprintln!("newswatch: {source}: {err:#}");
-                unreadable += 1;
-                continue;
+    let mut crashed = 0usize;
+    for_each_isolated(
+        files,
+        |file| scan_file(&pipeline, file, with_text, explain),
+        |file, result| {
+            let source = file.display().to_string();
+            match result {
+                Ok(Ok(lines)) => {
+                    for line in lines {
+                        serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
+                        out.write_all(b"\n").context("writing to stdout")?;
+                    }
+                }
+                Ok(Err(ScanSkip::Unreadable(err))) => {
+                    eprintln!("newswatch: {source}: {err:#}");
+                    unreadable += 1;
+                }
+                Ok(Err(ScanSkip::Skipped(err))) => eprintln!("newswatch: {source}: skipped: {err}"),
+                Err(panic) => {
+                    // A bug this file's bytes found: say which file, go on with the
+                    // next, and fail the run at the end so it is not missed.
+                    eprintln!(
+                        "newswatch: {source}: skipped: {panic} (a bug in newswatch; please report it with this file)"
+                    );
+                    crashed += 1;
+                }
             }
-        };
-        let decoded = match parse::decode(&bytes, None) {
-            Ok(decoded) => decoded,
-            Err(err) => {
-                eprintln!("newswatch: {source}: skipped: {err}");
-                continue;
-            }
-        };
-        if let Some(note) = &decoded.note {
-            eprintln!("newswatch: {source}: {note}");
-        }
-        let (kind, items) = match parse::parse(&decoded.text) {
-            Ok(Parsed::Feed(entries)) => (
-                "feed",
-                entries
-                    .iter()
-                    .map(|e| {
-                        let processed = pipeline.process_item(&e.title, &e.body);
-                        let extra = json!({
-                            "id": e.id,
-                            "url": e.link,
-                            "published": e.published.map(|d| d.to_rfc3339()),
-                        });
-                        (processed, Some(extra))
-                    })
-                    .collect::<Vec<_>>(),
-            ),
-            Ok(Parsed::Html(html)) => (
-                "html",
-                pipeline
-                    .process_document(&html, true)
-                    .into_iter()
-                    .map(|p| (p, None))
-                    .collect(),
-            ),
-            Ok(Parsed::Text(text)) => (
-                "text",
-                pipeline
-                    .process_document(&text, false)
-                    .into_iter()
-                    .map(|p| (p, None))
-                    .collect(),
-            ),
-            Err(err) => {
-                eprintln!("newswatch: {source}: skipped: {err}");
-                continue;
-            }
-        };
-        if items.is_empty() {
-            eprintln!("newswatch: {source}: no articles found");
-        }
-        for (index, (processed, extra)) in items.into_iter().enumerate() {
-            let line = view::scanned_json(
-                &pipeline, &source, kind, index, &processed, extra, with_text, explain,
-            );
-            serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
-            out.write_all(b"\n").context("writing to stdout")?;
-        }
-    }
+            Ok(())
+        },
+    )?;
     out.flush().context("writing to stdout")?;
-    Ok(if unreadable > 0 {
+    Ok(if unreadable + crashed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Why `scan` printed nothing for a file.
+enum ScanSkip {
+    /// The file could not be read (counted: exit code 1).
+    Unreadable(anyhow::Error),
+    /// It was read but holds no documents (binary, empty, a broken feed).
+    Skipped(parse::ParseError),
+}
+
+/// Runs `read` on each file in turn and hands its result to `then`; a panic in
+/// `read` becomes that file's [`Panicked`](crate::isolate::Panicked) and the next
+/// file is read (ARCHITECTURE.md, "Nothing panics on input": should it still happen,
+/// one file must not take the others with it).
+fn for_each_isolated<T>(
+    files: &[PathBuf],
+    mut read: impl FnMut(&Path) -> T,
+    mut then: impl FnMut(&Path, Result<T, crate::isolate::Panicked>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    for file in files {
+        let result = crate::isolate::isolate(|| read(file));
+        then(file, result)?;
+    }
+    Ok(())
+}
+
+/// The JSON lines `scan` prints for one file; notes on its decoding go to stderr.
+fn scan_file(
+    pipeline: &crate::pipeline::Pipeline,
+    file: &Path,
+    with_text: bool,
+    explain: bool,
+) -> Result<Vec<serde_json::Value>, ScanSkip> {
+    let source = file.display().to_string();
+    let bytes = read_input(file).map_err(ScanSkip::Unreadable)?;
+    let decoded = parse::decode(&bytes, None).map_err(ScanSkip::Skipped)?;
+    if let Some(note) = &decoded.note {
+        eprintln!("newswatch: {source}: {note}");
+    }
+    let encoding = json!({ "encoding": decoded.encoding });
+    let (kind, items) = match parse::parse(&decoded.text).map_err(ScanSkip::Skipped)? {
+        Parsed::Feed(entries) => (
+            "feed",
+            entries
+                .iter()
+                .map(|e| {
+                    let processed = pipeline.process_item(&e.title, &e.body);
+                    let extra = json!({
+                        "id": e.id,
+                        "url": e.link,
+                        "published": e.published.map(|d| d.to_rfc3339()),
+                        "encoding": decoded.encoding,
+                    });
+                    (processed, Some(extra))
+                })
+                .collect::<Vec<_>>(),
+        ),
+        Parsed::Html(html) => (
+            "html",
+            pipeline
+                .process_document(&html, true)
+                .into_iter()
+                .map(|p| (p, Some(encoding.clone())))
+                .collect(),
+        ),
+        Parsed::Text(text) => (
+            "text",
+            pipeline
+                .process_document(&text, false)
+                .into_iter()
+                .map(|p| (p, Some(encoding.clone())))
+                .collect(),
+        ),
+    };
+    if items.is_empty() {
+        eprintln!("newswatch: {source}: no articles found");
+    }
+    Ok(items
+        .into_iter()
+        .enumerate()
+        .map(|(index, (processed, extra))| {
+            view::scanned_json(
+                pipeline, &source, kind, index, &processed, extra, with_text, explain,
+            )
+        })
+        .collect())
 }
 
 /// Reads a file, or stdin for `-`, refusing inputs too large to hold.
@@ -1373,3 +1492,41 @@ fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// The first block of an input, enough for [`parse::decode`]'s binary check.
 const HEAD_BYTES: u64 = parse::SNIFF_LEN as u64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `scan`'s loop: a panic while reading the second of three files is that
+    /// file's error, naming it, and the third is still read.
+    #[test]
+    fn a_panic_on_one_file_is_its_error_and_the_next_is_read() {
+        let files: Vec<PathBuf> = ["a.xml", "b.xml", "c.xml"].map(PathBuf::from).into();
+        let mut seen = Vec::new();
+        for_each_isolated(
+            &files,
+            |file| {
+                if file == Path::new("b.xml") {
+                    panic!("byte index 306 is not a char boundary");
+                }
+                file.display().to_string()
+            },
+            |file, result| {
+                seen.push((file.to_path_buf(), result.map_err(|p| p.to_string())));
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (PathBuf::from("a.xml"), Ok("a.xml".to_string())),
+                (
+                    PathBuf::from("b.xml"),
+                    Err("internal error: byte index 306 is not a char boundary".to_string())
+                ),
+                (PathBuf::from("c.xml"), Ok("c.xml".to_string())),
+            ]
+        );
+    }
+}

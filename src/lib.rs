@@ -32,6 +32,7 @@ pub mod config;
 pub mod daemon;
 pub mod health;
 pub mod identity;
+pub mod isolate;
 pub mod markup;
 pub mod metrics;
 pub mod model;

@@ -34,6 +34,9 @@ pub const FETCH_OUTCOMES: [&str; 4] = ["fetched", "not_modified", "failed", "gon
 /// The feed health states of `feeds_by_state` (`crate::store::FeedHealth`), always
 /// exported.
 pub const FEED_STATES: [&str; 5] = ["ok", "stale", "failing", "gone", "moved"];
+/// The stages of `panics_total`: reading a feed body, a feed's poll as a whole, and
+/// processing a feed's items (`crate::isolate` catches them; the feed fails alone).
+pub const PANIC_STAGES: [&str; 3] = ["parse", "poll", "process"];
 
 static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
 
@@ -50,6 +53,7 @@ pub struct Metrics {
     /// Seconds since the Unix epoch when this registry was made.
     started: f64,
     fetches: Family,
+    panics: Family,
     repairs: AtomicU64,
     items_processed: AtomicU64,
     items_stored: AtomicU64,
@@ -78,9 +82,14 @@ impl Metrics {
         for outcome in FETCH_OUTCOMES {
             fetches.add(&[outcome], 0);
         }
+        let panics = Family::new(&["stage"]);
+        for stage in PANIC_STAGES {
+            panics.add(&[stage], 0);
+        }
         Metrics {
             started: unix_seconds(SystemTime::now()),
             fetches,
+            panics,
             repairs: AtomicU64::new(0),
             items_processed: AtomicU64::new(0),
             items_stored: AtomicU64::new(0),
@@ -99,6 +108,12 @@ impl Metrics {
     /// One feed fetch ended with `outcome`: one of [`FETCH_OUTCOMES`].
     pub fn fetch(&self, outcome: &str) {
         self.fetches.add(&[outcome], 1);
+    }
+
+    /// A panic while handling one feed was caught and made that feed's error;
+    /// `stage` is one of [`PANIC_STAGES`].
+    pub fn panicked(&self, stage: &str) {
+        self.panics.add(&[stage], 1);
     }
 
     /// `n` repairs were needed to read a malformed feed.
@@ -244,6 +259,13 @@ impl Metrics {
             "counter",
         );
         self.fetches.render(o, "feed_fetches_total");
+        header(
+            o,
+            "panics_total",
+            "Panics caught while handling one feed (by stage: parse, poll, process); the feed failed, the rest went on.",
+            "counter",
+        );
+        self.panics.render(o, "panics_total");
         counter(
             o,
             "feed_repairs_total",
@@ -549,6 +571,7 @@ mod tests {
             Some(created + chrono::Duration::milliseconds(30)),
         );
         m.delivery_latency(Duration::from_secs(3600));
+        m.panicked("parse");
 
         let text = m.render();
         let scrape = parse(&text);
@@ -563,6 +586,8 @@ mod tests {
                 1.0
             );
         }
+        assert_eq!(v("newswatch_panics_total", &[("stage", "parse")]), 1.0);
+        assert_eq!(v("newswatch_panics_total", &[("stage", "process")]), 0.0);
         assert_eq!(v("newswatch_feed_repairs_total", &[]), 2.0);
         assert_eq!(v("newswatch_items_processed_total", &[]), 2.0);
         assert_eq!(v("newswatch_items_stored_total", &[]), 2.0);
@@ -644,6 +669,7 @@ mod tests {
         // Every family has its HELP and TYPE.
         for name in [
             "feed_fetches_total",
+            "panics_total",
             "feed_repairs_total",
             "items_processed_total",
             "items_stored_total",

@@ -479,3 +479,65 @@ fn refused(text: &str, key: &str, why: &str) -> crate::util::Run {
     );
     out
 }
+
+/// `check --online` reads every feed once: a good feed gives its items, a site's page
+/// given as the feed's url names the feed it advertises (resolved against the page),
+/// a missing one fails; exit 1 since one failed.
+#[test]
+fn check_online_reads_each_feed_and_names_the_feed_a_page_advertises() {
+    use crate::util::server::{FeedServer, Reply};
+    let server = FeedServer::start(|request| {
+        match request.path.as_str() {
+        "/feed.xml" => Reply::feed(
+            "<rss version=\"2.0\"><channel><title>t</title><item><guid>1</guid>\
+             <title>One</title></item><item><guid>2</guid><title>Two</title></item></channel></rss>",
+        ),
+        "/" => Reply::status(
+            200,
+            "<!DOCTYPE html><html><head><title>Example News</title>\
+             <link rel=\"alternate\" type=\"application/atom+xml\" href=\"/news/atom.xml\">\
+             </head><body>Home</body></html>",
+        )
+        .header("content-type", "text/html"),
+        _ => Reply::not_found(),
+    }
+    });
+    let (_dir, config) = temp_config(&format!(
+        "[[feeds]]\nname = \"good\"\nurl = {:?}\n[[feeds]]\nname = \"home page\"\nurl = {:?}\n\
+         [[feeds]]\nname = \"gone\"\nurl = {:?}\n",
+        server.url("/feed.xml"),
+        server.url("/"),
+        server.url("/missing.xml"),
+    ));
+    let out = run(newswatch()
+        .args(["check", "--online", "--config"])
+        .arg(&config));
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].contains(": ok: 3 feeds"), "{}", out.stdout);
+    assert_eq!(
+        lines[1],
+        format!(
+            "feed \"good\" ({}): ok: 2 items, UTF-8",
+            server.url("/feed.xml")
+        )
+    );
+    assert_eq!(
+        lines[2],
+        format!(
+            "feed \"home page\" ({}): failed: an HTML page (\"Example News\") was served instead \
+             of a feed; the page advertises the feed {}: use it as the feed's url",
+            server.url("/"),
+            server.url("/news/atom.xml")
+        )
+    );
+    assert!(
+        lines[3].starts_with(&format!(
+            "feed \"gone\" ({}): failed: ",
+            server.url("/missing.xml")
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(lines[3].contains("404"), "{}", out.stdout);
+}

@@ -73,6 +73,15 @@ fn feed_response(body: impl Into<Body>) -> Reply {
     Reply::status(200, body).header("content-type", "application/rss+xml")
 }
 
+/// A site's page advertising feeds of these `(type, href)`.
+fn page(feeds: &[(&str, &str)]) -> String {
+    let links: String = feeds
+        .iter()
+        .map(|(kind, href)| format!("<link rel=\"alternate\" type=\"{kind}\" href=\"{href}\">\n"))
+        .collect();
+    format!("<!DOCTYPE html><html><head><title>Example News</title>\n{links}</head><body><p>Home</p></body></html>")
+}
+
 fn scenario(request: &Request) -> Reply {
     let path = request.path.as_str();
     match path {
@@ -171,6 +180,21 @@ fn scenario(request: &Request) -> Reply {
         .header("cache-control", "max-age=600"),
         // Held a while, so that polls overlap if the poller lets them.
         "/slow" => feed_response(rss("slow", 1)).after(Duration::from_millis(200)),
+        // A site's home page given as the feed's url: it advertises one feed
+        // (relative href), or two.
+        "/site" => Reply::status(200, page(&[("application/rss+xml", "site/feed.xml")]))
+            .header("content-type", "text/html; charset=utf-8")
+            .header("etag", ETAG),
+        "/site/feed.xml" => feed_response(rss("site", 2)),
+        "/portal" => Reply::status(
+            200,
+            page(&[
+                ("application/rss+xml", "/portal/rss.xml"),
+                ("application/atom+xml", "https://example.org/portal/atom.xml"),
+                ("text/css", "/style.css"),
+            ]),
+        )
+        .header("content-type", "text/html"),
         _ => Reply::not_found(),
     }
 }
@@ -977,6 +1001,46 @@ async fn run_polls_due_feeds_and_stops_on_shutdown() {
         assert!(rx.recv().await.is_none(), "the channel closes after run");
         assert_eq!(server.hits_to("/huge"), 0);
         assert_eq!(server.hits_to("/etag"), 1);
+    })
+    .await;
+}
+
+/// A site's page given as a feed's url is read through the one feed it advertises
+/// (resolved against the page's url), without keeping the page's validators; a page
+/// advertising several says which they are.
+#[tokio::test]
+async fn an_html_page_is_read_through_the_feed_it_advertises() {
+    bounded(async {
+        let server = start();
+        let first = poll(&server, "/site", FeedState::default()).await;
+        assert_eq!(
+            first.outcome,
+            PollOutcome::Fetched {
+                items: 2,
+                repairs: 0
+            },
+            "{:?}",
+            first.state.last_error
+        );
+        assert_eq!(first.items[0].title, "site item 0");
+        assert_eq!(server.hits_to("/site/feed.xml"), 1);
+        // The page's ETag would make the next poll a 304 while the feed moved on.
+        assert_eq!(first.state.etag, None);
+        let second = poll(&server, "/site", first.state).await;
+        assert!(matches!(second.outcome, PollOutcome::Fetched { items: 2, .. }));
+        assert_eq!(server.hits_to("/site/feed.xml"), 2);
+
+        let several = poll(&server, "/portal", FeedState::default()).await;
+        assert!(matches!(several.outcome, PollOutcome::Failed { .. }));
+        assert_eq!(
+            last_error(&several),
+            format!(
+                "an HTML page (\"Example News\") was served instead of a feed; the page advertises \
+                 2 feeds, use one of them as the feed's url: {}, https://example.org/portal/atom.xml",
+                server.url("/portal/rss.xml")
+            )
+        );
+        assert_eq!(server.hits_to("/portal/rss.xml"), 0);
     })
     .await;
 }

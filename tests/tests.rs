@@ -31,6 +31,8 @@ mod health;
 mod backtest;
 // The store on bad days: a full disk, a snapshot cut short, a damaged record.
 mod store;
+// Every feed format and encoding: one fixture each, with the items it must give.
+mod formats;
 // Seeded byte mutations of every fixture through decoding, parsing and the pipeline.
 mod mutation;
 // The module layout: no import cycles.

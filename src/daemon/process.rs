@@ -283,8 +283,15 @@ pub(super) async fn process_results(
         while let Some(result) = results.recv().await {
             let feed = result.feed.clone();
             let (pipeline, store, stored) = (pipeline.clone(), store.clone(), stored.clone());
+            // A panic while analysing one feed's items (a bug its input found)
+            // fails that feed alone: logged below with its name and counted; its
+            // items are fetched again on its next poll.
             let task = tokio::task::spawn_blocking(move || {
-                analyze(&pipeline, store.as_ref(), &stored, result)
+                crate::isolate::isolate(|| analyze(&pipeline, store.as_ref(), &stored, result))
+                    .unwrap_or_else(|panic| {
+                        crate::metrics::global().panicked("process");
+                        Err(anyhow::Error::new(panic).context("analysing the feed's items"))
+                    })
             });
             if ahead.send((feed, task)).await.is_err() {
                 break;
@@ -917,6 +924,7 @@ mod tests {
                     link: None,
                     published: None,
                     body: text.clone(),
+                    encoding: None,
                 })
                 .collect(),
             state: FeedState::default(),

@@ -13,9 +13,10 @@
 use chrono::{DateTime, Utc};
 use encoding_rs::Encoding;
 
+pub mod legacy;
 pub mod repair;
 
-pub use repair::{read_feed, FeedError, LiberalFeed, Repair};
+pub use repair::{advertised_feeds, read_feed, read_feed_at, FeedError, LiberalFeed, Repair};
 
 /// Bytes sniffed for a declared charset and for binary content.
 pub const SNIFF_LEN: usize = 4096;
@@ -40,13 +41,19 @@ pub struct FeedItem {
     pub published: Option<DateTime<Utc>>,
     /// The fullest body the feed gives (content, else summary), as HTML.
     pub body: String,
+    /// The encoding the feed's bytes were read in ([`Decoded::encoding`]), when the
+    /// item was read from bytes rather than from text.
+    pub encoding: Option<&'static str>,
 }
 
 /// Text decoded from bytes, and how.
 #[derive(Debug)]
 pub struct Decoded {
     pub text: String,
-    /// Set when the bytes were not UTF-8: the encoding used and why.
+    /// The encoding the bytes were read in (its WHATWG name: "UTF-8", "EUC-JP",
+    /// "windows-1251"…), recorded with every item read from them.
+    pub encoding: &'static str,
+    /// Set when the bytes were not plain UTF-8: the encoding used and why.
     pub note: Option<String>,
 }
 
@@ -66,6 +73,15 @@ pub enum ParseError {
 }
 
 /// Decodes bytes to text. `charset` is a label from outside the document (HTTP).
+///
+/// A byte-order mark wins; then, when the HTTP header, the XML declaration (or
+/// `<meta charset>`) and the bytes disagree, the bytes decide (docs/feeds.md,
+/// "Encodings"): text that is valid UTF-8 with non-ASCII in it is UTF-8 whatever
+/// is declared; a declared multi-byte charset (Shift_JIS, EUC-JP, GBK, Big5) the
+/// bytes are malformed in is refused; a declared single-byte charset is refused when
+/// the statistical detector confidently reads the bytes as another script (EUC-JP
+/// bytes declared ISO-8859-1 would otherwise read as Latin mojibake). With nothing
+/// declared that fits, the detector's guess is used.
 pub fn decode(bytes: &[u8], charset: Option<&str>) -> Result<Decoded, ParseError> {
     if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
         let (text, _) = encoding.decode_without_bom_handling(&bytes[bom_len..]);
@@ -73,46 +89,163 @@ pub fn decode(bytes: &[u8], charset: Option<&str>) -> Result<Decoded, ParseError
             .then(|| format!("decoded as {} (byte-order mark)", encoding.name()));
         return Ok(Decoded {
             text: text.into_owned(),
+            encoding: encoding.name(),
             note,
+        });
+    }
+    if let Some(encoding) = utf16_without_bom(bytes) {
+        let (text, _) = encoding.decode_without_bom_handling(bytes);
+        return Ok(Decoded {
+            text: text.into_owned(),
+            encoding: encoding.name(),
+            note: Some(format!(
+                "decoded as {} (no byte-order mark, but `<` as two bytes)",
+                encoding.name()
+            )),
         });
     }
     let head = &bytes[..bytes.len().min(SNIFF_LEN)];
     if let Some(offset) = head.iter().position(|&b| b == 0) {
         return Err(ParseError::Binary { offset });
     }
-    let declared = charset
+    // UTF-16 named by a document without NUL bytes in it is a lie the bytes refute.
+    let usable = |e: &&'static Encoding| *e != encoding_rs::UTF_16LE && *e != encoding_rs::UTF_16BE;
+    let from_http = charset
         .and_then(|label| Encoding::for_label(label.trim().as_bytes()))
-        .map(|e| (e, "as the caller said"))
-        .or_else(|| declared_charset(head).map(|e| (e, "as the document declares")));
-    if let Some((encoding, why)) = declared {
-        if encoding != encoding_rs::UTF_8 {
-            let (text, _, _) = encoding.decode(bytes);
+        .filter(usable)
+        .map(|e| (e, "as the server said"));
+    let from_document = declared_charset(head)
+        .filter(usable)
+        .map(|e| (e, "as the document declares"));
+    let declared: Vec<(&'static Encoding, &str)> =
+        from_http.into_iter().chain(from_document).collect();
+    let named = |e: &'static Encoding| {
+        declared
+            .iter()
+            .find(|(d, _)| *d != e)
+            .map(|(d, why)| format!(" ({} {why}, which the bytes are not)", d.name()))
+            .unwrap_or_default()
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(text) if !text.is_ascii() => {
             return Ok(Decoded {
-                text: text.into_owned(),
-                note: Some(format!("decoded as {} {why}", encoding.name())),
+                text: text.to_owned(),
+                encoding: encoding_rs::UTF_8.name(),
+                note: (!named(encoding_rs::UTF_8).is_empty())
+                    .then(|| format!("decoded as UTF-8{}", named(encoding_rs::UTF_8))),
             });
         }
-    }
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(Decoded {
-            text: text.to_owned(),
-            note: None,
-        }),
-        Err(err) => {
-            let mut detector = chardetng::EncodingDetector::new();
-            detector.feed(bytes, true);
-            let encoding = detector.guess(None, true);
-            let (text, _, _) = encoding.decode(bytes);
-            Ok(Decoded {
-                text: text.into_owned(),
-                note: Some(format!(
-                    "not valid UTF-8 (at byte {}); decoded as {} by guess",
-                    err.valid_up_to(),
+        // ASCII reads the same in every charset a feed is declared in, bar the
+        // 7-bit ones (ISO-2022-JP) whose escapes only their decoder understands.
+        Ok(text) => {
+            let encoding = declared.first().map_or(encoding_rs::UTF_8, |(e, _)| *e);
+            if encoding == encoding_rs::ISO_2022_JP {
+                let (text, _, _) = encoding.decode(bytes);
+                return Ok(Decoded {
+                    text: text.into_owned(),
+                    encoding: encoding.name(),
+                    note: Some(format!("decoded as {}", encoding.name())),
+                });
+            }
+            return Ok(Decoded {
+                text: text.to_owned(),
+                encoding: if encoding.is_ascii_compatible() {
                     encoding.name()
-                )),
-            })
+                } else {
+                    "UTF-8"
+                },
+                note: None,
+            });
+        }
+        Err(_) => {}
+    }
+    let mut detector = chardetng::EncodingDetector::new();
+    detector.feed(bytes, true);
+    let (guess, confident) = detector.guess_assess(None, false);
+    let fits = |encoding: &'static Encoding| -> bool {
+        let clean = encoding
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .is_some();
+        if !clean {
+            return false;
+        }
+        encoding == guess
+            || !encoding.is_single_byte()
+            || !confident
+            || same_script(encoding, guess)
+    };
+    if let Some((encoding, why)) = declared.iter().find(|(e, _)| fits(e)) {
+        let (text, _) = encoding.decode_without_bom_handling(bytes);
+        return Ok(Decoded {
+            text: text.into_owned(),
+            encoding: encoding.name(),
+            note: Some(format!(
+                "decoded as {} {why}{}",
+                encoding.name(),
+                named(encoding)
+            )),
+        });
+    }
+    let (text, _) = guess.decode_without_bom_handling(bytes);
+    Ok(Decoded {
+        text: text.into_owned(),
+        encoding: guess.name(),
+        note: Some(format!(
+            "not valid UTF-8; decoded as {} by the bytes{}",
+            guess.name(),
+            named(guess)
+        )),
+    })
+}
+
+/// UTF-16 without a byte-order mark, told by the `<` (or `<?`) it starts with.
+fn utf16_without_bom(bytes: &[u8]) -> Option<&'static Encoding> {
+    match bytes {
+        [b'<', 0, b, 0, ..] if *b != 0 => Some(encoding_rs::UTF_16LE),
+        [0, b'<', 0, b, ..] if *b != 0 => Some(encoding_rs::UTF_16BE),
+        _ => None,
+    }
+}
+
+/// Whether two single-byte charsets write the same script, so that the detector
+/// preferring one over the other is no reason to doubt a declaration (a Polish feed
+/// declared windows-1250 that the detector calls windows-1252).
+fn same_script(a: &'static Encoding, b: &'static Encoding) -> bool {
+    fn script(e: &'static Encoding) -> &'static str {
+        use encoding_rs::*;
+        let latin = [
+            WINDOWS_1252,
+            WINDOWS_1250,
+            WINDOWS_1254,
+            WINDOWS_1257,
+            WINDOWS_1258,
+            ISO_8859_2,
+            ISO_8859_3,
+            ISO_8859_4,
+            ISO_8859_10,
+            ISO_8859_13,
+            ISO_8859_14,
+            ISO_8859_15,
+            ISO_8859_16,
+            MACINTOSH,
+        ];
+        let cyrillic = [
+            WINDOWS_1251,
+            KOI8_R,
+            KOI8_U,
+            ISO_8859_5,
+            IBM866,
+            X_MAC_CYRILLIC,
+        ];
+        if latin.contains(&e) {
+            "latin"
+        } else if cyrillic.contains(&e) {
+            "cyrillic"
+        } else {
+            e.name()
         }
     }
+    script(a) == script(b)
 }
 
 /// The charset a document names for itself in its first bytes.
@@ -166,6 +299,8 @@ pub fn parse_liberally(text: &str) -> Result<(Parsed, FeedNotes), ParseError> {
             Some("rss") => Some("RSS"),
             Some("rdf:rdf") | Some("rdf") => Some("RSS"),
             Some("feed") => Some("Atom"),
+            // Microsoft's Channel Definition Format, rewritten to RSS by `legacy`.
+            Some("channel") => Some("CDF"),
             _ => return Ok((Parsed::Html(text.to_owned()), notes)),
         }
     } else {
@@ -254,12 +389,20 @@ fn parse_feed(
         });
     }
     let repaired = repair::repair(text);
-    match parse_entries(&repaired.text) {
+    let upgraded = legacy::upgrade(&repaired.text);
+    let readable = upgraded
+        .as_ref()
+        .map_or(&*repaired.text, |(t, _)| t.as_str());
+    match parse_entries(readable) {
         Ok(feed) => {
             notes.repairs.extend(repaired.repairs);
             Ok(feed)
         }
-        Err(err) if !repaired.repairs.is_empty() => parse_entries(text).map_err(|_| as_error(err)),
+        Err(err) if !repaired.repairs.is_empty() => {
+            let upgraded = legacy::upgrade(text);
+            let readable = upgraded.as_ref().map_or(text, |(t, _)| t.as_str());
+            parse_entries(readable).map_err(|_| as_error(err))
+        }
         Err(err) => Err(as_error(err)),
     }
 }
@@ -276,26 +419,49 @@ fn parse_entries(text: &str) -> Result<feed_rs::model::Feed, feed_rs::parser::Pa
         .parse(text.as_bytes())
 }
 
+/// Whether a feed-rs media type (`MediaTypeBuf`, from a crate of its own) is
+/// `text/plain`, whatever its parameters.
+fn is_plain(media: &impl ToString) -> bool {
+    let media = media.to_string();
+    media.split(';').next().unwrap_or("").trim() == "text/plain"
+}
+
 fn feed_item(entry: feed_rs::model::Entry) -> FeedItem {
     let as_html = |text: feed_rs::model::Text| {
-        if text.content_type.essence().to_string() == "text/plain" {
+        if is_plain(&text.content_type) {
             crate::markup::escape(&text.content)
         } else {
             text.content
         }
     };
+    // Media RSS carries the text of items that have no title or description of
+    // their own (video and photo feeds).
+    let media_title = entry.media.iter().find_map(|m| m.title.clone());
+    let media_text = entry.media.iter().find_map(|m| m.description.clone());
     let body = entry
         .content
-        .and_then(|c| c.body)
+        .and_then(|c| {
+            let plain = is_plain(&c.content_type);
+            c.body.map(|body| {
+                if plain {
+                    crate::markup::escape(&body)
+                } else {
+                    body
+                }
+            })
+        })
         .filter(|b| !b.trim().is_empty())
         .or_else(|| entry.summary.map(as_html))
+        .filter(|b| !b.trim().is_empty())
+        .or_else(|| media_text.map(as_html))
         .unwrap_or_default();
     FeedItem {
         id: Some(entry.id).filter(|id| !id.is_empty()),
-        title: entry.title.map(as_html).unwrap_or_default(),
+        title: entry.title.or(media_title).map(as_html).unwrap_or_default(),
         link: entry.links.into_iter().next().map(|l| l.href),
         published: entry.published.or(entry.updated),
         body,
+        encoding: None,
     }
 }
 

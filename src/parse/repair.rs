@@ -68,13 +68,31 @@ pub enum FeedError {
     Empty,
     #[error("binary data, not a feed (NUL byte at offset {offset})")]
     Binary { offset: usize },
-    /// The commonest failure in practice: a login wall, an error page or a moved site.
-    #[error("an HTML page{} was served instead of a feed", title_suffix(.title))]
-    Html { title: Option<String> },
+    /// The commonest failure in practice: a login wall, an error page, a moved site,
+    /// or the site's home page given as the feed's url. `feeds` are the feeds the
+    /// page advertises (`<link rel="alternate" type="application/rss+xml" href>`),
+    /// resolved against the page's url when it is known.
+    #[error("an HTML page{} was served instead of a feed{}", title_suffix(.title), advertised_suffix(.feeds))]
+    Html {
+        title: Option<String>,
+        feeds: Vec<String>,
+    },
     #[error("not a feed: the body starts with {start:?}")]
     NotAFeed { start: String },
     #[error("not a valid {kind} feed, even after repair: {reason}")]
     Invalid { kind: &'static str, reason: String },
+}
+
+fn advertised_suffix(feeds: &[String]) -> String {
+    match feeds {
+        [] => String::new(),
+        [one] => format!("; the page advertises the feed {one}: use it as the feed's url"),
+        several => format!(
+            "; the page advertises {} feeds, use one of them as the feed's url: {}",
+            several.len(),
+            several.join(", ")
+        ),
+    }
 }
 
 fn title_suffix(title: &Option<String>) -> String {
@@ -90,23 +108,53 @@ pub struct LiberalFeed {
     pub repairs: Vec<Repair>,
     /// Minutes the feed may be cached (RSS `<ttl>`).
     pub ttl: Option<u32>,
+    /// The encoding its bytes were read in, and why when it was not plain UTF-8.
+    pub encoding: &'static str,
+    pub encoding_note: Option<String>,
 }
 
 /// Decodes (with the charset the server named, if any), repairs and parses a feed
 /// body: the poller's way from bytes to items, naming the repairs it needed.
 pub fn read_feed(bytes: &[u8], http_charset: Option<&str>) -> Result<LiberalFeed, FeedError> {
+    read_feed_at(bytes, http_charset, None)
+}
+
+/// [`read_feed`] for a body fetched from `url`, against which the feeds an HTML page
+/// advertises are resolved.
+pub fn read_feed_at(
+    bytes: &[u8],
+    http_charset: Option<&str>,
+    url: Option<&url::Url>,
+) -> Result<LiberalFeed, FeedError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(FeedError::Empty);
     }
     let decoded = super::decode(bytes, http_charset).map_err(from_parse_error)?;
     match super::parse_liberally(&decoded.text).map_err(from_parse_error)? {
-        (Parsed::Feed(items), notes) => Ok(LiberalFeed {
-            items,
-            repairs: notes.repairs,
-            ttl: notes.ttl,
-        }),
+        (Parsed::Feed(mut items), notes) => {
+            for item in &mut items {
+                item.encoding = Some(decoded.encoding);
+                // A relative link with no `xml:base` to resolve it (feed-rs resolves
+                // those) is relative to the feed's own url.
+                if let (Some(link), Some(base)) = (&item.link, url) {
+                    if url::Url::parse(link) == Err(url::ParseError::RelativeUrlWithoutBase) {
+                        if let Ok(absolute) = base.join(link) {
+                            item.link = Some(absolute.to_string());
+                        }
+                    }
+                }
+            }
+            Ok(LiberalFeed {
+                items,
+                repairs: notes.repairs,
+                ttl: notes.ttl,
+                encoding: decoded.encoding,
+                encoding_note: decoded.note,
+            })
+        }
         (Parsed::Html(html), _) => Err(FeedError::Html {
             title: html_title(&html),
+            feeds: advertised_feeds(&html, url),
         }),
         (Parsed::Text(text), _) => Err(FeedError::NotAFeed {
             start: text.trim().chars().take(40).collect(),
@@ -120,6 +168,64 @@ fn from_parse_error(err: ParseError) -> FeedError {
         ParseError::Binary { offset } => FeedError::Binary { offset },
         ParseError::Feed { kind, reason } => FeedError::Invalid { kind, reason },
     }
+}
+
+/// The feeds an HTML page advertises in its `<link rel="alternate">`s of an RSS,
+/// Atom or JSON Feed type, in page order, without repeats; relative ones resolved
+/// against `base` (or the page's `<base href>`), and left as written without one.
+pub fn advertised_feeds(html: &str, base: Option<&url::Url>) -> Vec<String> {
+    static LINKS: OnceLock<scraper::Selector> = OnceLock::new();
+    static BASE: OnceLock<scraper::Selector> = OnceLock::new();
+    let links = LINKS.get_or_init(|| {
+        scraper::Selector::parse("link[rel][type][href]").expect("a valid selector")
+    });
+    let base_tag =
+        BASE.get_or_init(|| scraper::Selector::parse("base[href]").expect("a valid selector"));
+    let page = scraper::Html::parse_document(html);
+    let declared_base = page
+        .select(base_tag)
+        .next()
+        .and_then(|b| b.value().attr("href"))
+        .and_then(|href| match base {
+            Some(base) => base.join(href.trim()).ok(),
+            None => url::Url::parse(href.trim()).ok(),
+        });
+    let base = declared_base.as_ref().or(base);
+    let mut feeds: Vec<String> = Vec::new();
+    for link in page.select(links) {
+        let element = link.value();
+        let rel = element.attr("rel").unwrap_or("").to_ascii_lowercase();
+        let kind = element
+            .attr("type")
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let is_feed = matches!(
+            kind.split(';').next().unwrap_or("").trim(),
+            "application/rss+xml"
+                | "application/atom+xml"
+                | "application/feed+json"
+                | "application/rdf+xml"
+        );
+        if !is_feed || !rel.split_ascii_whitespace().any(|r| r == "alternate") {
+            continue;
+        }
+        let href = element.attr("href").unwrap_or("").trim();
+        if href.is_empty() {
+            continue;
+        }
+        let resolved = match base {
+            Some(base) => match base.join(href) {
+                Ok(url) => url.to_string(),
+                Err(_) => continue,
+            },
+            None => href.to_string(),
+        };
+        if !feeds.contains(&resolved) {
+            feeds.push(resolved);
+        }
+    }
+    feeds
 }
 
 /// The `<title>` of an HTML page, shortened, so an error names the page served.
@@ -894,6 +1000,31 @@ pub(crate) mod tests {
         let (bytes, _, _) = encoding_rs::KOI8_R.encode(&koi8);
         let read = read_feed(&bytes, Some("KOI8-R")).unwrap();
         assert_eq!(read.items[0].title, "Переговоры о перемирии");
+    }
+
+    #[test]
+    fn relative_links_are_resolved_against_the_feed_url() {
+        let rss = b"<rss version=\"2.0\"><channel><title>t</title>\
+            <item><title>a</title><link>/2025/a.html</link></item>\
+            <item><title>b</title><link>b.html</link></item>\
+            <item><title>c</title><link>https://example.net/c</link></item></channel></rss>";
+        let base = url::Url::parse("https://example.org/news/feed.xml").unwrap();
+        let feed = read_feed_at(rss, None, Some(&base)).unwrap();
+        let links: Vec<_> = feed
+            .items
+            .iter()
+            .map(|i| i.link.as_deref().unwrap())
+            .collect();
+        assert_eq!(
+            links,
+            [
+                "https://example.org/2025/a.html",
+                "https://example.org/news/b.html",
+                "https://example.net/c"
+            ]
+        );
+        let feed = read_feed(rss, None).unwrap();
+        assert_eq!(feed.items[0].link.as_deref(), Some("/2025/a.html"));
     }
 
     #[test]

@@ -146,15 +146,40 @@ async fn poll_feed_at(
             cache,
             permanent_redirect,
         }) => {
+            let base = match &url {
+                FeedUrl::Http(url) => {
+                    Some(permanent_redirect.clone().unwrap_or_else(|| url.clone()))
+                }
+                FeedUrl::File(_) => None,
+            };
             remember_move(&mut next, permanent_redirect);
             next.last_status = status;
-            match parse_off_thread(body, charset).await {
+            let mut followed = false;
+            let read = match parse_off_thread(body, charset, base).await {
+                // The site's page given as the feed's url, advertising one feed:
+                // that feed is read for this poll, and the config should name it.
+                Err(ReadFailure::Feed(parse::FeedError::Html { feeds, .. }))
+                    if feeds.len() == 1 =>
+                {
+                    tracing::warn!(
+                        advertised = %feeds[0],
+                        "The feed's url serves an HTML page that advertises one feed; reading that feed instead. Set the feed's url to it."
+                    );
+                    followed = true;
+                    read_advertised(fetcher, &feeds[0]).await
+                }
+                other => other,
+            };
+            match read {
                 Ok(feed) => {
                     // Validators are kept only for a body that was read: had a broken
                     // body's ETag been kept, the next poll would get a 304 and the
-                    // feed would look healthy while nothing was read.
-                    next.etag = etag;
-                    next.last_modified = last_modified;
+                    // feed would look healthy while nothing was read. The page's
+                    // validators are not the advertised feed's either.
+                    if !followed {
+                        next.etag = etag;
+                        next.last_modified = last_modified;
+                    }
                     next.repairs += feed.repairs.len() as u64;
                     next.items_total += feed.items.len() as u64;
                     let ttl = feed.ttl.map(|m| Duration::from_secs(u64::from(m) * 60));
@@ -166,13 +191,19 @@ async fn poll_feed_at(
                         let what: Vec<&str> = feed.repairs.iter().map(|r| r.as_str()).collect();
                         tracing::debug!(repairs = %what.join(", "), "Repaired the feed to read it.");
                     }
+                    if let Some(note) = &feed.encoding_note {
+                        tracing::debug!(encoding = feed.encoding, note = %note, "Read the feed in a charset other than UTF-8.");
+                    }
                     items = feed.items;
                     PollOutcome::Fetched {
                         items: items.len(),
                         repairs,
                     }
                 }
-                Err(error) => failed(&mut next, error, false, moved, now),
+                Err(failure) => {
+                    let (error, transient) = failure.into_error();
+                    failed(&mut next, error, transient, moved, now)
+                }
             }
         }
         Err(FetchError::Gone { url }) => {
@@ -314,19 +345,110 @@ fn log_transition(feed: &Feed, transition: Option<&Transition>) {
     }
 }
 
+/// Why a fetched body gave no items.
+#[derive(Debug)]
+enum ReadFailure {
+    /// The body is not a feed, or a broken one.
+    Feed(parse::FeedError),
+    /// Reading it panicked (a bug hostile input found).
+    Panicked(String),
+    /// The body was an HTML page advertising one feed, which could not be read.
+    Advertised {
+        url: String,
+        error: String,
+        transient: bool,
+    },
+}
+
+impl ReadFailure {
+    /// The feed's error, and whether it is transient (polled again on the usual
+    /// backoff). A feed's own defect is not: the same body fails the same way. A
+    /// panic is, since a fixed build or a changed body may read it.
+    fn into_error(self) -> (String, bool) {
+        match self {
+            ReadFailure::Feed(error) => (error.to_string(), false),
+            ReadFailure::Panicked(message) => (
+                format!("internal error while reading this feed: {message}"),
+                true,
+            ),
+            ReadFailure::Advertised {
+                url,
+                error,
+                transient,
+            } => (
+                format!(
+                    "an HTML page was served instead of a feed; the feed it advertises, {url}, \
+                     could not be read: {error}"
+                ),
+                transient,
+            ),
+        }
+    }
+}
+
 /// Parses on the blocking pool: a large feed takes tens of milliseconds of CPU,
-/// which must not stall the fetches sharing this runtime thread. A panic in the
-/// parser on hostile input becomes this feed's failure.
+/// which must not stall the fetches sharing this runtime thread. `url` is where the
+/// body came from, for the feeds an HTML page advertises.
 async fn parse_off_thread(
     body: Vec<u8>,
     charset: Option<String>,
-) -> Result<parse::LiberalFeed, String> {
-    let parsed =
-        tokio::task::spawn_blocking(move || parse::read_feed(&body, charset.as_deref())).await;
+    url: Option<url::Url>,
+) -> Result<parse::LiberalFeed, ReadFailure> {
+    read_off_thread(move || parse::read_feed_at(&body, charset.as_deref(), url.as_ref())).await
+}
+
+/// Runs `read` on the blocking pool; a panic in it becomes this feed's failure,
+/// logged and counted, and the other feeds go on.
+async fn read_off_thread(
+    read: impl FnOnce() -> Result<parse::LiberalFeed, parse::FeedError> + Send + 'static,
+) -> Result<parse::LiberalFeed, ReadFailure> {
+    let parsed = tokio::task::spawn_blocking(move || crate::isolate::isolate(read)).await;
+    let panicked = |message: String| {
+        crate::metrics::global().panicked("parse");
+        tracing::error!(panic = %message, "Reading this feed panicked; it failed alone.");
+        Err(ReadFailure::Panicked(message))
+    };
     match parsed {
-        Ok(Ok(feed)) => Ok(feed),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(_) => Err("internal error: the feed parser crashed on this feed".to_string()),
+        Ok(Ok(Ok(feed))) => Ok(feed),
+        Ok(Ok(Err(error))) => Err(ReadFailure::Feed(error)),
+        Ok(Err(panic)) => panicked(panic.message),
+        Err(join) => panicked(join.to_string()),
+    }
+}
+
+/// Reads the one feed an HTML page advertised (docs/feeds.md, "A page instead of a
+/// feed"): fetched without validators, and not followed further should it be a page
+/// too.
+async fn read_advertised(
+    fetcher: &Fetcher,
+    advertised: &str,
+) -> Result<parse::LiberalFeed, ReadFailure> {
+    let failure = |error: String, transient: bool| ReadFailure::Advertised {
+        url: advertised.to_string(),
+        error,
+        transient,
+    };
+    let url = url::Url::parse(advertised).map_err(|e| failure(e.to_string(), false))?;
+    match fetcher
+        .fetch(&FeedUrl::Http(url.clone()), &FeedState::default())
+        .await
+    {
+        Ok(FetchOutcome::Fetched { body, charset, .. }) => {
+            parse_off_thread(body, charset, Some(url))
+                .await
+                .map_err(|f| {
+                    let (error, transient) = f.into_error();
+                    failure(error, transient)
+                })
+        }
+        Ok(FetchOutcome::NotModified { .. }) => Err(failure(
+            "answered 304 Not Modified to a request without validators".into(),
+            true,
+        )),
+        Err(error) => {
+            let transient = error.is_transient();
+            Err(failure(error.to_string(), transient))
+        }
     }
 }
 
@@ -339,6 +461,7 @@ fn crashed(
 ) -> PollResult {
     let span = tracing::error_span!("poll", feed = %feed.name, url = %feed.url);
     let _enter = span.enter();
+    crate::metrics::global().panicked("poll");
     state.last_attempt = Some(now);
     let outcome = failed(
         &mut state,
@@ -761,5 +884,53 @@ mod tests {
             !unstored.take("https://example.org/rss"),
             "validators are dropped once"
         );
+    }
+}
+
+#[cfg(test)]
+mod isolation_tests {
+    use super::read_off_thread;
+
+    fn parse_panics() -> f64 {
+        let text = crate::metrics::global().render();
+        text.lines()
+            .find(|l| l.starts_with("newswatch_panics_total{stage=\"parse\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .expect("newswatch_panics_total{stage=\"parse\"} is exported")
+    }
+
+    /// A panic while reading one feed's body is that feed's transient failure
+    /// (polled again on its backoff), named as an internal error and counted; a
+    /// feed's own defect stays a permanent failure.
+    #[tokio::test]
+    async fn a_panic_reading_a_feed_is_that_feeds_transient_failure() {
+        let before = parse_panics();
+        let (error, transient) =
+            read_off_thread(|| panic!("byte index 306 is not a char boundary"))
+                .await
+                .unwrap_err()
+                .into_error();
+        assert_eq!(
+            error,
+            "internal error while reading this feed: byte index 306 is not a char boundary"
+        );
+        assert!(transient, "a crash must not back the feed off as broken");
+        assert!(parse_panics() >= before + 1.0);
+        let (error, transient) = read_off_thread(|| crate::parse::read_feed(b"hello", None))
+            .await
+            .unwrap_err()
+            .into_error();
+        assert!(error.starts_with("not a feed"), "{error}");
+        assert!(!transient);
+        let feed = read_off_thread(|| {
+            crate::parse::read_feed(
+                b"<rss version=\"2.0\"><channel><item><title>t</title></item></channel></rss>",
+                None,
+            )
+        })
+        .await
+        .unwrap();
+        assert_eq!(feed.items.len(), 1);
     }
 }
