@@ -12,6 +12,7 @@
 //! - [`query`]: the topic query language, text to a tree with errors at a column (the
 //!   config checks queries with it, the pipeline evaluates the trees);
 //! - [`markup`]: escaping plain text for HTML and Slack markup;
+//! - [`net`]: which addresses HTTP clients may connect to (no loopback or private ones by default);
 //! - [`identity`]: item ids: a feed-scoped GUID, the canonical URL, or a hash of title and date;
 //! - [`poller`]: fetching feeds when due (conditional GET, backoff, limits) and reading them liberally;
 //! - [`store`]: the embedded sled store: items, seen ids, topic index, stories, feed state;
@@ -31,6 +32,7 @@ pub mod identity;
 pub mod markup;
 pub mod metrics;
 pub mod model;
+pub mod net;
 pub mod parse;
 pub mod pipeline;
 pub mod poller;

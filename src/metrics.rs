@@ -45,6 +45,7 @@ pub struct Metrics {
     /// Seconds since the Unix epoch when this registry was made.
     started: f64,
     fetches: Family,
+    full_text: Family,
     repairs: AtomicU64,
     items_processed: AtomicU64,
     items_stored: AtomicU64,
@@ -73,6 +74,13 @@ impl Metrics {
         Metrics {
             started: unix_seconds(SystemTime::now()),
             fetches,
+            full_text: {
+                let family = Family::new(&["outcome"]);
+                for outcome in ["extracted", "kept_summary", "failed"] {
+                    family.add(&[outcome], 0);
+                }
+                family
+            },
             repairs: AtomicU64::new(0),
             items_processed: AtomicU64::new(0),
             items_stored: AtomicU64::new(0),
@@ -89,6 +97,13 @@ impl Metrics {
     /// One feed fetch ended with `outcome`: one of [`FETCH_OUTCOMES`].
     pub fn fetch(&self, outcome: &str) {
         self.fetches.add(&[outcome], 1);
+    }
+
+    /// One item page fetched for a `full_text` feed ended with `outcome`: `extracted`
+    /// (its text replaced the summary), `kept_summary` (it held less text than the
+    /// summary) or `failed` (it could not be fetched).
+    pub fn full_text(&self, outcome: &str) {
+        self.full_text.add(&[outcome], 1);
     }
 
     /// `n` repairs were needed to read a malformed feed.
@@ -213,6 +228,13 @@ impl Metrics {
             "counter",
         );
         self.fetches.render(o, "feed_fetches_total");
+        header(
+            o,
+            "full_text_pages_total",
+            "Item pages fetched for full_text feeds, by outcome: extracted, kept_summary or failed.",
+            "counter",
+        );
+        self.full_text.render(o, "full_text_pages_total");
         counter(
             o,
             "feed_repairs_total",

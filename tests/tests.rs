@@ -11,6 +11,8 @@ mod util;
 mod scan;
 // Article extraction: the main text of 30 real news pages, by token F1.
 mod extraction;
+// Full text for summary-only feeds through the binary; loopback and redirects refused.
+mod full_text;
 // `newswatch check`: the shipped config is valid; broken ones name every error.
 mod check;
 // `newswatch once` and `run`: polling a loopback server into a sled store, restarts.

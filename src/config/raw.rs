@@ -58,6 +58,9 @@ pub struct RawPoller {
     pub timeout: String,
     pub max_body: String,
     pub user_agent: Option<String>,
+    pub full_text_pages: u32,
+    pub allow_private: bool,
+    pub allow_hosts: Vec<String>,
 }
 
 impl Default for RawPoller {
@@ -69,6 +72,9 @@ impl Default for RawPoller {
             timeout: "20s".into(),
             max_body: "8MiB".into(),
             user_agent: None,
+            full_text_pages: 10,
+            allow_private: false,
+            allow_hosts: Vec::new(),
         }
     }
 }

@@ -243,7 +243,22 @@ fn poller(p: &mut Problems<'_>, raw: &raw::RawPoller) -> Poller {
             .user_agent
             .clone()
             .unwrap_or_else(|| format!("newswatch/{}", env!("CARGO_PKG_VERSION"))),
+        full_text_pages: raw.full_text_pages as usize,
+        allow_private: raw.allow_private,
+        allow_hosts: raw
+            .allow_hosts
+            .iter()
+            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+            .collect(),
     };
+    for (i, host) in poller.allow_hosts.iter().enumerate() {
+        if host.is_empty() || host.contains(['/', ':', ' ']) {
+            p.add(
+                format!("poller.allow_hosts[{i}]"),
+                "must be a host name, without scheme, port or path",
+            );
+        }
+    }
     if poller.concurrency == 0 {
         p.add("poller.concurrency", "must be at least 1");
     }

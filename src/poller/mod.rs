@@ -4,6 +4,8 @@
 //! - [`fetch`]: one conditional GET (or file read) with every failure classified;
 //! - [`repair`]: liberal feed parsing, repairing what browsers forgive;
 //! - [`schedule`]: the pure next-poll computation (interval, hints, backoff);
+//! - [`full_text`]: for a `full_text` feed, each new item's page fetched and its
+//!   article text put in place of the feed's summary;
 //! - here: [`poll_feed`], one feed's poll from state to new state, and [`Poller`],
 //!   which polls many feeds under a global and a per-host concurrency limit.
 //!
@@ -13,6 +15,7 @@
 //! are stored, so a crash in between fetches the feed again instead of losing items.
 
 pub mod fetch;
+pub mod full_text;
 pub mod schedule;
 
 use std::cmp::Reverse;
@@ -398,6 +401,10 @@ pub struct Poller {
     /// The shared store whose leases decide which daemon polls a feed; `None` when
     /// this daemon is the only one.
     leases: Option<SharedStore>,
+    /// The store whose `seen` ids tell a `full_text` feed's new items.
+    seen: Option<SharedStore>,
+    /// Item pages fetched at most per poll of a `full_text` feed.
+    full_text_pages: usize,
 }
 
 /// A callback the [`Poller::run`] loop calls on every turn, at least every `tick`.
@@ -452,6 +459,8 @@ impl Poller {
             unstored: Unstored::default(),
             progress: None,
             leases: None,
+            seen: None,
+            full_text_pages: poller.full_text_pages,
             fetcher: Arc::new(Fetcher::new(poller)?),
             interval: poller.interval,
             limits: Arc::new(Limits {
@@ -482,6 +491,13 @@ impl Poller {
         if store.is_shared() {
             self.leases = Some(store);
         }
+        self
+    }
+
+    /// Reads `store`'s seen ids, so that a `full_text` feed fetches the pages of its
+    /// new items only.
+    pub fn with_store(mut self, store: SharedStore) -> Poller {
+        self.seen = Some(store);
         self
     }
 
@@ -643,6 +659,8 @@ impl Poller {
         let limits = self.limits.clone();
         let interval = self.interval;
         let leases = self.leases.clone();
+        let seen = self.seen.clone();
+        let pages = self.full_text_pages;
         tasks.spawn(async move {
             // Host first, then global: a global permit is only ever held by a poll
             // that can run, so one slow host cannot starve the others.
@@ -678,6 +696,22 @@ impl Poller {
             crate::metrics::global().polled(result.outcome.label(), repairs);
             drop(host_permit);
             let mut result = result;
+            if feed.full_text && matches!(result.outcome, PollOutcome::Fetched { .. }) {
+                // After the feed's host permit is returned: the pages are often on
+                // the feed's own host, and take that host's permits one by one.
+                let host = |url: &FeedUrl| limits.host(url);
+                let work = full_text::fill(
+                    &fetcher,
+                    &host,
+                    seen.as_deref(),
+                    &feed,
+                    &mut result.items,
+                    pages,
+                );
+                if AssertUnwindSafe(work).catch_unwind().await.is_err() {
+                    tracing::error!(feed = %feed.name, "Fetching the full text crashed; the items keep the feed's text.");
+                }
+            }
             result.lease = lease;
             let new_state = result.state.clone();
             // The global permit is held while the result waits for room in the

@@ -42,7 +42,7 @@ pub struct PageText {
 /// and buttons, not prose.
 const MIN_PARAGRAPH_CHARS: usize = 25;
 /// The article must score at least this, else the page is read whole.
-const MIN_ARTICLE_SCORE: f32 = 20.0;
+const MIN_ARTICLE_SCORE: f32 = 10.0;
 
 /// Class and id words that mark what is not the article. Matched on the lowercased
 /// `class` and `id` joined; a subtree carrying one of these is left out unless it
