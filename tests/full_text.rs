@@ -155,6 +155,35 @@ fn a_feed_on_loopback_is_refused_without_allow_private() {
     assert!(items(&config).is_empty());
 }
 
+#[test]
+fn a_sink_on_loopback_is_refused_without_alert_allow_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("newswatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\npath = {:?}\n\
+             [[sinks]]\nid = \"hook\"\nkind = \"ntfy\"\nurl = \"http://127.0.0.1:9/alerts\"\n\
+             [[topics]]\nid = \"t\"\nquery = \"x\"\nsinks = [\"hook\"]\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let out = run(newswatch()
+        .arg("once")
+        .arg("--config")
+        .arg(&config)
+        .env_remove("NEWSWATCH__ALERT__ALLOW_PRIVATE"));
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sink \"hook\"") && out.stderr.contains("[alert] allow_private"),
+        "{}",
+        out.stderr
+    );
+    let out = run(newswatch().arg("once").arg("--config").arg(&config));
+    assert_eq!(out.code, 0, "allowed with the setting: {}", out.stderr);
+}
+
 fn guarded_fetcher(allow_hosts: &[&str]) -> Fetcher {
     Fetcher::new(&config::Poller {
         interval: Duration::from_secs(60),

@@ -42,6 +42,8 @@ pub struct Config {
     pub entities: Vec<Entity>,
     pub topics: Vec<Topic>,
     pub sinks: Vec<Sink>,
+    /// `[alert]`: the address policy of the sinks' connections.
+    pub alert: crate::net::AddressPolicy,
     pub api: Option<Api>,
 }
 

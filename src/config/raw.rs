@@ -16,7 +16,16 @@ pub struct RawConfig {
     pub entities: Vec<RawEntity>,
     pub topics: Vec<RawTopic>,
     pub sinks: Vec<RawSink>,
+    pub alert: RawAlert,
     pub api: Option<RawApi>,
+}
+
+/// `[alert]`: what every sink's connections may reach.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawAlert {
+    pub allow_private: bool,
+    pub allow_hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

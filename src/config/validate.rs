@@ -132,6 +132,11 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
     let (sinks, sink_ids) = sinks(&mut p, &raw.sinks);
     let topics = topics(&mut p, &raw.topics, &entity_ids, &sink_ids);
     let api = api(&mut p, raw.api.as_ref());
+    let alert = crate::net::AddressPolicy {
+        allow_private: raw.alert.allow_private,
+        allow_hosts: hosts(&mut p, "alert", &raw.alert.allow_hosts),
+        section: "alert",
+    };
     if !p.errors.is_empty() {
         return Err(ConfigErrors(p.errors));
     }
@@ -144,6 +149,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
         entities,
         topics,
         sinks,
+        alert,
         api,
     })
 }
@@ -245,20 +251,8 @@ fn poller(p: &mut Problems<'_>, raw: &raw::RawPoller) -> Poller {
             .unwrap_or_else(|| format!("newswatch/{}", env!("CARGO_PKG_VERSION"))),
         full_text_pages: raw.full_text_pages as usize,
         allow_private: raw.allow_private,
-        allow_hosts: raw
-            .allow_hosts
-            .iter()
-            .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
-            .collect(),
+        allow_hosts: hosts(p, "poller", &raw.allow_hosts),
     };
-    for (i, host) in poller.allow_hosts.iter().enumerate() {
-        if host.is_empty() || host.contains(['/', ':', ' ']) {
-            p.add(
-                format!("poller.allow_hosts[{i}]"),
-                "must be a host name, without scheme, port or path",
-            );
-        }
-    }
     if poller.concurrency == 0 {
         p.add("poller.concurrency", "must be at least 1");
     }
@@ -266,6 +260,23 @@ fn poller(p: &mut Problems<'_>, raw: &raw::RawPoller) -> Poller {
         p.add("poller.per_host", "must be at least 1");
     }
     poller
+}
+
+/// An `allow_hosts` list, lowercased, each entry checked to be a bare host name.
+fn hosts(p: &mut Problems<'_>, section: &str, raw: &[String]) -> Vec<String> {
+    let hosts: Vec<String> = raw
+        .iter()
+        .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    for (i, host) in hosts.iter().enumerate() {
+        if host.is_empty() || host.contains(['/', ':', ' ']) {
+            p.add(
+                format!("{section}.allow_hosts[{i}]"),
+                "must be a host name, without scheme, port or path",
+            );
+        }
+    }
+    hosts
 }
 
 fn feeds(p: &mut Problems<'_>, raw: &[raw::RawFeed], base: &Path) -> Vec<Feed> {
