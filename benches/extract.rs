@@ -1,7 +1,8 @@
 //! Article extraction speed: `pipeline::clean::extract_article` on the real pages of
 //! tests/fixtures/extraction between 150 and 300 KB (the bar: 2 ms for a
 //! 200 KB page), and `Cleaner::clean_document` (extraction, normalisation and the
-//! line rules, what `scan` does to a page) on the same pages. Quality figures come from
+//! line rules, what `scan` does to a page) on the same pages, and html5ever's parse
+//! alone (`parse_only`), the floor under both. Quality figures come from
 //! `cargo run --release --example extraction`; both are in BENCHMARKS.md.
 //!
 //!     cargo bench --bench extract
@@ -47,6 +48,10 @@ fn benches(c: &mut Criterion) {
             html,
             |b, html| b.iter(|| black_box(extract_article(black_box(html)))),
         );
+        // html5ever's parse alone, the floor under the extractor.
+        group.bench_with_input(BenchmarkId::new("parse_only", name), html, |b, html| {
+            b.iter(|| black_box(scraper::Html::parse_document(black_box(html))))
+        });
         group.bench_with_input(BenchmarkId::new("clean_document", name), html, |b, html| {
             b.iter(|| black_box(cleaner.clean_document(black_box(html), true)))
         });
