@@ -290,7 +290,7 @@ fn write_config(
     sinks: usize,
 ) -> PathBuf {
     let mut text = format!(
-        "[storage]\npath = {:?}\n[poller]\ninterval = \"1h\"\nconcurrency = 128\nper_host = 128\ntimeout = \"30s\"\n",
+        "[storage]\npath = {:?}\n[poller]\ninterval = \"1h\"\nconcurrency = 128\nper_host = 128\ntimeout = \"30s\"\nallow_private = true\n[alert]\nallow_private = true\n",
         dir.join("data")
     );
     for n in 0..feeds {

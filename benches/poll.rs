@@ -1001,7 +1001,7 @@ fn write_config(
     let mut toml = String::new();
     let _ = write!(
         toml,
-        "# Written by benches/poll.rs.\n[storage]\npath = '{}'\n\n[poller]\ninterval = \"{interval}\"\nconcurrency = 32\n# Every feed is on the one loopback host.\nper_host = 32\ntimeout = \"20s\"\n\n",
+        "# Written by benches/poll.rs.\n[storage]\npath = '{}'\n\n[poller]\ninterval = \"{interval}\"\nconcurrency = 32\n# Every feed is on the one loopback host.\nper_host = 32\ntimeout = \"20s\"\nallow_private = true\n\n",
         store.display()
     );
     for n in 0..feeds {

@@ -12,6 +12,7 @@
 //! - [`query`]: the topic query language, text to a tree with errors at a column (the
 //!   config checks queries with it, the pipeline evaluates the trees);
 //! - [`markup`]: escaping plain text for HTML and Slack markup;
+//! - [`net`]: which addresses HTTP clients may connect to (no loopback or private ones by default);
 //! - [`identity`]: item ids: a feed-scoped GUID, the canonical URL, or a hash of title and date;
 //! - [`health`]: a feed's health (ok, stale, failing, gone, moved) from its stored state, and its transitions;
 //! - [`poller`]: fetching feeds when due (conditional GET, backoff, limits) and reading them liberally;
@@ -36,6 +37,7 @@ pub mod isolate;
 pub mod markup;
 pub mod metrics;
 pub mod model;
+pub mod net;
 pub mod parse;
 pub mod pipeline;
 pub mod poller;

@@ -54,6 +54,7 @@ pub struct Metrics {
     started: f64,
     fetches: Family,
     panics: Family,
+    full_text: Family,
     repairs: AtomicU64,
     items_processed: AtomicU64,
     items_stored: AtomicU64,
@@ -90,6 +91,13 @@ impl Metrics {
             started: unix_seconds(SystemTime::now()),
             fetches,
             panics,
+            full_text: {
+                let family = Family::new(&["outcome"]);
+                for outcome in ["extracted", "kept_summary", "failed"] {
+                    family.add(&[outcome], 0);
+                }
+                family
+            },
             repairs: AtomicU64::new(0),
             items_processed: AtomicU64::new(0),
             items_stored: AtomicU64::new(0),
@@ -114,6 +122,13 @@ impl Metrics {
     /// `stage` is one of [`PANIC_STAGES`].
     pub fn panicked(&self, stage: &str) {
         self.panics.add(&[stage], 1);
+    }
+
+    /// One item page fetched for a `full_text` feed ended with `outcome`: `extracted`
+    /// (its text replaced the summary), `kept_summary` (it held less text than the
+    /// summary) or `failed` (it could not be fetched).
+    pub fn full_text(&self, outcome: &str) {
+        self.full_text.add(&[outcome], 1);
     }
 
     /// `n` repairs were needed to read a malformed feed.
@@ -266,6 +281,13 @@ impl Metrics {
             "counter",
         );
         self.panics.render(o, "panics_total");
+        header(
+            o,
+            "full_text_pages_total",
+            "Item pages fetched for full_text feeds, by outcome: extracted, kept_summary or failed.",
+            "counter",
+        );
+        self.full_text.render(o, "full_text_pages_total");
         counter(
             o,
             "feed_repairs_total",

@@ -314,6 +314,10 @@ fn poller_config(timeout: Duration) -> config::Poller {
         timeout,
         max_body: MAX_BODY,
         user_agent: "newswatch-test".into(),
+        full_text_pages: 10,
+        // The test server is on 127.0.0.1 (refused by default: src/net.rs).
+        allow_private: true,
+        allow_hosts: Vec::new(),
     }
 }
 
@@ -337,7 +341,7 @@ fn last_error(result: &PollResult) -> &str {
 
 fn full_config(per_host: usize) -> config::Config {
     let text = format!(
-        "[poller]\ninterval = \"5m\"\nconcurrency = 8\nper_host = {per_host}\ntimeout = \"1s\"\nmax_body = \"4MiB\"\n"
+        "[poller]\ninterval = \"5m\"\nconcurrency = 8\nper_host = {per_host}\ntimeout = \"1s\"\nmax_body = \"4MiB\"\nallow_private = true\n"
     );
     config::parse_str(&text, std::path::Path::new("/nonexistent/newswatch.toml"))
         .expect("valid config")

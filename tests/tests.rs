@@ -9,6 +9,10 @@ mod util;
 
 // `newswatch scan`: articles, entities and topics from fixtures of every kind.
 mod scan;
+// Article extraction: the main text of 30 real news pages, by token F1.
+mod extraction;
+// Full text for summary-only feeds through the binary; loopback and redirects refused.
+mod full_text;
 // `newswatch check`: the shipped config is valid; broken ones name every error.
 mod check;
 // `newswatch once` and `run`: polling a loopback server into a sled store, restarts.

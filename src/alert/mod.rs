@@ -55,6 +55,11 @@ pub enum DispatchError {
     Sink(#[from] SinkError),
     #[error("building the HTTP client for alerts: {0}")]
     Client(#[source] reqwest::Error),
+    #[error("sink {sink:?}: {refused}")]
+    Refused {
+        sink: String,
+        refused: crate::net::Refused,
+    },
 }
 
 /// What one delivery pass did, counted in alerts (a digest counts each of its alerts).
@@ -259,6 +264,17 @@ impl Dispatcher {
     pub fn new(config: &Config, store: SharedStore) -> Result<Dispatcher, DispatchError> {
         let mut workers = Vec::new();
         for sink in &config.sinks {
+            // A sink's URL naming an IP address is checked here, once: sinks follow
+            // no redirects, and names are checked by the resolver on each connection.
+            if let Some(url) = &sink.url {
+                config
+                    .alert
+                    .check_url(url)
+                    .map_err(|refused| DispatchError::Refused {
+                        sink: sink.id.clone(),
+                        refused,
+                    })?;
+            }
             let secrets = sinks::load_secret(sink)?;
             workers.push(Worker {
                 sink: sink.clone(),
@@ -272,6 +288,10 @@ impl Dispatcher {
             // A redirected POST becomes a GET without a body; a 200 for that is no
             // delivery, so a 3xx is answered like any other failure and retried.
             .redirect(reqwest::redirect::Policy::none())
+            // The same address policy as the poller's, with `[alert]`'s settings.
+            .dns_resolver(std::sync::Arc::new(crate::net::GuardedResolver::new(
+                config.alert.clone(),
+            )))
             .build()
             .map_err(DispatchError::Client)?;
         Ok(Dispatcher {

@@ -42,6 +42,8 @@ pub struct Config {
     pub entities: Vec<Entity>,
     pub topics: Vec<Topic>,
     pub sinks: Vec<Sink>,
+    /// `[alert]`: the address policy of the sinks' connections.
+    pub alert: crate::net::AddressPolicy,
     pub api: Option<Api>,
     pub health: Health,
 }
@@ -142,6 +144,24 @@ pub struct Poller {
     pub timeout: Duration,
     pub max_body: u64,
     pub user_agent: String,
+    /// Item pages fetched at most per poll of a `full_text` feed.
+    pub full_text_pages: usize,
+    /// Loopback, private, link-local and metadata addresses may be fetched
+    /// (src/net.rs).
+    pub allow_private: bool,
+    /// Hosts (lowercased names) fetched whatever address they resolve to.
+    pub allow_hosts: Vec<String>,
+}
+
+impl Poller {
+    /// The addresses the poller's fetches may connect to.
+    pub fn address_policy(&self) -> crate::net::AddressPolicy {
+        crate::net::AddressPolicy {
+            allow_private: self.allow_private,
+            allow_hosts: self.allow_hosts.clone(),
+            section: "poller",
+        }
+    }
 }
 
 /// A feed to poll.

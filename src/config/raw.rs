@@ -16,8 +16,17 @@ pub struct RawConfig {
     pub entities: Vec<RawEntity>,
     pub topics: Vec<RawTopic>,
     pub sinks: Vec<RawSink>,
+    pub alert: RawAlert,
     pub api: Option<RawApi>,
     pub health: RawHealth,
+}
+
+/// `[alert]`: what every sink's connections may reach.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct RawAlert {
+    pub allow_private: bool,
+    pub allow_hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +68,9 @@ pub struct RawPoller {
     pub timeout: String,
     pub max_body: String,
     pub user_agent: Option<String>,
+    pub full_text_pages: u32,
+    pub allow_private: bool,
+    pub allow_hosts: Vec<String>,
 }
 
 impl Default for RawPoller {
@@ -70,6 +82,9 @@ impl Default for RawPoller {
             timeout: "20s".into(),
             max_body: "8MiB".into(),
             user_agent: None,
+            full_text_pages: 10,
+            allow_private: false,
+            allow_hosts: Vec::new(),
         }
     }
 }

@@ -150,6 +150,11 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
     let topics = topics(&mut p, &raw.topics, &entity_ids, &sink_ids);
     let api = api(&mut p, raw.api.as_ref());
     let health = health(&mut p, &raw.health, &sink_ids);
+    let alert = crate::net::AddressPolicy {
+        allow_private: raw.alert.allow_private,
+        allow_hosts: hosts(&mut p, "alert", &raw.alert.allow_hosts),
+        section: "alert",
+    };
     if !p.errors.is_empty() {
         return Err(ConfigErrors(p.errors));
     }
@@ -162,6 +167,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, ConfigErrors> {
         entities,
         topics,
         sinks,
+        alert,
         api,
         health,
     })
@@ -262,6 +268,9 @@ fn poller(p: &mut Problems<'_>, raw: &raw::RawPoller) -> Poller {
             .user_agent
             .clone()
             .unwrap_or_else(|| format!("newswatch/{}", env!("CARGO_PKG_VERSION"))),
+        full_text_pages: raw.full_text_pages as usize,
+        allow_private: raw.allow_private,
+        allow_hosts: hosts(p, "poller", &raw.allow_hosts),
     };
     p.interval_floor("poller.interval", poller.interval);
     if poller.concurrency == 0 {
@@ -271,6 +280,23 @@ fn poller(p: &mut Problems<'_>, raw: &raw::RawPoller) -> Poller {
         p.add("poller.per_host", "must be at least 1");
     }
     poller
+}
+
+/// An `allow_hosts` list, lowercased, each entry checked to be a bare host name.
+fn hosts(p: &mut Problems<'_>, section: &str, raw: &[String]) -> Vec<String> {
+    let hosts: Vec<String> = raw
+        .iter()
+        .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    for (i, host) in hosts.iter().enumerate() {
+        if host.is_empty() || host.contains(['/', ':', ' ']) {
+            p.add(
+                format!("{section}.allow_hosts[{i}]"),
+                "must be a host name, without scheme, port or path",
+            );
+        }
+    }
+    hosts
 }
 
 fn feeds(p: &mut Problems<'_>, raw: &[raw::RawFeed], base: &Path) -> Vec<Feed> {

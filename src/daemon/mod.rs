@@ -135,7 +135,9 @@ pub async fn once(config: &Config) -> anyhow::Result<Summary> {
     // Set up first: a sink without its secret stops the run before anything is polled.
     let dispatcher = Dispatcher::new(config, store.clone()).context("setting up alert sinks")?;
     let mut processor = Processor::new(config, store.clone())?;
-    let poller = Poller::new(config).context("setting up the HTTP client")?;
+    let poller = Poller::new(config)
+        .context("setting up the HTTP client")?
+        .with_store(store.clone());
     let states = feed_states(store.as_ref())?;
     let (tx, rx) = mpsc::channel(CHANNEL_DEPTH);
     let feeds = config.feeds.clone();
@@ -445,7 +447,7 @@ impl Prepared {
         notifier: &Notifier,
     ) -> anyhow::Result<Stages> {
         let Prepared { dispatcher, poller } = self;
-        let poller = poller.with_leases(store.clone());
+        let poller = poller.with_leases(store.clone()).with_store(store.clone());
         let mut processor = Processor::new(config, store.clone())?;
         processor.alerts_stored = Some(dispatcher.waker());
         let states = feed_states(store.as_ref())?;

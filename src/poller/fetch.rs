@@ -9,6 +9,7 @@
 //! loop is an error rather than five wasted requests.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -17,6 +18,7 @@ use reqwest::StatusCode;
 use url::Url;
 
 use crate::config::{FeedUrl, Poller as PollerConfig};
+use crate::net::{AddressPolicy, GuardedResolver, Refused};
 use crate::store::FeedState;
 
 /// Redirects followed before giving up; browsers allow about 20, feeds need 1 or 2.
@@ -82,6 +84,8 @@ pub enum FetchError {
     },
     #[error("the feed is gone: {url} answered HTTP 410 Gone")]
     Gone { url: Url },
+    #[error("{0}")]
+    Refused(Refused),
     #[error("body larger than the limit of {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("cannot read {}: {source}", .path.display())]
@@ -118,6 +122,7 @@ impl FetchError {
             | FetchError::Redirects { .. }
             | FetchError::BadRedirect { .. }
             | FetchError::Gone { .. }
+            | FetchError::Refused(_)
             | FetchError::TooLarge { .. } => false,
         }
     }
@@ -146,6 +151,7 @@ pub struct Fetcher {
     client: reqwest::Client,
     timeout: Duration,
     max_body: u64,
+    policy: AddressPolicy,
 }
 
 impl Fetcher {
@@ -157,6 +163,9 @@ impl Fetcher {
             // Followed in `fetch_http`: reqwest's policy cannot tell a request which
             // of its hops were permanent, and a 301 must be remembered.
             .redirect(reqwest::redirect::Policy::none())
+            // Every name is resolved through the address policy (src/net.rs), so
+            // each connection, redirect hops included, is checked after resolution.
+            .dns_resolver(Arc::new(GuardedResolver::new(config.address_policy())))
             .gzip(true)
             .brotli(true)
             .deflate(true)
@@ -168,7 +177,27 @@ impl Fetcher {
             client,
             timeout: config.timeout,
             max_body: config.max_body,
+            policy: config.address_policy(),
         })
+    }
+
+    /// Fetches an item's page (for a `full_text` feed) with the same limits, redirect
+    /// handling and address policy as a feed. Unconditional: a page is fetched once,
+    /// when its item is new, so there is no validator to send.
+    pub async fn fetch_page(&self, url: &Url) -> Result<(Vec<u8>, Option<String>), FetchError> {
+        let fresh = FeedState::default();
+        let work = self.fetch_http(url, &fresh);
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(Ok(FetchOutcome::Fetched { body, charset, .. })) => Ok((body, charset)),
+            Ok(Ok(FetchOutcome::NotModified { .. })) => Err(FetchError::Status {
+                status: StatusCode::NOT_MODIFIED,
+                retry_after: None,
+            }),
+            Ok(Err(err)) => Err(err),
+            Err(_) => Err(FetchError::Timeout {
+                after: self.timeout,
+            }),
+        }
     }
 
     /// Fetches `url`, conditionally on the validators in `state`.
@@ -198,6 +227,11 @@ impl Fetcher {
         let mut permanent: Option<Url> = None;
         let mut all_permanent = true;
         loop {
+            // A URL naming an IP address is never resolved, so the resolver's check
+            // cannot see it; checked here on every hop.
+            self.policy
+                .check_url(&current)
+                .map_err(FetchError::Refused)?;
             let mut request = self.client.get(current.clone());
             // A validator the server sent that is not a valid header value cannot be
             // sent back; fetching unconditionally is the safe fallback.
@@ -397,6 +431,9 @@ impl Fetcher {
                 after: self.timeout,
             };
         }
+        if let Some(refused) = find_refused(&err) {
+            return FetchError::Refused(refused);
+        }
         let url = url.clone();
         let connect = err.is_connect();
         let body = err.is_body() || err.is_decode();
@@ -409,6 +446,18 @@ impl Fetcher {
             FetchError::Request { url, reason }
         }
     }
+}
+
+/// The address refusal behind a connection error, when the resolver refused.
+fn find_refused(err: &(dyn std::error::Error + 'static)) -> Option<Refused> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if let Some(refused) = cause.downcast_ref::<Refused>() {
+            return Some(refused.clone());
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// An error and its causes in one line, repeats dropped (reqwest and hyper often

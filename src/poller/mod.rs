@@ -4,6 +4,8 @@
 //! - [`fetch`]: one conditional GET (or file read) with every failure classified;
 //! - [`repair`]: liberal feed parsing, repairing what browsers forgive;
 //! - [`schedule`]: the pure next-poll computation (interval, hints, backoff);
+//! - [`full_text`]: for a `full_text` feed, each new item's page fetched and its
+//!   article text put in place of the feed's summary;
 //! - here: [`poll_feed`], one feed's poll from state to new state, and [`Poller`],
 //!   which polls many feeds under a global and a per-host concurrency limit.
 //!
@@ -14,6 +16,7 @@
 //! are stored, so a crash in between fetches the feed again instead of losing items.
 
 pub mod fetch;
+pub mod full_text;
 pub mod schedule;
 
 use std::cmp::Reverse;
@@ -582,6 +585,10 @@ pub struct Poller {
     /// The shared store whose leases decide which daemon polls a feed; `None` when
     /// this daemon is the only one.
     leases: Option<SharedStore>,
+    /// The store whose `seen` ids tell a `full_text` feed's new items.
+    seen: Option<SharedStore>,
+    /// Item pages fetched at most per poll of a `full_text` feed.
+    full_text_pages: usize,
 }
 
 /// A callback the [`Poller::run`] loop calls on every turn, at least every `tick`.
@@ -636,6 +643,8 @@ impl Poller {
             unstored: Unstored::default(),
             progress: None,
             leases: None,
+            seen: None,
+            full_text_pages: poller.full_text_pages,
             fetcher: Arc::new(Fetcher::new(poller)?),
             interval: poller.interval,
             health: Arc::new(config.health.clone()),
@@ -667,6 +676,13 @@ impl Poller {
         if store.is_shared() {
             self.leases = Some(store);
         }
+        self
+    }
+
+    /// Reads `store`'s seen ids, so that a `full_text` feed fetches the pages of its
+    /// new items only.
+    pub fn with_store(mut self, store: SharedStore) -> Poller {
+        self.seen = Some(store);
         self
     }
 
@@ -818,6 +834,8 @@ impl Poller {
         let interval = self.interval;
         let leases = self.leases.clone();
         let rules = self.health.clone();
+        let seen = self.seen.clone();
+        let pages = self.full_text_pages;
         tasks.spawn(async move {
             // Host first, then global: a global permit is only ever held by a poll
             // that can run, so one slow host cannot starve the others.
@@ -853,6 +871,22 @@ impl Poller {
             crate::metrics::global().polled(result.outcome.label(), repairs);
             drop(host_permit);
             let mut result = result;
+            if feed.full_text && matches!(result.outcome, PollOutcome::Fetched { .. }) {
+                // After the feed's host permit is returned: the pages are often on
+                // the feed's own host, and take that host's permits one by one.
+                let host = |url: &FeedUrl| limits.host(url);
+                let work = full_text::fill(
+                    &fetcher,
+                    &host,
+                    seen.as_deref(),
+                    &feed,
+                    &mut result.items,
+                    pages,
+                );
+                if AssertUnwindSafe(work).catch_unwind().await.is_err() {
+                    tracing::error!(feed = %feed.name, "Fetching the full text crashed; the items keep the feed's text.");
+                }
+            }
             result.lease = lease;
             result.health = health::record(&mut result.state, &rules, now);
             log_transition(&feed, result.health.as_ref());

@@ -272,7 +272,12 @@ impl WalkState {
     /// A `header` inside a sectioning element is the article's own header,
     /// never skipped: the HTML spec gives `header` the banner role only
     /// outside them.
-    fn open(&mut self, node: &Node, skipped_by_content: bool, out: &mut TextWriter) -> bool {
+    pub(super) fn open(
+        &mut self,
+        node: &Node,
+        skipped_by_content: bool,
+        out: &mut TextWriter,
+    ) -> bool {
         match node {
             Node::Document | Node::Fragment => true,
             Node::Text(text) => {
@@ -315,7 +320,7 @@ impl WalkState {
     }
 
     /// Handles leaving an element that [`WalkState::open`] entered.
-    fn close(&mut self, node: &Node, out: &mut TextWriter) {
+    pub(super) fn close(&mut self, node: &Node, out: &mut TextWriter) {
         if let Node::Element(element) = node {
             let name = element.name();
             match name {
@@ -341,7 +346,11 @@ pub(super) struct TextWriter {
 }
 
 impl TextWriter {
-    fn newline(&mut self) {
+    pub(super) fn into_text(self) -> String {
+        self.text
+    }
+
+    pub(super) fn newline(&mut self) {
         if !self.text.is_empty() && !self.text.ends_with('\n') {
             self.text.push('\n');
         }

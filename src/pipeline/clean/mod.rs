@@ -29,6 +29,7 @@
 //!    headline; then it stays in the body as the lede and the title is its
 //!    start, cut at a word boundary and ending with `…`.
 
+mod extract;
 mod html;
 mod lines;
 mod normalize;
@@ -36,6 +37,7 @@ mod normalize;
 use regex::Regex;
 use unicode_segmentation::UnicodeSegmentation;
 
+pub use extract::{extract_article, token_f1, PageText};
 pub use html::html_to_text;
 use lines::*;
 pub use normalize::normalize;
@@ -69,7 +71,7 @@ impl Cleaner {
     /// after the last separator) produce nothing.
     pub fn clean_document(&self, text: &str, is_html: bool) -> Vec<Article> {
         let text = if is_html {
-            normalize(&html_to_text(text))
+            page_text(text)
         } else {
             normalize(text)
         };
@@ -139,6 +141,28 @@ impl Cleaner {
         let kept = drop_menus(&kept);
         let kept: Vec<&'a str> = kept.into_iter().filter(|l| !is_credit_line(l)).collect();
         drop_dated_captions(kept, title_first)
+    }
+}
+
+/// An HTML page as normalised lines: the article's headline and text when
+/// [`extract_article`] tells them apart from the page, else the whole page's text.
+fn page_text(html: &str) -> String {
+    let page = extract_article(html);
+    let body = normalize(&page.body);
+    if !page.extracted {
+        return body;
+    }
+    let title = normalize(&page.title).lines().collect::<Vec<_>>().join(" ");
+    // The article's own `h1` usually repeats the headline.
+    let body = match body.split_once('\n') {
+        Some((first, rest)) if first == title => rest.to_string(),
+        _ if body == title => String::new(),
+        _ => body,
+    };
+    if title.is_empty() {
+        body
+    } else {
+        format!("{title}\n{body}")
     }
 }
 
