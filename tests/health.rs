@@ -457,3 +457,65 @@ fn feeds_and_their_counts_are_served_by_the_running_daemon() {
     });
     daemon.stop(Duration::from_secs(10));
 }
+
+#[test]
+fn each_health_change_is_one_signed_event_to_the_health_sink() {
+    use crate::util::receiver::{expected_signature, secret, Mode, Receiver};
+    let setup = setup("");
+    let receiver = Receiver::start("127.0.0.1:0".parse().unwrap(), Mode::Ok);
+    let text = std::fs::read_to_string(&setup.config).unwrap().replace(
+        "id = \"log\"\nkind = \"log\"\n",
+        &format!(
+            "id = \"log\"\nkind = \"webhook\"\nurl = {:?}\nsecret_env = \"NW_TEST_SECRET\"\n",
+            receiver.url()
+        ),
+    );
+    std::fs::write(&setup.config, text).unwrap();
+    let once = |config: &std::path::Path| {
+        let out = run(newswatch()
+            .args(["once", "--config"])
+            .arg(config)
+            .env("NW_TEST_SECRET", secret()));
+        assert_eq!(out.code, 0, "{}", out.err());
+    };
+    for _ in 0..3 {
+        once(&setup.config);
+    }
+    setup.flaky_down.store(false, Ordering::SeqCst);
+    once(&setup.config);
+    once(&setup.config);
+
+    let mut told: Vec<(String, String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            let id = r.header("webhook-id");
+            let ts = r.header("webhook-timestamp");
+            assert!(
+                r.header("webhook-signature")
+                    .contains(&expected_signature(id, ts, &r.body)),
+                "a health event must be signed"
+            );
+            let body: Value = serde_json::from_slice(&r.body).unwrap();
+            assert_eq!(r.header("newswatch-event"), body["event"].as_str().unwrap());
+            (
+                body["feed"]["name"].as_str().unwrap().to_string(),
+                body["event"].as_str().unwrap().to_string(),
+                body["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    told.sort();
+    let expected: Vec<(String, String, String)> = [
+        ("flaky", "feed.recovered", "ok"),
+        ("flaky", "feed.unhealthy", "failing"),
+        ("gone", "feed.unhealthy", "gone"),
+        ("missing", "feed.unhealthy", "failing"),
+        ("moved", "feed.unhealthy", "moved"),
+        ("quiet", "feed.unhealthy", "stale"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(told, expected, "one event per change, none per poll");
+}

@@ -60,6 +60,8 @@ pub(super) struct Processor {
     /// The ids of the last batches stored, for the second `seen` check.
     recent: RecentWrites,
     pub(super) summary: Summary,
+    /// `[health] sink`: told when a feed's health changes.
+    health_sink: Option<String>,
 }
 
 /// The ids of the batches stored lately, numbered, so that the serial stage can tell
@@ -377,6 +379,54 @@ impl Unflushed {
     }
 }
 
+/// The `feed.unhealthy` or `feed.recovered` event of a feed's health change. Its id
+/// names the feed, the change and the poll that saw it, so a retry is the same event.
+fn health_event(
+    sink: &str,
+    feed: &config::Feed,
+    state: &crate::store::FeedState,
+    transition: &Transition,
+    now: DateTime<Utc>,
+) -> crate::store::StoredAlert {
+    use crate::model::payload::{self, FeedHealthEvent, FeedRef, Payload};
+    let (event, to, was, reason, moved_to) = match transition {
+        Transition::Unhealthy {
+            from,
+            to,
+            reason,
+            moved_to,
+        } => (
+            payload::FEED_UNHEALTHY,
+            to.as_str(),
+            from.as_str(),
+            Some(reason.clone()),
+            moved_to.clone(),
+        ),
+        Transition::Recovered { from } => {
+            (payload::FEED_RECOVERED, "ok", from.as_str(), None, None)
+        }
+    };
+    let url = feed.url.to_string();
+    let poll = state.last_attempt.unwrap_or(now).timestamp_millis();
+    let id = identity::event_id(event, &url, to, sink, poll as u64);
+    let body = Payload::FeedHealth(FeedHealthEvent {
+        kind: payload::EVENT_TYPE.to_string(),
+        version: payload::EVENT_VERSION,
+        event: event.to_string(),
+        id,
+        feed: FeedRef {
+            name: feed.name.clone(),
+            url: url.clone(),
+        },
+        state: to.to_string(),
+        was: was.to_string(),
+        reason,
+        moved_to,
+        detected_at: now,
+    });
+    outbox::event_record(sink, &url, body, now)
+}
+
 impl Processor {
     pub(super) fn new(config: &Config, store: SharedStore) -> anyhow::Result<Processor> {
         let window = config.storage.history.min(STORY_WINDOW);
@@ -392,6 +442,7 @@ impl Processor {
             alerts_stored: None,
             recent: RecentWrites::default(),
             summary: Summary::default(),
+            health_sink: config.health.sink.clone(),
         })
     }
 
@@ -427,6 +478,22 @@ impl Processor {
         } in &feeds
         {
             let key = feed.url.to_string();
+            // The event goes in before the state that records the change: a crash
+            // between the two tells it again (at least once), never not at all.
+            if let (Some(transition), Some(sink)) = (health, &self.health_sink) {
+                let event = health_event(sink, feed, state, transition, Utc::now());
+                if let Err(err) = self
+                    .store
+                    .put_events(&[event])
+                    .with_context(|| format!("storing the health event of feed {}", feed.name))
+                {
+                    failed(feed, err)?;
+                    continue;
+                }
+                if let Some(wake) = &self.alerts_stored {
+                    wake.notify_waiters();
+                }
+            }
             if let Err(err) = self
                 .store
                 .put_feed_state(lease.as_ref(), &key, state)

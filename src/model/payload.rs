@@ -28,6 +28,8 @@ pub const EVENT_VERSION: u32 = 1;
 pub const STORY_NEW: &str = "story.new";
 pub const STORY_UPDATED: &str = "story.updated";
 pub const ITEM_UPDATED: &str = "item.updated";
+pub const FEED_UNHEALTHY: &str = "feed.unhealthy";
+pub const FEED_RECOVERED: &str = "feed.recovered";
 
 /// A body in the outbox: one event of one type.
 ///
@@ -43,6 +45,9 @@ pub enum Payload {
     StoryUpdated(StoryUpdated),
     /// `item.updated`: an item of a story that alerted came back changed.
     ItemUpdated(ItemUpdated),
+    /// `feed.unhealthy` / `feed.recovered`: a feed entered or left a bad health
+    /// state. Appended last: postcard stores the variant's index.
+    FeedHealth(FeedHealthEvent),
 }
 
 impl Payload {
@@ -52,6 +57,7 @@ impl Payload {
             Payload::Alert(p) => &p.id,
             Payload::StoryUpdated(p) => &p.id,
             Payload::ItemUpdated(p) => &p.id,
+            Payload::FeedHealth(p) => &p.id,
         }
     }
 
@@ -61,6 +67,7 @@ impl Payload {
             Payload::Alert(p) => &p.event,
             Payload::StoryUpdated(p) => &p.event,
             Payload::ItemUpdated(p) => &p.event,
+            Payload::FeedHealth(p) => &p.event,
         }
     }
 
@@ -69,6 +76,7 @@ impl Payload {
             Payload::Alert(p) => p.detected_at,
             Payload::StoryUpdated(p) => p.detected_at,
             Payload::ItemUpdated(p) => p.detected_at,
+            Payload::FeedHealth(p) => p.detected_at,
         }
     }
 
@@ -79,6 +87,7 @@ impl Payload {
             Payload::Alert(p) => Some(&p.topic),
             Payload::StoryUpdated(p) => Some(&p.topic),
             Payload::ItemUpdated(p) => Some(&p.topic),
+            Payload::FeedHealth(_) => None,
         }
     }
 
@@ -94,6 +103,7 @@ impl Payload {
             Payload::Alert(p) => &p.item.title,
             Payload::StoryUpdated(p) => &p.story.title,
             Payload::ItemUpdated(p) => &p.item.title,
+            Payload::FeedHealth(p) => &p.feed.name,
         }
     }
 
@@ -111,6 +121,7 @@ impl Payload {
             Payload::Alert(p) => serde_json::to_vec(p),
             Payload::StoryUpdated(p) => serde_json::to_vec(p),
             Payload::ItemUpdated(p) => serde_json::to_vec(p),
+            Payload::FeedHealth(p) => serde_json::to_vec(p),
         }
     }
 }
@@ -229,4 +240,33 @@ pub struct ItemUpdated {
     /// The title it had before.
     pub previous_title: String,
     pub detected_at: DateTime<Utc>,
+}
+
+/// `feed.unhealthy` / `feed.recovered`: a feed's health changed (docs/webhooks.md),
+/// sent to `[health] sink` once per change, never per poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedHealthEvent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub version: u32,
+    /// [`FEED_UNHEALTHY`] or [`FEED_RECOVERED`].
+    pub event: String,
+    pub id: String,
+    pub feed: FeedRef,
+    /// The state now: `stale`, `failing`, `gone`, `moved`, or `ok` when recovered.
+    pub state: String,
+    /// The state before.
+    pub was: String,
+    /// Why the state is bad; `None` when recovered.
+    pub reason: Option<String>,
+    /// For `moved`: the url to put in the config.
+    pub moved_to: Option<String>,
+    pub detected_at: DateTime<Utc>,
+}
+
+/// A feed as a health event names it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedRef {
+    pub name: String,
+    pub url: String,
 }

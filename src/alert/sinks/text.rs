@@ -90,6 +90,25 @@ pub(super) fn followup(payload: &Payload) -> Followup<'_> {
                 context,
             }
         }
+        Payload::FeedHealth(p) => Followup {
+            headline: match &p.reason {
+                Some(reason) => format!(
+                    "Feed {} is {}: {}",
+                    cut_chars(&one_line(&p.feed.name), 100),
+                    p.state,
+                    cut_chars(&one_line(reason), 250)
+                ),
+                None => format!(
+                    "Feed {} is ok again (was {})",
+                    cut_chars(&one_line(&p.feed.name), 100),
+                    p.was
+                ),
+            },
+            url: Some(p.moved_to.as_deref().unwrap_or(&p.feed.url)),
+            sources: Vec::new(),
+            more: 0,
+            context,
+        },
         Payload::ItemUpdated(p) => Followup {
             headline: format!(
                 "Corrected: {} (was: {})",
