@@ -427,6 +427,31 @@ fn health_event(
     outbox::event_record(sink, &url, body, now)
 }
 
+/// The entities of an item's findings as the store keeps them.
+fn stored_entities(findings: &crate::model::Findings) -> Vec<StoredEntity> {
+    findings
+        .entities
+        .iter()
+        .map(|e| StoredEntity {
+            id: e.id.clone(),
+            mentions: e.mentions,
+        })
+        .collect()
+}
+
+/// The topics of an item's findings as the store keeps them.
+fn stored_topics(findings: &crate::model::Findings) -> Vec<StoredTopic> {
+    findings
+        .topics
+        .iter()
+        .map(|t| StoredTopic {
+            id: t.id.clone(),
+            score: t.score,
+            matched: t.matched.clone(),
+        })
+        .collect()
+}
+
 impl Processor {
     pub(super) fn new(config: &Config, store: SharedStore) -> anyhow::Result<Processor> {
         let window = config.storage.history.min(STORY_WINDOW);
@@ -586,23 +611,8 @@ impl Processor {
                 published,
                 fetched: now,
                 text: article.body,
-                entities: findings
-                    .entities
-                    .iter()
-                    .map(|e| StoredEntity {
-                        id: e.id.clone(),
-                        mentions: e.mentions,
-                    })
-                    .collect(),
-                topics: findings
-                    .topics
-                    .iter()
-                    .map(|t| StoredTopic {
-                        id: t.id.clone(),
-                        score: t.score,
-                        matched: t.matched.clone(),
-                    })
-                    .collect(),
+                entities: stored_entities(&findings),
+                topics: stored_topics(&findings),
                 story,
                 is_story_lead,
                 fingerprint,
@@ -700,23 +710,8 @@ impl Processor {
                 url: analyzed.link.or(previous.url.clone()),
                 published: analyzed.published.or(previous.published),
                 text: article.body,
-                entities: findings
-                    .entities
-                    .iter()
-                    .map(|e| StoredEntity {
-                        id: e.id.clone(),
-                        mentions: e.mentions,
-                    })
-                    .collect(),
-                topics: findings
-                    .topics
-                    .iter()
-                    .map(|t| StoredTopic {
-                        id: t.id.clone(),
-                        score: t.score,
-                        matched: t.matched.clone(),
-                    })
-                    .collect(),
+                entities: stored_entities(&findings),
+                topics: stored_topics(&findings),
                 fingerprint: analyzed.fingerprint,
                 ..previous.clone()
             };
