@@ -178,6 +178,7 @@ fn choose(doc: &Html) -> Option<(Vec<NodeRef<'_, Node>>, Figures)> {
             }
             Node::Element(element) => {
                 let name = element.name();
+                // `wrap` is `Some` for every element node, which this arm matched.
                 let el = ElementRef::wrap(node).expect("an element node");
                 if skipped(el, state_sectioning) {
                     false
