@@ -84,7 +84,21 @@ pub fn special(addr: IpAddr) -> Option<&'static str> {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return special_v4(v4);
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
+            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) addresses carry an IPv4 address
+            // that a gateway on the way will reach: judge that one.
+            let embedded = if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                Some((segments[6], segments[7]))
+            } else if first == 0x2002 {
+                Some((segments[1], segments[2]))
+            } else {
+                None
+            };
+            if let Some((high, low)) = embedded {
+                let v4 = Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+                return special_v4(v4);
+            }
             if v6 == Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254) {
                 Some("a cloud metadata")
             } else if v6.is_loopback() {
@@ -97,6 +111,8 @@ pub fn special(addr: IpAddr) -> Option<&'static str> {
                 Some("a unique local (private)")
             } else if first & 0xff00 == 0xff00 {
                 Some("a multicast")
+            } else if first == 0x2001 && segments[1] == 0x0db8 {
+                Some("a documentation (reserved)")
             } else {
                 None
             }
@@ -105,7 +121,7 @@ pub fn special(addr: IpAddr) -> Option<&'static str> {
 }
 
 fn special_v4(v4: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = v4.octets();
+    let [a, b, c, _] = v4.octets();
     if v4 == Ipv4Addr::new(169, 254, 169, 254) {
         Some("a cloud metadata")
     } else if v4.is_loopback() {
@@ -120,6 +136,16 @@ fn special_v4(v4: Ipv4Addr) -> Option<&'static str> {
         Some("a shared (CGNAT)")
     } else if v4.is_broadcast() || v4.is_multicast() {
         Some("a broadcast or multicast")
+    } else if (a, b, c) == (192, 0, 2)
+        || (a, b, c) == (198, 51, 100)
+        || (a, b, c) == (203, 0, 113)
+        || (a, b, c) == (192, 0, 0)
+        || (a == 198 && (b == 18 || b == 19))
+        || a >= 240
+    {
+        // Documentation, protocol-assignment, benchmarking and reserved ranges: never
+        // a public server, so a name resolving there is a mistake or a trick.
+        Some("a reserved")
     } else {
         None
     }
@@ -196,6 +222,15 @@ mod tests {
             "fd00:ec2::254",
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
+            "2001:db8::1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b::7f00:1",
+            "2002:a00:1::1",
+            "192.0.2.10",
+            "198.51.100.7",
+            "203.0.113.200",
+            "198.18.0.1",
+            "240.0.0.1",
         ] {
             let ip: IpAddr = addr.parse().unwrap();
             assert!(special(ip).is_some(), "{addr} must be refused");
@@ -207,6 +242,10 @@ mod tests {
             "2606:2800:220:1::1",
             "100.128.0.1",
             "172.32.0.1",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "198.20.0.1",
+            "192.0.3.1",
         ] {
             assert_eq!(special(addr.parse().unwrap()), None, "{addr} is public");
         }
