@@ -1037,6 +1037,16 @@ fn open_for_reading(config: &Config) -> anyhow::Result<Reader> {
 }
 
 /// Reads listings from a running daemon's API.
+/// How long a read through the daemon's API may take: listings answer at once, but a
+/// backtest scans the whole history window (about 3 s per 100,000 items,
+/// BENCHMARKS.md), so it gets minutes rather than seconds.
+fn api_timeout(what: &str) -> std::time::Duration {
+    match what {
+        "backtest" => std::time::Duration::from_secs(600),
+        _ => std::time::Duration::from_secs(30),
+    }
+}
+
 struct ApiReader {
     base: String,
     token: Option<String>,
@@ -1112,7 +1122,7 @@ impl ApiReader {
             let mut request = reqwest::Client::new()
                 .get(&url)
                 .query(query)
-                .timeout(std::time::Duration::from_secs(30));
+                .timeout(api_timeout(what));
             if let Some(token) = &self.token {
                 request = request.bearer_auth(token);
             }
