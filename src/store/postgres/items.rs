@@ -703,15 +703,16 @@ impl PgStore {
                 )?;
                 outgoing.extend(fresh);
             }
-            let before = outgoing.len();
-            self.write_alerts(tx, &outgoing)?;
+            // What was inserted, not what was asked: an alert already in the outbox
+            // under its id is not written again.
+            let written = self.write_alerts(tx, &outgoing)?;
             tx.execute(
                 "recording a backfill",
                 "INSERT INTO backfills (topic, definition) VALUES ($1, $2) \
                  ON CONFLICT (topic) DO UPDATE SET definition = $2, done_at = now()",
                 &[&topic, &definition],
             )?;
-            Ok(before)
+            Ok(written)
         })
     }
 
