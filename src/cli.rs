@@ -71,6 +71,10 @@ pub enum Command {
         /// Say why each topic matched or did not.
         #[arg(long)]
         explain: bool,
+        /// Files read and analysed at once, one per thread; the output keeps the order
+        /// of FILE... whatever the number [default: the number of cores].
+        #[arg(long, short, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// Files to scan.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -262,13 +266,15 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             config,
             text,
             explain,
+            jobs,
             files,
         } => {
             let config = match load_config(config) {
                 Ok(config) => config,
                 Err(code) => return Ok(code),
             };
-            scan(&config, &files, text, explain)
+            let jobs = jobs.map_or_else(crate::par::cores, usize::from);
+            scan(&config, &files, text, explain, jobs)
         }
         Command::Once { config } => {
             let config = match load_config(config) {
@@ -1320,20 +1326,27 @@ fn scan(
     files: &[PathBuf],
     with_text: bool,
     explain: bool,
+    jobs: usize,
 ) -> anyhow::Result<ExitCode> {
     let pipeline = config.pipeline();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let mut unreadable = 0usize;
     let mut crashed = 0usize;
+    // One file alone gets the threads for its items instead.
+    let item_threads = if files.len() == 1 { jobs } else { 1 };
     for_each_isolated(
         files,
-        |file| scan_file(&pipeline, file, with_text, explain),
+        jobs,
+        |file| scan_file(&pipeline, file, with_text, explain, item_threads),
         |file, result| {
             let source = file.display().to_string();
             match result {
-                Ok(Ok(lines)) => {
-                    for line in lines {
+                Ok(Ok(scanned)) => {
+                    for note in scanned.notes {
+                        eprintln!("newswatch: {source}: {note}");
+                    }
+                    for line in scanned.lines {
                         serde_json::to_writer(&mut out, &line).context("writing to stdout")?;
                         out.write_all(b"\n").context("writing to stdout")?;
                     }
@@ -1342,7 +1355,12 @@ fn scan(
                     eprintln!("newswatch: {source}: {err:#}");
                     unreadable += 1;
                 }
-                Ok(Err(ScanSkip::Skipped(err))) => eprintln!("newswatch: {source}: skipped: {err}"),
+                Ok(Err(ScanSkip::Skipped(notes, err))) => {
+                    for note in notes {
+                        eprintln!("newswatch: {source}: {note}");
+                    }
+                    eprintln!("newswatch: {source}: skipped: {err}");
+                }
                 Err(panic) => {
                     // A bug this file's bytes found: say which file, go on with the
                     // next, and fail the run at the end so it is not missed.
@@ -1367,57 +1385,78 @@ fn scan(
 enum ScanSkip {
     /// The file could not be read (counted: exit code 1).
     Unreadable(anyhow::Error),
-    /// It was read but holds no documents (binary, empty, a broken feed).
-    Skipped(parse::ParseError),
+    /// It was read but holds no documents (binary, empty, a broken feed); notes on
+    /// its decoding come first.
+    Skipped(Vec<String>, parse::ParseError),
 }
 
-/// Runs `read` on each file in turn and hands its result to `then`; a panic in
-/// `read` becomes that file's [`Panicked`](crate::isolate::Panicked) and the next
-/// file is read (ARCHITECTURE.md, "Nothing panics on input": should it still happen,
-/// one file must not take the others with it).
-fn for_each_isolated<T>(
+/// What `scan` prints for one file: notes for stderr, JSON lines for stdout. Kept
+/// until the file's turn comes, so that files read at once print in the given order.
+struct Scanned {
+    notes: Vec<String>,
+    lines: Vec<serde_json::Value>,
+}
+
+/// Runs `read` on each file, `jobs` files at once, and hands each result to `then` in
+/// the order of `files`; a panic in `read` becomes that file's
+/// [`Panicked`](crate::isolate::Panicked) and the other files are read (ARCHITECTURE.md,
+/// "Nothing panics on input": should it still happen, one file must not take the others
+/// with it).
+fn for_each_isolated<T: Send>(
     files: &[PathBuf],
-    mut read: impl FnMut(&Path) -> T,
+    jobs: usize,
+    read: impl Fn(&Path) -> T + Sync,
     mut then: impl FnMut(&Path, Result<T, crate::isolate::Panicked>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    for file in files {
-        let result = crate::isolate::isolate(|| read(file));
-        then(file, result)?;
-    }
-    Ok(())
+    crate::par::for_each_ordered(
+        files.len(),
+        jobs,
+        |at| read(&files[at]),
+        |at, result| then(&files[at], result),
+    )
 }
 
-/// The JSON lines `scan` prints for one file; notes on its decoding go to stderr.
+/// What `scan` prints for one file; its items are analysed on `threads` threads.
 fn scan_file(
     pipeline: &crate::pipeline::Pipeline,
     file: &Path,
     with_text: bool,
     explain: bool,
-) -> Result<Vec<serde_json::Value>, ScanSkip> {
+    threads: usize,
+) -> Result<Scanned, ScanSkip> {
     let source = file.display().to_string();
     let bytes = read_input(file).map_err(ScanSkip::Unreadable)?;
-    let decoded = parse::decode(&bytes, None).map_err(ScanSkip::Skipped)?;
-    if let Some(note) = &decoded.note {
-        eprintln!("newswatch: {source}: {note}");
-    }
+    let decoded = parse::decode(&bytes, None).map_err(|e| ScanSkip::Skipped(Vec::new(), e))?;
+    let mut notes: Vec<String> = decoded.note.iter().cloned().collect();
     let encoding = json!({ "encoding": decoded.encoding });
-    let (kind, items) = match parse::parse(&decoded.text).map_err(ScanSkip::Skipped)? {
-        Parsed::Feed(entries) => (
-            "feed",
-            entries
+    let parsed = match parse::parse(&decoded.text) {
+        Ok(parsed) => parsed,
+        Err(err) => return Err(ScanSkip::Skipped(notes, err)),
+    };
+    let (kind, items) = match parsed {
+        Parsed::Feed(entries) => {
+            let texts: Vec<(&str, &str)> = entries
                 .iter()
-                .map(|e| {
-                    let processed = pipeline.process_item(&e.title, &e.body);
-                    let extra = json!({
-                        "id": e.id,
-                        "url": e.link,
-                        "published": e.published.map(|d| d.to_rfc3339()),
-                        "encoding": decoded.encoding,
-                    });
-                    (processed, Some(extra))
-                })
-                .collect::<Vec<_>>(),
-        ),
+                .map(|e| (e.title.as_str(), e.body.as_str()))
+                .collect();
+            let processed = pipeline.process_items(&texts, threads);
+            (
+                "feed",
+                entries
+                    .iter()
+                    .zip(processed)
+                    .map(|(e, processed)| {
+                        let extra = json!({
+                            "id": e.id,
+                            "url": e.link,
+                            "published": e.published.map(|d| d.to_rfc3339()),
+                            "encoding": decoded.encoding,
+                        });
+                        (processed, Some(extra))
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        }
         Parsed::Html(html) => (
             "html",
             pipeline
@@ -1436,9 +1475,9 @@ fn scan_file(
         ),
     };
     if items.is_empty() {
-        eprintln!("newswatch: {source}: no articles found");
+        notes.push("no articles found".into());
     }
-    Ok(items
+    let lines = items
         .into_iter()
         .enumerate()
         .map(|(index, (processed, extra))| {
@@ -1446,7 +1485,8 @@ fn scan_file(
                 pipeline, &source, kind, index, &processed, extra, with_text, explain,
             )
         })
-        .collect())
+        .collect();
+    Ok(Scanned { notes, lines })
 }
 
 /// Reads a file, or stdin for `-`, refusing inputs too large to hold.
@@ -1508,35 +1548,40 @@ mod tests {
     use super::*;
 
     /// `scan`'s loop: a panic while reading the second of three files is that
-    /// file's error, naming it, and the third is still read.
+    /// file's error, naming it, and the third is still read, one file at a time or
+    /// several at once.
     #[test]
     fn a_panic_on_one_file_is_its_error_and_the_next_is_read() {
         let files: Vec<PathBuf> = ["a.xml", "b.xml", "c.xml"].map(PathBuf::from).into();
-        let mut seen = Vec::new();
-        for_each_isolated(
-            &files,
-            |file| {
-                if file == Path::new("b.xml") {
-                    panic!("byte index 306 is not a char boundary");
-                }
-                file.display().to_string()
-            },
-            |file, result| {
-                seen.push((file.to_path_buf(), result.map_err(|p| p.to_string())));
-                Ok(())
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            seen,
-            vec![
-                (PathBuf::from("a.xml"), Ok("a.xml".to_string())),
-                (
-                    PathBuf::from("b.xml"),
-                    Err("internal error: byte index 306 is not a char boundary".to_string())
-                ),
-                (PathBuf::from("c.xml"), Ok("c.xml".to_string())),
-            ]
-        );
+        for jobs in [1, 2, 3] {
+            let mut seen = Vec::new();
+            for_each_isolated(
+                &files,
+                jobs,
+                |file| {
+                    if file == Path::new("b.xml") {
+                        panic!("byte index 306 is not a char boundary");
+                    }
+                    file.display().to_string()
+                },
+                |file, result| {
+                    seen.push((file.to_path_buf(), result.map_err(|p| p.to_string())));
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(
+                seen,
+                vec![
+                    (PathBuf::from("a.xml"), Ok("a.xml".to_string())),
+                    (
+                        PathBuf::from("b.xml"),
+                        Err("internal error: byte index 306 is not a char boundary".to_string())
+                    ),
+                    (PathBuf::from("c.xml"), Ok("c.xml".to_string())),
+                ],
+                "{jobs} jobs"
+            );
+        }
     }
 }

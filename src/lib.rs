@@ -8,6 +8,7 @@
 //! - [`config`]: the TOML file and environment overrides, validated into a [`config::Config`];
 //! - [`parse`]: bytes of a feed, a web page or a text file into documents and items;
 //! - [`pipeline`]: cleaning, entities and topics; pure functions, text in, findings out;
+//! - [`par`]: work spread over the cores, results in input order (`scan` over files, a feed's items);
 //! - [`model`]: the domain types the stages pass between them;
 //! - [`query`]: the topic query language, text to a tree with errors at a column (the
 //!   config checks queries with it, the pipeline evaluates the trees);
@@ -38,6 +39,7 @@ pub mod markup;
 pub mod metrics;
 pub mod model;
 pub mod net;
+pub mod par;
 pub mod parse;
 pub mod pipeline;
 pub mod poller;

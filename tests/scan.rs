@@ -361,3 +361,90 @@ fn feeds_with_non_ascii_after_markup_are_read_and_later_files_scanned() {
         "{sport:?}"
     );
 }
+
+/// `scan` over many files reads several at once (`--jobs`, by default one per core)
+/// yet prints exactly what one file at a time prints, in the order of the files on
+/// the command line: items, notes on decoding, and the errors of files that cannot
+/// be read (missing, a directory, binary), with the files after those still scanned.
+#[test]
+fn many_files_at_once_print_what_one_at_a_time_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.xml");
+    let binary = dir.path().join("image.bin");
+    std::fs::write(
+        &binary,
+        [0x89, b'P', b'N', b'G', 0, 0, 0, 13, 0, 0, 1, 0, 0xff],
+    )
+    .unwrap();
+    let latin1 = dir.path().join("latin1.txt");
+    std::fs::write(
+        &latin1,
+        b"Caf\xe9 talks\n\nPutin and Zelensky discuss a ceasefire in Istanbul, the caf\xe9 owner said.\n",
+    )
+    .unwrap();
+    let subdir = dir.path().join("a-directory");
+    std::fs::create_dir(&subdir).unwrap();
+    let files = [
+        fixture("feed-rss.xml"),
+        missing.clone(),
+        fixture("multi-article.txt"),
+        subdir.clone(),
+        latin1.clone(),
+        fixture("feed-atom.xml"),
+        binary.clone(),
+        fixture("cyrillic.txt"),
+        fixture("feed.json"),
+        fixture("article.html"),
+        fixture("feed-cjk-rss.xml"),
+        fixture("sport.txt"),
+    ];
+    let run = |jobs: Option<&str>| {
+        let mut cmd =
+            crate::util::scan_command(&files.iter().map(|p| p.as_path()).collect::<Vec<_>>());
+        if let Some(jobs) = jobs {
+            cmd.arg("--jobs").arg(jobs);
+        }
+        crate::util::run(&mut cmd)
+    };
+    let one = run(Some("1"));
+    assert_eq!(one.code, 1, "{}", one.err());
+    for (file, says) in [
+        (&missing, "cannot open"),
+        (&subdir, "is a directory"),
+        (&binary, "skipped:"),
+    ] {
+        let messages = one.messages_about(file);
+        assert!(
+            messages.iter().any(|m| m.contains(says)),
+            "{}: {messages:?}",
+            file.display()
+        );
+    }
+    assert!(!one.messages_about(&latin1).is_empty(), "{}", one.err());
+    // Every readable file gave items, in the order of the command line.
+    let readable: Vec<&std::path::PathBuf> = files
+        .iter()
+        .filter(|f| ![&missing, &subdir, &binary].contains(f))
+        .collect();
+    let sources: Vec<String> = one
+        .items
+        .iter()
+        .map(|i| i["source"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let mut order: Vec<String> = sources.clone();
+    order.dedup();
+    let want: Vec<String> = readable.iter().map(|f| f.display().to_string()).collect();
+    assert_eq!(order, want, "{}", one.err());
+    assert!(one.items.len() > readable.len());
+
+    for jobs in [None, Some("2"), Some("5")] {
+        let many = run(jobs);
+        assert_eq!(many.code, one.code, "--jobs {jobs:?}: {}", many.err());
+        assert_eq!(many.stdout, one.stdout, "--jobs {jobs:?}");
+        assert_eq!(many.stderr, one.stderr, "--jobs {jobs:?}");
+    }
+
+    let zero = run(Some("0"));
+    assert_eq!(zero.code, 2, "{}", zero.err());
+    assert!(zero.stderr.contains("--jobs"), "{}", zero.err());
+}

@@ -144,6 +144,12 @@ struct AnalyzedItem {
     sketch: Vec<u32>,
 }
 
+/// Items of one feed from which their analysis is spread over the cores: a feed with
+/// many new items (a first poll, a busy feed) would otherwise keep one core busy while
+/// the others wait; below this, starting threads costs about as much as it saves (an
+/// item takes tens of µs).
+const PARALLEL_FROM_ITEMS: usize = 16;
+
 /// The pure part of processing a feed: ids, the seen check, the pipeline, shingles,
 /// fingerprint and sketch. Runs on the blocking pool, several feeds at a time; it
 /// reads the store but never writes it. `stored` is [`RecentWrites::count`].
@@ -189,16 +195,38 @@ fn analyze(
             .versions_among(&seen.iter().map(String::as_str).collect::<Vec<_>>())
             .context("reading item versions")?
     };
-    let mut changed = Vec::new();
+    // Which items to analyse: the new ones, and seen ones on a topic (compared below).
+    let mut todo = Vec::new();
     for (entry, id) in items.into_iter().zip(ids) {
         if !in_batch.insert(id.clone()) {
             continue;
         }
-        if seen.contains(&id) {
+        let stored = if seen.contains(&id) {
             let Some(stored) = tracked.get(&id) else {
                 continue;
             };
-            let processed = pipeline.process_item(&entry.title, &entry.body);
+            Some(stored)
+        } else {
+            None
+        };
+        todo.push((entry, id, stored));
+    }
+    // Each item's analysis depends on it alone, so a large batch is spread over the
+    // cores; story grouping stays in the serial stage ([`Processor::write`]).
+    let threads = if todo.len() >= PARALLEL_FROM_ITEMS {
+        crate::par::cores()
+    } else {
+        1
+    };
+    let texts: Vec<(&str, &str)> = todo
+        .iter()
+        .map(|(entry, _, _)| (entry.title.as_str(), entry.body.as_str()))
+        .collect();
+    let processed = pipeline.process_items(&texts, threads);
+    drop(texts);
+    let mut changed = Vec::new();
+    for ((entry, id, stored), processed) in todo.into_iter().zip(processed) {
+        if let Some(stored) = stored {
             let fingerprint = dedup::simhash(&processed.shingles);
             let now = ItemVersion {
                 title: identity::title_hash(&processed.article.title),
@@ -216,7 +244,6 @@ fn analyze(
             }
             continue;
         }
-        let processed = pipeline.process_item(&entry.title, &entry.body);
         metrics::global().item_processed();
         let fingerprint = dedup::simhash(&processed.shingles);
         let sketch = dedup::sketch(&processed.shingles);
@@ -997,6 +1024,61 @@ mod tests {
             lease: None,
             health: None,
         }
+    }
+
+    /// A feed with more new items than [`PARALLEL_FROM_ITEMS`] is analysed over the
+    /// cores: its items come out in feed order, each as the pipeline makes it alone, a
+    /// guid repeated in the feed is analysed once, and a copy late in the feed still
+    /// joins the story of its lead early in it (grouping stays serial).
+    #[test]
+    fn a_large_feed_is_analysed_over_the_cores_in_feed_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let toml = "[storage]\npath = \"unused\"\n\n[[feeds]]\nname = \"Example\"\nurl = \"https://example.org/rss.xml\"\n";
+        let config = config::parse_str(toml, Path::new("test.toml")).unwrap();
+        let mut processor = Processor::new(&config, Arc::new(store.clone())).unwrap();
+        let guids: Vec<String> = (0..40).map(|n| format!("g{n}")).collect();
+        let titles: Vec<String> = (0..40).map(|n| format!("Title {n}")).collect();
+        let mut entries: Vec<(&str, &str, String)> = (0..40)
+            .map(|n| (guids[n].as_str(), titles[n].as_str(), text(n, false)))
+            .collect();
+        entries.push(("g5", "Title 5", text(5, false)));
+        entries.push(("copy", "Title 3", text(3, true)));
+        assert!(entries.len() > 2 * PARALLEL_FROM_ITEMS);
+        let analyzed = analyze(
+            &processor.pipeline,
+            &store,
+            &processor.recent.count,
+            poll(&config, &entries),
+        )
+        .unwrap();
+        let id = |guid: &str| {
+            identity::item_id(Some(guid), None, "", None, "https://example.org/rss.xml")
+        };
+        let want: Vec<String> = guids
+            .iter()
+            .map(String::as_str)
+            .chain(["copy"])
+            .map(id)
+            .collect();
+        let got: Vec<String> = analyzed.items.iter().map(|i| i.id.clone()).collect();
+        assert_eq!(got, want);
+        for (item, (_, title, text)) in analyzed
+            .items
+            .iter()
+            .zip(entries.iter().take(40).chain(entries.last()))
+        {
+            let alone = processor.pipeline.process_item(title, text);
+            assert_eq!(item.processed.article.title, alone.article.title);
+            assert_eq!(item.processed.findings, alone.findings);
+            assert_eq!(item.processed.shingles, alone.shingles);
+        }
+        processor.write(analyzed).unwrap();
+        let lead = store.get_item(&id("g3")).unwrap().unwrap();
+        let copy = store.get_item(&id("copy")).unwrap().unwrap();
+        assert!(lead.is_story_lead);
+        assert_eq!(copy.story, lead.story);
+        assert!(!copy.is_story_lead);
     }
 
     /// The sketch write after the items' transaction fails: the items stay stored,

@@ -65,6 +65,16 @@ impl Pipeline {
         self.analyze(self.cleaner.clean_item(title, body_html))
     }
 
+    /// Many feed items (title, HTML or plain body) at once, on up to `threads` threads
+    /// (the caller's among them), in the order given: each item's cleaning, matching
+    /// and shingles depend on it alone. What depends on the order of items (grouping
+    /// them into stories) is left to the caller, on one thread, after this returns.
+    pub fn process_items(&self, items: &[(&str, &str)], threads: usize) -> Vec<Processed> {
+        crate::par::map_ordered(items, threads, |(title, body)| {
+            self.process_item(title, body)
+        })
+    }
+
     /// Why each topic matched or not, for an already cleaned article.
     pub fn explain(&self, article: &Article) -> Vec<(String, String)> {
         self.rules.explain(&article.title, &article.body)
