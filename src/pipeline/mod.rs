@@ -70,7 +70,8 @@ impl Pipeline {
         self.rules.explain(&article.title, &article.body)
     }
 
-    fn analyze(&self, article: Article) -> Processed {
+    /// Analyses an article already cleaned: what [`Pipeline::process_item`] does after cleaning.
+    pub fn analyze(&self, article: Article) -> Processed {
         let text = MatchText::new(&article.title, &article.body);
         let findings = self
             .rules
