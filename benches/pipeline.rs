@@ -1587,7 +1587,13 @@ fn benches(c: &mut Criterion) {
 
     let mut pipelines = Vec::new();
     for &n in &TOPIC_COUNTS {
+        let start = Instant::now();
         let rules = rules(&setup, n);
+        eprintln!(
+            "N = {n:>5}: rule set built in {:.1} ms, automaton {:.1} MB",
+            start.elapsed().as_secs_f64() * 1e3,
+            rules.automaton_bytes() as f64 / 1e6
+        );
         report_matches(n, &rules, &setup.cleaned);
         pipelines.push((n, Pipeline::new(cleaner(&setup.config), rules)));
     }
