@@ -23,7 +23,8 @@
 //! also prints two generated items and a few topics. Figures and the machine they were
 //! taken on are in BENCHMARKS.md.
 
-use std::collections::HashSet;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,9 @@ use criterion::{
 };
 use newswatch::config::{self, Config};
 use newswatch::model::{Entity, Topic};
+use newswatch::parse::{FeedItem, Parsed};
 use newswatch::pipeline::clean::{Article, Cleaner};
+use newswatch::pipeline::dedup;
 use newswatch::pipeline::rules::{entity_refs, RuleSet};
 use newswatch::pipeline::text::MatchText;
 use newswatch::pipeline::Pipeline;
@@ -534,6 +537,205 @@ const FREQUENT_ENTITIES: &[&str] = &[
 const CEASEFIRE_ENTITIES: &[&str] = &["russia", "ukraine", "putin", "zelensky"];
 
 // ---------------------------------------------------------------------------
+// Russian and Ukrainian: common news words with their inflected forms, how items
+// name the dictionary's entities (forms the shipped aliases must find, through prefix
+// aliases such as `Путин*` or listed forms such as `Трампа`), ceasefire phrases in the
+// words of the `ceasefire-talks` topic, and words put next to a subject. Left out of
+// the vocabularies, as in English: the ceasefire words and entity names.
+
+const RUSSIAN: &str = "
+в и на не что с по о как к из за это от он для его а также но она у было года был
+заявил сказал заявила сообщил сообщили сообщает отметил отметила подчеркнул добавил
+напомнил считает считают говорит пишет передает президент глава министр министра
+министром правительство правительства страны страна стране страной время году ее их
+они более после при бы уже до только может во так же все или будет были этом того
+по словам данным ранее сегодня вчера неделе неделю месяц месяца дней день город
+города городе области область район района войска войск армии армия военные военных
+удар удары ударов атака атаки атаку обстрел обстрела обстрелов беспилотник
+беспилотники беспилотников ракета ракеты ракет погибли ранены пострадали жителей
+мирных граждан власти власть министерство министерства ведомство ведомства
+представитель представители официальный заявление заявления встреча встречи встрече
+саммит визит визита делегация делегации стороны сторон сторона соглашение соглашения
+договор договора санкции санкций экономика экономики рынок рынка цены цен нефть
+нефти газа газ энергетики компания компании компанией банк банка рубль рубля доллар
+доллара евро процентов миллионов миллиардов тысяч человек людей народ народа новый
+новые новых новой первый первая второй последний главный большой важный
+международный международных российский российские российских украинский
+украинские украинских американский европейский военный политический экономический
+безопасности безопасность войны война войне конфликт конфликта кризис ситуация
+ситуации вопрос вопросы вопросов решение решения план плана предложение предложения
+позиция позиции поддержка поддержки помощь помощи оружие оружия поставки поставок
+решил решили могут должны будут продолжают продолжит обсудили обсуждали заявили
+агентство издание источник источники журналистам телеканал газета эксперт эксперты
+аналитики доклад доклада данные данных закон закона суд суда дело дела уголовное
+проверка выборы выборов партия партии депутат депутаты парламент парламента
+граница границы территории территорий регион региона регионе населения
+электростанция электростанции энергосистема отключения света тепла зимой летом
+весной осенью утром вечером ночью понедельник вторник среду четверг пятницу
+субботу воскресенье января февраля марта апреля мая июня июля августа сентября
+октября ноября декабря
+";
+
+const UKRAINIAN: &str = "
+в і та у на не що з до за як про від це він для його а також але вона було року був
+заявив сказав заявила повідомив повідомили повідомляє зазначив зазначила наголосив
+додав нагадав вважає вважають каже пише передає президент голова міністр міністра
+міністром уряд уряду країни країна країні країною час році її їх вони більше після
+при би вже тільки може так же все або буде були цьому того за словами даними раніше
+сьогодні вчора тижні тиждень місяць місяця днів день місто міста місті області
+область район району війська військ армії армія військові військових удар удари
+ударів атака атаки атаку обстріл обстрілу обстрілів безпілотник безпілотники
+безпілотників ракета ракети ракет загинули поранені постраждали жителів мирних
+громадян влада влади міністерство міністерства відомство відомства представник
+представники офіційний заява заяви зустріч зустрічі саміт візит візиту делегація
+делегації сторони сторін сторона договір договору санкції санкцій економіка
+економіки ринок ринку ціни цін нафта нафти газу газ енергетики компанія компанії
+компанією банк банку гривня гривні долар долара євро відсотків мільйонів мільярдів
+тисяч людей людина народ народу новий нові нових нової перший перша другий
+останній головний великий важливий міжнародний міжнародних російський російські
+російських український українські українських американський європейський
+військовий політичний економічний безпеки безпека війни війна війні конфлікт
+конфлікту криза ситуація ситуації питання рішення план плану пропозиція пропозиції
+позиція позиції підтримка підтримки допомога допомоги зброя зброї постачання
+вирішив вирішили можуть мають будуть продовжують продовжить обговорили обговорювали
+заявили агентство видання джерело джерела журналістам телеканал газета експерт
+експерти аналітики доповідь доповіді дані даних закон закону суд суду справа справи
+кримінальне перевірка вибори виборів партія партії депутат депутати парламент
+парламенту кордон кордону території територій регіон регіону регіоні населення
+електростанція електростанції енергосистема відключення світла тепла взимку влітку
+навесні восени вранці ввечері вночі понеділок вівторок середу четвер п'ятницю
+суботу неділю січня лютого березня квітня травня червня липня серпня вересня
+жовтня листопада грудня сім'я сім'ї об'єкт об'єкти обов'язково м'ясо інтерв'ю
+";
+
+/// Entities as Russian and Ukrainian items name them, inflected: (entity id, Russian
+/// forms, Ukrainian forms). The first four are `CEASEFIRE_ENTITIES`, in that order.
+const CYRILLIC_ENTITIES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "russia",
+        &["Россия", "России", "Россией", "Россию", "РФ"],
+        &["Росія", "Росії", "Росією", "Росію"],
+    ),
+    (
+        "ukraine",
+        &["Украина", "Украины", "Украине", "Украиной"],
+        &["Україна", "України", "Україні", "Україною"],
+    ),
+    (
+        "putin",
+        &[
+            "Путин",
+            "Путина",
+            "Путиным",
+            "Владимир Путин",
+            "президент России",
+        ],
+        &[
+            "Путін",
+            "Путіна",
+            "Путіним",
+            "Володимир Путін",
+            "президент Росії",
+        ],
+    ),
+    (
+        "zelensky",
+        &["Зеленский", "Зеленского", "Зеленским", "Владимир Зеленский"],
+        &[
+            "Зеленський",
+            "Зеленського",
+            "Зеленським",
+            "Володимир Зеленський",
+        ],
+    ),
+    (
+        "trump",
+        &["Трамп", "Трампа", "Трампом", "Дональд Трамп"],
+        &["Трамп", "Трампа", "Трампом", "Трампі"],
+    ),
+    (
+        "kyiv",
+        &["Киев", "Киева", "Киеве"],
+        &["Київ", "Києва", "Києві"],
+    ),
+    (
+        "moscow",
+        &["Москва", "Москвы", "Москве"],
+        &["Москва", "Москви", "Москві"],
+    ),
+    (
+        "kremlin",
+        &["Кремль", "Кремля", "Кремле"],
+        &["Кремль", "Кремля", "Кремлі"],
+    ),
+    (
+        "united-states",
+        &["США", "Соединенные Штаты"],
+        &["США", "Сполучені Штати"],
+    ),
+    (
+        "lavrov",
+        &["Лавров", "Лаврова"],
+        &["Лавров", "Лаврова", "Лавровим"],
+    ),
+    ("peskov", &["Песков", "Пескова"], &["Пєсков", "Пєскова"]),
+    ("kharkiv", &["Харьков", "Харькове"], &["Харків", "Харкові"]),
+];
+
+const CEASEFIRE_RUSSIAN: &[&str] = &[
+    "перемирие",
+    "перемирия",
+    "переговоры",
+    "переговоров",
+    "прекращение огня",
+    "мирный план",
+    "мирное соглашение",
+];
+
+const CEASEFIRE_UKRAINIAN: &[&str] = &[
+    "перемир'я",
+    "перемир\u{2019}я",
+    "переговори",
+    "переговорів",
+    "перемовини",
+    "припинення вогню",
+    "мирний план",
+    "мирна угода",
+];
+
+const EVENTS_RUSSIAN: &[&str] = &[
+    "контракт",
+    "иск",
+    "слияние",
+    "сделка",
+    "акции",
+    "прибыль",
+    "выручка",
+    "расследование",
+    "штраф",
+    "отставка",
+    "арест",
+    "интервью",
+    "санкции",
+];
+
+const EVENTS_UKRAINIAN: &[&str] = &[
+    "контракт",
+    "позов",
+    "злиття",
+    "угода",
+    "акції",
+    "прибуток",
+    "виручка",
+    "розслідування",
+    "штраф",
+    "відставка",
+    "арешт",
+    "інтерв'ю",
+    "санкції",
+];
+
+// ---------------------------------------------------------------------------
 // Subjects: synthetic companies and people, the things users set topics up for.
 
 const ONSETS: &[&str] = &[
@@ -744,13 +946,57 @@ struct Item {
     body_html: String,
 }
 
-struct Generator<'a> {
+/// What a language gives an item: its words, how it names entities, its ceasefire
+/// phrases, the words news puts next to a subject, and a few stock lines.
+struct Language<'a> {
     words: Vec<&'a str>,
     zipf: Zipf,
-    subjects: &'a [Subject],
-    /// Plain (not prefix) English-script aliases, per entity.
+    /// Plain (not prefix) aliases or inflected forms, per entity; empty for an entity
+    /// the language's items do not name.
     aliases: Vec<Vec<&'a str>>,
-    entity_index: std::collections::HashMap<&'a str, usize>,
+    /// Entities (by number) that items name most, with forms in this language.
+    frequent: Vec<usize>,
+    ceasefire: &'static [&'static str],
+    events: &'static [&'static str],
+    advert: &'static str,
+    credit: &'static str,
+    opinion: &'static str,
+}
+
+impl<'a> Language<'a> {
+    fn new(vocabulary: &'a str, aliases: Vec<Vec<&'a str>>, frequent: Vec<usize>) -> Language<'a> {
+        let mut words: Vec<&str> = Vec::new();
+        let mut seen = HashSet::new();
+        for w in vocabulary.split_whitespace() {
+            if seen.insert(w) {
+                words.push(w);
+            }
+        }
+        Language {
+            zipf: Zipf::new(words.len(), 1.0),
+            words,
+            aliases,
+            frequent,
+            ceasefire: CEASEFIRE_PHRASES,
+            events: EVENT_WORDS,
+            advert: "Advertisement",
+            credit: "Reporting by Jane Doe; Editing by John Roe",
+            opinion: "Opinion",
+        }
+    }
+}
+
+/// Which [`Generator::languages`] an item is written in.
+#[derive(Clone, Copy)]
+enum Lang {
+    English = 0,
+    Russian = 1,
+    Ukrainian = 2,
+}
+
+struct Generator<'a> {
+    subjects: &'a [Subject],
+    languages: [Language<'a>; 3],
 }
 
 /// Something to say in a sentence: a name, maybe with an event word close after it.
@@ -761,12 +1007,13 @@ struct Mention {
 }
 
 impl<'a> Generator<'a> {
-    fn word(&self, rng: &mut Rng) -> &'a str {
-        self.words[self.zipf.sample(rng)]
+    fn word(&self, lang: Lang, rng: &mut Rng) -> &'a str {
+        let l = &self.languages[lang as usize];
+        l.words[l.zipf.sample(rng)]
     }
 
-    fn entity_alias(&self, entity: usize, rng: &mut Rng) -> String {
-        let aliases = &self.aliases[entity];
+    fn entity_alias(&self, lang: Lang, entity: usize, rng: &mut Rng) -> String {
+        let aliases = &self.languages[lang as usize].aliases[entity];
         // The first alias is usually the common name.
         if rng.chance(0.6) {
             aliases[0].to_string()
@@ -775,26 +1022,27 @@ impl<'a> Generator<'a> {
         }
     }
 
-    fn pick_entity(&self, rng: &mut Rng) -> usize {
+    fn pick_entity(&self, lang: Lang, rng: &mut Rng) -> usize {
+        let l = &self.languages[lang as usize];
         loop {
             let e = if rng.chance(0.5) {
-                self.entity_index[rng.pick(FREQUENT_ENTITIES)]
+                l.frequent[rng.below(l.frequent.len())]
             } else {
-                rng.below(self.aliases.len())
+                rng.below(l.aliases.len())
             };
-            if !self.aliases[e].is_empty() {
+            if !l.aliases[e].is_empty() {
                 return e;
             }
         }
     }
 
-    fn sentence(&self, rng: &mut Rng, mentions: Vec<Mention>) -> String {
+    fn sentence(&self, lang: Lang, rng: &mut Rng, mentions: Vec<Mention>) -> String {
         let len = rng.range(8, 26);
-        let mut tokens: Vec<String> = (0..len).map(|_| self.word(rng).to_string()).collect();
+        let mut tokens: Vec<String> = (0..len).map(|_| self.word(lang, rng).to_string()).collect();
         if rng.chance(0.04) {
             // "research &amp; development": the entity decodes to `&`.
             let at = rng.below(tokens.len());
-            tokens[at] = format!("{} &amp; {}", self.word(rng), self.word(rng));
+            tokens[at] = format!("{} &amp; {}", self.word(lang, rng), self.word(lang, rng));
         }
         for m in mentions {
             let at = rng.below(tokens.len() + 1);
@@ -824,7 +1072,8 @@ impl<'a> Generator<'a> {
         s
     }
 
-    fn item(&self, rng: &mut Rng) -> Item {
+    fn item(&self, lang: Lang, rng: &mut Rng) -> Item {
+        let l = &self.languages[lang as usize];
         let ceasefire = rng.chance(CEASEFIRE_SHARE);
         let subject_count = match rng.below(10) {
             0..=3 => 1,
@@ -836,10 +1085,10 @@ impl<'a> Generator<'a> {
             .map(|_| &self.subjects[rng.below(self.subjects.len())])
             .collect();
         let mut entities: Vec<usize> = (0..rng.range(1, 4))
-            .map(|_| self.pick_entity(rng))
+            .map(|_| self.pick_entity(lang, rng))
             .collect();
         if ceasefire && rng.chance(0.8) {
-            entities.push(self.entity_index[rng.pick(CEASEFIRE_ENTITIES)]);
+            entities.push(l.frequent[rng.below(CEASEFIRE_ENTITIES.len())]);
         }
 
         // Body: sentences, then mentions spread over them.
@@ -866,7 +1115,7 @@ impl<'a> Generator<'a> {
                 };
                 placed[at].push(Mention {
                     text,
-                    event: rng.chance(0.6).then(|| rng.pick(EVENT_WORDS)),
+                    event: rng.chance(0.6).then(|| rng.pick(l.events)),
                     link: k == 0 && rng.chance(0.25),
                 });
             }
@@ -874,7 +1123,7 @@ impl<'a> Generator<'a> {
         for &e in &entities {
             for _ in 0..rng.range(1, 3) {
                 let at = rng.below(sentences);
-                let text = self.entity_alias(e, rng);
+                let text = self.entity_alias(lang, e, rng);
                 placed[at].push(Mention {
                     text,
                     event: None,
@@ -886,7 +1135,7 @@ impl<'a> Generator<'a> {
             for _ in 0..rng.range(1, 3) {
                 let at = rng.below(sentences);
                 placed[at].push(Mention {
-                    text: rng.pick(CEASEFIRE_PHRASES).to_string(),
+                    text: rng.pick(l.ceasefire).to_string(),
                     event: None,
                     link: false,
                 });
@@ -902,24 +1151,24 @@ impl<'a> Generator<'a> {
             } else {
                 body.push(' ');
             }
-            body.push_str(&self.sentence(rng, mentions));
+            body.push_str(&self.sentence(lang, rng, mentions));
             in_paragraph += 1;
             if in_paragraph >= paragraph_len || i + 1 == sentences {
                 body.push_str("</p>\n");
                 in_paragraph = 0;
                 paragraph_len = rng.range(1, 4);
                 if rng.chance(0.03) {
-                    body.push_str("<p>Advertisement</p>\n");
+                    body.push_str(&format!("<p>{}</p>\n", l.advert));
                 }
             }
         }
         if rng.chance(0.3) {
-            body.push_str("<p>Reporting by Jane Doe; Editing by John Roe</p>\n");
+            body.push_str(&format!("<p>{}</p>\n", l.credit));
         }
 
         // Title: sentence case, usually naming the main subject.
         let mut title: Vec<String> = (0..rng.range(5, 10))
-            .map(|_| self.word(rng).to_string())
+            .map(|_| self.word(lang, rng).to_string())
             .collect();
         if rng.chance(0.7) {
             let name = if rng.chance(0.5) {
@@ -930,19 +1179,19 @@ impl<'a> Generator<'a> {
             let at = rng.below(3).min(title.len());
             title.insert(at, name);
             if rng.chance(0.5) {
-                title.insert(at + 1, rng.pick(EVENT_WORDS).to_string());
+                title.insert(at + 1, rng.pick(l.events).to_string());
             }
         }
         if ceasefire && rng.chance(0.5) {
             let at = rng.below(title.len() + 1);
-            title.insert(at, rng.pick(CEASEFIRE_PHRASES).to_string());
-            let e = self.entity_alias(*entities.last().unwrap(), rng);
+            title.insert(at, rng.pick(l.ceasefire).to_string());
+            let e = self.entity_alias(lang, *entities.last().unwrap(), rng);
             title.insert(0, e);
         }
         let mut title = title.join(" ");
         title = capitalise(&title);
         if rng.chance(0.03) {
-            title = format!("Opinion: {title}");
+            title = format!("{}: {title}", l.opinion);
         }
         Item {
             title,
@@ -956,9 +1205,12 @@ impl<'a> Generator<'a> {
 
 struct Setup {
     config: Config,
+    /// English items.
     corpus: Vec<Item>,
     /// The corpus already cleaned, for timing the rule matching alone.
     cleaned: Vec<Article>,
+    /// Items of which two in five are Russian or Ukrainian, the rest English.
+    mixed: Vec<Item>,
     /// The ceasefire-talks topic, then topic i over subject i, for i up to the largest N.
     topics: Vec<Topic>,
 }
@@ -974,16 +1226,9 @@ fn setup() -> Setup {
         .expect("the shipped config has ceasefire-talks")
         .clone();
 
-    let mut words: Vec<&str> = Vec::new();
-    let mut seen = HashSet::new();
-    for w in VOCABULARY.split_whitespace() {
-        if seen.insert(w) {
-            words.push(w);
-        }
-    }
-
     // Names must not be vocabulary words, given names or words of an alias.
-    let mut reserved: HashSet<String> = words.iter().map(|w| w.to_string()).collect();
+    let english_words: Vec<&str> = Language::new(VOCABULARY, Vec::new(), Vec::new()).words;
+    let mut reserved: HashSet<String> = english_words.iter().map(|w| w.to_string()).collect();
     reserved.extend(GIVEN_NAMES.iter().map(|g| g.to_lowercase()));
     reserved.extend(COMPANY_SUFFIXES.iter().map(|s| s.to_lowercase()));
     for e in &config.entities {
@@ -1007,7 +1252,30 @@ fn setup() -> Setup {
     topics.extend(all_topics(&subjects, &tracked, &config.entities));
     let parse_time = parse_start.elapsed();
 
-    let aliases: Vec<Vec<&str>> = config
+    let entity_index: HashMap<&str, usize> = config
+        .entities
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.id.as_str(), i))
+        .collect();
+    let frequent = |aliases: &[Vec<&str>]| -> Vec<usize> {
+        let list: Vec<usize> = FREQUENT_ENTITIES
+            .iter()
+            .map(|id| entity_index[id])
+            .filter(|&e| !aliases[e].is_empty())
+            .collect();
+        let ceasefire: Vec<usize> = CEASEFIRE_ENTITIES
+            .iter()
+            .map(|id| entity_index[id])
+            .collect();
+        assert_eq!(
+            list[..ceasefire.len()],
+            ceasefire[..],
+            "ceasefire entities first"
+        );
+        list
+    };
+    let english_aliases: Vec<Vec<&str>> = config
         .entities
         .iter()
         .map(|e| {
@@ -1018,19 +1286,54 @@ fn setup() -> Setup {
                 .collect()
         })
         .collect();
-    let generator = Generator {
-        zipf: Zipf::new(words.len(), 1.0),
-        words,
-        subjects: &subjects,
-        aliases,
-        entity_index: config
-            .entities
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.id.as_str(), i))
-            .collect(),
+    let english = Language::new(
+        VOCABULARY,
+        english_aliases.clone(),
+        frequent(&english_aliases),
+    );
+    let cyrillic = |vocabulary: &'static str, russian: bool| {
+        let mut aliases: Vec<Vec<&str>> = vec![Vec::new(); config.entities.len()];
+        for (id, ru, uk) in CYRILLIC_ENTITIES {
+            let e = *entity_index
+                .get(id)
+                .unwrap_or_else(|| panic!("the shipped config has no entity {id}"));
+            aliases[e] = if russian { ru.to_vec() } else { uk.to_vec() };
+        }
+        let frequent = frequent(&aliases);
+        let mut language = Language::new(vocabulary, aliases, frequent);
+        if russian {
+            language.ceasefire = CEASEFIRE_RUSSIAN;
+            language.events = EVENTS_RUSSIAN;
+            language.advert = "Реклама";
+            language.credit = "Редактор Иван Петров";
+            language.opinion = "Мнение";
+        } else {
+            language.ceasefire = CEASEFIRE_UKRAINIAN;
+            language.events = EVENTS_UKRAINIAN;
+            language.advert = "Реклама";
+            language.credit = "Редакторка Олена Коваленко";
+            language.opinion = "Думка";
+        }
+        language
     };
-    let corpus: Vec<Item> = (0..ITEMS).map(|_| generator.item(&mut rng)).collect();
+    let generator = Generator {
+        subjects: &subjects,
+        languages: [english, cyrillic(RUSSIAN, true), cyrillic(UKRAINIAN, false)],
+    };
+    let corpus: Vec<Item> = (0..ITEMS)
+        .map(|_| generator.item(Lang::English, &mut rng))
+        .collect();
+    // The mixed corpus: two items in five in Cyrillic, Russian and Ukrainian in turn.
+    let mixed: Vec<Item> = (0..ITEMS)
+        .map(|i| {
+            let lang = match i % 10 {
+                1 | 6 => Lang::Russian,
+                3 | 8 => Lang::Ukrainian,
+                _ => Lang::English,
+            };
+            generator.item(lang, &mut rng)
+        })
+        .collect();
 
     let cleaner = cleaner(&config);
     let cleaned: Vec<Article> = corpus
@@ -1045,7 +1348,7 @@ fn setup() -> Setup {
     eprintln!(
         "corpus: {} items, {} vocabulary words, {} subjects; {:.0} body words and {:.0} HTML bytes per item on average",
         corpus.len(),
-        generator.words.len(),
+        generator.languages[Lang::English as usize].words.len(),
         subjects.len(),
         body_words as f64 / corpus.len() as f64,
         html_bytes as f64 / corpus.len() as f64,
@@ -1055,9 +1358,28 @@ fn setup() -> Setup {
         topics.len() - 1,
         parse_time.as_secs_f64() * 1e3
     );
+    let mixed_words: usize = mixed
+        .iter()
+        .map(|i| {
+            cleaner
+                .clean_item(&i.title, &i.body_html)
+                .body
+                .split_whitespace()
+                .count()
+        })
+        .sum();
+    let mixed_bytes: usize = mixed.iter().map(|i| i.body_html.len()).sum();
+    eprintln!(
+        "mixed corpus: {} items, 40% Russian or Ukrainian; {:.0} body words and {:.0} HTML bytes per item on average",
+        mixed.len(),
+        mixed_words as f64 / mixed.len() as f64,
+        mixed_bytes as f64 / mixed.len() as f64,
+    );
     if std::env::var_os("NEWSWATCH_BENCH_SAMPLE").is_some() {
-        // A look at what is measured: two items as generated and cleaned, a few topics.
-        for (item, article) in corpus.iter().zip(&cleaned).take(2) {
+        // A look at what is measured: items as generated and cleaned, a few topics.
+        let samples = corpus.iter().take(2).chain(&mixed[1..4]);
+        for item in samples {
+            let article = cleaner.clean_item(&item.title, &item.body_html);
             eprintln!("--- item\n{}\n{}", item.title, item.body_html);
             eprintln!("--- cleaned\n{}\n{}", article.title, article.body);
         }
@@ -1072,7 +1394,136 @@ fn setup() -> Setup {
         config,
         corpus,
         cleaned,
+        mixed,
         topics,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Scan against parse: a corpus as `scan` reads it, RSS 2.0 feeds.
+
+/// Items per rendered feed, about what a news site's feed carries.
+const FEED_ITEMS: usize = 50;
+
+/// `text` with the XML special characters escaped, as a feed carries HTML in a
+/// `<description>`.
+fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The items as RSS 2.0 feeds of [`FEED_ITEMS`] items, HTML bodies escaped.
+fn rss_feeds(name: &str, items: &[Item]) -> Vec<String> {
+    items
+        .chunks(FEED_ITEMS)
+        .enumerate()
+        .map(|(f, chunk)| {
+            let mut feed = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\"><channel>\n\
+                 <title>{name} news {f}</title><link>https://news.example/{name}/{f}</link>\n\
+                 <description>The latest {name} news</description>\n"
+            );
+            for (i, item) in chunk.iter().enumerate() {
+                let n = f * FEED_ITEMS + i;
+                feed.push_str(&format!(
+                    "<item><title>{}</title><link>https://news.example/{name}/{n}</link>\
+                     <guid isPermaLink=\"false\">{name}-{n}</guid>\
+                     <pubDate>Sat, 06 Dec 2026 {:02}:{:02}:00 GMT</pubDate>\n\
+                     <description>{}</description></item>\n",
+                    xml_escape(&item.title),
+                    n / 60 % 24,
+                    n % 60,
+                    xml_escape(&item.body_html),
+                ));
+            }
+            feed.push_str("</channel></rss>\n");
+            feed
+        })
+        .collect()
+}
+
+/// One corpus as feeds, with what `scan` takes from them.
+struct Feeds {
+    name: &'static str,
+    feeds: Vec<String>,
+    /// The feeds' items as `scan` reads them (title and HTML body).
+    entries: Vec<FeedItem>,
+    /// The entries cleaned, and their shingles, for timing the later stages alone.
+    cleaned: Vec<Article>,
+    shingles: Vec<Vec<u64>>,
+}
+
+fn feeds(name: &'static str, items: &[Item], pipeline: &Pipeline, cleaner: &Cleaner) -> Feeds {
+    let feeds = rss_feeds(name, items);
+    let mut entries = Vec::new();
+    for feed in &feeds {
+        match newswatch::parse::parse(feed).expect("generated feeds parse") {
+            Parsed::Feed(items) => entries.extend(items),
+            _ => panic!("a generated feed was not read as a feed"),
+        }
+    }
+    assert_eq!(
+        entries.len(),
+        items.len(),
+        "every generated item is read back"
+    );
+    let cleaned: Vec<Article> = entries
+        .iter()
+        .map(|e| cleaner.clean_item(&e.title, &e.body))
+        .collect();
+    let shingles = entries
+        .iter()
+        .map(|e| pipeline.process_item(&e.title, &e.body).shingles)
+        .collect();
+    let bytes: usize = feeds.iter().map(String::len).sum();
+    eprintln!(
+        "{name} feeds: {} feeds of up to {FEED_ITEMS} items, {:.0} bytes of XML per item",
+        feeds.len(),
+        bytes as f64 / entries.len() as f64
+    );
+    Feeds {
+        name,
+        feeds,
+        entries,
+        cleaned,
+        shingles,
+    }
+}
+
+/// What a timed loop spent, summed over every call criterion made (warm-up included),
+/// to print ratios measured in the same run.
+#[derive(Default)]
+struct Spent {
+    time: Cell<Duration>,
+    loops: Cell<u64>,
+}
+
+impl Spent {
+    /// Times `iters` runs of `f` for criterion and adds them up.
+    fn time(&self, iters: u64, mut f: impl FnMut()) -> Duration {
+        let start = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        let spent = start.elapsed();
+        self.time.set(self.time.get() + spent);
+        self.loops.set(self.loops.get() + iters);
+        spent
+    }
+
+    /// Mean microseconds per item, for loops over `items` items; `None` if not run.
+    fn per_item(&self, items: usize) -> Option<f64> {
+        let loops = self.loops.get();
+        (loops > 0).then(|| self.time.get().as_secs_f64() * 1e6 / (loops * items as u64) as f64)
     }
 }
 
@@ -1136,12 +1587,23 @@ fn benches(c: &mut Criterion) {
 
     let mut pipelines = Vec::new();
     for &n in &TOPIC_COUNTS {
+        let start = Instant::now();
         let rules = rules(&setup, n);
+        eprintln!(
+            "N = {n:>5}: rule set built in {:.1} ms, automaton {:.1} MB",
+            start.elapsed().as_secs_f64() * 1e3,
+            rules.automaton_bytes() as f64 / 1e6
+        );
         report_matches(n, &rules, &setup.cleaned);
         pipelines.push((n, Pipeline::new(cleaner(&setup.config), rules)));
     }
 
     let items = setup.corpus.len() as u64;
+    // Criterion's own --measurement-time does not override a group's; this does.
+    let quick: Option<u64> = std::env::var("NEWSWATCH_BENCH_SECONDS").ok().map(|s| {
+        s.parse()
+            .expect("NEWSWATCH_BENCH_SECONDS is a whole number of seconds")
+    });
     // One iteration is the whole corpus (half a second or more), so samples are flat:
     // ten samples of one iteration each.
     let configure = |group: &mut criterion::BenchmarkGroup<_>, seconds: u64| {
@@ -1149,23 +1611,140 @@ fn benches(c: &mut Criterion) {
             .sample_size(10)
             .sampling_mode(SamplingMode::Flat)
             .warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(seconds))
+            .measurement_time(Duration::from_secs(quick.unwrap_or(seconds)))
             .throughput(Throughput::Elements(items));
     };
 
-    // The full pipeline: clean + entities + topics, per feed item.
-    let mut group = c.benchmark_group("pipeline");
-    configure(&mut group, 10);
-    for (n, pipeline) in &pipelines {
-        group.bench_with_input(BenchmarkId::new("process_item", n), pipeline, |b, p| {
-            b.iter(|| {
-                for item in &setup.corpus {
-                    black_box(p.process_item(black_box(&item.title), black_box(&item.body_html)));
-                }
+    // Scan against parse (issue 12): per item, bare feed-rs parsing of RSS feeds against
+    // what is done with each parsed item, as `scan` and the daemon do it, with the
+    // shipped config's entities and topics: clean, match form, entities, topics and
+    // shingles (`process_item`), then the story fingerprint and sketch.
+    let shipped = Pipeline::new(
+        cleaner(&setup.config),
+        RuleSet::new(setup.config.entities.clone(), setup.config.topics.clone()),
+    );
+    let plain_cleaner = cleaner(&setup.config);
+    let corpora = [
+        feeds("english", &setup.corpus, &shipped, &plain_cleaner),
+        feeds("mixed", &setup.mixed, &shipped, &plain_cleaner),
+    ];
+    const STAGES: [&str; 5] = ["parse", "pipeline", "clean", "analyze", "fingerprint"];
+    let spent: Vec<[Spent; 5]> = corpora.iter().map(|_| Default::default()).collect();
+    let mut group = c.benchmark_group("scan_vs_parse");
+    configure(&mut group, 4);
+    for (corpus, spent) in corpora.iter().zip(&spent) {
+        let id = |stage: usize| BenchmarkId::new(STAGES[stage], corpus.name);
+        group.bench_function(id(0), |b| {
+            b.iter_custom(|iters| {
+                spent[0].time(iters, || {
+                    for feed in &corpus.feeds {
+                        black_box(feed_rs::parser::parse(black_box(feed.as_bytes())).unwrap());
+                    }
+                })
+            })
+        });
+        group.bench_function(id(1), |b| {
+            b.iter_custom(|iters| {
+                spent[1].time(iters, || {
+                    for e in &corpus.entries {
+                        let p = shipped.process_item(black_box(&e.title), black_box(&e.body));
+                        let fingerprint = dedup::simhash(&p.shingles);
+                        let sketch = dedup::sketch(&p.shingles);
+                        black_box((p, fingerprint, sketch));
+                    }
+                })
+            })
+        });
+        group.bench_function(id(2), |b| {
+            b.iter_custom(|iters| {
+                spent[2].time(iters, || {
+                    for e in &corpus.entries {
+                        black_box(
+                            plain_cleaner.clean_item(black_box(&e.title), black_box(&e.body)),
+                        );
+                    }
+                })
+            })
+        });
+        group.bench_function(id(3), |b| {
+            b.iter_custom(|iters| {
+                spent[3].time(iters, || {
+                    for a in &corpus.cleaned {
+                        // The clone (two short strings) is part of the figure.
+                        black_box(shipped.analyze(black_box(a.clone())));
+                    }
+                })
+            })
+        });
+        group.bench_function(id(4), |b| {
+            b.iter_custom(|iters| {
+                spent[4].time(iters, || {
+                    for s in &corpus.shingles {
+                        black_box((dedup::simhash(black_box(s)), dedup::sketch(s)));
+                    }
+                })
             })
         });
     }
     group.finish();
+    for (corpus, spent) in corpora.iter().zip(&spent) {
+        let per_item: Vec<Option<f64>> = spent
+            .iter()
+            .map(|s| s.per_item(corpus.entries.len()))
+            .collect();
+        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} µs"));
+        let ratio = |v: Option<f64>| match (v, per_item[0]) {
+            (Some(v), Some(parse)) => format!(" ({:.2}× parse)", v / parse),
+            _ => String::new(),
+        };
+        eprintln!(
+            "scan_vs_parse {}: parse {} an item; pipeline {}{}; parts: clean {}{}, analyze {}{}, fingerprint {}{}",
+            corpus.name,
+            show(per_item[0]),
+            show(per_item[1]),
+            ratio(per_item[1]),
+            show(per_item[2]),
+            ratio(per_item[2]),
+            show(per_item[3]),
+            ratio(per_item[3]),
+            show(per_item[4]),
+            ratio(per_item[4]),
+        );
+    }
+
+    // The full pipeline: clean + entities + topics, per feed item.
+    let mut group = c.benchmark_group("pipeline");
+    configure(&mut group, 10);
+    let by_topics: Vec<Spent> = pipelines.iter().map(|_| Spent::default()).collect();
+    for ((n, pipeline), spent) in pipelines.iter().zip(&by_topics) {
+        group.bench_with_input(BenchmarkId::new("process_item", n), pipeline, |b, p| {
+            b.iter_custom(|iters| {
+                spent.time(iters, || {
+                    for item in &setup.corpus {
+                        black_box(
+                            p.process_item(black_box(&item.title), black_box(&item.body_html)),
+                        );
+                    }
+                })
+            })
+        });
+    }
+    group.finish();
+    let per_item: Vec<Option<f64>> = by_topics
+        .iter()
+        .map(|s| s.per_item(setup.corpus.len()))
+        .collect();
+    if let (Some(fewest), Some(most)) = (per_item[0], per_item[per_item.len() - 1]) {
+        eprintln!(
+            "pipeline: {} topics at {:.1} µs an item, {} topics at {:.1} µs: throughput {:.0}% of the {}-topic one",
+            TOPIC_COUNTS[TOPIC_COUNTS.len() - 1],
+            most,
+            TOPIC_COUNTS[0],
+            fewest,
+            100.0 * fewest / most,
+            TOPIC_COUNTS[0],
+        );
+    }
 
     // The parts, so that what the number of topics costs is seen apart from the rest:
     // cleaning and folding the text do not depend on the topics; `analyze` (folding,

@@ -32,7 +32,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::text::words;
+use super::text::{words, MatchText};
 
 /// Fingerprints at most this many bits apart are candidates for the same story.
 ///
@@ -188,6 +188,23 @@ pub fn shingles_of<'a>(folded: impl Iterator<Item = &'a str>) -> Vec<u64> {
             })
             .collect()
     };
+    hashes.sort_unstable();
+    hashes.dedup();
+    hashes
+}
+
+/// [`shingles_of`] a match form's [plain words], without a second split or fold of
+/// the text: each run of words is hashed where it stands in the haystack, already
+/// joined by single spaces, so no run is copied (only one across the title and body).
+/// The hashes are those of [`article_shingles`] of the same title and body.
+///
+/// [plain words]: MatchText::plain_words
+pub fn text_shingles(text: &MatchText) -> Vec<u64> {
+    if text.plain_word_count() < SHINGLE {
+        return shingles_of(text.plain_words());
+    }
+    let mut hashes = Vec::with_capacity(text.plain_word_count() + 1 - SHINGLE);
+    text.each_run(SHINGLE, |run| hashes.push(xxh3_64(run.as_bytes())));
     hashes.sort_unstable();
     hashes.dedup();
     hashes
@@ -940,6 +957,34 @@ mod tests {
             let text = MatchText::new(title, body);
             assert_eq!(
                 shingles_of(text.plain_words()),
+                article_shingles(title, body),
+                "{title:?} / {body:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn runs_hashed_in_the_haystack_are_the_text_shingles() {
+        // Stored fingerprints and sketches were made from `article_shingles`; hashing
+        // runs in place must not change one of them.
+        let long: String = (0..400).map(|i| format!("word{} ", i % 37)).collect();
+        let cases = [
+            ("Putin's cease-fire offer", WIRE),
+            ("", "two words"),
+            ("", "three words here"),
+            ("one", "two three"),
+            (
+                "title of one-two words",
+                "Переговори з Росією — «перемир’я», Russia-Ukraine",
+            ),
+            ("only a title here", ""),
+            ("", ""),
+            ("A", long.as_str()),
+        ];
+        for (title, body) in cases {
+            let text = MatchText::new(title, body);
+            assert_eq!(
+                text_shingles(&text),
                 article_shingles(title, body),
                 "{title:?} / {body:?}"
             );

@@ -23,7 +23,6 @@ pub mod topics;
 use crate::model::Findings;
 use clean::{Article, Cleaner};
 use rules::RuleSet;
-use text::MatchText;
 
 /// The cleaning and matching rules of one config, compiled.
 #[derive(Debug)]
@@ -80,12 +79,12 @@ impl Pipeline {
         self.rules.explain(&article.title, &article.body)
     }
 
-    fn analyze(&self, article: Article) -> Processed {
-        let text = MatchText::new(&article.title, &article.body);
-        let findings = self
-            .rules
-            .analyze_text(&text, &article.title, &article.body);
-        let shingles = dedup::shingles_of(text.plain_words());
+    /// Analyses an article already cleaned: what [`Pipeline::process_item`] does after cleaning.
+    pub fn analyze(&self, article: Article) -> Processed {
+        let (findings, shingles) = text::with_match_text(&article.title, &article.body, |text| {
+            let findings = self.rules.analyze_text(text, &article.title, &article.body);
+            (findings, dedup::text_shingles(text))
+        });
         Processed {
             article,
             findings,

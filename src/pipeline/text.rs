@@ -31,7 +31,12 @@ const FIELD_GAP: u32 = 10_000;
 #[derive(Debug, Default)]
 pub struct MatchText {
     pub haystack: String,
+    /// The words of the title and body, then the joined forms of compounds.
     tokens: Vec<Token>,
+    /// How many of `tokens` are plain words (the rest are joined compounds).
+    plain: usize,
+    /// The compounds of the text being built, kept to reuse their space.
+    compounds: Vec<Compound>,
 }
 
 /// One word (or joined compound) of the haystack.
@@ -105,13 +110,15 @@ pub fn words(text: &str) -> Vec<Word> {
 ///
 /// Lines are segmented one at a time: UAX #29 always breaks after a line feed (WB3a,
 /// before any other rule), so a line starts in the same state as a text does. A line
-/// of ASCII goes through [`ascii_segments`], which applies the same rules to ASCII
-/// several times faster than the general tables; other lines use those tables.
+/// whose characters are all [`simple`] (ASCII, Latin-1 and Cyrillic letters, the
+/// typographic quotes and dashes of news copy) goes through [`simple_segments`], which
+/// applies the same rules to those characters several times faster than the general
+/// tables; other lines use those tables.
 fn each_word(text: &str, buf: &mut String, mut f: impl FnMut(&str, usize, bool)) {
     let mut at = 0;
     for line in text.split_inclusive('\n') {
-        if line.is_ascii() {
-            segment_words(ascii_segments(line), at, buf, &mut f);
+        if line.is_ascii() || line.chars().all(|c| simple(c).is_some()) {
+            segment_words(simple_segments(line), at, buf, &mut f);
         } else {
             segment_words(line.split_word_bound_indices(), at, buf, &mut f);
         }
@@ -131,7 +138,13 @@ fn segment_words<'a>(
     let mut previous_was_word = false;
     let mut pending_hyphen = false;
     for (offset, segment) in segments {
-        if segment.chars().any(char::is_alphanumeric) {
+        let is_word = match segment.as_bytes() {
+            // One byte: a word only if a letter or digit (the common case of spaces
+            // and punctuation, decided without decoding).
+            [b] => b.is_ascii_alphanumeric(),
+            _ => segment.chars().any(char::is_alphanumeric),
+        };
+        if is_word {
             fold_into(segment, buf);
             if !buf.is_empty() {
                 f(buf, line_offset + offset, pending_hyphen);
@@ -145,75 +158,155 @@ fn segment_words<'a>(
     }
 }
 
-/// UAX #29 word segments of an ASCII text, as `split_word_bound_indices` gives them.
+/// A character's word-break class (UAX #29), as far as [`simple_segments`] needs it.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Class {
+    /// ALetter.
+    Letter,
+    /// Numeric.
+    Digit,
+    /// ExtendNumLet (`_`).
+    Underscore,
+    /// MidLetter (`:`): joins two letters.
+    MidLetter,
+    /// MidNum (`,` `;`): joins two digits.
+    MidNum,
+    /// MidNumLet and Single_Quote (`.` `'` `‘` `’`): joins two letters or two digits.
+    MidNumLet,
+    /// WSegSpace (the ASCII space): joins spaces.
+    Space,
+    /// CR: joins a following LF.
+    Cr,
+    /// Anything else: stands alone.
+    Other,
+}
+
+/// The word-break class of a character of a simple line, or `None` for a character
+/// outside the fast path (which then takes the whole line to the general tables).
 ///
-/// In ASCII the rules that join characters are few: letters, digits and `_` join each
-/// other (WB5, WB8-WB10, WB13a/b); `'` and `.` join two letters or two digits, `:`
-/// two letters, `,` and `;` two digits (WB6/7, WB11/12); spaces join spaces (WB3d)
-/// and CR joins a following LF (WB3). Everything else stands alone.
-fn ascii_segments(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    #[derive(Clone, Copy, PartialEq)]
-    enum Class {
-        Letter,
-        Digit,
-        Underscore,
-        Other,
-    }
-    fn class(b: u8) -> Class {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' => Class::Letter,
-            b'0'..=b'9' => Class::Digit,
-            b'_' => Class::Underscore,
-            _ => Class::Other,
+/// The set is what news copy in English, Russian and Ukrainian is written with. For
+/// each letter and quote of it NFKC is the identity, full case folding gives one
+/// character ([`simple_fold`]), and no two of them compose, so a word of them folds
+/// character by character. `simple_characters_fold_and_break_as_the_tables_say`
+/// checks every one against the Unicode tables.
+#[inline]
+fn simple(c: char) -> Option<Class> {
+    Some(match c {
+        'a'..='z' | 'A'..='Z' => Class::Letter,
+        '0'..='9' => Class::Digit,
+        '_' => Class::Underscore,
+        ':' => Class::MidLetter,
+        ',' | ';' => Class::MidNum,
+        '.' | '\'' => Class::MidNumLet,
+        ' ' => Class::Space,
+        '\r' => Class::Cr,
+        '\0'..='\x7F' => Class::Other,
+        // Cyrillic letters, without the thousands sign and combining marks
+        // (U+0482-U+0489); Latin-1 letters without ß, whose folding is two letters.
+        '\u{0400}'..='\u{0481}'
+        | '\u{048A}'..='\u{052F}'
+        | '\u{00C0}'..='\u{00D6}'
+        | '\u{00D8}'..='\u{00DE}'
+        | '\u{00E0}'..='\u{00F6}'
+        | '\u{00F8}'..='\u{00FF}'
+        // The modifier letter apostrophe of Ukrainian (перемирʼя) is a letter.
+        | '\u{02BC}' => Class::Letter,
+        '\u{2018}' | '\u{2019}' => Class::MidNumLet,
+        // No-break space, guillemets, dashes, typographic double quotes, ellipsis:
+        // never part of a word.
+        '\u{00A0}' | '\u{00AB}' | '\u{00BB}' | '\u{2010}' | '\u{2011}' | '\u{2013}'
+        | '\u{2014}' | '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{2026}' => Class::Other,
+        _ => return None,
+    })
+}
+
+/// The match form of a character of a word of [`simple`] characters, or `None` when
+/// it has none of its own (outside the set, or a non-ASCII character that is never
+/// part of a word).
+#[inline]
+fn simple_fold(c: char) -> Option<char> {
+    Some(match c {
+        '\0'..='\x7F' => c.to_ascii_lowercase(),
+        // The Russian and Ukrainian alphabets' capitals, then the rest of the set.
+        '\u{0410}'..='\u{042F}' => char::from_u32(c as u32 + 0x20)?,
+        '\u{0400}'..='\u{040F}' => char::from_u32(c as u32 + 0x50)?,
+        '\u{0430}'..='\u{045F}' => c,
+        '\u{02BC}' | '\u{2018}' | '\u{2019}' => '\'',
+        _ if simple(c) == Some(Class::Letter) => {
+            let mut lower = c.to_lowercase();
+            match (lower.next(), lower.next()) {
+                (Some(l), None) => l,
+                _ => return None,
+            }
         }
-    }
+        _ => return None,
+    })
+}
+
+/// UAX #29 word segments of a line of [`simple`] characters, as
+/// `split_word_bound_indices` gives them.
+///
+/// Among these characters the rules that join are few: letters, digits and `_` join
+/// each other (WB5, WB8-WB10, WB13a/b); MidNumLet joins two letters or two digits,
+/// MidLetter two letters, MidNum two digits (WB6/7, WB11/12); spaces join spaces
+/// (WB3d) and CR joins a following LF (WB3). Everything else stands alone, including
+/// a character outside the set, should a caller ever pass one.
+fn simple_segments(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let bytes = text.as_bytes();
+    // The class and length of the character at `at`.
+    let class_at = move |at: usize| -> (Class, usize) {
+        let b = bytes[at];
+        if b < 0x80 {
+            return (simple(b as char).unwrap_or(Class::Other), 1);
+        }
+        let c = text[at..].chars().next().unwrap_or(' ');
+        (simple(c).unwrap_or(Class::Other), c.len_utf8())
+    };
     let mut start = 0;
     std::iter::from_fn(move || {
         if start >= bytes.len() {
             return None;
         }
-        let first = bytes[start];
-        let mut end = start + 1;
-        if class(first) != Class::Other {
-            let mut last = class(first);
-            while end < bytes.len() {
-                let next = class(bytes[end]);
-                if next != Class::Other {
-                    last = next;
-                    end += 1;
-                    continue;
-                }
-                // A middle character joins only between two letters or two digits.
-                let after = bytes.get(end + 1).map_or(Class::Other, |&b| class(b));
-                let joins = match bytes[end] {
-                    b'\'' | b'.' => {
-                        (last == Class::Letter && after == Class::Letter)
-                            || (last == Class::Digit && after == Class::Digit)
+        let (first, first_len) = class_at(start);
+        let mut end = start + first_len;
+        match first {
+            Class::Letter | Class::Digit | Class::Underscore => {
+                let mut last = first;
+                while end < bytes.len() {
+                    let (next, next_len) = class_at(end);
+                    if matches!(next, Class::Letter | Class::Digit | Class::Underscore) {
+                        last = next;
+                        end += next_len;
+                        continue;
                     }
-                    b':' => last == Class::Letter && after == Class::Letter,
-                    b',' | b';' => last == Class::Digit && after == Class::Digit,
-                    _ => false,
-                };
-                if !joins {
-                    break;
+                    // A middle character joins only between two letters or two digits.
+                    let (after, after_len) = if end + next_len < bytes.len() {
+                        class_at(end + next_len)
+                    } else {
+                        (Class::Other, 0)
+                    };
+                    let letters = last == Class::Letter && after == Class::Letter;
+                    let digits = last == Class::Digit && after == Class::Digit;
+                    let joins = match next {
+                        Class::MidNumLet => letters || digits,
+                        Class::MidLetter => letters,
+                        Class::MidNum => digits,
+                        _ => false,
+                    };
+                    if !joins {
+                        break;
+                    }
+                    last = after;
+                    end += next_len + after_len;
                 }
-                last = after;
-                end += 2;
             }
-        } else if first == b' ' {
-            while end < bytes.len() && bytes[end] == b' ' {
-                end += 1;
+            Class::Space => {
+                while end < bytes.len() && bytes[end] == b' ' {
+                    end += 1;
+                }
             }
-        } else if first == b'\r' && bytes.get(end) == Some(&b'\n') {
-            end += 1;
-        } else {
-            // Only ASCII lines come here (see `each_word`). Should a caller ever pass
-            // more, a character stays one segment: `end` one byte on would slice
-            // through it and panic.
-            while !text.is_char_boundary(end) {
-                end += 1;
-            }
+            Class::Cr if bytes.get(end) == Some(&b'\n') => end += 1,
+            _ => {}
         }
         let segment = (start, &text[start..end]);
         start = end;
@@ -233,20 +326,40 @@ fn fold_into(word: &str, buf: &mut String) {
     buf.clear();
     if word.is_ascii() {
         // NFKC leaves ASCII as it is, and ASCII folds by lower-casing.
-        buf.extend(word.chars().map(|c| c.to_ascii_lowercase()));
-    } else {
-        for c in word.nfkc().default_case_fold() {
-            buf.push(match c {
-                '\u{2019}' | '\u{02BC}' | '\u{2018}' => '\'',
-                c => c,
-            });
-        }
+        buf.push_str(word);
+        buf.make_ascii_lowercase();
+    } else if !fold_simple(word, buf) {
+        fold_general(word, buf);
     }
     if buf.len() > 2 && buf.ends_with("'s") {
         buf.truncate(buf.len() - 2);
     } else if buf.len() > 1 && buf.ends_with('\'') {
         buf.pop();
     }
+}
+
+/// NFKC and full case folding, with typographic apostrophes as `'`, into `buf`
+/// (emptied first).
+fn fold_general(word: &str, buf: &mut String) {
+    buf.clear();
+    for c in word.nfkc().default_case_fold() {
+        buf.push(match c {
+            '\u{2019}' | '\u{02BC}' | '\u{2018}' => '\'',
+            c => c,
+        });
+    }
+}
+
+/// Folds a word of [`simple`] characters one character at a time; false (with `buf`
+/// partly written) when the word holds another character.
+fn fold_simple(word: &str, buf: &mut String) -> bool {
+    for c in word.chars() {
+        match simple_fold(c) {
+            Some(folded) => buf.push(folded),
+            None => return false,
+        }
+    }
+    true
 }
 
 fn is_hyphen(segment: &str) -> bool {
@@ -256,29 +369,41 @@ fn is_hyphen(segment: &str) -> bool {
 impl MatchText {
     /// Builds the match form of an item's title and body.
     pub fn new(title: &str, body: &str) -> MatchText {
-        let mut text = MatchText {
-            haystack: String::with_capacity(title.len() + body.len() + 16),
-            tokens: Vec::new(),
-        };
-        let mut compounds: Vec<Compound> = Vec::new();
+        let mut text = MatchText::default();
+        text.rebuild(title, body);
+        text
+    }
+
+    /// Makes this the match form of another title and body, reusing its buffers: a
+    /// worker that keeps one `MatchText` allocates nothing per item once they have
+    /// grown to its largest item.
+    pub fn rebuild(&mut self, title: &str, body: &str) {
+        self.haystack.clear();
+        self.haystack.reserve(title.len() + body.len() + 16);
+        self.tokens.clear();
+        // About one token per six bytes of English or Cyrillic text (in UTF-8).
+        self.tokens.reserve((title.len() + body.len()) / 6);
+        let mut compounds = std::mem::take(&mut self.compounds);
+        compounds.clear();
         let mut buf = String::new();
-        let title_count = text.push_field(title, Field::Title, 0, &mut buf, &mut compounds);
-        text.haystack.push('\n');
-        text.push_field(
+        let title_count = self.push_field(title, Field::Title, 0, &mut buf, &mut compounds);
+        self.haystack.push('\n');
+        self.push_field(
             body,
             Field::Body,
             title_count + FIELD_GAP,
             &mut buf,
             &mut compounds,
         );
-        text.haystack.push('\n');
-        for (i, c) in compounds.into_iter().enumerate() {
+        self.haystack.push('\n');
+        self.plain = self.tokens.len();
+        for (i, c) in compounds.drain(..).enumerate() {
             if i > 0 {
-                text.haystack.push(' ');
+                self.haystack.push(' ');
             }
-            text.push_token(&c.joined, c.first_word, c.span, c.field, c.source);
+            self.push_token(&c.joined, c.first_word, c.span, c.field, c.source);
         }
-        text
+        self.compounds = compounds;
     }
 
     /// Appends a field's words; returns how many there were.
@@ -347,10 +472,40 @@ impl MatchText {
     /// The text's folded words in order, title then body, without the joined forms
     /// of compounds: the same words [`words`] gives for `"{title}\n{body}"`.
     pub fn plain_words(&self) -> impl Iterator<Item = &str> {
-        self.tokens
+        self.tokens[..self.plain]
             .iter()
-            .filter(|t| t.span == 1)
             .map(|t| &self.haystack[t.hay_start as usize..t.hay_end as usize])
+    }
+
+    /// How many [`MatchText::plain_words`] there are.
+    pub fn plain_word_count(&self) -> usize {
+        self.plain
+    }
+
+    /// Calls `f` with every run of `n` consecutive [`MatchText::plain_words`], joined
+    /// by single spaces. A run within one field is a slice of the haystack, where the
+    /// words already stand that way, so nothing is copied; only a run across the
+    /// title and body is joined in a buffer.
+    pub fn each_run(&self, n: usize, mut f: impl FnMut(&str)) {
+        if n == 0 {
+            return;
+        }
+        let mut joined = String::new();
+        for run in self.tokens[..self.plain].windows(n) {
+            let (first, last) = (run[0], run[n - 1]);
+            if first.field == last.field {
+                f(&self.haystack[first.hay_start as usize..last.hay_end as usize]);
+            } else {
+                joined.clear();
+                for (i, t) in run.iter().enumerate() {
+                    if i > 0 {
+                        joined.push(' ');
+                    }
+                    joined.push_str(&self.haystack[t.hay_start as usize..t.hay_end as usize]);
+                }
+                f(&joined);
+            }
+        }
     }
 
     /// Maps an automaton hit to the words it covers, or `None` when it is not on word
@@ -388,6 +543,32 @@ impl MatchText {
             source: a.source,
         })
     }
+}
+
+/// A match form's buffers above this size are not kept for the next item, so a
+/// worker that met one huge article does not hold its memory.
+const KEPT_MATCH_TEXT: usize = 1 << 20;
+
+thread_local! {
+    /// Each thread's match form, rebuilt for every item it analyses: its buffers are
+    /// allocated once per thread instead of once per item.
+    static MATCH_TEXT: std::cell::RefCell<MatchText> = Default::default();
+}
+
+/// Calls `f` with the match form of `title` and `body`, built in this thread's buffers.
+pub fn with_match_text<R>(title: &str, body: &str, f: impl FnOnce(&MatchText) -> R) -> R {
+    MATCH_TEXT.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut text) => {
+            text.rebuild(title, body);
+            let out = f(&text);
+            if text.haystack.capacity() > KEPT_MATCH_TEXT {
+                *text = MatchText::default();
+            }
+            out
+        }
+        // Only if `f` itself analysed an item; then it gets buffers of its own.
+        Err(_) => f(&MatchText::new(title, body)),
+    })
 }
 
 /// The forms a pattern (an alias or a query term) is searched for: its words joined by
@@ -459,7 +640,7 @@ mod tests {
             "a\r\nb\r c \n\n  x\t\ty 2.a a.2 1'2 a'b' 'a 1;2;a ;; ,,",
         ];
         for text in cases {
-            let fast: Vec<(usize, &str)> = ascii_segments(text).collect();
+            let fast: Vec<(usize, &str)> = simple_segments(text).collect();
             let reference: Vec<(usize, &str)> = text.split_word_bound_indices().collect();
             assert_eq!(fast, reference, "{text:?}");
         }
@@ -483,7 +664,7 @@ mod tests {
                 .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
                 .collect();
             if text.is_ascii() {
-                let fast: Vec<(usize, &str)> = ascii_segments(&text).collect();
+                let fast: Vec<(usize, &str)> = simple_segments(&text).collect();
                 let reference: Vec<(usize, &str)> = text.split_word_bound_indices().collect();
                 assert_eq!(fast, reference, "{text:?}");
             }
@@ -497,12 +678,147 @@ mod tests {
     fn ascii_segments_keep_other_characters_whole() {
         for text in ["東京で停戦交渉", "a東 Иван, محادثات 서울", "é\u{301}x"]
         {
-            let segments: Vec<(usize, &str)> = ascii_segments(text).collect();
+            let segments: Vec<(usize, &str)> = simple_segments(text).collect();
             let joined: String = segments.iter().map(|(_, s)| *s).collect();
             assert_eq!(joined, text);
             assert!(segments
                 .iter()
                 .all(|(at, s)| &text[*at..*at + s.len()] == *s));
+        }
+    }
+
+    /// Every character of the fast path folds as NFKC and full case folding fold it,
+    /// and breaks words as the Unicode tables break them, in every context where its
+    /// class matters.
+    #[test]
+    fn simple_characters_fold_and_break_as_the_tables_say() {
+        let mut checked = 0;
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let Some(class) = simple(c) else {
+                assert_eq!(simple_fold(c), None, "{c:?}");
+                continue;
+            };
+            checked += 1;
+            let mut general = String::new();
+            fold_general(&c.to_string(), &mut general);
+            match simple_fold(c) {
+                Some(folded) => assert_eq!(folded.to_string(), general, "{c:?}"),
+                None => assert!(!c.is_ascii() && class == Class::Other, "{c:?}"),
+            }
+            for context in [
+                "a{}b",
+                "{}{}",
+                "1{}2",
+                "a{}",
+                "{}a",
+                "x {} y",
+                "д{}д",
+                "_{}_",
+                "{}.{}",
+                "{}'{}",
+                "{}:{}",
+                "{},{}",
+                "1{}",
+                "{}1",
+                "{}\u{2019}{}",
+                "a{}1",
+                "1{}a",
+                "{}\r\n",
+                "{}  ",
+            ] {
+                let text = context.replace("{}", &c.to_string());
+                let fast: Vec<(usize, &str)> = simple_segments(&text).collect();
+                let reference: Vec<(usize, &str)> = text.split_word_bound_indices().collect();
+                assert_eq!(fast, reference, "{text:?}");
+            }
+        }
+        assert!(checked > 450, "{checked}");
+    }
+
+    /// Russian and Ukrainian news copy, with typographic quotes, apostrophes and
+    /// dashes, gives the words the general tables give.
+    #[test]
+    fn cyrillic_and_typographic_lines_take_the_fast_path_to_the_same_words() {
+        let texts = [
+            "«Переговоры» о перемирии — Путин, Путина; Росія, Росії, Росією.",
+            "Україна й Україні: перемир’я, перемирʼя, перемир'я… П’ятниця\u{a0}2,5 млн.",
+            "ЁЖ ёж Ґанок ґанок ЇЖАК їжак І і Є є Ў ў Ѣ ѣ — “quoted” „цитата“ ‘single’",
+            "Zelensky’s “peace plan” – café, NAÏVE, Ærø, Øresund 3.5% 10:30 a:b",
+        ];
+        for text in texts {
+            assert!(
+                text.chars().all(|c| simple(c).is_some()),
+                "{text:?} should take the fast path"
+            );
+            assert_eq!(fast_words(text), reference_words(text), "{text:?}");
+        }
+        assert_eq!(folded("Росією, ПЕРЕМИР’Я"), ["росією", "перемир'я"]);
+        // Random texts over the fast path's letters and punctuation.
+        let alphabet: Vec<&str> = vec![
+            "Ж", "ж", "і", "Ї", "ʼ", "’", "‘", "'", "«", "»", "\u{a0}", "…", "‑", "‐", "—", "–",
+            "é", "É", "ß", "ё", "Ґ", "1", "a", "S", " ", ".", ",", ":", "-", "_", "\r", "\n",
+            "\u{301}", "“", "„",
+        ];
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move || {
+            seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let text: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            assert_eq!(fast_words(&text), reference_words(&text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn rebuilt_match_text_is_a_new_one() {
+        let mut reused =
+            MatchText::new("Cease-fire talks in Kyiv", "Russia-Ukraine war, day 1,000");
+        for (title, body) in [
+            ("Перемир’я", "Переговори з Росією"),
+            ("", ""),
+            ("a-b-c", "one two three-four"),
+        ] {
+            reused.rebuild(title, body);
+            let fresh = MatchText::new(title, body);
+            assert_eq!(reused.haystack, fresh.haystack);
+            assert_eq!(
+                reused.plain_words().collect::<Vec<_>>(),
+                fresh.plain_words().collect::<Vec<_>>()
+            );
+            for at in 0..fresh.haystack.len() {
+                for end in at..=fresh.haystack.len() {
+                    assert_eq!(
+                        reused.occurrence(at, end, false),
+                        fresh.occurrence(at, end, false)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_are_the_plain_words_joined() {
+        for (title, body) in [
+            ("Cease-fire talks", "Russia-Ukraine war goes on"),
+            ("One", "two"),
+            ("", "a b c d"),
+            ("a b", ""),
+        ] {
+            let text = MatchText::new(title, body);
+            let words: Vec<&str> = text.plain_words().collect();
+            for n in 1..=4 {
+                let mut runs = Vec::new();
+                text.each_run(n, |run| runs.push(run.to_string()));
+                let expected: Vec<String> = words.windows(n).map(|w| w.join(" ")).collect();
+                assert_eq!(runs, expected, "{title:?} {body:?} {n}");
+            }
         }
     }
 
