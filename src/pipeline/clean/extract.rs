@@ -629,7 +629,7 @@ mod tests {
     fn extract_reads_the_article_of_a_page_whose_paragraphs_and_items_are_never_closed() {
         let html = page(&format!(
             "<ul class=menu><li><a href=/a>Home<li><a href=/b>World</ul>\
-             <div class=article><h1>Bridge to reopen<p>{}<p>{}</div>\
+             <div class=article><h1>Bridge to reopen</h1><p>{}<p>{}</div>\
              <div class=sidebar><p>Read our other stories about bridges, rivers and floods, \
              here and there, every day.</div>",
             PROSE[0], PROSE[1]

@@ -406,7 +406,11 @@ impl Tree {
 
     /// All the text below `node`, in document order.
     pub fn subtree_text(&self, node: u32) -> String {
-        let end = self.element(node).map_or(node + 1, |e| e.end);
+        let end = match self.nodes.get(node as usize).map(|n| &n.data) {
+            Some(Data::Element(e)) => e.end,
+            Some(Data::Document) => self.nodes.len() as u32,
+            _ => node + 1,
+        };
         let mut out = String::new();
         for n in self
             .nodes
