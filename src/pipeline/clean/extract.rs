@@ -322,7 +322,7 @@ impl Walk {
     /// Ends the frame of `node` (when it has one): folds its counts into its
     /// parent's and, for a paragraph, hands out its points.
     fn close(&mut self, tree: &Tree, node: u32) {
-        if !self.stack.last().is_some_and(|f| f.node == node) {
+        if self.stack.last().is_none_or(|f| f.node != node) {
             return;
         }
         let Some(frame) = self.stack.pop() else {
