@@ -1,7 +1,8 @@
 //! The main text of a web page: which part of an HTML page is the article, without
 //! the site's navigation, ads, related links and comments around it.
 //!
-//! One walk over html5ever's tree gathers, for every element, how much text it holds,
+//! One walk over the page's tree (src/pipeline/clean/tree.rs: html5ever's tokenizer
+//! into a compact tree of our own) gathers, for every element, how much text it holds,
 //! how much of that is link text and how many commas; each paragraph-like block
 //! (`p`, `pre`, a `div` of inline text, ...) then gives points to its parent and, less,
 //! to its grandparents, so the element that holds most of the page's prose collects
