@@ -1,9 +1,12 @@
 //! Article extraction speed: `pipeline::clean::extract_article` on the real pages of
 //! tests/fixtures/extraction between 150 and 300 KB (the bar: 2 ms for a
 //! 200 KB page), and `Cleaner::clean_document` (extraction, normalisation and the
-//! line rules, what `scan` does to a page) on the same pages, and html5ever's parse
-//! alone (`parse_only`), the floor under both. Quality figures come from
-//! `cargo run --release --example extraction`; both are in BENCHMARKS.md.
+//! line rules, what `scan` does to a page) on the same pages. Beside them, in the
+//! same run: html5ever's tokenizer alone (`tokenize_only`), the floor under the
+//! extractor, and html5ever's full tree through scraper (`parse_only`), the floor
+//! under the extractor before it had its own tree (src/pipeline/clean/tree.rs).
+//! Quality figures come from `cargo run --release --example extraction`; both are in
+//! BENCHMARKS.md.
 //!
 //!     cargo bench --bench extract
 
@@ -11,6 +14,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use html5ever::tendril::StrTendril;
+use html5ever::tokenizer::{
+    BufferQueue, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+};
 use newswatch::parse;
 use newswatch::pipeline::clean::{extract_article, Cleaner};
 
@@ -33,6 +40,42 @@ fn pages() -> Vec<(String, String)> {
     pages
 }
 
+/// Counts tokens, so that the tokenizer's work is not optimised away. Raw text is
+/// switched on as a tree builder does, so scripts cost what they cost the extractor.
+#[derive(Default)]
+struct CountingSink(usize);
+
+impl TokenSink for CountingSink {
+    type Handle = ();
+
+    fn process_token(&mut self, token: Token, _line: u64) -> TokenSinkResult<()> {
+        self.0 += 1;
+        use html5ever::tokenizer::states::RawKind;
+        match token {
+            Token::TagToken(tag) if tag.kind == html5ever::tokenizer::TagKind::StartTag => {
+                match &*tag.name {
+                    "script" => TokenSinkResult::RawData(RawKind::ScriptData),
+                    "style" | "noscript" | "iframe" | "xmp" => {
+                        TokenSinkResult::RawData(RawKind::Rawtext)
+                    }
+                    "title" | "textarea" => TokenSinkResult::RawData(RawKind::Rcdata),
+                    _ => TokenSinkResult::Continue,
+                }
+            }
+            _ => TokenSinkResult::Continue,
+        }
+    }
+}
+
+fn tokenize(html: &str) -> usize {
+    let mut tokenizer = Tokenizer::new(CountingSink::default(), TokenizerOpts::default());
+    let mut input = BufferQueue::default();
+    input.push_back(StrTendril::from_slice(html));
+    let _ = tokenizer.feed(&mut input);
+    tokenizer.end();
+    tokenizer.sink.0
+}
+
 fn benches(c: &mut Criterion) {
     let pages = pages();
     let cleaner = Cleaner::new(Vec::new(), Vec::new());
@@ -48,7 +91,10 @@ fn benches(c: &mut Criterion) {
             html,
             |b, html| b.iter(|| black_box(extract_article(black_box(html)))),
         );
-        // html5ever's parse alone, the floor under the extractor.
+        group.bench_with_input(BenchmarkId::new("tokenize_only", name), html, |b, html| {
+            b.iter(|| black_box(tokenize(black_box(html))))
+        });
+        // html5ever's tree, what the extractor built before tree.rs.
         group.bench_with_input(BenchmarkId::new("parse_only", name), html, |b, html| {
             b.iter(|| black_box(scraper::Html::parse_document(black_box(html))))
         });

@@ -1,7 +1,8 @@
 //! The main text of a web page: which part of an HTML page is the article, without
 //! the site's navigation, ads, related links and comments around it.
 //!
-//! One walk over html5ever's tree gathers, for every element, how much text it holds,
+//! One walk over the page's tree (src/pipeline/clean/tree.rs: html5ever's tokenizer
+//! into a compact tree of our own) gathers, for every element, how much text it holds,
 //! how much of that is link text and how many commas; each paragraph-like block
 //! (`p`, `pre`, a `div` of inline text, ...) then gives points to its parent and, less,
 //! to its grandparents, so the element that holds most of the page's prose collects
@@ -16,15 +17,9 @@
 
 use std::collections::HashMap;
 
-use ego_tree::{NodeId, NodeRef};
-use scraper::{ElementRef, Html, Node};
-
 use crate::pipeline::text::words;
 
-use super::html::{
-    find_end_tag, holds_headline, holds_main_content, is_link_list, nesting_cuts, TextWriter,
-    WalkState, BLOCK_ELEMENTS, SKIPPED_ELEMENTS, SKIPPED_ROLES,
-};
+use super::tree::{Data, Element, Kind, Tree, BLOCK, HIDDEN, HOLDS_H1, HOLDS_MAIN, NONE};
 
 /// What [`extract_article`] found in a page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -106,25 +101,31 @@ pub fn extract_article(html: &str) -> PageText {
         body: super::html_to_text(html),
         extracted: false,
     };
-    // Hostile nesting and an unclosed `<title>` are what `html_to_text` repairs;
-    // such pages are read whole.
-    if !nesting_cuts(html).is_empty() || find_end_tag(html.as_bytes(), 0, b"title").is_none() {
+    // An unclosed `<title>` is what `html_to_text` repairs; such pages are read whole.
+    if !has_end_tag(html.as_bytes(), b"title") {
         return whole(String::new());
     }
-    let doc = Html::parse_document(html);
-    let title = page_title(&doc);
-    let Some((chosen, stats)) = choose(&doc) else {
+    let tree = Tree::parse(html);
+    let title = page_title(&tree);
+    let Some((chosen, stats)) = choose(&tree) else {
         return whole(title);
     };
-    let mut out = TextWriter::default();
+    let mut out = Writer::default();
     for node in chosen {
-        write_subtree(node, &stats, &mut out);
+        write_subtree(&tree, node, &stats, &mut out);
     }
     PageText {
         title,
-        body: out.into_text(),
+        body: out.text,
         extracted: true,
     }
+}
+
+/// Whether `bytes` holds `</name` (ASCII case-insensitive).
+fn has_end_tag(bytes: &[u8], name: &[u8]) -> bool {
+    bytes
+        .windows(name.len() + 2)
+        .any(|w| w[0] == b'<' && w[1] == b'/' && w[2..].eq_ignore_ascii_case(name))
 }
 
 /// Per element: text, link text and commas below it (kept subtrees only), and points.
@@ -138,183 +139,173 @@ struct Stats {
     inline_commas: usize,
     score: f32,
     scored: bool,
+    /// The walk entered the element (it is not in a skipped subtree).
+    kept: bool,
 }
 
-/// Every kept element's [`Stats`].
-type Figures = HashMap<NodeId, Stats>;
+/// Every node's [`Stats`], by node index.
+type Figures = Vec<Stats>;
 
 /// A frame of the walk: an open element and what is gathered for it so far.
-struct Frame<'a> {
-    node: NodeRef<'a, Node>,
+struct Frame {
+    node: u32,
     stats: Stats,
     block: bool,
 }
 
+/// The state of [`choose`]'s walk.
+struct Walk {
+    done: Figures,
+    stack: Vec<Frame>,
+    links: usize,
+    sectioning: usize,
+}
+
 /// The article's elements in document order, or `None` when nothing scores.
-fn choose(doc: &Html) -> Option<(Vec<NodeRef<'_, Node>>, Figures)> {
-    let mut done: HashMap<NodeId, Stats> = HashMap::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut links = 0usize;
-    let mut state_sectioning = 0usize;
-    let mut current = Some(doc.tree.root());
+fn choose(tree: &Tree) -> Option<(Vec<u32>, Figures)> {
+    let mut walk = Walk {
+        done: vec![Stats::default(); tree.nodes.len()],
+        stack: Vec::new(),
+        links: 0,
+        sectioning: 0,
+    };
+    let mut current = Some(0u32);
     'walk: while let Some(node) = current {
-        let enter = match node.value() {
-            Node::Text(text) => {
-                let chars = text.chars().filter(|c| !c.is_whitespace()).count();
-                let commas = text
-                    .chars()
-                    .filter(|c| matches!(c, ',' | '，' | '、'))
-                    .count();
-                if let Some(top) = stack.last_mut() {
+        let enter = match &tree.nodes[node as usize].data {
+            Data::Text { start, end } => {
+                let text = tree.text_of(*start, *end);
+                let (chars, commas) = count(text);
+                if let Some(top) = walk.stack.last_mut() {
                     top.stats.chars += chars;
                     top.stats.inline_chars += chars;
                     top.stats.commas += commas;
                     top.stats.inline_commas += commas;
-                    if links > 0 {
+                    if walk.links > 0 {
                         top.stats.link_chars += chars;
                     }
                 }
                 false
             }
-            Node::Element(element) => {
-                let name = element.name();
-                // `wrap` is `Some` for every element node, which this arm matched.
-                let el = ElementRef::wrap(node).expect("an element node");
-                if skipped(el, state_sectioning) {
+            Data::Element(element) => {
+                if skipped(tree, element, walk.sectioning) {
                     false
                 } else {
-                    if name == "a" {
-                        links += 1;
+                    if element.kind == Kind::A {
+                        walk.links += 1;
                     }
-                    if matches!(name, "article" | "main" | "section") {
-                        state_sectioning += 1;
+                    if matches!(element.kind, Kind::Article | Kind::Main | Kind::Section) {
+                        walk.sectioning += 1;
                     }
-                    stack.push(Frame {
+                    walk.stack.push(Frame {
                         node,
                         stats: Stats::default(),
-                        block: BLOCK_ELEMENTS.contains(&name) || matches!(name, "td" | "th"),
+                        block: element.flags & BLOCK != 0
+                            || matches!(element.kind, Kind::Td | Kind::Th),
                     });
                     true
                 }
             }
-            Node::Document => true,
-            _ => false,
+            Data::Document => true,
         };
         if enter {
-            if let Some(child) = node.first_child() {
-                current = Some(child);
+            let first = tree.nodes[node as usize].first_child;
+            if first != NONE {
+                current = Some(first);
                 continue;
             }
-            close(
-                node,
-                &mut stack,
-                &mut done,
-                &mut links,
-                &mut state_sectioning,
-            );
+            walk.close(tree, node);
         }
         let mut finished = node;
         loop {
-            if let Some(sibling) = finished.next_sibling() {
-                current = Some(sibling);
+            let next = tree.nodes[finished as usize].next_sibling;
+            if next != NONE {
+                current = Some(next);
                 continue 'walk;
             }
-            match finished.parent() {
-                Some(parent) => {
-                    close(
-                        parent,
-                        &mut stack,
-                        &mut done,
-                        &mut links,
-                        &mut state_sectioning,
-                    );
-                    finished = parent;
-                }
-                None => break 'walk,
+            let parent = tree.nodes[finished as usize].parent;
+            if parent == NONE {
+                break 'walk;
             }
+            walk.close(tree, parent);
+            finished = parent;
         }
     }
+    let done = walk.done;
     let best = done
         .iter()
+        .enumerate()
         .filter(|(_, s)| s.scored)
-        .map(|(id, s)| (*id, final_score(s)))
+        .map(|(id, s)| (id as u32, final_score(s)))
         .max_by(|a, b| a.1.total_cmp(&b.1))?;
     if best.1 < MIN_ARTICLE_SCORE {
         return None;
     }
-    let top = doc.tree.get(best.0)?;
-    let Some(parent) = top.parent() else {
+    let top = best.0;
+    let parent = tree.nodes[top as usize].parent;
+    if parent == NONE {
         return Some((vec![top], done));
-    };
+    }
     // Siblings that score near the best one are parts of the same article (a lede
     // in its own box, a body split around an ad); a plain paragraph beside it too.
     let threshold = (best.1 * 0.2).max(10.0);
-    let chosen = parent
-        .children()
-        .filter(|sibling| {
-            if sibling.id() == top.id() {
+    let chosen = tree
+        .children(parent)
+        .filter(|&sibling| {
+            if sibling == top {
                 return true;
             }
-            let Some(stats) = done.get(&sibling.id()) else {
+            let stats = &done[sibling as usize];
+            if !stats.kept {
                 return false;
-            };
+            }
             if stats.scored && final_score(stats) >= threshold {
                 return true;
             }
-            let is_p = ElementRef::wrap(*sibling).is_some_and(|e| e.value().name() == "p");
+            let is_p = tree.element(sibling).is_some_and(|e| e.kind == Kind::P);
             is_p && stats.chars > 80 && density(stats) < 0.25
         })
         .collect();
     Some((chosen, done))
 }
 
+/// Characters that are not whitespace, and commas, in `text`.
+fn count(text: &str) -> (usize, usize) {
+    let (mut chars, mut commas) = (0, 0);
+    for c in text.chars() {
+        if !c.is_whitespace() {
+            chars += 1;
+        }
+        if matches!(c, ',' | '，' | '、') {
+            commas += 1;
+        }
+    }
+    (chars, commas)
+}
+
 /// Whether a subtree is left out of the scoring and the article: what the HTML
 /// cleaner skips, and containers whose class or id says they are not the article.
-fn skipped(el: ElementRef, sectioning: usize) -> bool {
-    let element = el.value();
-    let name = element.name();
-    if SKIPPED_ELEMENTS.contains(&name)
-        || element.attr("hidden").is_some()
-        || element
-            .attr("aria-hidden")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        || element.attr("role").is_some_and(|role| {
-            SKIPPED_ROLES
-                .iter()
-                .any(|skipped| role.trim().eq_ignore_ascii_case(skipped))
-        })
-    {
+fn skipped(tree: &Tree, el: &Element, sectioning: usize) -> bool {
+    if el.flags & HIDDEN != 0 {
         return true;
     }
-    match name {
-        "form" if !holds_main_content(el) => return true,
-        "header" if sectioning == 0 && !holds_headline(el) => return true,
-        "ul" | "ol" | "menu" if is_link_list(el) => return true,
-        "html" | "body" | "article" | "main" | "p" | "a" | "h1" => return false,
+    match el.kind {
+        Kind::Form if el.flags & HOLDS_MAIN == 0 => return true,
+        Kind::Header if sectioning == 0 && el.flags & HOLDS_H1 == 0 => return true,
+        Kind::Ul | Kind::Ol | Kind::Menu if tree.is_link_list(el) => return true,
+        Kind::Html | Kind::Body | Kind::Article | Kind::Main | Kind::P | Kind::A | Kind::H1 => {
+            return false
+        }
         _ => {}
     }
-    let names = class_and_id(el);
+    let names = tree.class_and_id(el);
     !names.is_empty()
         && UNLIKELY.iter().any(|w| names.contains(w))
         && !LIKELY.iter().any(|w| names.contains(w))
 }
 
-fn class_and_id(el: ElementRef) -> String {
-    let element = el.value();
-    let mut names = String::new();
-    for value in [element.attr("class"), element.attr("id")]
-        .into_iter()
-        .flatten()
-    {
-        names.push_str(&value.to_ascii_lowercase());
-        names.push(' ');
-    }
-    names
-}
-
 /// Points for what a class or id says of an element.
-fn class_weight(el: ElementRef) -> f32 {
-    let names = class_and_id(el);
+fn class_weight(tree: &Tree, el: &Element) -> f32 {
+    let names = tree.class_and_id(el);
     if names.is_empty() {
         return 0.0;
     }
@@ -328,79 +319,77 @@ fn class_weight(el: ElementRef) -> f32 {
     weight
 }
 
-/// Ends the frame of `node` (when it has one): folds its counts into its parent's
-/// and, for a paragraph, hands out its points.
-fn close<'a>(
-    node: NodeRef<'a, Node>,
-    stack: &mut Vec<Frame<'a>>,
-    done: &mut HashMap<NodeId, Stats>,
-    links: &mut usize,
-    sectioning: &mut usize,
-) {
-    if !stack.last().is_some_and(|f| f.node.id() == node.id()) {
-        return;
-    }
-    let Some(frame) = stack.pop() else { return };
-    let name = match frame.node.value() {
-        Node::Element(e) => e.name(),
-        _ => "",
-    };
-    if name == "a" {
-        *links = links.saturating_sub(1);
-    }
-    if matches!(name, "article" | "main" | "section") {
-        *sectioning = sectioning.saturating_sub(1);
-    }
-    let mut stats = frame.stats;
-    if let Some(prev) = done.get(&frame.node.id()) {
+impl Walk {
+    /// Ends the frame of `node` (when it has one): folds its counts into its
+    /// parent's and, for a paragraph, hands out its points.
+    fn close(&mut self, tree: &Tree, node: u32) {
+        if self.stack.last().is_none_or(|f| f.node != node) {
+            return;
+        }
+        let Some(frame) = self.stack.pop() else {
+            return;
+        };
+        let kind = tree.element(node).map_or(Kind::Other, |e| e.kind);
+        if kind == Kind::A {
+            self.links = self.links.saturating_sub(1);
+        }
+        if matches!(kind, Kind::Article | Kind::Main | Kind::Section) {
+            self.sectioning = self.sectioning.saturating_sub(1);
+        }
+        let mut stats = frame.stats;
+        let prev = self.done[node as usize];
         stats.score += prev.score;
         stats.scored |= prev.scored;
-    }
-    // A block of enough inline text is a paragraph: points to its ancestors.
-    let paragraph = frame.block
-        && stats.inline_chars >= MIN_PARAGRAPH_CHARS
-        && !matches!(name, "body" | "html" | "li" | "ul" | "ol" | "table" | "tr");
-    if paragraph {
-        let points =
-            1.0 + stats.inline_commas as f32 + (stats.inline_chars as f32 / 100.0).min(3.0);
-        for (level, ancestor) in stack.iter_mut().rev().take(3).enumerate() {
-            let share = match level {
-                0 => points,
-                1 => points / 2.0,
-                _ => points / (level as f32 * 3.0),
-            };
-            let entry = done.entry(ancestor.node.id()).or_default();
-            if !entry.scored {
-                entry.scored = true;
-                entry.score += initial_score(ancestor.node);
+        // A block of enough inline text is a paragraph: points to its ancestors.
+        let paragraph = frame.block
+            && stats.inline_chars >= MIN_PARAGRAPH_CHARS
+            && !matches!(
+                kind,
+                Kind::Body | Kind::Html | Kind::Li | Kind::Ul | Kind::Ol | Kind::Table | Kind::Tr
+            );
+        if paragraph {
+            let points =
+                1.0 + stats.inline_commas as f32 + (stats.inline_chars as f32 / 100.0).min(3.0);
+            for (level, ancestor) in self.stack.iter().rev().take(3).enumerate() {
+                let share = match level {
+                    0 => points,
+                    1 => points / 2.0,
+                    _ => points / (level as f32 * 3.0),
+                };
+                let entry = &mut self.done[ancestor.node as usize];
+                if !entry.scored {
+                    entry.scored = true;
+                    entry.score += initial_score(tree, ancestor.node);
+                }
+                entry.score += share;
             }
-            entry.score += share;
         }
-    }
-    if let Some(parent) = stack.last_mut() {
-        parent.stats.chars += stats.chars;
-        parent.stats.link_chars += stats.link_chars;
-        parent.stats.commas += stats.commas;
-        if !frame.block {
-            parent.stats.inline_chars += stats.inline_chars;
-            parent.stats.inline_commas += stats.inline_commas;
+        if let Some(parent) = self.stack.last_mut() {
+            parent.stats.chars += stats.chars;
+            parent.stats.link_chars += stats.link_chars;
+            parent.stats.commas += stats.commas;
+            if !frame.block {
+                parent.stats.inline_chars += stats.inline_chars;
+                parent.stats.inline_commas += stats.inline_commas;
+            }
         }
+        let entry = &mut self.done[node as usize];
+        let (score, scored) = (entry.score, entry.scored);
+        *entry = Stats {
+            score,
+            scored,
+            kept: true,
+            ..stats
+        };
     }
-    let entry = done.entry(frame.node.id()).or_default();
-    let (score, scored) = (entry.score, entry.scored);
-    *entry = Stats {
-        score,
-        scored,
-        ..stats
-    };
 }
 
 /// A candidate's points before its paragraphs': its kind and its class and id.
-fn initial_score(node: NodeRef<Node>) -> f32 {
-    let Some(el) = ElementRef::wrap(node) else {
+fn initial_score(tree: &Tree, node: u32) -> f32 {
+    let Some(el) = tree.element(node) else {
         return 0.0;
     };
-    let kind = match el.value().name() {
+    let kind = match &*el.name {
         "article" | "main" => 10.0,
         "div" => 5.0,
         "pre" | "td" | "blockquote" => 3.0,
@@ -408,7 +397,7 @@ fn initial_score(node: NodeRef<Node>) -> f32 {
         "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "th" => -5.0,
         _ => 0.0,
     };
-    kind + class_weight(el)
+    kind + class_weight(tree, el)
 }
 
 fn density(stats: &Stats) -> f32 {
@@ -425,28 +414,23 @@ fn final_score(stats: &Stats) -> f32 {
 
 /// The headline: `og:title` (what the site itself calls the article), else the
 /// first `h1`, else `<title>`.
-fn page_title(doc: &Html) -> String {
+fn page_title(tree: &Tree) -> String {
+    if let Some(title) = &tree.og_title {
+        return title.clone();
+    }
     let mut h1 = None;
     let mut title = None;
-    for node in doc.tree.nodes() {
-        let Node::Element(element) = node.value() else {
+    for (index, node) in tree.nodes.iter().enumerate() {
+        let Data::Element(element) = &node.data else {
             continue;
         };
-        match element.name() {
-            "meta" => {
-                let key = element.attr("property").or_else(|| element.attr("name"));
-                if key.is_some_and(|k| k.eq_ignore_ascii_case("og:title")) {
-                    if let Some(content) = element.attr("content").filter(|c| !c.trim().is_empty())
-                    {
-                        return content.trim().to_string();
-                    }
-                }
-            }
-            "h1" if h1.is_none() => h1 = ElementRef::wrap(node).map(|e| e.text().collect()),
-            "title" if title.is_none() => {
-                title = ElementRef::wrap(node).map(|e| e.text().collect())
-            }
+        match element.kind {
+            Kind::H1 if h1.is_none() => h1 = Some(tree.subtree_text(index as u32)),
+            Kind::Title if title.is_none() => title = Some(tree.subtree_text(index as u32)),
             _ => {}
+        }
+        if h1.is_some() && title.is_some() {
+            break;
         }
     }
     h1.filter(|t: &String| !t.trim().is_empty())
@@ -455,39 +439,114 @@ fn page_title(doc: &Html) -> String {
         .unwrap_or_default()
 }
 
+/// The article's text, written with the cleaner's rules (html.rs): one block a
+/// line, `br` a line break, table cells apart, source line breaks only inside
+/// `pre`. Avoids piling up empty lines.
+#[derive(Default)]
+struct Writer {
+    text: String,
+    /// Open `pre`-like elements: their line breaks are content.
+    pre: usize,
+}
+
+impl Writer {
+    fn newline(&mut self) {
+        if !self.text.is_empty() && !self.text.ends_with('\n') {
+            self.text.push('\n');
+        }
+    }
+
+    fn space(&mut self) {
+        if !self.text.is_empty() && !self.text.ends_with([' ', '\n']) {
+            self.text.push(' ');
+        }
+    }
+
+    fn text(&mut self, text: &str) {
+        if self.pre > 0 {
+            self.text.push_str(text);
+        } else {
+            self.text.extend(text.chars().map(|c| match c {
+                '\n' | '\r' | '\t' | '\u{000C}' => ' ',
+                c => c,
+            }));
+        }
+    }
+
+    fn open(&mut self, el: &Element) {
+        match &*el.name {
+            "br" => self.newline(),
+            "td" | "th" => self.space(),
+            "pre" | "listing" | "xmp" | "plaintext" => self.pre += 1,
+            _ => {}
+        }
+        if el.flags & BLOCK != 0 {
+            self.newline();
+        }
+    }
+
+    fn close(&mut self, el: &Element) {
+        match &*el.name {
+            "td" | "th" => self.space(),
+            "pre" | "listing" | "xmp" | "plaintext" => self.pre = self.pre.saturating_sub(1),
+            _ => {}
+        }
+        if el.flags & BLOCK != 0 {
+            self.newline();
+        }
+    }
+}
+
 /// Writes the text of the subtree at `root`, with the cleaner's rules plus the
 /// pruning of [`pruned`] blocks.
-fn write_subtree(root: NodeRef<Node>, stats: &HashMap<NodeId, Stats>, out: &mut TextWriter) {
-    let mut state = WalkState::default();
+fn write_subtree(tree: &Tree, root: u32, stats: &Figures, out: &mut Writer) {
     let mut current = Some(root);
     'walk: while let Some(node) = current {
-        let skip = ElementRef::wrap(node).is_some_and(|el| skipped(el, 1) || pruned(el, stats));
-        if !skip && state.open(node.value(), false, out) {
-            if let Some(child) = node.first_child() {
-                current = Some(child);
+        let enter = match &tree.nodes[node as usize].data {
+            Data::Document => true,
+            Data::Text { start, end } => {
+                out.text(tree.text_of(*start, *end));
+                false
+            }
+            Data::Element(el) => {
+                let keep = !skipped(tree, el, 1) && !pruned(tree, node, el, stats);
+                if keep {
+                    out.open(el);
+                }
+                keep
+            }
+        };
+        if enter {
+            let first = tree.nodes[node as usize].first_child;
+            if first != NONE {
+                current = Some(first);
                 continue;
             }
-            state.close(node.value(), out);
+            if let Some(el) = tree.element(node) {
+                out.close(el);
+            }
         }
-        if node.id() == root.id() {
+        if node == root {
             break;
         }
         let mut finished = node;
         loop {
-            if let Some(sibling) = finished.next_sibling() {
-                current = Some(sibling);
+            let next = tree.nodes[finished as usize].next_sibling;
+            if next != NONE {
+                current = Some(next);
                 continue 'walk;
             }
-            match finished.parent() {
-                Some(parent) => {
-                    state.close(parent.value(), out);
-                    if parent.id() == root.id() {
-                        break 'walk;
-                    }
-                    finished = parent;
-                }
-                None => break 'walk,
+            let parent = tree.nodes[finished as usize].parent;
+            if parent == NONE {
+                break 'walk;
             }
+            if let Some(el) = tree.element(parent) {
+                out.close(el);
+            }
+            if parent == root {
+                break 'walk;
+            }
+            finished = parent;
         }
     }
     out.newline();
@@ -495,21 +554,18 @@ fn write_subtree(root: NodeRef<Node>, stats: &HashMap<NodeId, Stats>, out: &mut 
 
 /// Blocks inside the article that are not its prose: mostly links (a "read more"
 /// box, a list of related stories) or few words and a negative class.
-fn pruned(el: ElementRef, stats: &HashMap<NodeId, Stats>) -> bool {
-    let name = el.value().name();
+fn pruned(tree: &Tree, node: u32, el: &Element, stats: &Figures) -> bool {
     if !matches!(
-        name,
+        &*el.name,
         "div" | "section" | "ul" | "ol" | "table" | "aside" | "header" | "figure" | "dl"
     ) {
         return false;
     }
-    let Some(s) = stats.get(&el.id()) else {
-        return false;
-    };
-    if s.commas >= 10 || s.chars == 0 {
+    let s = &stats[node as usize];
+    if !s.kept || s.commas >= 10 || s.chars == 0 {
         return false;
     }
-    let weight = class_weight(el);
+    let weight = class_weight(tree, el);
     let density = density(s);
     weight < 0.0 || (weight < 25.0 && density > 0.2) || density > 0.5
 }
@@ -538,4 +594,169 @@ pub fn token_f1(got: &str, expected: &str) -> f64 {
     let precision = common as f64 / got_total as f64;
     let recall = common as f64 / expected_total as f64;
     2.0 * precision * recall / (precision + recall)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tree::{Data, Tree, MAX_DEPTH};
+    use super::*;
+
+    /// Two long paragraphs of prose, enough to score as an article.
+    const PROSE: [&str; 2] = [
+        "The council voted on Tuesday, after a long debate, to rebuild the old bridge, \
+         which has been closed since the flood, and to open it again by next spring.",
+        "Engineers said the work would cost more than planned, because the river bed \
+         has moved, but that the new piers would stand for a century, if maintained.",
+    ];
+
+    fn page(body: &str) -> String {
+        format!("<!DOCTYPE html><html><head><title>Bridge</title></head><body>{body}</body></html>")
+    }
+
+    /// The names of an element's element children, in order.
+    fn child_names(tree: &Tree, node: u32) -> Vec<String> {
+        tree.children(node)
+            .filter_map(|c| tree.element(c).map(|e| e.name.to_string()))
+            .collect()
+    }
+
+    fn first(tree: &Tree, name: &str) -> u32 {
+        (0..tree.nodes.len() as u32)
+            .find(|&n| tree.element(n).is_some_and(|e| &*e.name == name))
+            .unwrap_or_else(|| panic!("no {name}"))
+    }
+
+    #[test]
+    fn extract_reads_the_article_of_a_page_whose_paragraphs_and_items_are_never_closed() {
+        let html = page(&format!(
+            "<ul class=menu><li><a href=/a>Home<li><a href=/b>World</ul>\
+             <div class=article><h1>Bridge to reopen</h1><p>{}<p>{}</div>\
+             <div class=sidebar><p>Read our other stories about bridges, rivers and floods, \
+             here and there, every day.</div>",
+            PROSE[0], PROSE[1]
+        ));
+        let page = extract_article(&html);
+        assert!(page.extracted, "{page:?}");
+        assert_eq!(page.title, "Bridge to reopen");
+        assert!(
+            page.body.contains(PROSE[0]) && page.body.contains(PROSE[1]),
+            "{page:?}"
+        );
+        assert!(!page.body.contains("other stories"), "{page:?}");
+        assert!(!page.body.contains("World"), "{page:?}");
+    }
+
+    #[test]
+    fn extract_tree_implies_the_end_tags_a_browser_does() {
+        let tree = Tree::parse(
+            "<html><body><p>one<div>block</div><ul><li>a<li>b<ul><li>inner</ul><li>c</ul>\
+             <table><tr><td>1<td>2<tr><td>3</table><dl><dt>t<dd>d</dl><h2>x<h3>y</h3>",
+        );
+        let body = first(&tree, "body");
+        // The `div` ends the `p` (it is not inside it); the first `ul` has three items.
+        assert_eq!(
+            child_names(&tree, body),
+            ["p", "div", "ul", "table", "dl", "h2", "h3"]
+        );
+        let ul = first(&tree, "ul");
+        assert_eq!(child_names(&tree, ul), ["li", "li", "li"]);
+        let table = first(&tree, "table");
+        assert_eq!(child_names(&tree, table), ["tr", "tr"]);
+        let tr = first(&tree, "tr");
+        assert_eq!(child_names(&tree, tr), ["td", "td"]);
+        assert_eq!(child_names(&tree, first(&tree, "dl")), ["dt", "dd"]);
+    }
+
+    #[test]
+    fn extract_tree_survives_misnested_and_stray_tags() {
+        let tree = Tree::parse(
+            "<body><div><b>bold <i>both</b> italic</i> rest</span></p></div>after</td></body>",
+        );
+        let text: String = tree.subtree_text(0);
+        assert_eq!(text, "bold both italic restafter");
+        // The stray `</span>`, `</p>` and `</td>` close nothing they do not match:
+        // the `div` still holds the text before its own end tag, not what follows.
+        let div = first(&tree, "div");
+        assert_eq!(tree.subtree_text(div), "bold both italic rest");
+        // An inline end tag does not end a block opened inside it.
+        let tree = Tree::parse("<body><span><div>in</span>still</div>out");
+        assert_eq!(tree.subtree_text(first(&tree, "div")), "instill");
+    }
+
+    #[test]
+    fn extract_tree_keeps_no_script_or_style_text_and_reads_raw_text_as_text() {
+        let tree = Tree::parse(
+            "<head><title>A &amp; B</title><style>p { color: red }</style></head>\
+             <body><script>if (a < b) { document.write('<p>no</p>') }</script>\
+             <p>yes &lt;p&gt;</p><textarea><b>x</b></textarea>",
+        );
+        assert_eq!(tree.subtree_text(0), "A & Byes <p>");
+        let body = first(&tree, "body");
+        assert_eq!(child_names(&tree, body), ["script", "p", "textarea"]);
+    }
+
+    #[test]
+    fn extract_reads_a_page_that_never_closes_its_title_whole() {
+        let html = format!(
+            "<html><head><title>Bridge<body><p>{}<p>{}",
+            PROSE[0], PROSE[1]
+        );
+        let page = extract_article(&html);
+        assert!(!page.extracted);
+        assert!(page.body.contains(PROSE[1]), "{page:?}");
+    }
+
+    #[test]
+    fn extract_tree_caps_nesting_depth_and_keeps_the_text() {
+        let depth = 100_000;
+        let html = format!(
+            "<body>{}<p>{}</p><p>{}</p>{}",
+            "<div>".repeat(depth),
+            PROSE[0],
+            PROSE[1],
+            "</div>".repeat(depth)
+        );
+        let tree = Tree::parse(&html);
+        let mut deepest = 0;
+        for node in 0..tree.nodes.len() {
+            let mut depth = 0;
+            let mut up = tree.nodes[node].parent;
+            while up != super::NONE {
+                depth += 1;
+                up = tree.nodes[up as usize].parent;
+            }
+            deepest = deepest.max(depth);
+        }
+        assert!(deepest <= MAX_DEPTH + 2, "{deepest}");
+        let text = tree.subtree_text(0);
+        assert_eq!(text, format!("{}{}", PROSE[0], PROSE[1]));
+        let page = extract_article(&page(&html));
+        assert!(page.body.contains(PROSE[0]), "{page:?}");
+    }
+
+    #[test]
+    fn extract_returns_on_5_mb_of_nested_divs_open_and_closed() {
+        // About a million `<div>`s, half of them never closed, around an article.
+        let half = 5 * 1024 * 1024 / 2 / "<div>".len();
+        let mut html = String::from("<!DOCTYPE html><html><head><title>t</title></head><body>");
+        html.push_str(&"<div>".repeat(half));
+        html.push_str(&format!("<p>{}</p><p>{}</p>", PROSE[0], PROSE[1]));
+        html.push_str(&"<div class=x>".repeat(half / 2));
+        html.push_str(&"</div>".repeat(half));
+        assert!(html.len() > 5_000_000);
+        let page = extract_article(&html);
+        assert!(
+            page.body.contains(PROSE[0]),
+            "{}",
+            &page.body[..200.min(page.body.len())]
+        );
+        let tree = Tree::parse(&html);
+        let texts = tree
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.data, Data::Text { .. }))
+            .count();
+        // The title and the two paragraphs.
+        assert_eq!(texts, 3);
+    }
 }

@@ -346,6 +346,8 @@ pub(super) struct TextWriter {
 }
 
 impl TextWriter {
+    // Unused since the article extractor writes from its own tree (tree.rs).
+    #[allow(dead_code)]
     pub(super) fn into_text(self) -> String {
         self.text
     }

@@ -33,6 +33,7 @@ mod extract;
 mod html;
 mod lines;
 mod normalize;
+mod tree;
 
 use regex::Regex;
 use unicode_segmentation::UnicodeSegmentation;
