@@ -6,9 +6,10 @@
 //!
 //! The built-in rules, in the order they run:
 //!
-//! 1. **HTML to text** ([`html_to_text`], only for HTML input): parsed with
-//!    html5ever (via `scraper`), so entities, unclosed tags and tag soup are
-//!    handled the way a browser would. Block elements become line breaks,
+//! 1. **HTML to text** ([`html_to_text`], only for HTML input): one streaming
+//!    pass over html5ever's tokenizer, which decodes entities the way a browser
+//!    does; the stream repairs unclosed and misnested tags as the tree builder
+//!    would, without building a tree. Block elements become line breaks,
 //!    inline elements join, and the content of non-article elements (scripts,
 //!    styles, site chrome such as `nav`/`footer`, forms, media fallbacks, photo
 //!    captions, `hidden` elements, lists whose every word is a link) is
