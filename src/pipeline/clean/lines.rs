@@ -221,7 +221,12 @@ pub(super) fn is_credit_line(line: &str) -> bool {
     // Every credit marker has a `:` or a `/` or is a Getty one: a cheap
     // memchr test before the regex, which scans the whole line.
     let may_credit = line.contains(':') || line.contains('/') || line.contains("Getty");
-    (may_credit && CREDIT_MARKER.is_match(line)) || CAPTION_OPENING.is_match(line)
+    // Every caption opening starts with one of these: most lines are
+    // rejected without running the regex.
+    let may_open = ["Фото", "In this ", "This ", "FILE "]
+        .iter()
+        .any(|start| line.starts_with(start));
+    (may_credit && CREDIT_MARKER.is_match(line)) || (may_open && CAPTION_OPENING.is_match(line))
 }
 
 pub(super) fn is_dated_caption(line: &str) -> bool {

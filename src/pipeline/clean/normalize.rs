@@ -1,7 +1,7 @@
 //! Rule 2 of cleaning: normalised plain text (NFKC, ASCII quotes and dashes, no
 //! invisible characters, one paragraph a line).
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 // ---------------------------------------------------------------------------
 // Rule 2: normalisation.
@@ -21,7 +21,9 @@ pub fn normalize(text: &str) -> String {
         let ascii_end = find_from(bytes, pos, |b| !b.is_ascii());
         // The last ASCII character before non-ASCII text goes the slow way:
         // it may compose with a combining mark that follows (`e` + U+0301).
-        let fast_end = if ascii_end < bytes.len() {
+        // Whitespace never does (no canonical decomposition starts with it).
+        let before = ascii_end.checked_sub(1).and_then(|i| bytes.get(i));
+        let fast_end = if ascii_end < bytes.len() && !before.is_some_and(u8::is_ascii_whitespace) {
             ascii_end.saturating_sub(1).max(pos)
         } else {
             ascii_end
@@ -37,17 +39,34 @@ pub fn normalize(text: &str) -> String {
         // primes and lose the "double quote" meaning) and again after it
         // (NFKC produces U+2010 from U+2011, U+2014 from U+FE58, ...).
         let slow = text.get(fast_end..slow_end).unwrap_or_default();
-        for c in slow
-            .chars()
-            .filter_map(map_char)
-            .nfkc()
-            .filter_map(map_char)
-        {
-            out.push(c);
+        if is_unchanged(slow) {
+            // Most non-ASCII news text (Cyrillic, Greek, accented Latin) is
+            // already NFKC and maps to itself: copied in one piece.
+            out.start_text();
+            out.text.push_str(slow);
+        } else {
+            for c in slow
+                .chars()
+                .filter_map(map_char)
+                .nfkc()
+                .filter_map(map_char)
+            {
+                out.push(c);
+            }
         }
         pos = slow_end;
     }
     out.text
+}
+
+/// Whether normalising `run` (text without whitespace between ASCII bytes, or
+/// at the ends) gives `run` itself: every character maps to itself, none is
+/// whitespace (those collapse), and the run is already NFKC by the quick
+/// check (a "maybe" counts as no, and takes the full path).
+fn is_unchanged(run: &str) -> bool {
+    run.chars()
+        .all(|c| !c.is_whitespace() && map_char(c) == Some(c))
+        && is_nfkc_quick(run.chars()) == IsNormalized::Yes
 }
 
 /// Index of the first byte at or after `from` matching `pred`, or the length.
@@ -93,11 +112,19 @@ impl LineBuilder {
     }
 
     /// Pushes ASCII text: printable runs in bulk, the rest through [`map_char`].
+    /// A single space between two printable characters is what it becomes
+    /// anyway, so words and the single spaces between them are one run.
     fn push_ascii(&mut self, ascii: &str) {
         let bytes = ascii.as_bytes();
         let mut pos = 0;
         while pos < bytes.len() {
-            let end = find_from(bytes, pos, |b| !b.is_ascii_graphic());
+            let mut end = find_from(bytes, pos, |b| !b.is_ascii_graphic());
+            while end > pos
+                && bytes.get(end) == Some(&b' ')
+                && bytes.get(end + 1).is_some_and(u8::is_ascii_graphic)
+            {
+                end = find_from(bytes, end + 1, |b| !b.is_ascii_graphic());
+            }
             if end > pos {
                 self.start_text();
                 self.text.push_str(ascii.get(pos..end).unwrap_or_default());
