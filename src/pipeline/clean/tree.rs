@@ -31,6 +31,7 @@ use html5ever::tendril::StrTendril;
 use html5ever::tokenizer::states::RawKind;
 use html5ever::tokenizer::{
     BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+    TokenizerResult,
 };
 use html5ever::LocalName;
 
@@ -375,11 +376,29 @@ impl Tree {
             html: false,
             head: NONE,
             body: NONE,
+            skip_raw: None,
         };
         let mut tokenizer = Tokenizer::new(builder, TokenizerOpts::default());
         let mut input = BufferQueue::default();
         input.push_back(StrTendril::from_slice(html));
-        let _ = tokenizer.feed(&mut input);
+        // The builder stops the tokenizer after the start tag of a script or style
+        // whose text is never kept; its raw text is then passed over here, up to
+        // the end tag a tokenizer would find, instead of being tokenized and
+        // dropped. On many news pages scripts are half the bytes or more.
+        while let TokenizerResult::Script(()) = tokenizer.feed(&mut input) {
+            let Some(raw) = tokenizer.sink.skip_raw.take() else {
+                continue;
+            };
+            while let Some(buffer) = input.pop_front() {
+                if let Some(end) = raw_text_end(buffer.as_bytes(), raw) {
+                    let rest = buffer.len32() - end as u32;
+                    if rest > 0 {
+                        input.push_front(buffer.subtendril(end as u32, rest));
+                    }
+                    break;
+                }
+            }
+        }
         tokenizer.end();
         tokenizer.sink.finish()
     }
@@ -460,6 +479,78 @@ struct Builder {
     html: bool,
     head: u32,
     body: u32,
+    /// Set with a start tag whose raw text the caller passes over (see [`Tree::parse`]).
+    skip_raw: Option<RawEnd>,
+}
+
+/// The raw text elements whose text [`Tree::parse`] passes over untokenized.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RawEnd {
+    Script,
+    Style,
+}
+
+/// Where the raw text at the start of `text` ends: the `<` of the end tag that
+/// closes it as the HTML tokenizer reads it, or `None` when it runs to the end.
+///
+/// `style` ends at the first `</style` followed by a space, `/` or `>`. `script`
+/// follows the script data states: after `<!--`, a `<script` opens a nested
+/// ("double escaped") part where `</script` does not end the element, until
+/// `-->` or that `</script`.
+fn raw_text_end(text: &[u8], raw: RawEnd) -> Option<usize> {
+    fn tag_at(text: &[u8], at: usize, name: &[u8]) -> bool {
+        let end = at + name.len();
+        text.get(at..end)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            && matches!(
+                text.get(end),
+                Some(b'\t' | b'\n' | b'\x0C' | b'\r' | b' ' | b'/' | b'>')
+            )
+    }
+    let name: &[u8] = match raw {
+        RawEnd::Script => b"script",
+        RawEnd::Style => b"style",
+    };
+    #[derive(PartialEq)]
+    enum State {
+        Data,
+        Escaped,
+        DoubleEscaped,
+    }
+    let mut state = State::Data;
+    let mut at = 0;
+    while at < text.len() {
+        match text[at] {
+            b'<' if text.get(at + 1) == Some(&b'/') && tag_at(text, at + 2, name) => {
+                if state != State::DoubleEscaped {
+                    return Some(at);
+                }
+                state = State::Escaped;
+                at += 2 + name.len();
+                continue;
+            }
+            b'<' if raw == RawEnd::Script => {
+                if state == State::Data && text[at + 1..].starts_with(b"!--") {
+                    state = State::Escaped;
+                    at += 4;
+                    continue;
+                }
+                if state == State::Escaped && tag_at(text, at + 1, name) {
+                    state = State::DoubleEscaped;
+                    at += 1 + name.len();
+                    continue;
+                }
+            }
+            b'-' if state != State::Data && text[at..].starts_with(b"-->") => {
+                state = State::Data;
+                at += 3;
+                continue;
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    None
 }
 
 /// Which open elements an end tag (or an implied end) may look past.
@@ -667,6 +758,7 @@ impl Builder {
 
     fn start_tag(&mut self, tag: Tag) -> TokenSinkResult<()> {
         let class = self.class(&tag.name);
+        let is_style = &*tag.name == "style";
         match class.kind {
             Kind::Html if self.html || !self.stack.is_empty() => return TokenSinkResult::Continue,
             Kind::Head if self.head != NONE || self.body != NONE => {
@@ -765,6 +857,15 @@ impl Builder {
         match class.raw {
             Some(raw) => {
                 self.drop_text = (class.flags & HIDDEN != 0) && class.kind != Kind::Title;
+                let skip = match raw {
+                    Raw::Script => Some(RawEnd::Script),
+                    Raw::Rawtext if is_style => Some(RawEnd::Style),
+                    _ => None,
+                };
+                if let Some(skip) = skip.filter(|_| self.drop_text) {
+                    self.skip_raw = Some(skip);
+                    return TokenSinkResult::Script(());
+                }
                 match raw {
                     Raw::Rcdata => TokenSinkResult::RawData(RawKind::Rcdata),
                     Raw::Rawtext => TokenSinkResult::RawData(RawKind::Rawtext),
@@ -885,5 +986,70 @@ impl TokenSink for Builder {
             _ => {}
         }
         TokenSinkResult::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_text_ends_where_a_tokenizer_ends_it() {
+        let cases: &[(&str, RawEnd, Option<usize>)] = &[
+            ("if (a<b) x();</script>rest", RawEnd::Script, Some(13)),
+            ("x</SCRIPT >", RawEnd::Script, Some(1)),
+            ("x</script/>", RawEnd::Script, Some(1)),
+            // Not an end tag: another name, or no delimiter after it.
+            ("x</scripts></script>", RawEnd::Script, Some(11)),
+            ("x</script", RawEnd::Script, None),
+            ("never closed", RawEnd::Script, None),
+            // Inside `<!--`, a `<script>` opens a part that `</script>` only closes.
+            (
+                "<!--<script>a</script>b--></script>",
+                RawEnd::Script,
+                Some(26),
+            ),
+            ("<!--<script>a</script></script>", RawEnd::Script, Some(22)),
+            ("<!-- a --><script></script>", RawEnd::Script, Some(18)),
+            // Style knows no escapes.
+            ("a{}<!--<style></style>", RawEnd::Style, Some(14)),
+            ("p{color:red}</style>", RawEnd::Style, Some(12)),
+        ];
+        for (text, raw, end) in cases {
+            assert_eq!(
+                raw_text_end(text.as_bytes(), *raw),
+                *end,
+                "{text:?} ({raw:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn passed_over_scripts_leave_the_same_tree_as_tokenized_ones() {
+        let page = "<html><head><style>p { x: '</p>' }</style>\
+            <script>var s = '<p>not text</p>'; if (a < b) {}</script></head>\
+            <body><p>One <script>document.write('<b>no</b>')</script>two</p>\
+            <script><!--<script>inner</script>still script--></script><p>Three</p>\
+            <script>never closed <p>at all";
+        let tree = Tree::parse(page);
+        let text = tree.subtree_text(0);
+        assert!(text.contains("One") && text.contains("two") && text.contains("Three"));
+        for hidden in [
+            "not text",
+            "no",
+            "inner",
+            "still script",
+            "never closed",
+            "x:",
+        ] {
+            assert!(!text.contains(hidden), "{hidden:?} leaked into {text:?}");
+        }
+        // The second paragraph follows the nested script as an element, not as text.
+        let paragraphs = tree
+            .nodes
+            .iter()
+            .filter(|n| matches!(&n.data, Data::Element(e) if e.kind == Kind::P))
+            .count();
+        assert_eq!(paragraphs, 2, "{text:?}");
     }
 }
