@@ -595,6 +595,28 @@ pub fn pattern_forms(pattern: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// `count` texts of up to 23 pieces drawn from `alphabet` (splitmix64 from `seed`,
+    /// so a failure replays).
+    fn random_texts<'a>(
+        mut seed: u64,
+        alphabet: &'a [&'a str],
+        count: usize,
+    ) -> impl Iterator<Item = String> + 'a {
+        let mut next = move || {
+            seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = seed;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        (0..count).map(move |_| {
+            let len = (next() % 24) as usize;
+            (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect()
+        })
+    }
+
     fn folded(text: &str) -> Vec<String> {
         words(text).into_iter().map(|w| w.folded).collect()
     }
@@ -650,19 +672,7 @@ mod tests {
             "a", "Z", "7", "0", "_", "'", ".", ",", ";", ":", "-", " ", "  ", "\n", "\r", "\t",
             "\"", "!", "(", "/", "é", "\u{301}", "д", "\u{2019}", "—", "s",
         ];
-        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut next = move || {
-            seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        for _ in 0..20_000 {
-            let len = (next() % 24) as usize;
-            let text: String = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+        for text in random_texts(0x9E37_79B9_7F4A_7C15, &alphabet, 20_000) {
             if text.is_ascii() {
                 let fast: Vec<(usize, &str)> = simple_segments(&text).collect();
                 let reference: Vec<(usize, &str)> = text.split_word_bound_indices().collect();
@@ -759,19 +769,7 @@ mod tests {
             "é", "É", "ß", "ё", "Ґ", "1", "a", "S", " ", ".", ",", ":", "-", "_", "\r", "\n",
             "\u{301}", "“", "„",
         ];
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move || {
-            seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        for _ in 0..20_000 {
-            let len = (next() % 24) as usize;
-            let text: String = (0..len)
-                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-                .collect();
+        for text in random_texts(0x2545_F491_4F6C_DD1D, &alphabet, 20_000) {
             assert_eq!(fast_words(&text), reference_words(&text), "{text:?}");
         }
     }
