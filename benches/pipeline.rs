@@ -1813,6 +1813,11 @@ fn benches(c: &mut Criterion) {
     group.bench_function("clean_document_50mb", |b| {
         b.iter(|| black_box(cleaner.clean_document(black_box(&document), false)))
     });
+    // What `scan` does with one large file: the pieces cleaned on every core.
+    let cores = newswatch::par::cores();
+    group.bench_function(format!("clean_document_50mb_on_{cores}_threads"), |b| {
+        b.iter(|| black_box(cleaner.clean_document_on(black_box(&document), false, cores)))
+    });
     group.finish();
 }
 

@@ -1460,7 +1460,7 @@ fn scan_file(
         Parsed::Html(html) => (
             "html",
             pipeline
-                .process_document(&html, true)
+                .process_document(&html, true, threads)
                 .into_iter()
                 .map(|p| (p, Some(encoding.clone())))
                 .collect(),
@@ -1468,7 +1468,7 @@ fn scan_file(
         Parsed::Text(text) => (
             "text",
             pipeline
-                .process_document(&text, false)
+                .process_document(&text, false, threads)
                 .into_iter()
                 .map(|p| (p, Some(encoding.clone())))
                 .collect(),

@@ -165,8 +165,8 @@ fn exercise(pipeline: &Pipeline, bytes: &[u8]) {
             .iter()
             .map(|entry| pipeline.process_item(&entry.title, &entry.body))
             .collect(),
-        Ok(Parsed::Html(html)) => pipeline.process_document(&html, true),
-        Ok(Parsed::Text(text)) => pipeline.process_document(&text, false),
+        Ok(Parsed::Html(html)) => pipeline.process_document(&html, true, 1),
+        Ok(Parsed::Text(text)) => pipeline.process_document(&text, false, 1),
         Err(_) => Vec::new(),
     };
     for p in &processed {

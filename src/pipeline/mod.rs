@@ -50,12 +50,23 @@ impl Pipeline {
         &self.rules
     }
 
-    /// A document that may hold several articles (a text file, a web page).
-    pub fn process_document(&self, text: &str, is_html: bool) -> Vec<Processed> {
-        self.cleaner
-            .clean_document(text, is_html)
+    /// A document that may hold several articles (a text file, a web page), on up
+    /// to `threads` threads (the caller's among them): a large text file is cleaned
+    /// in pieces at once, and its articles analysed at once, in document order.
+    pub fn process_document(&self, text: &str, is_html: bool, threads: usize) -> Vec<Processed> {
+        let articles = self.cleaner.clean_document_on(text, is_html, threads);
+        if threads <= 1 || articles.len() < 16 {
+            return articles.into_iter().map(|a| self.analyze(a)).collect();
+        }
+        let found = crate::par::map_ordered(&articles, threads, |a| self.find(a));
+        articles
             .into_iter()
-            .map(|article| self.analyze(article))
+            .zip(found)
+            .map(|(article, (findings, shingles))| Processed {
+                article,
+                findings,
+                shingles,
+            })
             .collect()
     }
 
@@ -81,14 +92,19 @@ impl Pipeline {
 
     /// Analyses an article already cleaned: what [`Pipeline::process_item`] does after cleaning.
     pub fn analyze(&self, article: Article) -> Processed {
-        let (findings, shingles) = text::with_match_text(&article.title, &article.body, |text| {
-            let findings = self.rules.analyze_text(text, &article.title, &article.body);
-            (findings, dedup::text_shingles(text))
-        });
+        let (findings, shingles) = self.find(&article);
         Processed {
             article,
             findings,
             shingles,
         }
+    }
+
+    /// What [`Pipeline::analyze`] finds in an article, and its shingles.
+    fn find(&self, article: &Article) -> (Findings, Vec<u64>) {
+        text::with_match_text(&article.title, &article.body, |text| {
+            let findings = self.rules.analyze_text(text, &article.title, &article.body);
+            (findings, dedup::text_shingles(text))
+        })
     }
 }

@@ -43,6 +43,7 @@ pub use extract::{extract_article, token_f1, PageText};
 pub use html::html_to_text;
 use lines::*;
 pub use normalize::normalize;
+use normalize::normalize_into;
 
 /// One article: a title and a body of paragraphs separated by `\n`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -99,25 +100,58 @@ impl Cleaner {
     /// line rules becomes one article; the others (empty segments, a site menu
     /// after the last separator) produce nothing.
     pub fn clean_document(&self, text: &str, is_html: bool) -> Vec<Article> {
-        let text = if is_html {
-            page_text(text)
-        } else {
-            normalize(text)
-        };
-        let mut articles = Vec::new();
-        let mut segment: Vec<&str> = Vec::new();
-        for line in text.lines() {
-            // `normalize` already trimmed the line; trim again so the contract
-            // ("tested against the trimmed line") does not depend on that.
-            if self.split_on.is_match(line.trim()) {
-                articles.extend(self.segment_to_article(&segment));
-                segment.clear();
-            } else {
-                segment.push(line);
+        self.clean_document_in_blocks(text, is_html, BLOCK_BYTES)
+    }
+
+    /// [`Cleaner::clean_document`] on up to `threads` threads (the caller's among
+    /// them) for plain text of a megabyte or more: pieces of whole lines are
+    /// cleaned at once, and the segments that run across two pieces are joined
+    /// and cleaned on the caller. The articles are the same, in the same order.
+    pub fn clean_document_on(&self, text: &str, is_html: bool, threads: usize) -> Vec<Article> {
+        if is_html || threads <= 1 || text.len() < PARALLEL_BYTES {
+            return self.clean_document(text, is_html);
+        }
+        // A few pieces a thread, so that one slow piece leaves no thread idle.
+        self.clean_pieces(text, threads, text.len().div_ceil(threads * 4))
+    }
+
+    fn clean_pieces(&self, text: &str, threads: usize, piece_bytes: usize) -> Vec<Article> {
+        let pieces: Vec<&str> = line_blocks(text, piece_bytes).collect();
+        let parts = crate::par::map_ordered(&pieces, threads, |piece| {
+            let mut splitter = Splitter::new(self, true);
+            splitter.push_text(piece, BLOCK_BYTES);
+            splitter
+        });
+        let mut whole = Splitter::new(self, false);
+        for part in parts {
+            match part.head {
+                Some(head) => {
+                    whole.segment.push_str(&head);
+                    whole.end_segment();
+                    whole.articles.extend(part.articles);
+                    whole.segment = part.segment;
+                }
+                None => whole.segment.push_str(&part.segment),
             }
         }
-        articles.extend(self.segment_to_article(&segment));
-        articles
+        whole.finish()
+    }
+
+    /// [`Cleaner::clean_document`], plain text normalised `block_bytes` (or one
+    /// line, when longer) at a time.
+    fn clean_document_in_blocks(
+        &self,
+        text: &str,
+        is_html: bool,
+        block_bytes: usize,
+    ) -> Vec<Article> {
+        let mut splitter = Splitter::new(self, false);
+        if is_html {
+            splitter.push_lines(&page_text(text));
+        } else {
+            splitter.push_text(text, block_bytes);
+        }
+        splitter.finish()
     }
 
     /// A feed item: the title is given, the body is HTML (or text, which parses as HTML).
@@ -170,6 +204,106 @@ impl Cleaner {
         let kept = drop_menus(&kept);
         let kept: Vec<&'a str> = kept.into_iter().filter(|l| !is_credit_line(l)).collect();
         drop_dated_captions(kept, title_first)
+    }
+}
+
+/// Plain text is normalised a block of whole lines at a time: a large file is
+/// never held normalised whole, only one block and the segment being read.
+/// Lines are normalised independently (a line break starts a new normalisation
+/// unit), so blocks give the text the whole would.
+const BLOCK_BYTES: usize = 64 * 1024;
+
+/// `text` in consecutive pieces of about `block_bytes`, each ending after a
+/// `\n` (or at the end): a longer line is a piece of its own.
+fn line_blocks(text: &str, block_bytes: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let bytes = rest.as_bytes();
+        let window = bytes.get(..block_bytes.max(1)).unwrap_or(bytes);
+        let end = if window.len() == bytes.len() {
+            bytes.len()
+        } else {
+            match window.iter().rposition(|&b| b == b'\n') {
+                Some(newline) => newline + 1,
+                None => normalize::find_from(bytes, window.len(), |b| b == b'\n')
+                    .saturating_add(1)
+                    .min(bytes.len()),
+            }
+        };
+        // `end` follows a `\n` or is the end: a character boundary.
+        let (block, after) = rest.split_at(end);
+        rest = after;
+        Some(block)
+    })
+}
+
+/// Plain text from this size on is cleaned on several threads when the caller
+/// has them ([`Cleaner::clean_document_on`]).
+const PARALLEL_BYTES: usize = 1 << 20;
+
+/// Normalised lines in, articles out: separator lines end a segment, and each
+/// segment with text left after the line rules is an article.
+struct Splitter<'c> {
+    cleaner: &'c Cleaner,
+    articles: Vec<Article>,
+    /// The lines of the segment being read, each ended by `\n`.
+    segment: String,
+    /// For a piece of a document: the lines before its first separator, which
+    /// may continue a segment of the piece before (`None` until a separator).
+    head: Option<String>,
+    keep_head: bool,
+}
+
+impl<'c> Splitter<'c> {
+    fn new(cleaner: &'c Cleaner, keep_head: bool) -> Splitter<'c> {
+        Splitter {
+            cleaner,
+            articles: Vec::new(),
+            segment: String::new(),
+            head: None,
+            keep_head,
+        }
+    }
+
+    /// Plain text, normalised `block_bytes` (or one line, when longer) at a time.
+    fn push_text(&mut self, text: &str, block_bytes: usize) {
+        let mut normalized = String::new();
+        for block in line_blocks(text, block_bytes) {
+            normalize_into(block, &mut normalized);
+            self.push_lines(&normalized);
+        }
+    }
+
+    fn push_lines(&mut self, text: &str) {
+        for line in text.lines() {
+            // `normalize` already trimmed the line; trim again so the contract
+            // ("tested against the trimmed line") does not depend on that.
+            if self.cleaner.split_on.is_match(line.trim()) {
+                self.end_segment();
+            } else {
+                self.segment.push_str(line);
+                self.segment.push('\n');
+            }
+        }
+    }
+
+    fn end_segment(&mut self) {
+        if self.keep_head && self.head.is_none() {
+            self.head = Some(std::mem::take(&mut self.segment));
+            return;
+        }
+        let lines: Vec<&str> = self.segment.lines().collect();
+        self.articles
+            .extend(self.cleaner.segment_to_article(&lines));
+        self.segment.clear();
+    }
+
+    fn finish(mut self) -> Vec<Article> {
+        self.end_segment();
+        self.articles
     }
 }
 
@@ -725,6 +859,83 @@ mod tests {
         assert!(got.title.ends_with('…'));
         assert_eq!(got.body, lede.trim());
         assert_eq!(c.clean_item("", ""), Article::default());
+    }
+
+    #[test]
+    fn line_blocks_are_whole_lines_of_about_the_size_asked() {
+        let text = "one\ntwo two\n\nа very long line without a break\r\nlast";
+        for size in [1, 2, 5, 8, 13, 100] {
+            let blocks: Vec<&str> = line_blocks(text, size).collect();
+            assert_eq!(blocks.concat(), text, "block size {size}");
+            for (i, block) in blocks.iter().enumerate() {
+                let last = i + 1 == blocks.len();
+                assert!(last || block.ends_with('\n'), "{block:?} of size {size}");
+                let one_line = block.trim_end_matches('\n').lines().count() <= 1;
+                assert!(block.len() <= size || one_line, "{block:?} of size {size}");
+            }
+        }
+        assert_eq!(line_blocks("", 10).count(), 0);
+    }
+
+    /// A document cleaned a few bytes at a time gives the articles it gives whole:
+    /// separators, menus, captions, CRLF, combining marks and typographic
+    /// characters falling on every side of a block's end.
+    #[test]
+    fn documents_cleaned_in_blocks_give_what_they_give_whole() {
+        let c = cleaner();
+        let documents = [
+            "Talks resume\r\nOfficials said the \u{201C}talks\u{201D} \u{2014} the third \
+             round \u{2014} would continue.\u{00A0}Мэр сообщил.\r\n=====\n- Home\n- News\n- \
+             Sport\n"
+                .repeat(3),
+            "First headline\nCafe\u{0301} body line.\n\n\nAdvertisement\nMore text.\n=====\n\
+             =====\nSecond headline\nAP Photo/Someone\nIts body, which is long enough.\n"
+                .to_string(),
+            format!("{}\n=====\nshort\n", "a very long line ".repeat(100)),
+            "no line break at all".to_string(),
+            "\n\n \n=====\n".to_string(),
+        ];
+        for document in &documents {
+            let whole = c.clean_document_in_blocks(document, false, usize::MAX);
+            assert!(!whole.is_empty() || document.trim_matches(['\n', ' ', '=']).is_empty());
+            for size in [1, 3, 16, 50, 64 * 1024] {
+                let in_blocks = c.clean_document_in_blocks(document, false, size);
+                assert_eq!(in_blocks, whole, "block size {size} of {document:?}");
+            }
+        }
+    }
+
+    /// Pieces cleaned on several threads and joined give the articles of the
+    /// whole, in order, wherever the pieces end: inside a segment, right after a
+    /// separator, in a run of separators, or in a piece with none.
+    #[test]
+    fn documents_cleaned_in_pieces_on_threads_give_what_they_give_whole() {
+        let c = cleaner();
+        let mut document = String::new();
+        for i in 0..40 {
+            document.push_str(&format!("Headline number {i}\n"));
+            for p in 0..(i % 4) {
+                document.push_str(&format!("Paragraph {p} of \u{201C}story\u{201D} {i}.\r\n"));
+            }
+            document.push_str(if i % 7 == 0 {
+                "=====\n=====\n"
+            } else {
+                "=====\n"
+            });
+            if i % 5 == 0 {
+                document.push_str("- Home\n- News\n- Sport\n");
+            }
+        }
+        let whole = c.clean_document(&document, false);
+        assert!(whole.len() > 30, "{} articles", whole.len());
+        for threads in [2, 3] {
+            for piece_bytes in [1, 10, 57, 300, 4096] {
+                let pieces = c.clean_pieces(&document, threads, piece_bytes);
+                assert_eq!(pieces, whole, "{threads} threads, pieces of {piece_bytes}");
+            }
+        }
+        // Small documents and HTML take the one-thread path.
+        assert_eq!(c.clean_document_on(&document, false, 4), whole);
     }
 
     #[test]
