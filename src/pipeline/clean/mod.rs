@@ -126,12 +126,12 @@ impl Cleaner {
         for part in parts {
             match part.head {
                 Some(head) => {
-                    whole.segment.push_str(&head);
+                    whole.segment.append(&head);
                     whole.end_segment();
                     whole.articles.extend(part.articles);
                     whole.segment = part.segment;
                 }
-                None => whole.segment.push_str(&part.segment),
+                None => whole.segment.append(&part.segment),
             }
         }
         whole.finish()
@@ -240,6 +240,43 @@ fn line_blocks(text: &str, block_bytes: usize) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Lines kept one after the other in one string.
+#[derive(Default)]
+struct Lines {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Lines {
+    fn push(&mut self, line: &str) {
+        self.text.push_str(line);
+        self.ends.push(self.text.len());
+    }
+
+    fn append(&mut self, other: &Lines) {
+        for line in other.to_vec() {
+            self.push(line);
+        }
+    }
+
+    fn to_vec(&self) -> Vec<&str> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let line = self.text.get(start..end).unwrap_or_default();
+                start = end;
+                line
+            })
+            .collect()
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+}
+
 /// Plain text from this size on is cleaned on several threads when the caller
 /// has them ([`Cleaner::clean_document_on`]).
 const PARALLEL_BYTES: usize = 1 << 20;
@@ -249,11 +286,11 @@ const PARALLEL_BYTES: usize = 1 << 20;
 struct Splitter<'c> {
     cleaner: &'c Cleaner,
     articles: Vec<Article>,
-    /// The lines of the segment being read, each ended by `\n`.
-    segment: String,
+    /// The lines of the segment being read.
+    segment: Lines,
     /// For a piece of a document: the lines before its first separator, which
     /// may continue a segment of the piece before (`None` until a separator).
-    head: Option<String>,
+    head: Option<Lines>,
     keep_head: bool,
 }
 
@@ -262,7 +299,7 @@ impl<'c> Splitter<'c> {
         Splitter {
             cleaner,
             articles: Vec::new(),
-            segment: String::new(),
+            segment: Lines::default(),
             head: None,
             keep_head,
         }
@@ -284,8 +321,7 @@ impl<'c> Splitter<'c> {
             if self.cleaner.split_on.is_match(line.trim()) {
                 self.end_segment();
             } else {
-                self.segment.push_str(line);
-                self.segment.push('\n');
+                self.segment.push(line);
             }
         }
     }
@@ -295,7 +331,7 @@ impl<'c> Splitter<'c> {
             self.head = Some(std::mem::take(&mut self.segment));
             return;
         }
-        let lines: Vec<&str> = self.segment.lines().collect();
+        let lines = self.segment.to_vec();
         self.articles
             .extend(self.cleaner.segment_to_article(&lines));
         self.segment.clear();

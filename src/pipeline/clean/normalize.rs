@@ -11,9 +11,10 @@ use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 /// control characters, single spaces, trimmed lines, one `\n` between
 /// paragraphs and no empty lines. One pass, linear time.
 ///
-/// ASCII is its own NFKC form, so runs of printable ASCII are copied as they
-/// are and only the rest goes through the Unicode machinery: most news text
-/// is mostly ASCII, and this keeps a 50 MB file fast even in debug builds.
+/// ASCII and the Latin-1 and Cyrillic letters are their own NFKC form and
+/// never compose with what stands before them, so runs of them are copied as
+/// they are; a typographic quote, dash or space between such runs is mapped
+/// on its own, and only the rest goes through the Unicode normaliser.
 pub fn normalize(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     normalize_into(text, &mut out);
@@ -28,31 +29,81 @@ pub(super) fn normalize_into(text: &str, buffer: &mut String) {
     let bytes = text.as_bytes();
     let mut pos = 0;
     while pos < bytes.len() {
-        let ascii_end = first_non_ascii(bytes, pos);
-        // The last ASCII character before non-ASCII text goes the slow way:
-        // it may compose with a combining mark that follows (`e` + U+0301).
-        // Whitespace never does (no canonical decomposition starts with it).
-        let before = ascii_end.checked_sub(1).and_then(|i| bytes.get(i));
-        let fast_end = if ascii_end < bytes.len() && !before.is_some_and(u8::is_ascii_whitespace) {
-            ascii_end.saturating_sub(1).max(pos)
-        } else {
-            ascii_end
-        };
-        out.push_ascii(text.get(pos..fast_end).unwrap_or_default());
-        if fast_end == bytes.len() {
+        let fast_end = plain_run_end(bytes, pos);
+        let Some(c) = text.get(fast_end..).and_then(|rest| rest.chars().next()) else {
+            out.push_plain(text.get(pos..).unwrap_or_default());
             break;
+        };
+        let after = fast_end + c.len_utf8();
+        let mapped = map_char(c).filter(|&m| starts_unit(m));
+        if let Some(m) = mapped {
+            let next_is_plain = bytes
+                .get(after)
+                .is_none_or(|&b| b.is_ascii() || plain_at(bytes, after));
+            if next_is_plain {
+                // A typographic quote, dash or space between plain text is a
+                // normalisation unit of its own: no NFKC, nothing joins it.
+                out.push_plain(text.get(pos..fast_end).unwrap_or_default());
+                out.push(m);
+                pos = after;
+                continue;
+            }
         }
+        // The character before may compose with what follows (`e` + U+0301)
+        // unless what follows starts a unit or the character is whitespace (no
+        // canonical decomposition starts with whitespace): then it goes to
+        // NFKC with the rest. Plain runs hold ASCII and two-byte letters only.
+        let run_start = match fast_end.checked_sub(1).and_then(|i| bytes.get(i)) {
+            _ if mapped.is_some() || fast_end == pos => fast_end,
+            Some(b) if b.is_ascii_whitespace() => fast_end,
+            Some(b) if b.is_ascii() => fast_end - 1,
+            _ => fast_end - 2,
+        };
+        out.push_plain(text.get(pos..run_start).unwrap_or_default());
         // Up to the next ASCII byte, a char boundary and an NFKC starter, so
         // normalising the pieces separately equals normalising the whole.
-        let slow_end = find_from(bytes, ascii_end, |b| b.is_ascii());
+        let slow_end = find_from(bytes, after, |b| b.is_ascii());
         push_run(
             &mut out,
-            text.get(fast_end..slow_end).unwrap_or_default(),
+            text.get(run_start..slow_end).unwrap_or_default(),
             &mut piece,
         );
         pos = slow_end;
     }
     *buffer = out.text;
+}
+
+/// The end of the plain text from `from` on: ASCII and the two-byte [`is_plain`]
+/// letters, which normalisation copies as they are apart from whitespace and
+/// controls. ASCII is skipped sixteen bytes at a time (vector instructions).
+fn plain_run_end(bytes: &[u8], from: usize) -> usize {
+    let mut at = from;
+    loop {
+        while let Some(chunk) = bytes.get(at..at + 16) {
+            if chunk.iter().fold(0, |acc, &b| acc | b) >= 0x80 {
+                break;
+            }
+            at += 16;
+        }
+        match bytes.get(at) {
+            None => return bytes.len(),
+            Some(b) if b.is_ascii() => at += 1,
+            Some(_) if plain_at(bytes, at) => at += 2,
+            Some(_) => return at,
+        }
+    }
+}
+
+/// Whether an [`is_plain`] letter (two bytes in UTF-8) starts at `at`.
+#[inline]
+fn plain_at(bytes: &[u8], at: usize) -> bool {
+    match (bytes.get(at), bytes.get(at + 1)) {
+        (Some(&lead), Some(&cont)) if lead & 0xE0 == 0xC0 && cont & 0xC0 == 0x80 => {
+            let code = (u32::from(lead & 0x1F) << 6) | u32::from(cont & 0x3F);
+            char::from_u32(code).is_some_and(is_plain)
+        }
+        _ => false,
+    }
 }
 
 /// Normalises one run of text that ends before an ASCII character (or at the end).
@@ -122,20 +173,6 @@ fn is_plain(c: char) -> bool {
     matches!(c, '\u{00C0}'..='\u{00FF}' | '\u{0400}'..='\u{0482}' | '\u{048A}'..='\u{052F}')
 }
 
-/// Index of the first non-ASCII byte at or after `from`, or the length: sixteen
-/// bytes at a time, which the compiler turns into vector instructions.
-fn first_non_ascii(bytes: &[u8], from: usize) -> usize {
-    let rest = bytes.get(from..).unwrap_or_default();
-    let mut skipped = 0;
-    for chunk in rest.chunks_exact(16) {
-        if chunk.iter().fold(0, |acc, &b| acc | b) >= 0x80 {
-            break;
-        }
-        skipped += 16;
-    }
-    find_from(bytes, from + skipped, |b| !b.is_ascii())
-}
-
 /// Index of the first byte at or after `from` matching `pred`, or the length.
 pub(super) fn find_from(bytes: &[u8], from: usize, pred: impl Fn(u8) -> bool) -> usize {
     bytes
@@ -178,23 +215,18 @@ impl LineBuilder {
         }
     }
 
-    /// Pushes ASCII text: printable runs in bulk, the rest through [`map_char`].
-    /// A single space between two printable characters is what it becomes
-    /// anyway, so words and the single spaces between them are one run.
-    fn push_ascii(&mut self, ascii: &str) {
-        let bytes = ascii.as_bytes();
+    /// Pushes plain text (ASCII and [`is_plain`] letters, see [`plain_run_end`]):
+    /// printable runs in bulk, the rest through [`map_char`]. A single space
+    /// between two printable characters is what it becomes anyway, so words and
+    /// the single spaces between them are one run.
+    fn push_plain(&mut self, plain: &str) {
+        let bytes = plain.as_bytes();
         let mut pos = 0;
         while pos < bytes.len() {
-            let mut end = find_from(bytes, pos, |b| !b.is_ascii_graphic());
-            while end > pos
-                && bytes.get(end) == Some(&b' ')
-                && bytes.get(end + 1).is_some_and(u8::is_ascii_graphic)
-            {
-                end = find_from(bytes, end + 1, |b| !b.is_ascii_graphic());
-            }
+            let end = printable_run_end(bytes, pos);
             if end > pos {
                 self.start_text();
-                self.text.push_str(ascii.get(pos..end).unwrap_or_default());
+                self.text.push_str(plain.get(pos..end).unwrap_or_default());
             }
             if let Some(c) = bytes.get(end).and_then(|&b| map_char(char::from(b))) {
                 self.push(c);
@@ -214,6 +246,68 @@ impl LineBuilder {
         self.pending_space = false;
         self.line_has_text = true;
     }
+}
+
+/// Every byte from 0x80 up is part of a plain letter in [`LineBuilder::push_plain`].
+#[inline]
+fn printable(b: u8) -> bool {
+    b > b' ' && b != 0x7F
+}
+
+/// The end of the run from `pos` of printable bytes and single spaces between
+/// them: text that normalisation copies as it is.
+fn printable_run_end(bytes: &[u8], pos: usize) -> usize {
+    let mut end = pos;
+    loop {
+        // Eight bytes at a time while they are words and single spaces.
+        while let Some(chunk) = bytes.get(end..end + 8) {
+            let Ok(chunk) = <[u8; 8]>::try_from(chunk) else {
+                break;
+            };
+            if !copies_as_is(u64::from_le_bytes(chunk), end == pos) {
+                break;
+            }
+            end += 8;
+        }
+        // Then a byte at a time over the next eight.
+        let stop = end + 8;
+        while end < stop {
+            match bytes.get(end) {
+                Some(&b) if printable(b) => end += 1,
+                Some(b' ') if end > pos && bytes.get(end + 1).is_some_and(|&b| printable(b)) => {
+                    end += 2
+                }
+                _ => return end,
+            }
+        }
+    }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes of `word` equal to `byte`, as the high bit of each (exact: no carry
+/// crosses bytes).
+#[inline]
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let x = word ^ (ONES * u64::from(byte));
+    !(((x & !HIGHS) + !HIGHS) | x) & HIGHS
+}
+
+/// Whether eight bytes (little-endian in `word`) are printable bytes and single
+/// spaces between them, none first in the run (`at_start`) and none last (what
+/// follows decides).
+#[inline]
+fn copies_as_is(word: u64, at_start: bool) -> bool {
+    // Bytes below 0x21 without the high bit: (b | 0x80) - 0x21 keeps the high bit
+    // exactly when the low seven bits are 0x21 or more.
+    let low = !(((word | HIGHS) - ONES * 0x21) | word) & HIGHS;
+    let spaces = bytes_equal(word, b' ');
+    let others = (low & !spaces) | bytes_equal(word, 0x7F);
+    others == 0
+        && spaces & (spaces << 8) == 0
+        && spaces & (1 << 63) == 0
+        && !(at_start && spaces & 0x80 != 0)
 }
 
 /// The per-character part of [`normalize`]: `None` drops the character.
@@ -264,6 +358,36 @@ mod tests {
             assert_eq!(map_char(c), Some(c), "{c:?} is kept as it is");
         }
         assert_eq!(count, 64 + 131 + 166);
+    }
+
+    #[test]
+    fn eight_byte_test_agrees_with_the_byte_test() {
+        let alphabet = [
+            b' ', b'a', b'\t', 0x7F, 0x80, 0xD0, 0x00, b'~', b'!', 0x1F, 0x20, 0xFF,
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let chunk: [u8; 8] =
+                std::array::from_fn(|i| alphabet[(state >> (i * 4)) as usize % alphabet.len()]);
+            for at_start in [false, true] {
+                let by_byte = chunk.iter().enumerate().all(|(i, &b)| {
+                    printable(b)
+                        || (b == b' '
+                            && (i > 0 || !at_start)
+                            && i < 7
+                            && printable(chunk[i + 1])
+                            && (i == 0 || chunk[i - 1] != b' '))
+                });
+                assert_eq!(
+                    copies_as_is(u64::from_le_bytes(chunk), at_start),
+                    by_byte,
+                    "{chunk:?} at start {at_start}"
+                );
+            }
+        }
     }
 
     /// What [`normalize`] computes, the slow way: every character through the
