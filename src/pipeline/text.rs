@@ -111,14 +111,14 @@ pub fn words(text: &str) -> Vec<Word> {
 /// Lines are segmented one at a time: UAX #29 always breaks after a line feed (WB3a,
 /// before any other rule), so a line starts in the same state as a text does. A line
 /// whose characters are all [`simple`] (ASCII, Latin-1 and Cyrillic letters, the
-/// typographic quotes and dashes of news copy) goes through [`simple_segments`], which
+/// typographic quotes and dashes of news copy) goes through [`simple_words`], which
 /// applies the same rules to those characters several times faster than the general
 /// tables; other lines use those tables.
 fn each_word(text: &str, buf: &mut String, mut f: impl FnMut(&str, usize, bool)) {
     let mut at = 0;
     for line in text.split_inclusive('\n') {
         if line.is_ascii() || line.chars().all(|c| simple(c).is_some()) {
-            segment_words(simple_segments(line), at, buf, &mut f);
+            simple_words(line, at, buf, &mut f);
         } else {
             segment_words(line.split_word_bound_indices(), at, buf, &mut f);
         }
@@ -158,8 +158,154 @@ fn segment_words<'a>(
     }
 }
 
-/// A character's word-break class (UAX #29), as far as [`simple_segments`] needs it.
-#[derive(Clone, Copy, PartialEq, Debug)]
+/// The words of a line of [`simple`] characters, folded, with hyphen gluing: what
+/// [`segment_words`] makes of the line's UAX #29 segments, in one pass that finds
+/// the segments and folds each word as it goes (no segment iterator, no second pass
+/// per word).
+///
+/// Among these characters the rules that join are few: letters, digits and `_` join
+/// each other (WB5, WB8-WB10, WB13a/b); MidNumLet joins two letters or two digits,
+/// MidLetter two letters, MidNum two digits (WB6/7, WB11/12); spaces join spaces
+/// (WB3d) and CR joins a following LF (WB3). Everything else stands alone, including
+/// a character outside the set, should a caller ever pass one.
+fn simple_words(
+    line: &str,
+    line_offset: usize,
+    buf: &mut String,
+    f: &mut impl FnMut(&str, usize, bool),
+) {
+    let bytes = line.as_bytes();
+    let class_at = |at: usize| -> (Class, usize) {
+        match bytes.get(at) {
+            Some(&b) if b < 0x80 => (ASCII_CLASSES[usize::from(b)], 1),
+            Some(_) => {
+                let c = line.get(at..).and_then(|rest| rest.chars().next());
+                c.map_or((Class::Other, 1), |c| {
+                    (simple(c).unwrap_or(Class::Other), c.len_utf8())
+                })
+            }
+            None => (Class::Other, 0),
+        }
+    };
+    let mut previous_was_word = false;
+    let mut pending_hyphen = false;
+    let mut at = 0;
+    while at < bytes.len() {
+        let (first, first_len) = class_at(at);
+        let start = at;
+        let mut end = at + first_len;
+        if !matches!(first, Class::Letter | Class::Digit | Class::Underscore) {
+            match first {
+                Class::Space => {
+                    while bytes.get(end) == Some(&b' ') {
+                        end += 1;
+                    }
+                }
+                Class::Cr if bytes.get(end) == Some(&b'\n') => end += 1,
+                _ => {}
+            }
+            pending_hyphen =
+                previous_was_word && is_hyphen(line.get(start..end).unwrap_or_default());
+            previous_was_word = false;
+            at = end;
+            continue;
+        }
+        // A word: letters, digits and `_`, and the middle characters that join two
+        // letters or two digits, folded a character at a time as they are found.
+        buf.clear();
+        let mut folds = fold_char_into(line, start, first_len, buf);
+        let mut alphanumeric = first != Class::Underscore;
+        let mut last = first;
+        while end < bytes.len() {
+            let (next, next_len) = class_at(end);
+            if matches!(next, Class::Letter | Class::Digit | Class::Underscore) {
+                folds &= fold_char_into(line, end, next_len, buf);
+                alphanumeric |= next != Class::Underscore;
+                last = next;
+                end += next_len;
+                continue;
+            }
+            let (after, after_len) = class_at(end + next_len);
+            let letters = last == Class::Letter && after == Class::Letter;
+            let digits = last == Class::Digit && after == Class::Digit;
+            let joins = match next {
+                Class::MidNumLet => letters || digits,
+                Class::MidLetter => letters,
+                Class::MidNum => digits,
+                _ => false,
+            };
+            if !joins {
+                break;
+            }
+            folds &= fold_char_into(line, end, next_len, buf);
+            folds &= fold_char_into(line, end + next_len, after_len, buf);
+            last = after;
+            end += next_len + after_len;
+        }
+        if alphanumeric {
+            if folds {
+                trim_possessive(buf);
+            } else {
+                fold_into(line.get(start..end).unwrap_or_default(), buf);
+            }
+            if !buf.is_empty() {
+                f(buf, line_offset + start, pending_hyphen);
+            }
+            previous_was_word = true;
+        } else {
+            previous_was_word = false;
+        }
+        pending_hyphen = false;
+        at = end;
+    }
+}
+
+/// Appends the match form of the [`simple`] character at `line[at..at + len]`; false
+/// when it has none of its own ([`simple_fold`]).
+#[inline]
+fn fold_char_into(line: &str, at: usize, len: usize, buf: &mut String) -> bool {
+    match line.as_bytes().get(at) {
+        Some(&b) if b < 0x80 => {
+            buf.push(char::from(b.to_ascii_lowercase()));
+            true
+        }
+        _ => match line
+            .get(at..at + len)
+            .and_then(|c| c.chars().next())
+            .and_then(simple_fold)
+        {
+            Some(folded) => {
+                buf.push(folded);
+                true
+            }
+            None => false,
+        },
+    }
+}
+
+/// The word-break classes of the ASCII characters, as [`simple`] gives them.
+static ASCII_CLASSES: [Class; 128] = {
+    let mut classes = [Class::Other; 128];
+    let mut b = 0;
+    while b < 128 {
+        classes[b] = match b as u8 {
+            b'a'..=b'z' | b'A'..=b'Z' => Class::Letter,
+            b'0'..=b'9' => Class::Digit,
+            b'_' => Class::Underscore,
+            b':' => Class::MidLetter,
+            b',' | b';' => Class::MidNum,
+            b'.' | b'\'' => Class::MidNumLet,
+            b' ' => Class::Space,
+            b'\r' => Class::Cr,
+            _ => Class::Other,
+        };
+        b += 1;
+    }
+    classes
+};
+
+/// A character's word-break class (UAX #29), as far as [`simple_words`] needs it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Class {
     /// ALetter.
     Letter,
@@ -243,77 +389,6 @@ fn simple_fold(c: char) -> Option<char> {
     })
 }
 
-/// UAX #29 word segments of a line of [`simple`] characters, as
-/// `split_word_bound_indices` gives them.
-///
-/// Among these characters the rules that join are few: letters, digits and `_` join
-/// each other (WB5, WB8-WB10, WB13a/b); MidNumLet joins two letters or two digits,
-/// MidLetter two letters, MidNum two digits (WB6/7, WB11/12); spaces join spaces
-/// (WB3d) and CR joins a following LF (WB3). Everything else stands alone, including
-/// a character outside the set, should a caller ever pass one.
-fn simple_segments(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    let bytes = text.as_bytes();
-    // The class and length of the character at `at`.
-    let class_at = move |at: usize| -> (Class, usize) {
-        let b = bytes[at];
-        if b < 0x80 {
-            return (simple(b as char).unwrap_or(Class::Other), 1);
-        }
-        let c = text[at..].chars().next().unwrap_or(' ');
-        (simple(c).unwrap_or(Class::Other), c.len_utf8())
-    };
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        if start >= bytes.len() {
-            return None;
-        }
-        let (first, first_len) = class_at(start);
-        let mut end = start + first_len;
-        match first {
-            Class::Letter | Class::Digit | Class::Underscore => {
-                let mut last = first;
-                while end < bytes.len() {
-                    let (next, next_len) = class_at(end);
-                    if matches!(next, Class::Letter | Class::Digit | Class::Underscore) {
-                        last = next;
-                        end += next_len;
-                        continue;
-                    }
-                    // A middle character joins only between two letters or two digits.
-                    let (after, after_len) = if end + next_len < bytes.len() {
-                        class_at(end + next_len)
-                    } else {
-                        (Class::Other, 0)
-                    };
-                    let letters = last == Class::Letter && after == Class::Letter;
-                    let digits = last == Class::Digit && after == Class::Digit;
-                    let joins = match next {
-                        Class::MidNumLet => letters || digits,
-                        Class::MidLetter => letters,
-                        Class::MidNum => digits,
-                        _ => false,
-                    };
-                    if !joins {
-                        break;
-                    }
-                    last = after;
-                    end += next_len + after_len;
-                }
-            }
-            Class::Space => {
-                while end < bytes.len() && bytes[end] == b' ' {
-                    end += 1;
-                }
-            }
-            Class::Cr if bytes.get(end) == Some(&b'\n') => end += 1,
-            _ => {}
-        }
-        let segment = (start, &text[start..end]);
-        start = end;
-        Some(segment)
-    })
-}
-
 /// Folds one word: NFKC, full case folding, typographic apostrophes, possessives.
 pub fn fold(word: &str) -> String {
     let mut buf = String::new();
@@ -331,6 +406,11 @@ fn fold_into(word: &str, buf: &mut String) {
     } else if !fold_simple(word, buf) {
         fold_general(word, buf);
     }
+    trim_possessive(buf);
+}
+
+/// Drops a trailing possessive `'s` (or a bare trailing `'`) from a folded word.
+fn trim_possessive(buf: &mut String) {
     if buf.len() > 2 && buf.ends_with("'s") {
         buf.truncate(buf.len() - 2);
     } else if buf.len() > 1 && buf.ends_with('\'') {
@@ -655,16 +735,14 @@ mod tests {
     }
 
     #[test]
-    fn ascii_segments_are_the_unicode_segments() {
+    fn ascii_lines_give_the_words_of_the_unicode_segments() {
         let cases = [
             "Putin's talks, 3.5% of 1,000; e.g. U.S.-led at 10:30 a:b _x_ x__y __ '_'",
             "cease-fire - talks -- a-b-c 'quoted' \"d\" end.",
             "a\r\nb\r c \n\n  x\t\ty 2.a a.2 1'2 a'b' 'a 1;2;a ;; ,,",
         ];
         for text in cases {
-            let fast: Vec<(usize, &str)> = simple_segments(text).collect();
-            let reference: Vec<(usize, &str)> = text.split_word_bound_indices().collect();
-            assert_eq!(fast, reference, "{text:?}");
+            assert_eq!(fast_words(text), reference_words(text), "{text:?}");
         }
         // Random texts over the characters the rules treat specially, with some
         // non-ASCII lines to take the general path.
@@ -673,27 +751,25 @@ mod tests {
             "\"", "!", "(", "/", "é", "\u{301}", "д", "\u{2019}", "—", "s",
         ];
         for text in random_texts(0x9E37_79B9_7F4A_7C15, &alphabet, 20_000) {
-            if text.is_ascii() {
-                let fast: Vec<(usize, &str)> = simple_segments(&text).collect();
-                let reference: Vec<(usize, &str)> = text.split_word_bound_indices().collect();
-                assert_eq!(fast, reference, "{text:?}");
-            }
             assert_eq!(fast_words(&text), reference_words(&text), "{text:?}");
         }
     }
 
-    /// The ASCII fast path is only given ASCII lines, but text in other scripts must
-    /// not make it slice through a character if that ever changes.
+    /// The fast path is only given lines of simple characters, but text in other
+    /// scripts must not make it slice through a character if that ever changes.
     #[test]
-    fn ascii_segments_keep_other_characters_whole() {
+    fn fast_words_keep_other_characters_whole() {
         for text in ["東京で停戦交渉", "a東 Иван, محادثات 서울", "é\u{301}x"]
         {
-            let segments: Vec<(usize, &str)> = simple_segments(text).collect();
-            let joined: String = segments.iter().map(|(_, s)| *s).collect();
-            assert_eq!(joined, text);
-            assert!(segments
-                .iter()
-                .all(|(at, s)| &text[*at..*at + s.len()] == *s));
+            let mut buf = String::new();
+            let mut words = Vec::new();
+            simple_words(text, 0, &mut buf, &mut |w, at, _| {
+                words.push((w.to_string(), at))
+            });
+            assert!(words.iter().all(|(_, at)| text.is_char_boundary(*at)));
+            if text.contains("Иван") {
+                assert!(words.iter().any(|(w, _)| w == "иван"), "{words:?}");
+            }
         }
     }
 
@@ -737,9 +813,7 @@ mod tests {
                 "{}  ",
             ] {
                 let text = context.replace("{}", &c.to_string());
-                let fast: Vec<(usize, &str)> = simple_segments(&text).collect();
-                let reference: Vec<(usize, &str)> = text.split_word_bound_indices().collect();
-                assert_eq!(fast, reference, "{text:?}");
+                assert_eq!(fast_words(&text), reference_words(&text), "{text:?}");
             }
         }
         assert!(checked > 450, "{checked}");
