@@ -448,3 +448,54 @@ fn many_files_at_once_print_what_one_at_a_time_prints() {
     assert_eq!(zero.code, 2, "{}", zero.err());
     assert!(zero.stderr.contains("--jobs"), "{}", zero.err());
 }
+
+/// One plain-text file of over a megabyte is cleaned in pieces and its articles
+/// analysed on several threads: the output must be what one thread prints, article
+/// for article, with entities, topics and text.
+#[test]
+fn one_large_text_file_prints_the_same_on_one_thread_and_many() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wire.txt");
+    let mut text = String::new();
+    let mut n = 0;
+    while text.len() < 1_300_000 {
+        n += 1;
+        text.push_str(&format!("Ceasefire talks, day {n}\r\n"));
+        for p in 0..(n % 5 + 1) {
+            text.push_str(&format!(
+                "Zelensky and Putin\u{2019}s envoys met in Istanbul on round {n}, \u{201C}part {p}\u{201D} \u{2014} \
+                 переговоры о перемирии в Стамбуле продолжатся.\u{00A0}Officials said the ceasefire \
+                 would hold.\r\n"
+            ));
+        }
+        text.push_str(if n % 9 == 0 {
+            "=====\n=====\n"
+        } else {
+            "=====\n"
+        });
+        if n % 4 == 0 {
+            text.push_str("- Home\n- News\n- Sport\n");
+        }
+    }
+    std::fs::write(&path, &text).unwrap();
+    let run = |jobs: &str| {
+        let mut cmd = crate::util::scan_command(&[path.as_path()]);
+        cmd.arg("--jobs").arg(jobs);
+        crate::util::run(&mut cmd)
+    };
+    let one = run("1");
+    assert_eq!(one.code, 0, "{}", one.err());
+    assert_eq!(one.items.len(), n, "one article per segment");
+    assert_eq!(one.items[0]["title"], "Ceasefire talks, day 1");
+    assert!(
+        one.items
+            .iter()
+            .all(|i| i["topics"].as_array().is_some_and(|t| !t.is_empty())),
+        "every article is on the ceasefire topic"
+    );
+    for jobs in ["2", "3"] {
+        let many = run(jobs);
+        assert_eq!(many.code, 0, "--jobs {jobs}: {}", many.err());
+        assert_eq!(many.stdout, one.stdout, "--jobs {jobs}");
+    }
+}
