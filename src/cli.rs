@@ -1433,6 +1433,13 @@ fn scan_file(
         Ok(parsed) => parsed,
         Err(err) => return Err(ScanSkip::Skipped(notes, err)),
     };
+    // The parsed document owns its text: the file's bytes and their decoded copy
+    // would only add two copies of a large file to the peak memory.
+    drop(bytes);
+    let decoded = parse::Decoded {
+        text: String::new(),
+        ..decoded
+    };
     let (kind, items) = match parsed {
         Parsed::Feed(entries) => {
             let texts: Vec<(&str, &str)> = entries
