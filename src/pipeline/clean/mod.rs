@@ -254,9 +254,9 @@ impl Lines {
     }
 
     fn append(&mut self, other: &Lines) {
-        for line in other.to_vec() {
-            self.push(line);
-        }
+        let base = self.text.len();
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|end| base + end));
     }
 
     fn to_vec(&self) -> Vec<&str> {

@@ -106,21 +106,16 @@ fn plain_at(bytes: &[u8], at: usize) -> bool {
     }
 }
 
-/// Normalises one run of text that ends before an ASCII character (or at the end).
+/// Normalises one run of text that ends before an ASCII character (or at the end)
+/// and holds a character that is not plain (plain text is copied by the caller).
 ///
-/// A run of [`is_plain`] characters (a Cyrillic or accented word) is copied as it
-/// is. Otherwise the run is cut before every character that starts a new
-/// normalisation unit ([`starts_unit`]), and only units that are not a single
-/// stable character go through NFKC: a typographic quote or a no-break space costs
+/// The run is cut before every character that starts a new normalisation unit
+/// ([`starts_unit`]), and only units that are not a single stable character go
+/// through NFKC: a typographic quote or a no-break space costs
 /// a table lookup, not the Unicode normaliser. The character map runs before NFKC
 /// (which would turn `″` into two primes and lose the "double quote" meaning) and
 /// again after it (NFKC produces U+2010 from U+2011, U+2014 from U+FE58, ...).
 fn push_run(out: &mut LineBuilder, run: &str, piece: &mut String) {
-    if run.chars().all(is_plain) {
-        out.start_text();
-        out.text.push_str(run);
-        return;
-    }
     piece.clear();
     for c in run.chars().filter_map(map_char) {
         if starts_unit(c) {
